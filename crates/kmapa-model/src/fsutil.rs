@@ -2,7 +2,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `path` through a temporary file in the same directory, flushed and synced,
 /// then renamed over the target. A crash leaves either the old file or the new one,
@@ -11,12 +11,27 @@ pub fn write_atomically<F>(path: &Path, write: F) -> io::Result<()>
 where
     F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
 {
-    let dir = match path.parent() {
+    let (tmp, file) = create_partial(path)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    match write(&mut w) {
+        Ok(()) => commit_partial(w, &tmp, path),
+        Err(e) => {
+            drop(w);
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Creates the hidden temporary file that will become `target`; for writers that
+/// stream over many calls. Finish with [`commit_partial`].
+pub fn create_partial(target: &Path) -> io::Result<(PathBuf, File)> {
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     fs::create_dir_all(dir)?;
-    let name = path
+    let name = target
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     let tmp = dir.join(format!(
@@ -24,17 +39,36 @@ where
         name.to_string_lossy(),
         std::process::id()
     ));
+    let file = File::create(&tmp)?;
+    Ok((tmp, file))
+}
+
+/// Flushes and syncs the temporary file, then renames it over `target`.
+/// On failure the temporary file is removed.
+pub fn commit_partial<W>(w: BufWriter<W>, tmp: &Path, target: &Path) -> io::Result<()>
+where
+    W: io::Write + SyncAll,
+{
     let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        write(&mut w)?;
         let file = w.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
+        file.sync()?;
+        fs::rename(tmp, target)
     })();
     if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+        let _ = fs::remove_file(tmp);
     }
     result
+}
+
+/// Files (and wrappers of files) that can be synced to disk.
+pub trait SyncAll {
+    fn sync(&self) -> io::Result<()>;
+}
+
+impl SyncAll for File {
+    fn sync(&self) -> io::Result<()> {
+        self.sync_all()
+    }
 }
 
 #[cfg(test)]

@@ -274,3 +274,111 @@ mod tests {
         assert!("x".parse::<Sex>().is_err());
     }
 }
+
+/// A chunk of client records in columnar form, as the contract defines them.
+/// Writers (CSV here, Parquet in `kmapa-ingest`) take these one chunk at a time,
+/// so files of any size are written in bounded memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordBatch {
+    pub source: Vec<crate::Source>,
+    pub person_id: Vec<String>,
+    pub household_id: Vec<Option<String>>,
+    pub year: Vec<i32>,
+    pub category: Vec<String>,
+    pub lat: Vec<Option<f64>>,
+    pub lon: Vec<Option<f64>>,
+    pub address: Vec<Option<String>>,
+    pub district: Vec<Option<String>>,
+    pub sex: Vec<Option<Sex>>,
+    pub birth_year: Vec<Option<i32>>,
+    pub age_band: Vec<Option<AgeBand>>,
+    /// Every generated row says it is synthetic; real exports leave this false.
+    pub synthetic: Vec<bool>,
+}
+
+impl RecordBatch {
+    pub fn len(&self) -> usize {
+        self.person_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.person_id.is_empty()
+    }
+}
+
+/// Something that takes record batches and, at `finish`, makes a complete file visible.
+pub trait RecordSink {
+    fn write_batch(&mut self, batch: &RecordBatch) -> std::io::Result<()>;
+    fn finish(self: Box<Self>) -> std::io::Result<()>;
+}
+
+/// Writes record batches as a comma-separated UTF-8 file with the canonical header.
+/// Coordinates get 6 decimals (about 0.1 m). The file appears only at `finish`.
+pub struct CsvRecordWriter {
+    target: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    out: std::io::BufWriter<std::fs::File>,
+}
+
+impl CsvRecordWriter {
+    pub fn create(target: &std::path::Path) -> std::io::Result<Self> {
+        use std::io::Write;
+        let (tmp, file) = crate::fsutil::create_partial(target)?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let header: Vec<&str> = CANONICAL_HEADER.iter().map(|c| c.name()).collect();
+        writeln!(out, "{}", header.join(","))?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            tmp,
+            out,
+        })
+    }
+}
+
+fn write_field(out: &mut impl std::io::Write, s: &str) -> std::io::Result<()> {
+    if s.contains([',', '"', '\n', '\r']) {
+        out.write_all(b"\"")?;
+        out.write_all(s.replace('"', "\"\"").as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        out.write_all(s.as_bytes())
+    }
+}
+
+impl RecordSink for CsvRecordWriter {
+    fn write_batch(&mut self, b: &RecordBatch) -> std::io::Result<()> {
+        use std::io::Write;
+        let o = &mut self.out;
+        for i in 0..b.len() {
+            o.write_all(b.source[i].code().as_bytes())?;
+            o.write_all(b",")?;
+            write_field(o, &b.person_id[i])?;
+            o.write_all(b",")?;
+            write_field(o, b.household_id[i].as_deref().unwrap_or(""))?;
+            write!(o, ",{},", b.year[i])?;
+            write_field(o, &b.category[i])?;
+            match (b.lat[i], b.lon[i]) {
+                (Some(lat), Some(lon)) => write!(o, ",{lat:.6},{lon:.6},")?,
+                _ => o.write_all(b",,,")?,
+            }
+            write_field(o, b.address[i].as_deref().unwrap_or(""))?;
+            o.write_all(b",")?;
+            write_field(o, b.district[i].as_deref().unwrap_or(""))?;
+            o.write_all(b",")?;
+            o.write_all(b.sex[i].map_or("", Sex::code).as_bytes())?;
+            o.write_all(b",")?;
+            if let Some(y) = b.birth_year[i] {
+                write!(o, "{y}")?;
+            }
+            o.write_all(b",")?;
+            o.write_all(b.age_band[i].map_or("", AgeBand::code).as_bytes())?;
+            o.write_all(if b.synthetic[i] { b",true\n" } else { b",\n" })?;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> std::io::Result<()> {
+        let Self { target, tmp, out } = *self;
+        crate::fsutil::commit_partial(out, &tmp, &target)
+    }
+}

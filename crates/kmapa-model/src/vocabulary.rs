@@ -49,6 +49,11 @@ pub struct Category {
 }
 
 impl Category {
+    /// True when the category was in force on `date`.
+    pub fn valid_on(&self, date: NaiveDate) -> bool {
+        self.valid_from <= date && self.valid_to.is_none_or(|to| to >= date)
+    }
+
     /// True when the category was in force on at least one day of `year`.
     pub fn valid_in_year(&self, year: i32) -> bool {
         self.valid_from.year() <= year && self.valid_to.is_none_or(|to| to.year() >= year)
@@ -234,11 +239,7 @@ impl Vocabulary {
     }
 
     /// Categories of a source in force during `year`.
-    pub fn valid_for<'a>(
-        &'a self,
-        source: Source,
-        year: i32,
-    ) -> impl Iterator<Item = &'a Category> {
+    pub fn valid_for(&self, source: Source, year: i32) -> impl Iterator<Item = &Category> {
         self.categories
             .iter()
             .filter(move |c| c.source == source && c.valid_in_year(year))

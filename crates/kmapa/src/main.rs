@@ -1,1 +1,46 @@
-fn main() {}
+//! The `kmapa` command. A thin layer over the library crates: argument parsing,
+//! progress and summaries; the domain lives in `kmapa-*`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd_gen;
+mod cmd_validate;
+
+#[derive(Parser)]
+#[command(
+    name = "kmapa",
+    version,
+    about = "A privacy-preserving map of social problems"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate synthetic OPS and PUP client records and an institutions file for a city.
+    Gen(cmd_gen::GenArgs),
+    /// Prepare a demo city from real boundaries: codes, synthetic population and address points.
+    GenCity(cmd_gen::GenCityArgs),
+    /// Check a city directory and the vocabulary against the data contract.
+    Validate(cmd_validate::ValidateArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gen(a) => cmd_gen::run(&a),
+        Command::GenCity(a) => cmd_gen::run_city(&a),
+        Command::Validate(a) => cmd_validate::run(&a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! A city's reference data, loaded and cross-checked together: the district layer,
+//! the population table, address points and institutions, against the vocabulary.
+//!
+//! Layout of a city directory (the demo city is `data/wroclaw/`):
+//! `districts.geojson` (required), `population.csv`, `addresses.csv`,
+//! `institutions.csv` (each optional). The vocabulary is `data/categories.csv`.
+
+use std::path::{Path, PathBuf};
+
+use kmapa_model::addresses::{self, AddressPoint};
+use kmapa_model::institutions::{self, Institution};
+use kmapa_model::population::PopulationTable;
+use kmapa_model::{ContractError, Problem, Vocabulary};
+
+use crate::districts::{DistrictIndex, DistrictLayer};
+
+pub const DISTRICTS_FILE: &str = "districts.geojson";
+pub const POPULATION_FILE: &str = "population.csv";
+pub const ADDRESSES_FILE: &str = "addresses.csv";
+pub const INSTITUTIONS_FILE: &str = "institutions.csv";
+
+pub struct City {
+    pub dir: PathBuf,
+    pub layer: DistrictLayer,
+    pub index: DistrictIndex,
+    pub population: Option<PopulationTable>,
+    pub addresses: Option<Vec<AddressPoint>>,
+    /// For each address point, the index of its district in `layer`.
+    pub address_districts: Vec<usize>,
+    pub institutions: Option<Vec<Institution>>,
+}
+
+impl City {
+    /// Loads every file present in `dir` and checks that they agree with each other:
+    /// population rows name known districts and cover every district in every year
+    /// they give; address points and institutions lie inside the city.
+    pub fn load(dir: &Path, vocabulary: &Vocabulary) -> Result<Self, ContractError> {
+        let layer = DistrictLayer::read(&dir.join(DISTRICTS_FILE))?;
+        let index = DistrictIndex::new(&layer);
+        let codes = layer.codes();
+        let mut problems = Vec::new();
+
+        let pop_path = dir.join(POPULATION_FILE);
+        let population = if pop_path.exists() {
+            let p = PopulationTable::read(&pop_path)?;
+            for (code, year) in p.values.keys() {
+                if !codes.contains(code) {
+                    problems.push(
+                        Problem::new(&pop_path, format!("unknown district {code:?} in {year}"))
+                            .column("district_code")
+                            .value(code.clone())
+                            .hint("Use codes from districts.geojson"),
+                    );
+                }
+            }
+            for year in p.years() {
+                for d in &layer.districts {
+                    if p.get(&d.code, year).is_none() {
+                        problems.push(
+                            Problem::new(
+                                &pop_path,
+                                format!("no population for {} in {year}", d.code),
+                            )
+                            .hint("Give every district a row for every year"),
+                        );
+                    }
+                }
+            }
+            Some(p)
+        } else {
+            None
+        };
+
+        let addr_path = dir.join(ADDRESSES_FILE);
+        let mut address_districts = Vec::new();
+        let addresses = if addr_path.exists() {
+            let a = addresses::read(&addr_path)?;
+            for (i, p) in a.iter().enumerate() {
+                match index.locate(p.lon, p.lat) {
+                    Some(d) => address_districts.push(d),
+                    None => problems.push(
+                        Problem::new(&addr_path, "address point lies outside every district")
+                            .line(i as u64 + 2)
+                            .value(format!(
+                                "{} {} ({}, {})",
+                                p.street, p.house_number, p.lat, p.lon
+                            ))
+                            .hint("Check the coordinates (lat, lon order, WGS84)"),
+                    ),
+                }
+            }
+            Some(a)
+        } else {
+            None
+        };
+
+        let inst_path = dir.join(INSTITUTIONS_FILE);
+        let institutions = if inst_path.exists() {
+            let list = institutions::read(&inst_path, vocabulary, &codes)?;
+            for (i, inst) in list.iter().enumerate() {
+                if index.locate(inst.lon, inst.lat).is_none() {
+                    problems.push(
+                        Problem::new(&inst_path, "institution lies outside the city")
+                            .line(i as u64 + 2)
+                            .column("lat/lon")
+                            .value(format!("{}, {}", inst.lat, inst.lon)),
+                    );
+                }
+            }
+            Some(list)
+        } else {
+            None
+        };
+        kmapa_model::problem::check(problems)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            layer,
+            index,
+            population,
+            addresses,
+            address_districts,
+            institutions,
+        })
+    }
+}

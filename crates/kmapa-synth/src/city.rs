@@ -1,0 +1,409 @@
+//! Prepares a demo city from real boundaries: stable district codes and parent areas,
+//! a synthetic population per district and year, and synthetic address points.
+//!
+//! Only the boundaries are real. Populations and addresses are generated and say so
+//! (`synthetic` column; README), because per-osiedle populations are not published.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use geo::{BoundingRect, Centroid, Contains, Coord, Point};
+use kmapa_geo::{District, DistrictLayer};
+use kmapa_model::text::fold;
+use kmapa_model::{ContractError, Problem, table::Table};
+use rand::RngExt;
+use serde_json::{Value, json};
+
+use crate::names::{STREET_TYPES, street_names};
+use crate::rng::{Rng, apportion, lognormal, stream};
+
+/// Options of the demo-city preparation.
+#[derive(Debug, Clone)]
+pub struct CityOptions {
+    pub seed: u64,
+    /// The real city total the synthetic populations must sum to, and its year.
+    pub total_population: u64,
+    pub total_year: i32,
+    /// Years to give populations for.
+    pub years: std::ops::RangeInclusive<i32>,
+    /// The city centre (lon, lat): density falls with distance from it.
+    pub centre: (f64, f64),
+    /// About how many address points to generate.
+    pub address_points: usize,
+    pub attribution: String,
+}
+
+impl Default for CityOptions {
+    fn default() -> Self {
+        Self {
+            seed: 2024,
+            total_population: 673_531,
+            total_year: 2024,
+            years: 2015..=2024,
+            // Wrocław's market square.
+            centre: (17.0320, 51.1100),
+            address_points: 30_000,
+            attribution: "Granice osiedli: © OpenStreetMap contributors, ODbL 1.0".into(),
+        }
+    }
+}
+
+/// The three files of a prepared city, as text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CityFiles {
+    pub districts_geojson: String,
+    pub population_csv: String,
+    pub addresses_csv: String,
+}
+
+impl CityFiles {
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        for (name, text) in [
+            ("districts.geojson", &self.districts_geojson),
+            ("population.csv", &self.population_csv),
+            ("addresses.csv", &self.addresses_csv),
+        ] {
+            kmapa_model::fsutil::write_atomically(&dir.join(name), |w| {
+                w.write_all(text.as_bytes())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Three-letter code of a parent area: first three letters of a one-word name,
+/// first two letters and the initial of the second word otherwise ("Psie Pole" → PSP).
+pub fn parent_code(name: &str) -> String {
+    let folded = fold(name).to_ascii_uppercase();
+    let words: Vec<&str> = folded.split(' ').collect();
+    let code: String = if words.len() > 1 {
+        words[0]
+            .chars()
+            .take(2)
+            .chain(words[1].chars().take(1))
+            .collect()
+    } else {
+        words[0].chars().take(3).collect()
+    };
+    code
+}
+
+/// Builds the demo city from raw boundaries (features with a `name`) and an
+/// attributes table (`osiedle`, `dawna_dzielnica` = the parent area).
+pub fn prepare(
+    boundaries: &Path,
+    attributes: &Path,
+    opts: &CityOptions,
+) -> Result<CityFiles, ContractError> {
+    let raw: Value = serde_json::from_slice(
+        &std::fs::read(boundaries).map_err(|e| ContractError::io(boundaries, e))?,
+    )
+    .map_err(|e| ContractError::Invalid(vec![Problem::new(boundaries, e.to_string())]))?;
+    let attrs = Table::read(attributes)?;
+    let cols = attrs.require(&["osiedle", "dawna_dzielnica"])?;
+    let parent_of: HashMap<String, String> = attrs
+        .rows()
+        .iter()
+        .map(|r| (r.get(cols[0]).to_string(), r.get(cols[1]).to_string()))
+        .collect();
+    // Codes: parent code + number in the attributes' order within the parent.
+    let mut numbering: BTreeMap<String, u32> = BTreeMap::new();
+    let mut code_of: HashMap<String, String> = HashMap::new();
+    for row in attrs.rows() {
+        let parent = parent_code(row.get(cols[1]));
+        let n = numbering.entry(parent.clone()).or_insert(0);
+        *n += 1;
+        code_of.insert(row.get(cols[0]).to_string(), format!("{parent}-{n:02}"));
+    }
+    let features = raw
+        .get("features")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ContractError::Invalid(vec![Problem::new(boundaries, "no features array")])
+        })?;
+    let mut problems = Vec::new();
+    let mut out_features: Vec<(String, Value)> = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let name = f
+            .pointer("/properties/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let (Some(code), Some(parent)) = (code_of.get(name), parent_of.get(name)) else {
+            problems.push(
+                Problem::new(boundaries, "district is not in the attributes table")
+                    .feature(i)
+                    .column("name")
+                    .value(name)
+                    .hint(format!("Add a row for it to {}", attributes.display())),
+            );
+            continue;
+        };
+        out_features.push((
+            code.clone(),
+            json!({
+                "type": "Feature",
+                "properties": {
+                    "code": code,
+                    "name": name,
+                    "parent": parent_code(parent),
+                    "parent_name": parent,
+                },
+                "geometry": f.get("geometry").cloned().unwrap_or(Value::Null),
+            }),
+        ));
+    }
+    kmapa_model::problem::check(problems)?;
+    out_features.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut geojson = String::from("{\"type\":\"FeatureCollection\",");
+    let _ = writeln!(
+        geojson,
+        "\"name\":\"districts\",\"attribution\":{},\"features\":[",
+        Value::String(opts.attribution.clone())
+    );
+    for (i, (_, f)) in out_features.iter().enumerate() {
+        if i > 0 {
+            geojson.push_str(",\n");
+        }
+        geojson.push_str(&f.to_string());
+    }
+    geojson.push_str("\n]}\n");
+    let layer = DistrictLayer::parse(Path::new("districts.geojson"), geojson.as_bytes())?;
+    let populations = synthetic_population(&layer, opts);
+    let mut population_csv = String::from("district_code,year,population,synthetic\n");
+    for ((code, year), pop) in &populations {
+        let _ = writeln!(population_csv, "{code},{year},{pop},true");
+    }
+    let addresses_csv = synthetic_addresses(&layer, &populations, opts);
+    Ok(CityFiles {
+        districts_geojson: geojson,
+        population_csv,
+        addresses_csv,
+    })
+}
+
+/// Distance in km between two lon/lat points (equirectangular; fine within a city).
+pub fn km_between(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let lat = ((a.1 + b.1) / 2.0).to_radians();
+    let dx = (a.0 - b.0).to_radians() * lat.cos() * 6371.0;
+    let dy = (a.1 - b.1).to_radians() * 6371.0;
+    dx.hypot(dy)
+}
+
+fn centroid(d: &District) -> (f64, f64) {
+    d.geometry
+        .centroid()
+        .map_or((0.0, 0.0), |c: Point<f64>| (c.x(), c.y()))
+}
+
+/// Population per (district, year): density falling with distance from the centre,
+/// times a random district factor; outer districts grow faster (suburbanisation).
+/// The given year sums exactly to the real city total.
+fn synthetic_population(layer: &DistrictLayer, opts: &CityOptions) -> BTreeMap<(String, i32), u64> {
+    let mut rng = stream(opts.seed, "population");
+    let mut weights = Vec::new();
+    let mut growth = Vec::new();
+    for d in &layer.districts {
+        let r = km_between(centroid(d), opts.centre);
+        let density = 11_000.0 * (-r / 2.2).exp() + 400.0;
+        // Large districts hold fields, forests and allotments: residents grow slower than area.
+        weights.push(density * d.area_km2().powf(0.6) * lognormal(&mut rng, 0.3).clamp(0.6, 1.6));
+        // Yearly growth: ~0 in the centre, up to ~3 % at the edge.
+        growth.push((0.004 * r - 0.006 + 0.004 * crate::rng::normal(&mut rng)).clamp(-0.01, 0.04));
+    }
+    let mut out = BTreeMap::new();
+    for year in opts.years.clone() {
+        let dy = f64::from(year - opts.total_year);
+        let w: Vec<f64> = weights
+            .iter()
+            .zip(&growth)
+            .map(|(w, g)| w * (1.0 + g).powf(dy))
+            .collect();
+        // The city as a whole grew about 0.55 % a year (synthetic trend).
+        let total = (opts.total_population as f64 * (1.0 + 0.0055 * dy)).round() as u64;
+        for (d, pop) in layer.districts.iter().zip(apportion(total, &w)) {
+            out.insert((d.code.clone(), year), pop);
+        }
+    }
+    out
+}
+
+fn choose_street_type(rng: &mut Rng) -> &'static str {
+    let mut x: f64 = rng.random();
+    for (t, share) in STREET_TYPES {
+        if x < *share {
+            return t;
+        }
+        x -= share;
+    }
+    "ul."
+}
+
+/// Synthetic address points: streets as random walks inside each district, houses
+/// along both sides (odd numbers left, even right), a few numbers with a letter.
+fn synthetic_addresses(
+    layer: &DistrictLayer,
+    populations: &BTreeMap<(String, i32), u64>,
+    opts: &CityOptions,
+) -> String {
+    let mut rng = stream(opts.seed, "addresses");
+    let pops: Vec<f64> = layer
+        .districts
+        .iter()
+        .map(|d| {
+            populations
+                .get(&(d.code.clone(), opts.total_year))
+                .copied()
+                .unwrap_or(1000) as f64
+        })
+        .collect();
+    // Sparse areas have fewer residents per address point (houses, not blocks).
+    let weights: Vec<f64> = pops.iter().map(|p| p.powf(0.75)).collect();
+    let targets = apportion(opts.address_points as u64, &weights);
+    let mut names = street_names();
+    // Shuffle (Fisher–Yates) so districts get unrelated names.
+    for i in (1..names.len()).rev() {
+        let j = rng.random_range(0..=i);
+        names.swap(i, j);
+    }
+    let mut next_name = 0usize;
+    let mut out = String::from("street,house_number,postcode,lat,lon,synthetic\n");
+    let parents: Vec<String> = layer.parents().into_iter().map(|(c, _)| c).collect();
+    for (di, (d, target)) in layer.districts.iter().zip(targets).enumerate() {
+        let target = target.max(40) as usize;
+        let Some(bbox) = d.geometry.bounding_rect() else {
+            continue;
+        };
+        let parent_ix = d
+            .parent
+            .as_ref()
+            .and_then(|p| parents.iter().position(|x| x == p))
+            .unwrap_or(0);
+        let mut made = 0usize;
+        let mut street_ix = 0usize;
+        while made < target {
+            let name = names[next_name % names.len()];
+            let round = next_name / names.len();
+            next_name += 1;
+            let street = if round == 0 {
+                format!("{} {name}", choose_street_type(&mut rng))
+            } else {
+                // Out of names: further streets get an ordinal, as real cities do ("Boczna 2").
+                format!("{} {name} {}", choose_street_type(&mut rng), round + 1)
+            };
+            let postcode = format!(
+                "{}-{:03}",
+                50 + (parent_ix % 5),
+                100 + (di * 17 + street_ix * 3) % 900
+            );
+            street_ix += 1;
+            let houses = rng.random_range(20..120).min(target - made + 1);
+            let Some(start) = random_point_in(&d.geometry, bbox, &mut rng) else {
+                break;
+            };
+            let mut pos = start;
+            let mut heading: f64 = rng.random_range(0.0..std::f64::consts::TAU);
+            let mut number = 1u32;
+            let mut tries = 0;
+            while number <= houses as u32 && tries < houses * 20 {
+                tries += 1;
+                heading += 0.15 * crate::rng::normal(&mut rng);
+                let step = metres_to_degrees(pos, 12.0 * heading.cos(), 12.0 * heading.sin());
+                let next = Coord {
+                    x: pos.x + step.x,
+                    y: pos.y + step.y,
+                };
+                if !d.geometry.contains(&next) {
+                    heading += std::f64::consts::PI * rng.random_range(0.5..1.5);
+                    continue;
+                }
+                pos = next;
+                // Odd numbers on the left, even on the right, 15 m from the axis.
+                let side = if number % 2 == 1 { 1.0 } else { -1.0 };
+                let off = metres_to_degrees(
+                    pos,
+                    -15.0 * side * heading.sin(),
+                    15.0 * side * heading.cos(),
+                );
+                let house = Coord {
+                    x: pos.x + off.x,
+                    y: pos.y + off.y,
+                };
+                if d.geometry.contains(&house) {
+                    let _ = writeln!(
+                        out,
+                        "{street},{number},{postcode},{:.6},{:.6},true",
+                        house.y, house.x
+                    );
+                    made += 1;
+                    if rng.random::<f64>() < 0.03 {
+                        let extra =
+                            metres_to_degrees(house, 6.0 * heading.cos(), 6.0 * heading.sin());
+                        let p = Coord {
+                            x: house.x + extra.x,
+                            y: house.y + extra.y,
+                        };
+                        if d.geometry.contains(&p) {
+                            let _ = writeln!(
+                                out,
+                                "{street},{number}A,{postcode},{:.6},{:.6},true",
+                                p.y, p.x
+                            );
+                            made += 1;
+                        }
+                    }
+                }
+                number += 1;
+            }
+        }
+    }
+    out
+}
+
+fn metres_to_degrees(at: Coord<f64>, east: f64, north: f64) -> Coord<f64> {
+    let lat = at.y.to_radians();
+    Coord {
+        x: east / (111_320.0 * lat.cos()),
+        y: north / 110_574.0,
+    }
+}
+
+/// A uniform random point inside a (multi)polygon, by rejection from its bounding box.
+pub fn random_point_in(
+    geometry: &geo::MultiPolygon<f64>,
+    bbox: geo::Rect<f64>,
+    rng: &mut Rng,
+) -> Option<Coord<f64>> {
+    for _ in 0..10_000 {
+        let c = Coord {
+            x: rng.random_range(bbox.min().x..bbox.max().x),
+            y: rng.random_range(bbox.min().y..bbox.max().y),
+        };
+        if geometry.contains(&c) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_codes() {
+        assert_eq!(parent_code("Fabryczna"), "FAB");
+        assert_eq!(parent_code("Psie Pole"), "PSP");
+        assert_eq!(parent_code("Stare Miasto"), "STM");
+        assert_eq!(parent_code("Śródmieście"), "SRO");
+        assert_eq!(parent_code("Krzyki"), "KRZ");
+    }
+
+    #[test]
+    fn distance_is_roughly_right() {
+        // Wrocław market square to the main station: about 1.6 km.
+        let d = km_between((17.0320, 51.1100), (17.0368, 51.0982));
+        assert!((1.2..1.5).contains(&d), "{d}");
+    }
+}

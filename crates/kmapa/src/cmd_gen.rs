@@ -1,0 +1,211 @@
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use kmapa_geo::City;
+use kmapa_ingest::ParquetRecordWriter;
+use kmapa_model::records::{CsvRecordWriter, RecordSink};
+use kmapa_model::{Source, Vocabulary};
+use kmapa_synth::city::CityOptions;
+use kmapa_synth::{GenOptions, LocationMode};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Csv,
+    Parquet,
+    Both,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Location {
+    Latlon,
+    Address,
+    District,
+    Mixed,
+}
+
+#[derive(Args)]
+pub struct GenArgs {
+    /// City directory following the data contract (districts.geojson; population.csv
+    /// and addresses.csv are used when present).
+    #[arg(long, default_value = "data/wroclaw")]
+    pub city: PathBuf,
+    #[arg(long, default_value = "data/categories.csv")]
+    pub vocabulary: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "out/synthetic")]
+    pub out: PathBuf,
+    /// Seed: the same seed writes byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Years, as FIRST-LAST or a single year.
+    #[arg(long, default_value = "2015-2024")]
+    pub years: String,
+    /// Multiply case counts (1 = the calibrated city).
+    #[arg(long, conflicts_with = "records")]
+    pub scale: Option<f64>,
+    /// Aim for about this many records in total (OPS + PUP), e.g. 10000000 for benchmarks.
+    #[arg(long)]
+    pub records: Option<u64>,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: Format,
+    /// How records give a person's location.
+    #[arg(long, value_enum, default_value = "latlon")]
+    pub location: Location,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct GenCityArgs {
+    /// Raw boundaries: a FeatureCollection of (Multi)Polygons with a `name` property.
+    #[arg(long, default_value = "../shared/data/wroclaw/osiedla.geojson")]
+    pub boundaries: PathBuf,
+    /// Attributes: `osiedle` (name) and `dawna_dzielnica` (parent area) per district.
+    #[arg(long, default_value = "../shared/data/wroclaw/osiedla-attributes.csv")]
+    pub attributes: PathBuf,
+    #[arg(long, default_value = "data/wroclaw")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 2024)]
+    pub seed: u64,
+    #[arg(long, default_value_t = 30_000)]
+    pub address_points: usize,
+}
+
+pub fn parse_years(s: &str) -> anyhow::Result<std::ops::RangeInclusive<i32>> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let a: i32 = a
+        .trim()
+        .parse()
+        .with_context(|| format!("--years {s:?}: not a year"))?;
+    let b: i32 = b
+        .trim()
+        .parse()
+        .with_context(|| format!("--years {s:?}: not a year"))?;
+    if a > b {
+        bail!("--years {s:?}: the first year is after the last");
+    }
+    Ok(a..=b)
+}
+
+pub fn run_city(a: &GenCityArgs) -> anyhow::Result<()> {
+    let opts = CityOptions {
+        seed: a.seed,
+        address_points: a.address_points,
+        ..CityOptions::default()
+    };
+    let files = kmapa_synth::city::prepare(&a.boundaries, &a.attributes, &opts)?;
+    files.write(&a.out)?;
+    println!(
+        "wrote {}/districts.geojson, population.csv, addresses.csv",
+        a.out.display()
+    );
+    Ok(())
+}
+
+pub fn run(a: &GenArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let vocabulary = Vocabulary::read(&a.vocabulary)?;
+    let city = City::load(&a.city, &vocabulary)?;
+    let mut opts = GenOptions {
+        seed: a.seed,
+        years: parse_years(&a.years)?,
+        scale: a.scale.unwrap_or(1.0),
+        location: match a.location {
+            Location::Latlon => LocationMode::LatLon,
+            Location::Address => LocationMode::Address,
+            Location::District => LocationMode::District,
+            Location::Mixed => LocationMode::Mixed,
+        },
+    };
+    if !(opts.scale > 0.0 && opts.scale.is_finite()) {
+        bail!("--scale must be a positive number");
+    }
+    if let Some(target) = a.records {
+        // Calibrate: one run at scale 1 tells how many rows the city gives.
+        let base = kmapa_synth::generate(
+            &city,
+            &vocabulary,
+            &GenOptions {
+                scale: 1.0,
+                ..opts.clone()
+            },
+        )?;
+        opts.scale = target as f64 / base.len().max(1) as f64;
+    }
+    let generated = kmapa_synth::generate(&city, &vocabulary, &opts)?;
+    let gen_secs = started.elapsed().as_secs_f64();
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    let mut files = Vec::new();
+    for source in Source::ALL {
+        let stem = source.code().to_lowercase();
+        let mut sinks: Vec<(PathBuf, Box<dyn RecordSink>)> = Vec::new();
+        if matches!(a.format, Format::Csv | Format::Both) {
+            let p = a.out.join(format!("{stem}.csv"));
+            sinks.push((p.clone(), Box::new(CsvRecordWriter::create(&p)?)));
+        }
+        if matches!(a.format, Format::Parquet | Format::Both) {
+            let p = a.out.join(format!("{stem}.parquet"));
+            sinks.push((p.clone(), Box::new(ParquetRecordWriter::create(&p, true)?)));
+        }
+        for batch in generated.batches(source, 1 << 20) {
+            for (p, sink) in &mut sinks {
+                sink.write_batch(&batch)
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+        }
+        for (p, sink) in sinks {
+            sink.finish()
+                .with_context(|| format!("writing {}", p.display()))?;
+            files.push(file_name(&p));
+        }
+    }
+    let institutions = kmapa_synth::institutions::generate(&city, opts.seed);
+    let inst_path = a.out.join("institutions.csv");
+    let text = kmapa_synth::institutions::to_csv(&institutions);
+    kmapa_model::fsutil::write_atomically(&inst_path, |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
+    files.push(file_name(&inst_path));
+    let summary = generated.summary();
+    let manifest = serde_json::json!({
+        "synthetic": true,
+        "note": "Synthetic data generated by kmapa gen. Describes no real person.",
+        "generator": format!("kmapa {}", env!("CARGO_PKG_VERSION")),
+        "seed": opts.seed,
+        "years": [opts.years.start(), opts.years.end()],
+        "scale": opts.scale,
+        "city": a.city.display().to_string(),
+        "counts": summary,
+        "institutions": institutions.len(),
+        "files": files,
+    });
+    let manifest_text = serde_json::to_string_pretty(&manifest)? + "\n";
+    kmapa_model::fsutil::write_atomically(&a.out.join("manifest.json"), |w| {
+        std::io::Write::write_all(w, manifest_text.as_bytes())
+    })?;
+    if !a.quiet {
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "generated {} OPS and {} PUP records ({} persons, {} households) and {} institutions \
+             into {} in {secs:.1} s (simulation {gen_secs:.1} s); synthetic data, seed {}",
+            summary.ops_rows,
+            summary.pup_rows,
+            summary.persons,
+            summary.households,
+            institutions.len(),
+            a.out.display(),
+            opts.seed
+        );
+    }
+    Ok(())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}

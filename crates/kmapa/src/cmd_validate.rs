@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use kmapa_geo::City;
+use kmapa_model::Vocabulary;
+
+#[derive(Args)]
+pub struct ValidateArgs {
+    /// City directory (districts.geojson, population.csv, addresses.csv, institutions.csv).
+    #[arg(long, default_value = "data/wroclaw")]
+    pub city: PathBuf,
+    /// Category vocabulary.
+    #[arg(long, default_value = "data/categories.csv")]
+    pub vocabulary: PathBuf,
+}
+
+pub fn run(a: &ValidateArgs) -> anyhow::Result<()> {
+    let vocabulary = Vocabulary::read(&a.vocabulary)?;
+    let city = City::load(&a.city, &vocabulary)
+        .with_context(|| format!("{} does not follow the data contract", a.city.display()))?;
+    println!(
+        "{}: {} categories; {} districts in {} parent areas",
+        a.city.display(),
+        vocabulary.categories().len(),
+        city.layer.districts.len(),
+        city.layer.parents().len()
+    );
+    if let Some(p) = &city.population {
+        let years = p.years();
+        if let (Some(first), Some(last)) = (years.first(), years.last()) {
+            println!(
+                "population {first}-{last}: {} residents in {last}{}",
+                p.total(*last),
+                if p.synthetic { " (synthetic)" } else { "" }
+            );
+        }
+    }
+    if let Some(a) = &city.addresses {
+        println!("{} address points", a.len());
+    }
+    if let Some(i) = &city.institutions {
+        println!("{} institutions", i.len());
+    }
+    println!("ok: every file follows the data contract");
+    Ok(())
+}
