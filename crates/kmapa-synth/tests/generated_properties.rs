@@ -300,3 +300,45 @@ fn same_seed_same_records_different_seed_different() {
     assert_eq!(first(&a), first(&b));
     assert_ne!(first(&a), first(&c));
 }
+
+#[test]
+fn any_contract_city_works_without_population_or_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two 1 km-ish squares, nothing but the district layer.
+    std::fs::write(
+        dir.path().join("districts.geojson"),
+        r#"{"type":"FeatureCollection","features":[
+          {"type":"Feature","properties":{"code":"A","name":"West"},
+           "geometry":{"type":"Polygon","coordinates":[[[20.0,50.0],[20.014,50.0],[20.014,50.009],[20.0,50.009],[20.0,50.0]]]}},
+          {"type":"Feature","properties":{"code":"B","name":"East"},
+           "geometry":{"type":"Polygon","coordinates":[[[20.014,50.0],[20.028,50.0],[20.028,50.009],[20.014,50.009],[20.014,50.0]]]}}
+        ]}"#,
+    )
+    .unwrap();
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(dir.path(), &vocabulary).unwrap();
+    let opts = GenOptions {
+        years: 2024..=2024,
+        scale: 20.0,
+        ..GenOptions::default()
+    };
+    let generated = generate(&city, &vocabulary, &opts).unwrap();
+    assert!(!generated.is_empty());
+    let batch = generated
+        .batches(kmapa_model::Source::Ops, usize::MAX)
+        .next()
+        .unwrap();
+    for i in 0..batch.len() {
+        match (batch.lat[i], batch.lon[i]) {
+            (Some(lat), Some(lon)) => assert!(city.index.locate(lon, lat).is_some()),
+            _ => assert!(batch.district[i].is_some()),
+        }
+    }
+    let institutions = kmapa_synth::institutions::generate(&city, 1);
+    assert!(institutions.len() >= 60);
+    assert!(
+        institutions
+            .iter()
+            .all(|i| city.index.locate(i.lon, i.lat).is_some())
+    );
+}

@@ -128,14 +128,15 @@ pub fn run(a: &GenArgs) -> anyhow::Result<()> {
         None => kmapa_synth::generate(&city, &vocabulary, &opts)?,
         Some(target) => {
             // Calibrate: the city at scale 1 tells how many rows a unit of scale gives;
-            // rescale until at least `target` rows (the simulation is seconds at 10 M).
+            // rescale until within 1 % above `target` (the simulation takes seconds at 10 M).
             opts.scale = 1.0;
             let mut g = kmapa_synth::generate(&city, &vocabulary, &opts)?;
-            for _ in 0..4 {
-                if g.len() as u64 >= target {
+            for _ in 0..5 {
+                let len = g.len().max(1) as u64;
+                if (target..=target + target / 100).contains(&len) {
                     break;
                 }
-                opts.scale *= target as f64 / g.len().max(1) as f64 * 1.002;
+                opts.scale *= target as f64 / len as f64 * 1.002;
                 g = kmapa_synth::generate(&city, &vocabulary, &opts)?;
             }
             g

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_gen;
+mod cmd_ingest;
 mod cmd_validate;
 
 #[derive(Parser)]
@@ -27,6 +28,14 @@ enum Command {
     GenCity(cmd_gen::GenCityArgs),
     /// Check a city directory and the vocabulary against the data contract.
     Validate(cmd_validate::ValidateArgs),
+    /// Ingest OPS/PUP record files into the embedded store: validate, geocode, bin.
+    Ingest(cmd_ingest::IngestArgs),
+    /// List or withdraw ingested batches.
+    Batches(cmd_ingest::BatchesArgs),
+    /// Create a municipality key for pseudonymisation.
+    Keygen(cmd_ingest::KeygenArgs),
+    /// Pseudonymise a raw office export before it leaves the office.
+    Pseudonymise(cmd_ingest::PseudonymiseArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +44,10 @@ fn main() -> ExitCode {
         Command::Gen(a) => cmd_gen::run(&a),
         Command::GenCity(a) => cmd_gen::run_city(&a),
         Command::Validate(a) => cmd_validate::run(&a),
+        Command::Ingest(a) => cmd_ingest::run(&a),
+        Command::Batches(a) => cmd_ingest::run_batches(&a),
+        Command::Keygen(a) => cmd_ingest::run_keygen(&a),
+        Command::Pseudonymise(a) => cmd_ingest::run_pseudonymise(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,374 @@
+//! Opening record files as offices export them: CSV with `,` or `;`, UTF-8 with or
+//! without BOM or Windows-1250 (detected, or forced), Polish headers; Parquet with the
+//! same columns. Also hashes the bytes as they stream through (the batch checksum).
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+use kmapa_model::RecordColumn;
+use sha2::{Digest, Sha256};
+
+use crate::error::{FileError, IngestError};
+use crate::identifiers::identifier_column;
+
+/// Text encodings of CSV files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Windows1250,
+}
+
+impl std::str::FromStr for Encoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match kmapa_model::text::fold(s).replace(' ', "").as_str() {
+            "utf8" => Ok(Encoding::Utf8),
+            "windows1250" | "cp1250" | "win1250" => Ok(Encoding::Windows1250),
+            _ => Err(format!("unknown encoding {s:?}: use utf-8 or windows-1250")),
+        }
+    }
+}
+
+impl std::fmt::Display for Encoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Windows1250 => "Windows-1250",
+        })
+    }
+}
+
+/// Guesses the encoding from the start of a file: a BOM or valid UTF-8 means UTF-8,
+/// anything else Windows-1250 (the encoding of Polish office software).
+pub fn detect_encoding(sample: &[u8]) -> Encoding {
+    if sample.starts_with(b"\xEF\xBB\xBF") {
+        return Encoding::Utf8;
+    }
+    match std::str::from_utf8(sample) {
+        Ok(_) => Encoding::Utf8,
+        // A character cut at the end of the sample is still UTF-8.
+        Err(e) if e.error_len().is_none() => Encoding::Utf8,
+        Err(_) => Encoding::Windows1250,
+    }
+}
+
+/// The delimiter of a CSV file: whichever of `,` and `;` occurs more often outside
+/// quotes in the header line (`,` on a tie).
+pub fn detect_delimiter(first_line: &[u8]) -> u8 {
+    let (mut commas, mut semis, mut quoted) = (0, 0, false);
+    for &b in first_line {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => commas += 1,
+            b';' if !quoted => semis += 1,
+            b'\n' if !quoted => break,
+            _ => {}
+        }
+    }
+    if semis > commas { b';' } else { b',' }
+}
+
+/// Decodes Windows-1250 to UTF-8 as it streams.
+pub struct DecodingReader<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    out_pos: usize,
+    done: bool,
+}
+
+impl<R: Read> DecodingReader<R> {
+    pub fn windows_1250(inner: R) -> Self {
+        Self {
+            inner,
+            decoder: encoding_rs::WINDOWS_1250.new_decoder_without_bom_handling(),
+            input: vec![0; 1 << 16],
+            output: Vec::with_capacity(3 << 16),
+            out_pos: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: Read> Read for DecodingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_pos >= self.output.len() {
+            if self.done {
+                return Ok(0);
+            }
+            let n = self.inner.read(&mut self.input)?;
+            let last = n == 0;
+            self.output.clear();
+            self.output.resize(3 * n + 16, 0);
+            let (_, _, written, _) =
+                self.decoder
+                    .decode_to_utf8(&self.input[..n], &mut self.output, last);
+            self.output.truncate(written);
+            self.out_pos = 0;
+            self.done = last;
+        }
+        let n = buf.len().min(self.output.len() - self.out_pos);
+        buf[..n].copy_from_slice(&self.output[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+/// The file's columns mapped onto the contract.
+#[derive(Debug, Clone)]
+pub struct HeaderMap {
+    /// For each file column, the contract column it holds.
+    pub columns: Vec<Option<RecordColumn>>,
+    pub headers: Vec<String>,
+}
+
+impl HeaderMap {
+    /// Maps headers, refusing direct identifiers, duplicates, and missing required
+    /// columns. `has_default_source`: the source comes from the command line.
+    pub fn new(
+        path: &Path,
+        headers: Vec<String>,
+        has_default_source: bool,
+    ) -> Result<Self, IngestError> {
+        let mut columns = Vec::with_capacity(headers.len());
+        for (i, h) in headers.iter().enumerate() {
+            if let Some(what) = identifier_column(h) {
+                return Err(FileError::new(
+                    path,
+                    format!(
+                        "column {:?} (column {}) holds {what}, a direct identifier",
+                        h,
+                        i + 1
+                    ),
+                )
+                .hint(
+                    "Remove it, or run `kmapa pseudonymise` on the export inside the office first",
+                )
+                .into());
+            }
+            let c = RecordColumn::from_header(h);
+            if let Some(c) = c
+                && columns.contains(&Some(c))
+            {
+                return Err(FileError::new(
+                    path,
+                    format!("two columns hold `{c}` (the second is {h:?})"),
+                )
+                .hint("Keep one column per field")
+                .into());
+            }
+            columns.push(c);
+        }
+        let has = |c: RecordColumn| columns.contains(&Some(c));
+        let mut missing = Vec::new();
+        if !has(RecordColumn::PersonId) {
+            missing.push("person_id");
+        }
+        if !has(RecordColumn::Year) {
+            missing.push("year");
+        }
+        if !has(RecordColumn::Category) && !has(RecordColumn::Categories) {
+            missing.push("category (or categories)");
+        }
+        if !has(RecordColumn::Source) && !has_default_source {
+            missing.push("source (or give --source OPS|PUP)");
+        }
+        let located = (has(RecordColumn::Lat) && has(RecordColumn::Lon))
+            || has(RecordColumn::Address)
+            || has(RecordColumn::District);
+        if !located {
+            missing.push("a location: lat and lon, address, or district");
+        }
+        if !missing.is_empty() {
+            return Err(FileError::new(
+                path,
+                format!("required columns missing: {}", missing.join("; ")),
+            )
+            .hint(format!(
+                "The header has: {}. See docs/data-format.md",
+                headers.join(", ")
+            ))
+            .into());
+        }
+        if has(RecordColumn::Category) && has(RecordColumn::Categories) {
+            return Err(FileError::new(path, "both `category` and `categories` columns are present")
+                .hint("Use one: `category` (one code a row) or `categories` (several, separated by ; or |)")
+                .into());
+        }
+        Ok(Self { columns, headers })
+    }
+
+    /// Headers kmapa does not use (reported, never silently dropped).
+    pub fn ignored(&self) -> Vec<&str> {
+        self.headers
+            .iter()
+            .zip(&self.columns)
+            .filter(|(_, c)| c.is_none())
+            .map(|(h, _)| h.as_str())
+            .collect()
+    }
+}
+
+/// An open CSV record file.
+pub struct CsvSource {
+    pub reader: csv::Reader<Box<dyn Read + Send>>,
+    pub encoding: Encoding,
+    pub delimiter: u8,
+    pub header: HeaderMap,
+    /// Bytes read so far and the checksum, shared with whoever reads the rows.
+    pub hash: std::sync::Arc<std::sync::Mutex<HashState>>,
+}
+
+/// Progress of the raw byte stream.
+#[derive(Default)]
+pub struct HashState {
+    pub bytes: u64,
+    pub checksum: Option<String>,
+    hasher: Option<Sha256>,
+}
+
+struct SharedHashingReader<R> {
+    inner: R,
+    state: std::sync::Arc<std::sync::Mutex<HashState>>,
+}
+
+impl<R: Read> Read for SharedHashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut s = self.state.lock().expect("no panics while hashing");
+        s.bytes += n as u64;
+        if let Some(h) = s.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
+        if n == 0
+            && s.checksum.is_none()
+            && let Some(h) = s.hasher.take()
+        {
+            s.checksum = Some(hex::encode(h.finalize()));
+        }
+        Ok(n)
+    }
+}
+
+/// Opens a CSV record file: sniffs encoding and delimiter, maps the header.
+pub fn open_csv(
+    path: &Path,
+    forced: Option<Encoding>,
+    has_default_source: bool,
+) -> Result<CsvSource, IngestError> {
+    let mut sample = vec![0u8; 1 << 16];
+    let n = {
+        let mut f = File::open(path).map_err(|e| FileError::io(path, e))?;
+        let mut filled = 0;
+        loop {
+            let k = f
+                .read(&mut sample[filled..])
+                .map_err(|e| FileError::io(path, e))?;
+            if k == 0 {
+                break;
+            }
+            filled += k;
+            if filled == sample.len() {
+                break;
+            }
+        }
+        filled
+    };
+    sample.truncate(n);
+    let encoding = forced.unwrap_or_else(|| detect_encoding(&sample));
+    let first_line_end = sample
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(sample.len());
+    let delimiter = detect_delimiter(&sample[..first_line_end]);
+    let state = std::sync::Arc::new(std::sync::Mutex::new(HashState {
+        hasher: Some(Sha256::new()),
+        ..HashState::default()
+    }));
+    let file = File::open(path).map_err(|e| FileError::io(path, e))?;
+    let hashed = SharedHashingReader {
+        inner: BufReader::with_capacity(1 << 20, file),
+        state: state.clone(),
+    };
+    let mut stream: Box<dyn Read + Send> = match encoding {
+        Encoding::Utf8 => Box::new(hashed),
+        Encoding::Windows1250 => Box::new(DecodingReader::windows_1250(hashed)),
+    };
+    // Skip a UTF-8 BOM.
+    if encoding == Encoding::Utf8 && sample.starts_with(b"\xEF\xBB\xBF") {
+        let mut bom = [0u8; 3];
+        stream
+            .read_exact(&mut bom)
+            .map_err(|e| FileError::io(path, e))?;
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(true)
+        .flexible(true)
+        .buffer_capacity(1 << 20)
+        .from_reader(stream);
+    let headers = reader.byte_headers().map_err(|e| {
+        FileError::new(path, format!("cannot read the header line: {e}"))
+            .hint("The first line must name the columns")
+    })?;
+    let headers: Vec<String> = match headers
+        .iter()
+        .map(std::str::from_utf8)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Err(_) => {
+            return Err(FileError::new(path, "the header line is not valid UTF-8")
+                .hint("Re-run with --encoding windows-1250 (or save the file as UTF-8)")
+                .into());
+        }
+    };
+    if headers.iter().all(String::is_empty) {
+        return Err(FileError::new(path, "the file is empty or has an empty header").into());
+    }
+    let header = HeaderMap::new(path, headers, has_default_source)?;
+    Ok(CsvSource {
+        reader,
+        encoding,
+        delimiter,
+        header,
+        hash: state,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodings_are_detected() {
+        assert_eq!(detect_encoding("rok;płeć".as_bytes()), Encoding::Utf8);
+        assert_eq!(detect_encoding(b"\xEF\xBB\xBFrok"), Encoding::Utf8);
+        // "płeć" in Windows-1250: p \xB3 e \xE6
+        assert_eq!(detect_encoding(b"rok;p\xB3e\xE6"), Encoding::Windows1250);
+        // A UTF-8 character cut by the sample end.
+        assert_eq!(detect_encoding(&"ł".as_bytes()[..1]), Encoding::Utf8);
+    }
+
+    #[test]
+    fn delimiters_are_detected() {
+        assert_eq!(detect_delimiter(b"a;b;c\n1,5;2;3"), b';');
+        assert_eq!(detect_delimiter(b"a,b,\"c;d\"\n"), b',');
+        assert_eq!(detect_delimiter(b"\"a;b;c\",d,e"), b',');
+    }
+
+    #[test]
+    fn windows_1250_decodes_across_buffer_boundaries() {
+        let mut text = Vec::new();
+        for _ in 0..40_000 {
+            text.extend_from_slice(b"\xA3\xF3d\xBC;"); // "Łódź;"
+        }
+        let mut out = String::new();
+        DecodingReader::windows_1250(&text[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "Łódź;".repeat(40_000));
+    }
+}
