@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== test-time reference oracles (Python: h3, shapely)"
+python3 -c "import h3, shapely" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -164,6 +164,7 @@ pub fn pseudonymise(
     let first_line = text.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let delimiter = detect_delimiter(first_line);
     let mut reader = csv::ReaderBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
         .delimiter(delimiter)
         .flexible(true)
         .from_reader(&text[..]);
@@ -283,7 +284,7 @@ pub fn pseudonymise(
                 });
             }
             for (i, _) in &keep {
-                row.push(record.get(*i).unwrap_or("").to_string());
+                row.push(record.get(*i).unwrap_or("").trim().to_string());
             }
             if add_sex {
                 row.push(parsed.map_or("", |p| p.1.code()).to_string());

@@ -304,6 +304,9 @@ pub fn open_csv(
             .map_err(|e| FileError::io(path, e))?;
     }
     let mut reader = csv::ReaderBuilder::new()
+        // Records end at `\n` only (a `\r` before it is trimmed with the cell): the
+        // csv crate's CRLF handling miscounts line numbers by one.
+        .terminator(csv::Terminator::Any(b'\n'))
         .delimiter(delimiter)
         .has_headers(true)
         .flexible(true)
