@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_demo;
 mod cmd_gen;
 mod cmd_ingest;
 mod cmd_validate;
@@ -22,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the main job on the bundled demo city: generate synthetic records (if absent) and ingest them.
+    Demo(cmd_demo::DemoArgs),
     /// Generate synthetic OPS and PUP client records and an institutions file for a city.
     Gen(cmd_gen::GenArgs),
     /// Prepare a demo city from real boundaries: codes, synthetic population and address points.
@@ -41,6 +44,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd_demo::run(&a),
         Command::Gen(a) => cmd_gen::run(&a),
         Command::GenCity(a) => cmd_gen::run_city(&a),
         Command::Validate(a) => cmd_validate::run(&a),

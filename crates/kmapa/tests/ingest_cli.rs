@@ -236,3 +236,36 @@ fn withdrawing_needs_a_reason_and_is_listed() {
         "{list}"
     );
 }
+
+#[test]
+fn demo_generates_once_and_ingests_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let generated = tmp.path().join("gen");
+    let args = [
+        "demo",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--generated",
+        generated.to_str().unwrap(),
+    ];
+    let first = kmapa(&args);
+    assert!(first.contains("generating synthetic records"), "{first}");
+    assert!(
+        first.contains("batch 1") && first.contains("batch 2"),
+        "{first}"
+    );
+    assert_eq!(first.matches(" accepted (").count(), 2, "{first}");
+    assert_eq!(
+        first.matches(", 0 rejected").count(),
+        2,
+        "every generated row must ingest: {first}"
+    );
+    let second = kmapa(&args);
+    assert!(second.contains("using the synthetic records"), "{second}");
+    assert!(
+        second.contains("already ingested as batch 1")
+            && second.contains("already ingested as batch 2"),
+        "{second}"
+    );
+}

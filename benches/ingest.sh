@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end benchmark of `kmapa ingest`: generate about N records (default 10 million)
+# as one OPS CSV file, then ingest and bin it into a fresh store, reporting wall time,
+# records per second and peak memory.
+# Usage: benches/ingest.sh [RECORDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+records=${1:-10000000}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --locked -p kmapa >/dev/null 2>&1 || cargo build --release --locked -p kmapa
+bin=target/release/kmapa
+
+"$bin" gen --records "$records" --format csv --out "$work/gen" --quiet
+rows=$(($(wc -l < "$work/gen/ops.csv") - 1))
+size=$(du -h "$work/gen/ops.csv" | cut -f1)
+echo "input: ops.csv, $rows records, $size"
+
+start=$(date +%s.%N)
+/usr/bin/time -f '%M' -o "$work/rss" "$bin" ingest "$work/gen/ops.csv" --data-dir "$work/store" --quiet
+end=$(date +%s.%N)
+
+secs=$(python3 -c "print(f'{$end-$start:.1f}')")
+rate=$(python3 -c "print(f'{$rows/($end-$start)/1e6:.2f}')")
+rss=$(python3 -c "print(f'{int(open(\"$work/rss\").read().split()[-1])/1024:.0f}')")
+"$bin" batches --data-dir "$work/store"
+echo "ingest: $rows records in ${secs} s = ${rate} M records/s, peak RSS ${rss} MiB"
