@@ -48,7 +48,7 @@ fn killing_an_ingest_midway_leaves_no_partial_batch_and_a_clean_rerun_works() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(partial_seen, "the ingest never started writing");
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(100));
     assert!(
         child.try_wait().unwrap().is_none(),
         "the ingest finished before it could be killed"
