@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end benchmark of `kmapa ingest`: generate about N records (default 10 million)
-# as one OPS CSV file, then ingest and bin it into a fresh store, reporting wall time,
-# records per second and peak memory.
+# as CSV (ops.csv and pup.csv), then ingest and bin both into a fresh store with one
+# command, reporting wall time, records per second and peak memory.
 # Usage: benches/ingest.sh [RECORDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,12 +13,12 @@ cargo build --release --locked -p kmapa >/dev/null 2>&1 || cargo build --release
 bin=target/release/kmapa
 
 "$bin" gen --records "$records" --format csv --out "$work/gen" --quiet
-rows=$(($(wc -l < "$work/gen/ops.csv") - 1))
-size=$(du -h "$work/gen/ops.csv" | cut -f1)
-echo "input: ops.csv, $rows records, $size"
+rows=$(( $(wc -l < "$work/gen/ops.csv") + $(wc -l < "$work/gen/pup.csv") - 2 ))
+size=$(du -ch "$work/gen/ops.csv" "$work/gen/pup.csv" | tail -1 | cut -f1)
+echo "input: ops.csv + pup.csv, $rows records, $size"
 
 start=$(date +%s.%N)
-/usr/bin/time -f '%M' -o "$work/rss" "$bin" ingest "$work/gen/ops.csv" --data-dir "$work/store" --quiet
+/usr/bin/time -f '%M' -o "$work/rss" "$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --data-dir "$work/store" --quiet
 end=$(date +%s.%N)
 
 secs=$(python3 -c "print(f'{$end-$start:.1f}')")

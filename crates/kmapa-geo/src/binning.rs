@@ -38,7 +38,13 @@ pub struct Binner<'a> {
     finest: Resolution,
     edges: RTree<GeomWithData<RLine<[f64; 2]>, ()>>,
     cache: FxHashMap<u64, CellDistrict>,
+    /// Exact coordinates seen before (records geocoded to address points repeat them
+    /// many times: members of a household, categories of a person, years).
+    points: FxHashMap<(u64, u64), Result<Bin, BinError>>,
 }
+
+/// Bound on the remembered coordinates (about 64 MiB).
+const POINT_CACHE: usize = 1 << 21;
 
 /// Why a point could not be binned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +75,7 @@ impl<'a> Binner<'a> {
             finest,
             edges: RTree::bulk_load(segments),
             cache: FxHashMap::default(),
+            points: FxHashMap::default(),
         }
     }
 
@@ -78,6 +85,19 @@ impl<'a> Binner<'a> {
 
     /// District and finest cell of (lon, lat).
     pub fn bin(&mut self, lon: f64, lat: f64) -> Result<Bin, BinError> {
+        let key = (lon.to_bits(), lat.to_bits());
+        if let Some(hit) = self.points.get(&key) {
+            return *hit;
+        }
+        let result = self.bin_uncached(lon, lat);
+        if self.points.len() >= POINT_CACHE {
+            self.points.clear();
+        }
+        self.points.insert(key, result);
+        result
+    }
+
+    fn bin_uncached(&mut self, lon: f64, lat: f64) -> Result<Bin, BinError> {
         let ll = LatLng::new(lat, lon).map_err(|_| BinError::InvalidCoordinate)?;
         let cell = ll.to_cell(self.finest);
         let key = u64::from(cell);

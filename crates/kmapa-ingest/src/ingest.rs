@@ -22,7 +22,7 @@ use crate::error::{FileError, IngestError};
 use crate::identifiers::identifier_value;
 use crate::reader::{Encoding, HeaderMap, open_csv};
 use crate::store::{BatchInfo, NewBatch, RECORDS_FILE, REJECTS_FILE, Store};
-use crate::validate::{Cells, Record, Reject, Validator};
+use crate::validate::{Cells, Records, Reject, Validator};
 
 /// Reference data an ingest checks rows against.
 pub struct IngestContext<'a> {
@@ -196,6 +196,8 @@ fn ingest_into(
     progress: &dyn Fn(u64, u64),
 ) -> Result<Outcome, IngestError> {
     let parquet = is_parquet(path).map_err(|e| FileError::io(path, e))?;
+    // Chunks the validator is done with go back to the reader for reuse.
+    let (chunk_spare_tx, chunk_spare_rx) = sync_channel::<Chunk>(4);
     let (header, encoding, rows_rx, reader_thread, hash_state): Opened = if parquet {
         let (header, rows) = read_parquet_rows(path, opts.source.is_some())?;
         let (tx, rx) = sync_channel(4);
@@ -214,7 +216,8 @@ fn ingest_into(
         let state = src.hash.clone();
         let (tx, rx) = sync_channel(4);
         let shown = path_string(path);
-        let handle = std::thread::spawn(move || read_csv_rows(src.reader, shown, &tx));
+        let handle =
+            std::thread::spawn(move || read_csv_rows(src.reader, shown, &tx, &chunk_spare_rx));
         (header, encoding, rx, handle, Some(state))
     };
 
@@ -234,7 +237,7 @@ fn ingest_into(
         .iter()
         .position(|c| *c == Some(RecordColumn::Synthetic));
 
-    let (wtx, wrx) = sync_channel::<Vec<Record>>(2);
+    let (wtx, wrx) = sync_channel::<Records>(2);
     let records_path = partial.join(RECORDS_FILE);
     let layer_codes: Vec<String> = ctx
         .city
@@ -249,8 +252,10 @@ fn ingest_into(
         .iter()
         .map(|c| c.code.clone())
         .collect();
+    // Written buffers come back for reuse.
+    let (spare_tx, spare_rx) = sync_channel::<Records>(2);
     let writer = std::thread::spawn(move || {
-        write_records(&records_path, &wrx, &layer_codes, &category_codes)
+        write_records(&records_path, &wrx, &spare_tx, &layer_codes, &category_codes)
     });
 
     let mut rejects_out = BufWriter::new(File::create(partial.join(REJECTS_FILE))?);
@@ -267,7 +272,7 @@ fn ingest_into(
         sources: Default::default(),
         synthetic: false,
     };
-    let mut records: Vec<Record> = Vec::with_capacity(WRITE_CHUNK + 64);
+    let mut records = Records::with_capacity(WRITE_CHUNK + 64);
     let mut rejects: Vec<Reject> = Vec::new();
     let mut failure: Option<IngestError> = None;
     'chunks: for chunk in rows_rx.iter() {
@@ -278,9 +283,10 @@ fn ingest_into(
                 break;
             }
         };
+        let mut fields: Vec<Option<&str>> = Vec::with_capacity(32);
         for (line, record) in &chunk {
             out.rows_read += 1;
-            let mut fields: Vec<Option<&str>> = Vec::with_capacity(record.len());
+            fields.clear();
             for f in record {
                 match std::str::from_utf8(f) {
                     Ok(s) => fields.push(Some(s).filter(|s| !s.is_empty())),
@@ -358,17 +364,14 @@ fn ingest_into(
             }
         }
         if records.len() >= WRITE_CHUNK {
-            for r in &records {
+            for r in &records.records {
                 out.sources.insert(r.source);
             }
             out.records += records.len() as u64;
-            if wtx
-                .send(std::mem::replace(
-                    &mut records,
-                    Vec::with_capacity(WRITE_CHUNK + 64),
-                ))
-                .is_err()
-            {
+            let next = spare_rx
+                .try_recv()
+                .unwrap_or_else(|_| Records::with_capacity(WRITE_CHUNK + 64));
+            if wtx.send(std::mem::replace(&mut records, next)).is_err() {
                 break;
             }
         }
@@ -376,11 +379,13 @@ fn ingest_into(
             .as_ref()
             .map_or(0, |s| s.lock().map(|s| s.bytes).unwrap_or(0));
         progress(bytes, out.rows_read);
+        drop(fields);
+        let _ = chunk_spare_tx.try_send(chunk);
     }
     drop(rows_rx);
     let _ = reader_thread.join();
     if failure.is_none() && !records.is_empty() {
-        for r in &records {
+        for r in &records.records {
             out.sources.insert(r.source);
         }
         out.records += records.len() as u64;
@@ -446,44 +451,46 @@ fn write_reject(w: &mut impl Write, r: &Reject) -> std::io::Result<()> {
     )
 }
 
-/// Parses CSV rows on a background thread and sends them in chunks.
+/// Parses CSV rows on a background thread and sends them in chunks; chunks the
+/// validator is done with come back on `spare` and their buffers are reused.
 fn read_csv_rows(
     mut reader: csv::Reader<Box<dyn std::io::Read + Send>>,
     path: String,
     tx: &SyncSender<Result<Chunk, IngestError>>,
+    spare: &Receiver<Chunk>,
 ) {
-    let mut record = csv::ByteRecord::new();
-    let mut chunk: Chunk = Vec::with_capacity(READ_CHUNK);
+    let fresh = || Vec::with_capacity(READ_CHUNK);
+    let mut chunk: Chunk = fresh();
+    let mut n = 0;
     loop {
-        match reader.read_byte_record(&mut record) {
+        if n == chunk.len() {
+            chunk.push((0, csv::ByteRecord::new()));
+        }
+        let (line, record) = &mut chunk[n];
+        match reader.read_byte_record(record) {
             Ok(false) => break,
             Ok(true) => {
-                let line = record.position().map_or(0, csv::Position::line);
-                chunk.push((line, std::mem::take(&mut record)));
-                if chunk.len() == READ_CHUNK
-                    && tx
-                        .send(Ok(std::mem::replace(
-                            &mut chunk,
-                            Vec::with_capacity(READ_CHUNK),
-                        )))
-                        .is_err()
-                {
-                    return;
+                *line = record.position().map_or(0, csv::Position::line);
+                n += 1;
+                if n == READ_CHUNK {
+                    let next = spare.try_recv().unwrap_or_else(|_| fresh());
+                    if tx.send(Ok(std::mem::replace(&mut chunk, next))).is_err() {
+                        return;
+                    }
+                    n = 0;
                 }
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
-                let _ = tx.send(Err(FileError::new(
-                    Path::new(&path),
-                    format!("unreadable CSV: {e}"),
-                )
-                .line(line)
-                .hint("Check quoting around this line")
-                .into()));
+                let _ = tx.send(Err(FileError::new(Path::new(&path), format!("unreadable CSV: {e}"))
+                    .line(line)
+                    .hint("Check quoting around this line")
+                    .into()));
                 return;
             }
         }
     }
+    chunk.truncate(n);
     if !chunk.is_empty() {
         let _ = tx.send(Ok(chunk));
     }
@@ -521,84 +528,32 @@ fn read_parquet_rows(
 /// Writes binned records as Parquet, one row group per chunk.
 fn write_records(
     path: &Path,
-    rx: &Receiver<Vec<Record>>,
+    rx: &Receiver<Records>,
+    spare: &SyncSender<Records>,
     districts: &[String],
     categories: &[String],
 ) -> Result<(), IngestError> {
     let file = File::create(path)?;
     let mut writer: Option<polars::io::parquet::write::BatchedWriter<File>> = None;
-    let to_frame = |records: &[Record]| -> PolarsResult<DataFrame> {
+    let to_frame = |buf: &Records| -> PolarsResult<DataFrame> {
+        let records = &buf.records;
         let n = records.len();
         let cols = vec![
-            Column::new(
-                "source".into(),
-                records.iter().map(|r| r.source.code()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "person_id".into(),
-                records
-                    .iter()
-                    .map(|r| r.person_id.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "household_id".into(),
-                records
-                    .iter()
-                    .map(|r| r.household_id.as_deref())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "year".into(),
-                records.iter().map(|r| r.year).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "category".into(),
-                records
-                    .iter()
-                    .map(|r| categories[r.category as usize].as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "district".into(),
-                records
-                    .iter()
-                    .map(|r| districts[r.district as usize].as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "h3".into(),
-                records.iter().map(|r| r.cell).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "sex".into(),
-                records
-                    .iter()
-                    .map(|r| r.sex.map(kmapa_model::Sex::code))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "birth_year".into(),
-                records.iter().map(|r| r.birth_year).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "age_band".into(),
-                records
-                    .iter()
-                    .map(|r| r.age_band.map(kmapa_model::AgeBand::code))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "located_by".into(),
-                records
-                    .iter()
-                    .map(|r| r.located_by.code())
-                    .collect::<Vec<_>>(),
-            ),
+            Column::new("source".into(), records.iter().map(|r| r.source.code()).collect::<Vec<_>>()),
+            Column::new("person_id".into(), records.iter().map(|r| buf.person_id(r)).collect::<Vec<_>>()),
+            Column::new("household_id".into(), records.iter().map(|r| buf.household_id(r)).collect::<Vec<_>>()),
+            Column::new("year".into(), records.iter().map(|r| r.year).collect::<Vec<_>>()),
+            Column::new("category".into(), records.iter().map(|r| categories[r.category as usize].as_str()).collect::<Vec<_>>()),
+            Column::new("district".into(), records.iter().map(|r| districts[r.district as usize].as_str()).collect::<Vec<_>>()),
+            Column::new("h3".into(), records.iter().map(|r| r.cell).collect::<Vec<_>>()),
+            Column::new("sex".into(), records.iter().map(|r| r.sex.map(kmapa_model::Sex::code)).collect::<Vec<_>>()),
+            Column::new("birth_year".into(), records.iter().map(|r| r.birth_year).collect::<Vec<_>>()),
+            Column::new("age_band".into(), records.iter().map(|r| r.age_band.map(kmapa_model::AgeBand::code)).collect::<Vec<_>>()),
+            Column::new("located_by".into(), records.iter().map(|r| r.located_by.code()).collect::<Vec<_>>()),
         ];
         DataFrame::new(n, cols)
     };
-    for chunk in rx.iter() {
+    for mut chunk in rx.iter() {
         let df = to_frame(&chunk)?;
         if writer.is_none() {
             writer = Some(
@@ -608,13 +563,16 @@ fn write_records(
             );
         }
         writer.as_mut().expect("set above").write_batch(&df)?;
+        drop(df);
+        chunk.clear();
+        let _ = spare.try_send(chunk);
     }
     match writer {
         Some(w) => {
             w.finish()?;
         }
         None => {
-            let mut empty = to_frame(&[])?;
+            let mut empty = to_frame(&Records::default())?;
             ParquetWriter::new(file.try_clone()?).finish(&mut empty)?;
         }
     }
