@@ -255,7 +255,13 @@ fn ingest_into(
     // Written buffers come back for reuse.
     let (spare_tx, spare_rx) = sync_channel::<Records>(2);
     let writer = std::thread::spawn(move || {
-        write_records(&records_path, &wrx, &spare_tx, &layer_codes, &category_codes)
+        write_records(
+            &records_path,
+            &wrx,
+            &spare_tx,
+            &layer_codes,
+            &category_codes,
+        )
     });
 
     let mut rejects_out = BufWriter::new(File::create(partial.join(REJECTS_FILE))?);
@@ -482,10 +488,13 @@ fn read_csv_rows(
             }
             Err(e) => {
                 let line = e.position().map_or(0, csv::Position::line);
-                let _ = tx.send(Err(FileError::new(Path::new(&path), format!("unreadable CSV: {e}"))
-                    .line(line)
-                    .hint("Check quoting around this line")
-                    .into()));
+                let _ = tx.send(Err(FileError::new(
+                    Path::new(&path),
+                    format!("unreadable CSV: {e}"),
+                )
+                .line(line)
+                .hint("Check quoting around this line")
+                .into()));
                 return;
             }
         }
@@ -539,17 +548,68 @@ fn write_records(
         let records = &buf.records;
         let n = records.len();
         let cols = vec![
-            Column::new("source".into(), records.iter().map(|r| r.source.code()).collect::<Vec<_>>()),
-            Column::new("person_id".into(), records.iter().map(|r| buf.person_id(r)).collect::<Vec<_>>()),
-            Column::new("household_id".into(), records.iter().map(|r| buf.household_id(r)).collect::<Vec<_>>()),
-            Column::new("year".into(), records.iter().map(|r| r.year).collect::<Vec<_>>()),
-            Column::new("category".into(), records.iter().map(|r| categories[r.category as usize].as_str()).collect::<Vec<_>>()),
-            Column::new("district".into(), records.iter().map(|r| districts[r.district as usize].as_str()).collect::<Vec<_>>()),
-            Column::new("h3".into(), records.iter().map(|r| r.cell).collect::<Vec<_>>()),
-            Column::new("sex".into(), records.iter().map(|r| r.sex.map(kmapa_model::Sex::code)).collect::<Vec<_>>()),
-            Column::new("birth_year".into(), records.iter().map(|r| r.birth_year).collect::<Vec<_>>()),
-            Column::new("age_band".into(), records.iter().map(|r| r.age_band.map(kmapa_model::AgeBand::code)).collect::<Vec<_>>()),
-            Column::new("located_by".into(), records.iter().map(|r| r.located_by.code()).collect::<Vec<_>>()),
+            Column::new(
+                "source".into(),
+                records.iter().map(|r| r.source.code()).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "person_id".into(),
+                records.iter().map(|r| buf.person_id(r)).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "household_id".into(),
+                records
+                    .iter()
+                    .map(|r| buf.household_id(r))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "year".into(),
+                records.iter().map(|r| r.year).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "category".into(),
+                records
+                    .iter()
+                    .map(|r| categories[r.category as usize].as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "district".into(),
+                records
+                    .iter()
+                    .map(|r| districts[r.district as usize].as_str())
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "h3".into(),
+                records.iter().map(|r| r.cell).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "sex".into(),
+                records
+                    .iter()
+                    .map(|r| r.sex.map(kmapa_model::Sex::code))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "birth_year".into(),
+                records.iter().map(|r| r.birth_year).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "age_band".into(),
+                records
+                    .iter()
+                    .map(|r| r.age_band.map(kmapa_model::AgeBand::code))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "located_by".into(),
+                records
+                    .iter()
+                    .map(|r| r.located_by.code())
+                    .collect::<Vec<_>>(),
+            ),
         ];
         DataFrame::new(n, cols)
     };

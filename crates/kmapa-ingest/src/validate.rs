@@ -59,7 +59,10 @@ pub struct Records {
 
 impl Records {
     pub fn with_capacity(n: usize) -> Self {
-        Self { records: Vec::with_capacity(n), text: String::with_capacity(n * 24) }
+        Self {
+            records: Vec::with_capacity(n),
+            text: String::with_capacity(n * 24),
+        }
     }
 
     pub fn len(&self) -> usize {
