@@ -7,7 +7,7 @@ use std::path::Path;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use h3o::Resolution;
 use kmapa_geo::{Binner, City, Geocoder};
-use kmapa_ingest::validate::{Cells, Validator};
+use kmapa_ingest::validate::{Cells, Records, Validator};
 use kmapa_ingest::{IngestContext, IngestOptions, Store, ingest_file};
 use kmapa_model::records::{CsvRecordWriter, RecordSink};
 use kmapa_model::{RecordColumn, Vocabulary};
@@ -86,7 +86,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("10k rows with coordinates", |b| {
         let binner = Binner::new(&city.layer, &city.index, Resolution::Ten);
         let mut v = Validator::new(&vocabulary, &city, binner, None, None, 1990..=2025);
-        let mut out = Vec::with_capacity(rows.len());
+        let mut out = Records::with_capacity(rows.len());
         let mut rejects = Vec::new();
         b.iter(|| {
             out.clear();
