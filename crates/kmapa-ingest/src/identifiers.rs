@@ -4,42 +4,57 @@
 
 use kmapa_model::text::fold;
 
-/// Words that, as a word of a column header, mark a direct identifier.
-const IDENTIFIER_WORDS: &[(&str, &str)] = &[
+/// Words that, as a word of a column header, mark a direct identifier; a header word
+/// matches when it starts with one of these stems (`telefon` matches `telefonu`).
+const IDENTIFIER_STEMS: &[(&str, &str)] = &[
     ("pesel", "a PESEL number"),
     ("imie", "a first name"),
-    ("imiona", "first names"),
-    ("nazwisko", "a surname"),
-    ("name", "a name"),
+    ("imion", "first names"),
+    ("nazwisk", "a surname"),
     ("firstname", "a first name"),
     ("surname", "a surname"),
     ("lastname", "a surname"),
     ("telefon", "a phone number"),
-    ("tel", "a phone number"),
     ("phone", "a phone number"),
     ("mobile", "a phone number"),
-    ("komorka", "a phone number"),
+    ("komork", "a phone number"),
     ("email", "an e-mail address"),
-    ("mail", "an e-mail address"),
     ("dowod", "an identity card number"),
-    ("dowodu", "an identity card number"),
     ("paszport", "a passport number"),
     ("passport", "a passport number"),
     ("dokument", "a document number"),
-    ("dokumentu", "a document number"),
     ("document", "a document number"),
+];
+
+/// Short words that mark an identifier only as a whole word.
+const IDENTIFIER_WORDS: &[(&str, &str)] = &[
+    ("name", "a name"),
+    ("tel", "a phone number"),
+    ("mail", "an e-mail address"),
     ("nip", "a tax number"),
 ];
 
 /// If the header names a direct identifier, what it is.
 pub fn identifier_column(header: &str) -> Option<&'static str> {
     let f = fold(header).replace(['.', '/', '(', ')'], " ");
-    let words: Vec<&str> = f.split(' ').collect();
+    let words: Vec<&str> = f.split(' ').filter(|w| !w.is_empty()).collect();
     let joined = words.concat();
-    IDENTIFIER_WORDS
+    for w in words
         .iter()
-        .find(|(w, _)| words.contains(w) || joined == *w)
-        .map(|(_, what)| *what)
+        .copied()
+        .chain(std::iter::once(joined.as_str()))
+    {
+        if let Some((_, what)) = IDENTIFIER_STEMS
+            .iter()
+            .find(|(stem, _)| w.starts_with(stem))
+        {
+            return Some(what);
+        }
+        if let Some((_, what)) = IDENTIFIER_WORDS.iter().find(|(word, _)| w == *word) {
+            return Some(what);
+        }
+    }
+    None
 }
 
 /// If a value looks like a direct identifier, what it looks like.
