@@ -1,0 +1,106 @@
+//! A protection table: published or hidden counts, and the additive relations between
+//! them that anyone can know (a total equals the sum of its parts).
+
+use serde::Serialize;
+
+/// What happened to a cell on its way out. Travels with the cell to every output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    /// Published as it is.
+    Safe,
+    /// Hidden because the count is 1..k-1.
+    PrimarySuppressed,
+    /// Hidden so that a primary-suppressed cell cannot be recomputed.
+    SecondarySuppressed,
+    /// Published with cell-key noise (analyst tier).
+    Perturbed,
+    /// Zero: nobody is counted.
+    Empty,
+}
+
+impl CellStatus {
+    pub fn is_hidden(self) -> bool {
+        matches!(
+            self,
+            CellStatus::PrimarySuppressed | CellStatus::SecondarySuppressed
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    pub label: String,
+    pub value: u64,
+    pub status: CellStatus,
+}
+
+/// `total = sum(parts)`, by cell index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Relation {
+    pub total: usize,
+    pub parts: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Table {
+    pub cells: Vec<Cell>,
+    pub relations: Vec<Relation>,
+}
+
+impl Table {
+    /// Adds a cell, safe (or empty when zero), and returns its index.
+    pub fn cell(&mut self, label: impl Into<String>, value: u64) -> usize {
+        self.cells.push(Cell {
+            label: label.into(),
+            value,
+            status: if value == 0 {
+                CellStatus::Empty
+            } else {
+                CellStatus::Safe
+            },
+        });
+        self.cells.len() - 1
+    }
+
+    /// Declares `total = sum(parts)`.
+    ///
+    /// # Panics
+    /// If the values do not add up: relations must be true of the data.
+    pub fn relation(&mut self, total: usize, parts: &[usize]) {
+        let sum: u64 = parts.iter().map(|&p| self.cells[p].value).sum();
+        assert_eq!(
+            sum,
+            self.cells[total].value,
+            "relation {} = sum of {} parts does not hold",
+            self.cells[total].label,
+            parts.len()
+        );
+        self.relations.push(Relation {
+            total,
+            parts: parts.to_vec(),
+        });
+    }
+
+    pub fn hide(&mut self, cell: usize, status: CellStatus) {
+        debug_assert!(status.is_hidden());
+        self.cells[cell].status = status;
+    }
+
+    /// Index of the cell with this label.
+    pub fn find(&self, label: &str) -> Option<usize> {
+        self.cells.iter().position(|c| c.label == label)
+    }
+
+    /// Primary suppression: every count from 1 to k-1 is hidden.
+    pub fn suppress_primary(&mut self, k: u64) -> usize {
+        let mut n = 0;
+        for c in &mut self.cells {
+            if (1..k).contains(&c.value) && !c.status.is_hidden() {
+                c.status = CellStatus::PrimarySuppressed;
+                n += 1;
+            }
+        }
+        n
+    }
+}
