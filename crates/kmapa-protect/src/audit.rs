@@ -74,8 +74,9 @@ pub fn audit(
     required_width: impl Fn(u64) -> f64,
     integer: bool,
 ) -> Result<AuditReport, AuditError> {
+    // Variables: every cell an attacker does not know (hidden or internal).
     let hidden: Vec<usize> = (0..table.cells.len())
-        .filter(|&i| table.cells[i].status.is_hidden())
+        .filter(|&i| table.unknown(i))
         .collect();
     let mut var_of = vec![None; table.cells.len()];
     for (v, &c) in hidden.iter().enumerate() {
@@ -135,6 +136,9 @@ pub fn audit(
     };
     let mut intervals = Vec::with_capacity(hidden.len());
     for (v, &c) in hidden.iter().enumerate() {
+        if table.cells[c].internal {
+            continue;
+        }
         let lower = solve(v, OptimizationDirection::Minimize)?;
         let upper = solve(v, OptimizationDirection::Maximize)?;
         let cell = &table.cells[c];

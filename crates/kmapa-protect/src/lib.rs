@@ -7,7 +7,9 @@
 
 pub mod audit;
 pub mod ckm;
+pub mod suppress;
 pub mod table;
 
 pub use audit::{AuditReport, Interval, audit};
+pub use suppress::{SuppressionSummary, protect};
 pub use table::{CellStatus, Table};

@@ -33,6 +33,10 @@ pub struct Cell {
     pub label: String,
     pub value: u64,
     pub status: CellStatus,
+    /// Never published, only related: for example the intersection of a district and
+    /// a hexagon, which ties two non-nested layers together. An attacker does not know
+    /// it, so the audit treats it as unknown; it is neither audited nor suppressed.
+    pub internal: bool,
 }
 
 /// `total = sum(parts)`, by cell index.
@@ -59,8 +63,21 @@ impl Table {
             } else {
                 CellStatus::Safe
             },
+            internal: false,
         });
         self.cells.len() - 1
+    }
+
+    /// Adds an internal (never published) cell.
+    pub fn internal_cell(&mut self, label: impl Into<String>, value: u64) -> usize {
+        let i = self.cell(label, value);
+        self.cells[i].internal = true;
+        i
+    }
+
+    /// Unknown to an attacker: hidden or internal.
+    pub fn unknown(&self, cell: usize) -> bool {
+        self.cells[cell].internal || self.cells[cell].status.is_hidden()
     }
 
     /// Declares `total = sum(parts)`.
@@ -96,7 +113,7 @@ impl Table {
     pub fn suppress_primary(&mut self, k: u64) -> usize {
         let mut n = 0;
         for c in &mut self.cells {
-            if (1..k).contains(&c.value) && !c.status.is_hidden() {
+            if (1..k).contains(&c.value) && !c.status.is_hidden() && !c.internal {
                 c.status = CellStatus::PrimarySuppressed;
                 n += 1;
             }

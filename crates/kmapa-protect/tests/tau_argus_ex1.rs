@@ -85,3 +85,25 @@ fn a_hidden_cell_in_no_relation_is_unbounded_above() {
     assert_eq!(report.intervals[0].upper, f64::INFINITY);
     assert!(report.passed());
 }
+
+#[test]
+fn kmapas_own_secondary_suppression_passes_the_audit_on_ex1() {
+    let mut t = ex1();
+    // Make A/female the only unsafe cell, as in the example: threshold just above 137.
+    let summary = kmapa_protect::protect(&mut t, 138, 2.0 * RANGE).unwrap();
+    assert_eq!(summary.primary, 1);
+    let hidden: Vec<&str> = t
+        .cells
+        .iter()
+        .filter(|c| c.status.is_hidden())
+        .map(|c| c.label.as_str())
+        .collect();
+    let report = audit(&t, |_| 2.0 * RANGE, false).unwrap();
+    assert!(report.passed(), "{hidden:?}");
+    assert!(
+        report.get("A/female").unwrap().covers(RANGE, RANGE),
+        "{hidden:?}"
+    );
+    // The same pattern τ-ARGUS' optimisation finds.
+    assert_eq!(hidden, ["A/male", "A/female", "C/male", "C/female"]);
+}
