@@ -1,0 +1,350 @@
+//! The cube: distinct persons per unit × category × year, from the active batches.
+//!
+//! Counting rules (see the domain brief): a person counts once per unit, category and
+//! year however many records they have; a sub-row (large family, single-parent family,
+//! the art. 49 groups) is also counted in its parent category; unit totals count
+//! distinct persons with any category of a source, which is not the sum of categories.
+//! Each person-year-category is placed at one location (its first record's), so a
+//! district's count is the sum of its hexagons' and the districts add up to their
+//! parent area and the city: the relations the audit relies on hold exactly.
+//! Every count carries its cell key (the sum of its persons' record keys), so the
+//! Cell Key Method gives the same noise to the same people in any query.
+//!
+//! Records never leave this crate: it hands counts to the protection core.
+
+use std::path::Path;
+
+use h3o::{CellIndex, Resolution};
+use kmapa_geo::DistrictLayer;
+use kmapa_model::{Source, Vocabulary};
+use kmapa_protect::ckm::{CellKey, RecordKey};
+use polars::prelude::*;
+use rustc_hash::FxHashMap;
+
+/// One person counted in one category in one year, at one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Fact {
+    year: u16,
+    category: u16,
+    person: u32,
+    district: u16,
+    /// Finest H3 cell, 0 when located by district only.
+    cell: u64,
+}
+
+/// A geographic unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Unit {
+    City,
+    Parent(u16),
+    District(u16),
+    /// An H3 cell (at the resolution asked for).
+    Hex(u64),
+}
+
+/// What is counted: a category, or all categories of a source (unit totals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Measure {
+    Category(u16),
+    AnyOf(Source),
+}
+
+/// A count of distinct persons and its cell key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Count {
+    pub unit: Unit,
+    pub measure: Measure,
+    pub year: u16,
+    pub persons: u32,
+    #[serde(skip)]
+    pub key: CellKey,
+}
+
+/// Layers a count can be asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    City,
+    Parents,
+    Districts,
+    Hexagons(Resolution),
+}
+
+pub struct Cube {
+    facts: Vec<Fact>,
+    /// Per person: the record key.
+    keys: Vec<RecordKey>,
+    /// Per category: its source.
+    sources: Vec<Source>,
+    /// Per district: index of its parent area.
+    parent_of: Vec<Option<u16>>,
+    pub parent_codes: Vec<String>,
+    pub district_codes: Vec<String>,
+    pub category_codes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CubeError {
+    #[error("{file}: {message}")]
+    Batch { file: String, message: String },
+    #[error(transparent)]
+    Store(#[from] kmapa_ingest::IngestError),
+}
+
+/// Collects records before they become a cube.
+pub struct CubeBuilder<'a> {
+    vocabulary: &'a Vocabulary,
+    secret: Vec<u8>,
+    categories: FxHashMap<String, u16>,
+    districts: FxHashMap<String, u16>,
+    persons: FxHashMap<String, u32>,
+    keys: Vec<RecordKey>,
+    facts: Vec<Fact>,
+    layer: &'a DistrictLayer,
+}
+
+impl<'a> CubeBuilder<'a> {
+    pub fn new(vocabulary: &'a Vocabulary, layer: &'a DistrictLayer, secret: &[u8]) -> Self {
+        Self {
+            vocabulary,
+            secret: secret.to_vec(),
+            categories: vocabulary
+                .categories()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.code.clone(), i as u16))
+                .collect(),
+            districts: layer
+                .districts
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.code.clone(), i as u16))
+                .collect(),
+            persons: FxHashMap::default(),
+            keys: Vec::new(),
+            facts: Vec::new(),
+            layer,
+        }
+    }
+
+    /// Adds one record; the category's ancestors are counted too.
+    /// Returns false (and counts nothing) for an unknown category or district.
+    pub fn add(
+        &mut self,
+        person_id: &str,
+        year: i32,
+        category: &str,
+        district: &str,
+        cell: Option<u64>,
+    ) -> bool {
+        let (Some(&c), Some(&d)) = (self.categories.get(category), self.districts.get(district))
+        else {
+            return false;
+        };
+        let next = self.keys.len() as u32;
+        let person = *self.persons.entry(person_id.to_string()).or_insert(next);
+        if person == next {
+            self.keys.push(RecordKey::of(&self.secret, person_id));
+        }
+        let mut at = Some(c);
+        while let Some(cat) = at {
+            self.facts.push(Fact {
+                year: year as u16,
+                category: cat,
+                person,
+                district: d,
+                cell: cell.unwrap_or(0),
+            });
+            at = self.vocabulary.categories()[cat as usize]
+                .parent
+                .as_deref()
+                .and_then(|p| self.categories.get(p).copied());
+        }
+        true
+    }
+
+    /// Adds every record of a batch file written by `kmapa ingest`.
+    pub fn add_batch(&mut self, records: &Path) -> Result<u64, CubeError> {
+        let err = |e: PolarsError| CubeError::Batch {
+            file: records.display().to_string(),
+            message: e.to_string(),
+        };
+        let file = std::fs::File::open(records).map_err(|e| CubeError::Batch {
+            file: records.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let df = ParquetReader::new(file).finish().map_err(err)?;
+        let person = df
+            .column("person_id")
+            .map_err(err)?
+            .str()
+            .map_err(err)?
+            .clone();
+        let year = df.column("year").map_err(err)?.i32().map_err(err)?.clone();
+        let category = df
+            .column("category")
+            .map_err(err)?
+            .str()
+            .map_err(err)?
+            .clone();
+        let district = df
+            .column("district")
+            .map_err(err)?
+            .str()
+            .map_err(err)?
+            .clone();
+        let h3 = df.column("h3").map_err(err)?.u64().map_err(err)?.clone();
+        let mut n = 0;
+        for i in 0..df.height() {
+            if let (Some(p), Some(y), Some(c), Some(d)) =
+                (person.get(i), year.get(i), category.get(i), district.get(i))
+                && self.add(p, y, c, d, h3.get(i))
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    pub fn build(mut self) -> Cube {
+        // One place per person, category and year: the first record's.
+        let mut seen: rustc_hash::FxHashSet<(u16, u16, u32)> = Default::default();
+        let mut facts = Vec::with_capacity(self.facts.len());
+        for f in &self.facts {
+            if seen.insert((f.year, f.category, f.person)) {
+                facts.push(*f);
+            }
+        }
+        facts.sort_unstable();
+        self.facts = facts;
+        let parents = self.layer.parents();
+        let parent_of = self
+            .layer
+            .districts
+            .iter()
+            .map(|d| {
+                d.parent
+                    .as_ref()
+                    .and_then(|p| parents.iter().position(|(c, _)| c == p))
+                    .map(|i| i as u16)
+            })
+            .collect();
+        Cube {
+            facts: self.facts,
+            keys: self.keys,
+            sources: self
+                .vocabulary
+                .categories()
+                .iter()
+                .map(|c| c.source)
+                .collect(),
+            parent_of,
+            parent_codes: parents.into_iter().map(|(c, _)| c).collect(),
+            district_codes: self
+                .layer
+                .districts
+                .iter()
+                .map(|d| d.code.clone())
+                .collect(),
+            category_codes: self
+                .vocabulary
+                .categories()
+                .iter()
+                .map(|c| c.code.clone())
+                .collect(),
+        }
+    }
+}
+
+impl Cube {
+    /// Persons counted (person-year-category facts, sub-rows included in parents).
+    pub fn facts(&self) -> usize {
+        self.facts.len()
+    }
+
+    fn unit_of(&self, f: &Fact, level: Level) -> Option<Unit> {
+        match level {
+            Level::City => Some(Unit::City),
+            Level::Parents => self.parent_of[f.district as usize].map(Unit::Parent),
+            Level::Districts => Some(Unit::District(f.district)),
+            Level::Hexagons(r) => CellIndex::try_from(f.cell)
+                .ok()
+                .and_then(|c| c.parent(r))
+                .map(|c| Unit::Hex(u64::from(c))),
+        }
+    }
+
+    /// Distinct persons per unit of a level, per category and year. Only non-zero
+    /// counts are listed; `filter` keeps one (category, year).
+    pub fn counts(&self, level: Level, filter: Option<(u16, u16)>) -> Vec<Count> {
+        let facts: &[Fact] = match filter {
+            Some((c, y)) => {
+                let lo = self
+                    .facts
+                    .partition_point(|f| (f.year, f.category) < (y, c));
+                let hi = self
+                    .facts
+                    .partition_point(|f| (f.year, f.category) <= (y, c));
+                &self.facts[lo..hi]
+            }
+            None => &self.facts,
+        };
+        let mut acc: FxHashMap<(Unit, u16, u16), (u32, CellKey)> = FxHashMap::default();
+        for f in facts {
+            if let Some(unit) = self.unit_of(f, level) {
+                let e = acc
+                    .entry((unit, f.category, f.year))
+                    .or_insert((0, CellKey::default()));
+                e.0 += 1;
+                e.1 = e.1.with(self.keys[f.person as usize]);
+            }
+        }
+        let mut out: Vec<Count> = acc
+            .into_iter()
+            .map(|((unit, c, year), (persons, key))| Count {
+                unit,
+                measure: Measure::Category(c),
+                year,
+                persons,
+                key,
+            })
+            .collect();
+        out.sort_by_key(|c| (c.year, c.measure, c.unit));
+        out
+    }
+
+    /// Unit totals: distinct persons with any category of a source, per unit and year.
+    /// A person is placed where their first fact of that year is.
+    pub fn totals(&self, level: Level, source: Source) -> Vec<Count> {
+        let mut first: FxHashMap<(u16, u32), Fact> = FxHashMap::default();
+        for f in &self.facts {
+            if self.sources[f.category as usize] == source {
+                first.entry((f.year, f.person)).or_insert(*f);
+            }
+        }
+        let mut acc: FxHashMap<(Unit, u16), (u32, CellKey)> = FxHashMap::default();
+        for f in first.values() {
+            if let Some(unit) = self.unit_of(f, level) {
+                let e = acc.entry((unit, f.year)).or_insert((0, CellKey::default()));
+                e.0 += 1;
+                e.1 = e.1.with(self.keys[f.person as usize]);
+            }
+        }
+        let mut out: Vec<Count> = acc
+            .into_iter()
+            .map(|((unit, year), (persons, key))| Count {
+                unit,
+                measure: Measure::AnyOf(source),
+                year,
+                persons,
+                key,
+            })
+            .collect();
+        out.sort_by_key(|c| (c.year, c.unit));
+        out
+    }
+}
+
+/// Rate per 1,000 residents.
+pub fn rate_per_1000(persons: u32, population: u64) -> Option<f64> {
+    (population > 0).then(|| f64::from(persons) * 1000.0 / population as f64)
+}

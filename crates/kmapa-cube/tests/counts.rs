@@ -1,0 +1,211 @@
+//! The cube's counts against a naive recount of the same ingested records.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use h3o::{CellIndex, Resolution};
+use kmapa_cube::{CubeBuilder, Level, Measure, Unit};
+use kmapa_geo::City;
+use kmapa_ingest::{IngestContext, IngestOptions, Store, ingest_file};
+use kmapa_model::records::{CsvRecordWriter, RecordSink};
+use kmapa_model::{Source, Vocabulary};
+use kmapa_protect::ckm::{CellKey, RecordKey};
+use polars::prelude::*;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const SECRET: &[u8] = b"cube-test-secret";
+
+#[test]
+fn cube_counts_match_a_naive_recount() {
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Synthetic records, mixed locations, ingested as a user would.
+    let generated = kmapa_synth::generate(
+        &city,
+        &vocabulary,
+        &kmapa_synth::GenOptions {
+            years: 2023..=2024,
+            location: kmapa_synth::LocationMode::Mixed,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut store = Store::open_for_writing(&dir.path().join("store")).unwrap();
+    let ctx = IngestContext::new(&vocabulary, &city);
+    for source in Source::ALL {
+        let path = dir.path().join(format!("{}.csv", source.code()));
+        let mut w: Box<dyn RecordSink> = Box::new(CsvRecordWriter::create(&path).unwrap());
+        for b in generated.batches(source, 100_000) {
+            w.write_batch(&b).unwrap();
+        }
+        w.finish().unwrap();
+        let s = ingest_file(
+            &mut store,
+            &path,
+            &ctx,
+            &IngestOptions::default(),
+            &|_, _| {},
+        )
+        .unwrap();
+        assert_eq!(s.rows_rejected, 0);
+    }
+    let mut builder = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    let files = store.active_record_files().unwrap();
+    for f in &files {
+        builder.add_batch(f).unwrap();
+    }
+    let cube = builder.build();
+
+    // Naive recount from the same Parquet files.
+    let code_ix: HashMap<String, u16> = vocabulary
+        .categories()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.code.clone(), i as u16))
+        .collect();
+    let dist_ix: HashMap<String, u16> = city
+        .layer
+        .districts
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.code.clone(), i as u16))
+        .collect();
+    let mut by_district: HashMap<(u16, u16, u16), HashSet<String>> = HashMap::new();
+    let mut by_hex: HashMap<(u64, u16, u16), HashSet<String>> = HashMap::new();
+    let mut by_city: HashMap<(u16, u16), HashSet<String>> = HashMap::new();
+    let mut any_ops: HashMap<(u16, u16), HashSet<String>> = HashMap::new();
+    for f in &files {
+        let df = ParquetReader::new(std::fs::File::open(f).unwrap())
+            .finish()
+            .unwrap();
+        let p = df.column("person_id").unwrap().str().unwrap().clone();
+        let y = df.column("year").unwrap().i32().unwrap().clone();
+        let c = df.column("category").unwrap().str().unwrap().clone();
+        let d = df.column("district").unwrap().str().unwrap().clone();
+        let h = df.column("h3").unwrap().u64().unwrap().clone();
+        for i in 0..df.height() {
+            let person = p.get(i).unwrap().to_string();
+            let year = y.get(i).unwrap() as u16;
+            let district = dist_ix[d.get(i).unwrap()];
+            let code = c.get(i).unwrap();
+            if vocabulary.get(code).unwrap().source == Source::Ops {
+                any_ops
+                    .entry((district, year))
+                    .or_default()
+                    .insert(person.clone());
+            }
+            for cat in vocabulary.ancestors_and_self(code) {
+                let ci = code_ix[&cat.code];
+                by_district
+                    .entry((district, ci, year))
+                    .or_default()
+                    .insert(person.clone());
+                by_city
+                    .entry((ci, year))
+                    .or_default()
+                    .insert(person.clone());
+                if let Some(cell) = h.get(i) {
+                    let hex = u64::from(
+                        CellIndex::try_from(cell)
+                            .unwrap()
+                            .parent(Resolution::Eight)
+                            .unwrap(),
+                    );
+                    by_hex
+                        .entry((hex, ci, year))
+                        .or_default()
+                        .insert(person.clone());
+                }
+            }
+        }
+    }
+
+    let districts = cube.counts(Level::Districts, None);
+    assert_eq!(districts.len(), by_district.len());
+    for c in &districts {
+        let (Unit::District(d), Measure::Category(cat)) = (c.unit, c.measure) else {
+            panic!()
+        };
+        assert_eq!(c.persons as usize, by_district[&(d, cat, c.year)].len());
+    }
+    let hexes = cube.counts(Level::Hexagons(Resolution::Eight), None);
+    assert_eq!(hexes.len(), by_hex.len());
+    for c in &hexes {
+        let (Unit::Hex(h), Measure::Category(cat)) = (c.unit, c.measure) else {
+            panic!()
+        };
+        assert_eq!(c.persons as usize, by_hex[&(h, cat, c.year)].len());
+    }
+    // Districts add up to parents and to the city, exactly; hexagons to at most the city.
+    let city_counts = cube.counts(Level::City, None);
+    let parents = cube.counts(Level::Parents, None);
+    for c in &city_counts {
+        let Measure::Category(cat) = c.measure else {
+            panic!()
+        };
+        assert_eq!(c.persons as usize, by_city[&(cat, c.year)].len());
+        let sum_d: u32 = districts
+            .iter()
+            .filter(|d| d.measure == c.measure && d.year == c.year)
+            .map(|d| d.persons)
+            .sum();
+        let sum_p: u32 = parents
+            .iter()
+            .filter(|d| d.measure == c.measure && d.year == c.year)
+            .map(|d| d.persons)
+            .sum();
+        let sum_h: u32 = hexes
+            .iter()
+            .filter(|d| d.measure == c.measure && d.year == c.year)
+            .map(|d| d.persons)
+            .sum();
+        assert_eq!((sum_d, sum_p), (c.persons, c.persons));
+        assert!(sum_h <= c.persons);
+        // The cell key of the city is the key of exactly these people.
+        let naive_key = CellKey::of(
+            by_city[&(cat, c.year)]
+                .iter()
+                .map(|p| RecordKey::of(SECRET, p)),
+        );
+        assert_eq!(c.key, naive_key);
+    }
+    // Sub-rows are counted in their parents.
+    let count = |code: &str, year: u16| -> u32 {
+        let ci = code_ix[code];
+        city_counts
+            .iter()
+            .find(|c| c.measure == Measure::Category(ci) && c.year == year)
+            .map_or(0, |c| c.persons)
+    };
+    assert!(count("maternity_protection", 2024) >= count("large_family", 2024));
+    assert!(count("large_family", 2024) > 0);
+    assert_eq!(
+        count("unemployed_registered", 2024),
+        by_city[&(code_ix["unemployed_registered"], 2024)].len() as u32
+    );
+    // Unit totals are distinct persons, not sums of categories.
+    for t in cube.totals(Level::Districts, Source::Ops) {
+        let Unit::District(d) = t.unit else { panic!() };
+        assert_eq!(t.persons as usize, any_ops[&(d, t.year)].len());
+        let sum: u32 = districts
+            .iter()
+            .filter(|c| c.unit == t.unit && c.year == t.year)
+            .filter(|c| matches!(c.measure, Measure::Category(k) if vocabulary.categories()[k as usize].source == Source::Ops && vocabulary.categories()[k as usize].parent.is_none()))
+            .map(|c| c.persons)
+            .sum();
+        assert!(t.persons <= sum);
+    }
+    // A filtered query returns the same numbers as the full one.
+    let cat = code_ix["poverty"];
+    let one = cube.counts(Level::Districts, Some((cat, 2024)));
+    let from_all: Vec<_> = districts
+        .iter()
+        .filter(|c| c.measure == Measure::Category(cat) && c.year == 2024)
+        .copied()
+        .collect();
+    assert_eq!(one, from_all);
+}
