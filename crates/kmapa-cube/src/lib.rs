@@ -348,3 +348,48 @@ impl Cube {
 pub fn rate_per_1000(persons: u32, population: u64) -> Option<f64> {
     (population > 0).then(|| f64::from(persons) * 1000.0 / population as f64)
 }
+
+impl Cube {
+    /// Every (district, hexagon at `r`) pair the data has persons in, for any measure and
+    /// year, and (district, `None`) for districts with persons located by district only.
+    /// Using only pairs seen in the data gives the attacker fewer unknowns than the
+    /// geometry would: the audit is conservative.
+    pub fn atom_support(&self, r: Resolution) -> std::collections::BTreeSet<(u16, Option<u64>)> {
+        self.facts
+            .iter()
+            .map(|f| (f.district, self.hex_at(f, r)))
+            .collect()
+    }
+
+    fn hex_at(&self, f: &Fact, r: Resolution) -> Option<u64> {
+        CellIndex::try_from(f.cell)
+            .ok()
+            .and_then(|c| c.parent(r))
+            .map(u64::from)
+    }
+
+    /// Persons of one category and year by atom (district, hexagon at `r` or `None`).
+    pub fn atoms(
+        &self,
+        r: Resolution,
+        category: u16,
+        year: u16,
+    ) -> std::collections::BTreeMap<(u16, Option<u64>), u64> {
+        let lo = self
+            .facts
+            .partition_point(|f| (f.year, f.category) < (year, category));
+        let hi = self
+            .facts
+            .partition_point(|f| (f.year, f.category) <= (year, category));
+        let mut out = std::collections::BTreeMap::new();
+        for f in &self.facts[lo..hi] {
+            *out.entry((f.district, self.hex_at(f, r))).or_insert(0) += 1;
+        }
+        out
+    }
+
+    /// Parent area of each district.
+    pub fn parent_of(&self) -> &[Option<u16>] {
+        &self.parent_of
+    }
+}

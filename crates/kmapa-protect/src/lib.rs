@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod ckm;
+pub mod layers;
 pub mod policy;
 pub mod suppress;
 pub mod table;
