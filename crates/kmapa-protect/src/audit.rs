@@ -74,6 +74,16 @@ pub fn audit(
     required_width: impl Fn(u64) -> f64,
     integer: bool,
 ) -> Result<AuditReport, AuditError> {
+    audit_only(table, required_width, integer, |_| true)
+}
+
+/// Audits the hidden cells `select` picks (all relations still count).
+pub fn audit_only(
+    table: &Table,
+    required_width: impl Fn(u64) -> f64,
+    integer: bool,
+    select: impl Fn(usize) -> bool,
+) -> Result<AuditReport, AuditError> {
     // Variables: every cell an attacker does not know (hidden or internal).
     let hidden: Vec<usize> = (0..table.cells.len())
         .filter(|&i| table.unknown(i))
@@ -136,7 +146,7 @@ pub fn audit(
     };
     let mut intervals = Vec::with_capacity(hidden.len());
     for (v, &c) in hidden.iter().enumerate() {
-        if table.cells[c].internal {
+        if table.cells[c].internal || !select(c) {
             continue;
         }
         let lower = solve(v, OptimizationDirection::Minimize)?;

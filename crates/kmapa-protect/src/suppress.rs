@@ -11,7 +11,7 @@
 //! (5) the smallest label, so the pattern is deterministic. When no relation exposes a
 //! failing cell alone, a chain does: every relation of the failing cells is considered.
 
-use crate::audit::{AuditError, audit};
+use crate::audit::{AuditError, audit_only};
 use crate::table::{CellStatus, Table};
 
 /// What the suppression did.
@@ -55,30 +55,33 @@ pub fn protect(table: &mut Table, k: u64, width: f64) -> Result<SuppressionSumma
         }
         t
     };
+    // Hiding a cell turns a known number into an unknown one: no other cell's interval
+    // can shrink. A cell that passed once passes for good, so each round audits only
+    // the cells that have not passed yet.
+    let mut passed = vec![false; table.cells.len()];
     loop {
         summary.audit_rounds += 1;
-        let report = audit(table, |_| width, false)?;
+        let report = audit_only(table, |_| width, false, |c| !passed[c])?;
+        for i in &report.intervals {
+            if i.protected() {
+                passed[i.cell] = true;
+            }
+        }
         let mut failing: Vec<usize> = report.failures().map(|i| i.cell).collect();
         if failing.is_empty() {
             break;
         }
         failing.sort_by(|a, b| table.cells[*a].label.cmp(&table.cells[*b].label));
-        let members = |r: usize| -> Vec<usize> {
-            let rel = &table.relations[r];
-            std::iter::once(rel.total)
-                .chain(rel.parts.iter().copied())
-                .collect()
-        };
-        let hidden_in = |r: usize| members(r).iter().filter(|&&c| table.unknown(c)).count();
         // Relations that expose a failing cell directly: it is their only hidden member.
         let mut exposing: Vec<usize> = failing
             .iter()
             .flat_map(|&f| member_of[f].iter().copied())
-            .filter(|&r| hidden_in(r) == 1)
+            .filter(|&r| hidden_in(table, r) == 1)
             .collect();
         exposing.sort_unstable();
         exposing.dedup();
-        if exposing.is_empty() {
+        let chain = exposing.is_empty();
+        if chain {
             // A chain of relations exposes them: widen to every relation they are in.
             exposing = failing
                 .iter()
@@ -87,31 +90,26 @@ pub fn protect(table: &mut Table, k: u64, width: f64) -> Result<SuppressionSumma
             exposing.sort_unstable();
             exposing.dedup();
         }
-        let best = exposing
-            .iter()
-            .flat_map(|&r| members(r))
-            .filter(|&c| !table.unknown(c))
-            .min_by_key(|&c| {
-                let cell = &table.cells[c];
-                // A cell that closes several exposing relations at once comes first.
-                let closes = member_of[c].iter().filter(|r| exposing.contains(r)).count();
-                (
-                    std::cmp::Reverse(closes),
-                    cell.value == 0,
-                    cell.value,
-                    is_total[c],
-                    cell.label.clone(),
-                )
-            });
-        match best {
-            Some(c) => {
-                table.hide(c, CellStatus::SecondarySuppressed);
-                summary.secondary += 1;
+        // Close every exposing relation before the next audit, best cells first.
+        let mut picked = 0;
+        loop {
+            let Some(c) = choose(table, &exposing, &member_of, &is_total) else {
+                if picked == 0 {
+                    return Err(SuppressError::Unprotectable(
+                        table.cells[failing[0]].label.clone(),
+                    ));
+                }
+                break;
+            };
+            picked += 1;
+            table.hide(c, CellStatus::SecondarySuppressed);
+            summary.secondary += 1;
+            if chain {
+                break;
             }
-            None => {
-                return Err(SuppressError::Unprotectable(
-                    table.cells[failing[0]].label.clone(),
-                ));
+            exposing.retain(|&r| hidden_in(table, r) == 1);
+            if exposing.is_empty() {
+                break;
             }
         }
     }
@@ -123,4 +121,43 @@ pub fn protect(table: &mut Table, k: u64, width: f64) -> Result<SuppressionSumma
         .map(|(c, _)| c.value)
         .sum();
     Ok(summary)
+}
+
+fn members(table: &Table, r: usize) -> Vec<usize> {
+    let rel = &table.relations[r];
+    std::iter::once(rel.total)
+        .chain(rel.parts.iter().copied())
+        .collect()
+}
+
+fn hidden_in(table: &Table, r: usize) -> usize {
+    members(table, r)
+        .iter()
+        .filter(|&&c| table.unknown(c))
+        .count()
+}
+
+/// The published cell to hide next among the members of `exposing` relations.
+fn choose(
+    table: &Table,
+    exposing: &[usize],
+    member_of: &[Vec<usize>],
+    is_total: &[bool],
+) -> Option<usize> {
+    exposing
+        .iter()
+        .flat_map(|&r| members(table, r))
+        .filter(|&c| !table.unknown(c))
+        .min_by_key(|&c| {
+            let cell = &table.cells[c];
+            // A cell that closes several exposing relations at once comes first.
+            let closes = member_of[c].iter().filter(|r| exposing.contains(r)).count();
+            (
+                std::cmp::Reverse(closes),
+                cell.value == 0,
+                cell.value,
+                is_total[c],
+                cell.label.clone(),
+            )
+        })
 }
