@@ -393,3 +393,47 @@ impl Cube {
         &self.parent_of
     }
 }
+
+/// A count as the analyst tier shows it: perturbed with the Cell Key Method, hidden
+/// when the perturbed value is under the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct AnalystCount {
+    pub unit: Unit,
+    /// The perturbed count; `None` when hidden.
+    pub value: Option<u64>,
+    pub status: kmapa_protect::CellStatus,
+}
+
+impl Cube {
+    /// The analyst tier's answer for one category and year at one level: every cell
+    /// perturbed by its cell key (the same people always get the same noise), then
+    /// hidden if the perturbed count is below `threshold`.
+    pub fn analyst_query(
+        &self,
+        level: Level,
+        category: u16,
+        year: u16,
+        ptable: &kmapa_protect::ckm::PTable,
+        threshold: u64,
+    ) -> Vec<AnalystCount> {
+        use kmapa_protect::CellStatus;
+        self.counts(level, Some((category, year)))
+            .into_iter()
+            .map(|c| {
+                let v = ptable.perturb(u64::from(c.persons), c.key);
+                let (value, status) = if v == 0 {
+                    (Some(0), CellStatus::Empty)
+                } else if v < threshold {
+                    (None, CellStatus::PrimarySuppressed)
+                } else {
+                    (Some(v), CellStatus::Perturbed)
+                };
+                AnalystCount {
+                    unit: c.unit,
+                    value,
+                    status,
+                }
+            })
+            .collect()
+    }
+}

@@ -209,3 +209,74 @@ fn cube_counts_match_a_naive_recount() {
         .collect();
     assert_eq!(one, from_all);
 }
+
+#[test]
+fn analyst_queries_are_perturbed_consistently() {
+    use kmapa_protect::CellStatus;
+    use kmapa_protect::ckm::{PTable, PTableParams};
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let generated = kmapa_synth::generate(
+        &city,
+        &vocabulary,
+        &kmapa_synth::GenOptions {
+            years: 2024..=2024,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut b = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    for batch in generated.batches(Source::Ops, usize::MAX) {
+        for i in 0..batch.len() {
+            let d = match (batch.lat[i], batch.lon[i]) {
+                (Some(lat), Some(lon)) => city.layer.districts
+                    [city.index.locate(lon, lat).unwrap()]
+                .code
+                .clone(),
+                _ => batch.district[i].clone().unwrap(),
+            };
+            b.add(
+                &batch.person_id[i],
+                batch.year[i],
+                &batch.category[i],
+                &d,
+                None,
+            );
+        }
+    }
+    let cube = b.build();
+    let ptable = PTable::generate(PTableParams {
+        max_noise: 3,
+        variance: 2.0,
+        js: 2,
+    });
+    let cat = cube
+        .category_codes
+        .iter()
+        .position(|c| c == "homelessness")
+        .unwrap() as u16;
+    let first = cube.analyst_query(Level::Districts, cat, 2024, &ptable, 10);
+    let again = cube.analyst_query(Level::Districts, cat, 2024, &ptable, 10);
+    assert_eq!(first, again, "the same query gives the same answer");
+    let truth = cube.counts(Level::Districts, Some((cat, 2024)));
+    let mut perturbed = 0;
+    for (a, t) in first.iter().zip(&truth) {
+        assert_eq!(a.unit, t.unit);
+        match a.value {
+            Some(v) => {
+                assert!((v as i64 - i64::from(t.persons)).abs() <= 3);
+                assert_eq!(v, ptable.perturb(u64::from(t.persons), t.key));
+                assert!(v == 0 || v >= 10);
+                if v != u64::from(t.persons) {
+                    perturbed += 1;
+                }
+            }
+            None => assert_eq!(a.status, CellStatus::PrimarySuppressed),
+        }
+    }
+    assert!(perturbed > 0, "some counts must actually move");
+    // Totals are perturbed too.
+    let city_total = cube.analyst_query(Level::City, cat, 2024, &ptable, 10);
+    assert_eq!(city_total.len(), 1);
+    assert_eq!(city_total[0].status, CellStatus::Perturbed);
+}

@@ -1,0 +1,94 @@
+//! The analyst tier's query: one category, one year, one hexagon resolution, perturbed
+//! with the Cell Key Method, over a cube of about 10 million records.
+//! Run: `cargo bench -p kmapa-benches --bench analyst` (setup generates the records).
+
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use h3o::Resolution;
+use kmapa_cube::{CubeBuilder, Level};
+use kmapa_geo::{Binner, City};
+use kmapa_model::{Source, Vocabulary};
+use kmapa_protect::ckm::{PTable, PTableParams};
+
+fn bench(c: &mut Criterion) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let vocabulary = Vocabulary::read(&repo.join("data/categories.csv")).unwrap();
+    let city = City::load(&repo.join("data/wroclaw"), &vocabulary).unwrap();
+    let records: u64 = std::env::var("KMAPA_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let base =
+        kmapa_synth::generate(&city, &vocabulary, &kmapa_synth::GenOptions::default()).unwrap();
+    let scale = records as f64 / base.len() as f64;
+    let generated = kmapa_synth::generate(
+        &city,
+        &vocabulary,
+        &kmapa_synth::GenOptions {
+            scale,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut binner = Binner::new(&city.layer, &city.index, Resolution::Ten);
+    let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"bench-secret");
+    let mut n = 0u64;
+    for source in Source::ALL {
+        for batch in generated.batches(source, 1 << 20) {
+            for i in 0..batch.len() {
+                let (d, cell) = match (batch.lat[i], batch.lon[i]) {
+                    (Some(lat), Some(lon)) => {
+                        let x = binner.bin(lon, lat).unwrap();
+                        (
+                            &city.layer.districts[x.district as usize].code,
+                            Some(u64::from(x.cell)),
+                        )
+                    }
+                    _ => (batch.district[i].as_ref().unwrap(), None),
+                };
+                b.add(
+                    &batch.person_id[i],
+                    batch.year[i],
+                    &batch.category[i],
+                    d,
+                    cell,
+                );
+                n += 1;
+            }
+        }
+    }
+    let cube = b.build();
+    eprintln!(
+        "cube: {n} records, {} person-year-category facts",
+        cube.facts()
+    );
+    let ptable = PTable::generate(PTableParams {
+        max_noise: 3,
+        variance: 2.0,
+        js: 2,
+    });
+    let code = |c: &str| cube.category_codes.iter().position(|x| x == c).unwrap() as u16;
+    let mut g = c.benchmark_group("analyst query, 10M records");
+    for (name, cat) in [
+        ("long_term_illness (largest)", code("long_term_illness")),
+        ("poverty", code("poverty")),
+    ] {
+        g.bench_function(format!("{name}, 2024, H3 res 8"), |bch| {
+            bch.iter(|| {
+                cube.analyst_query(Level::Hexagons(Resolution::Eight), cat, 2024, &ptable, 10)
+                    .len()
+            });
+        });
+    }
+    g.bench_function("poverty, 2024, districts", |bch| {
+        bch.iter(|| {
+            cube.analyst_query(Level::Districts, code("poverty"), 2024, &ptable, 10)
+                .len()
+        });
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
