@@ -71,6 +71,9 @@ pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
     {
         return Some("an e-mail address");
     }
+    if free_text && looks_like_a_name(v) {
+        return Some("what looks like a person's name");
+    }
     if free_text {
         let digits = v.chars().filter(char::is_ascii_digit).count();
         let phone_chars = v.chars().all(|c| c.is_ascii_digit() || " +-()".contains(c));
@@ -82,6 +85,22 @@ pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Two or three capitalised words ("Jan Kowalski", "Anna Nowak-Wiśniewska"): the shape
+/// of a person's name. Checked only in columns kmapa does not know, where a refusal
+/// costs a user one dropped column and a miss would leak a name.
+fn looks_like_a_name(v: &str) -> bool {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    (2..=3).contains(&words.len())
+        && words.iter().all(|w| {
+            w.split('-').all(|part| {
+                let mut chars = part.chars();
+                chars.next().is_some_and(char::is_uppercase)
+                    && part.chars().count() >= 2
+                    && chars.all(char::is_lowercase)
+            })
+        })
 }
 
 #[cfg(test)]
@@ -140,5 +159,20 @@ mod tests {
         assert_eq!(identifier_value("+48 600 123 456", false), None);
         assert_eq!(identifier_value("2849c81e7afd5946", true), None);
         assert_eq!(identifier_value("2024", true), None);
+        assert_eq!(
+            identifier_value("Jan Kowalski", true),
+            Some("what looks like a person's name")
+        );
+        assert_eq!(
+            identifier_value("Anna Nowak-Wiśniewska", true),
+            Some("what looks like a person's name")
+        );
+        assert_eq!(
+            identifier_value("Jan Kowalski", false),
+            None,
+            "known columns are not searched for names"
+        );
+        assert_eq!(identifier_value("pomoc doraźna", true), None);
+        assert_eq!(identifier_value("OPS", true), None);
     }
 }

@@ -382,3 +382,18 @@ fn default_source_and_parquet_input() {
         "district-only records get no hexagon"
     );
 }
+
+#[test]
+fn a_column_of_names_under_an_innocent_header_is_refused() {
+    let e = env();
+    let path = e.file(
+        "names.csv",
+        "source,person_id,year,category,district,klient\nOPS,a,2024,poverty,FAB-01,Jan Kowalski\n"
+            .as_bytes(),
+    );
+    let err = e.ingest(&path, &opts()).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2: column \"klient\" holds what looks like a person's name"),
+        "{err}"
+    );
+}
