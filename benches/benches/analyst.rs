@@ -36,26 +36,7 @@ fn bench(c: &mut Criterion) {
     let mut n = 0u64;
     for source in Source::ALL {
         for batch in generated.batches(source, 1 << 20) {
-            for i in 0..batch.len() {
-                let (d, cell) = match (batch.lat[i], batch.lon[i]) {
-                    (Some(lat), Some(lon)) => {
-                        let x = binner.bin(lon, lat).unwrap();
-                        (
-                            &city.layer.districts[x.district as usize].code,
-                            Some(u64::from(x.cell)),
-                        )
-                    }
-                    _ => (batch.district[i].as_ref().unwrap(), None),
-                };
-                b.add(
-                    &batch.person_id[i],
-                    batch.year[i],
-                    &batch.category[i],
-                    d,
-                    cell,
-                );
-                n += 1;
-            }
+            n += b.add_located(&batch, &mut binner);
         }
     }
     let cube = b.build();

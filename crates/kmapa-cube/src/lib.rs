@@ -162,6 +162,40 @@ impl<'a> CubeBuilder<'a> {
         true
     }
 
+    /// Adds contract records that carry coordinates or a district code (generated data,
+    /// benchmarks), binning coordinates with `binner`. Rows located only by address, or
+    /// outside the city, are not added; the number added is returned.
+    pub fn add_located(
+        &mut self,
+        batch: &kmapa_model::records::RecordBatch,
+        binner: &mut kmapa_geo::Binner<'_>,
+    ) -> u64 {
+        let mut n = 0;
+        for i in 0..batch.len() {
+            let (district, cell) = match (batch.lat[i], batch.lon[i], &batch.district[i]) {
+                (Some(lat), Some(lon), _) => match binner.bin(lon, lat) {
+                    Ok(b) => (
+                        self.layer.districts[b.district as usize].code.as_str(),
+                        Some(u64::from(b.cell)),
+                    ),
+                    Err(_) => continue,
+                },
+                (_, _, Some(d)) => (d.as_str(), None),
+                _ => continue,
+            };
+            if self.add(
+                &batch.person_id[i],
+                batch.year[i],
+                &batch.category[i],
+                district,
+                cell,
+            ) {
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Adds every record of a batch file written by `kmapa ingest`.
     pub fn add_batch(&mut self, records: &Path) -> Result<u64, CubeError> {
         let err = |e: PolarsError| CubeError::Batch {

@@ -226,23 +226,9 @@ fn analyst_queries_are_perturbed_consistently() {
     )
     .unwrap();
     let mut b = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    let mut binner = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
     for batch in generated.batches(Source::Ops, usize::MAX) {
-        for i in 0..batch.len() {
-            let d = match (batch.lat[i], batch.lon[i]) {
-                (Some(lat), Some(lon)) => city.layer.districts
-                    [city.index.locate(lon, lat).unwrap()]
-                .code
-                .clone(),
-                _ => batch.district[i].clone().unwrap(),
-            };
-            b.add(
-                &batch.person_id[i],
-                batch.year[i],
-                &batch.category[i],
-                &d,
-                None,
-            );
-        }
+        assert_eq!(b.add_located(&batch, &mut binner), batch.len() as u64);
     }
     let cube = b.build();
     let ptable = PTable::generate(PTableParams {

@@ -30,29 +30,10 @@ fn a_demo_city_table_is_protected_over_all_layers() {
     )
     .unwrap();
     let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"s");
-    let bin = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
-    let mut bin = bin;
+    let mut binner = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
     for source in kmapa_model::Source::ALL {
         for batch in generated.batches(source, usize::MAX) {
-            for i in 0..batch.len() {
-                let (d, cell) = match (batch.lat[i], batch.lon[i]) {
-                    (Some(lat), Some(lon)) => {
-                        let x = bin.bin(lon, lat).unwrap();
-                        (
-                            city.layer.districts[x.district as usize].code.clone(),
-                            Some(u64::from(x.cell)),
-                        )
-                    }
-                    _ => (batch.district[i].clone().unwrap(), None),
-                };
-                b.add(
-                    &batch.person_id[i],
-                    batch.year[i],
-                    &batch.category[i],
-                    &d,
-                    cell,
-                );
-            }
+            assert_eq!(b.add_located(&batch, &mut binner), batch.len() as u64);
         }
     }
     let cube = b.build();

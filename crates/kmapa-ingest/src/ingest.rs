@@ -202,8 +202,10 @@ fn ingest_into(
         let (header, rows) = read_parquet_rows(path, opts.source.is_some())?;
         let (tx, rx) = sync_channel(4);
         let handle = std::thread::spawn(move || {
-            for chunk in rows.chunks(READ_CHUNK) {
-                if tx.send(Ok(chunk.to_vec())).is_err() {
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let chunk: Chunk = rows.by_ref().take(READ_CHUNK).collect();
+                if tx.send(Ok(chunk)).is_err() {
                     return;
                 }
             }

@@ -80,15 +80,11 @@ pub fn build(counts: &LayerCounts) -> (Table, LayerCells) {
         t.relation(id, parts);
         cells.parents.insert(*p, id);
     }
+    // The city is the sum of the parents (and of districts without one); that it is
+    // also the sum of all districts follows, so it is not added again.
     let mut top: Vec<usize> = cells.parents.values().copied().collect();
     top.extend(&orphans);
     t.relation(cells.city, &top);
-    if cells.parents.is_empty() || !orphans.is_empty() {
-        // Districts without a parent already tie to the city above.
-    } else {
-        let all: Vec<usize> = cells.districts.values().copied().collect();
-        t.relation(cells.city, &all);
-    }
     if counts.hexagons {
         for (h, parts) in &by_hex {
             let v = parts.iter().map(|&p| t.cells[p].value).sum();
