@@ -6,7 +6,7 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use h3o::Resolution;
-use kmapa_cube::{CubeBuilder, Level};
+use kmapa_cube::{CubeBuilder, Group, Level};
 use kmapa_geo::{Binner, City};
 use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::ckm::{PTable, PTableParams};
@@ -57,15 +57,29 @@ fn bench(c: &mut Criterion) {
     ] {
         g.bench_function(format!("{name}, 2024, H3 res 8"), |bch| {
             bch.iter(|| {
-                cube.analyst_query(Level::Hexagons(Resolution::Eight), cat, 2024, &ptable, 10)
-                    .len()
+                cube.analyst_query(
+                    Level::Hexagons(Resolution::Eight),
+                    cat,
+                    2024,
+                    Group::All,
+                    &ptable,
+                    10,
+                )
+                .len()
             });
         });
     }
     g.bench_function("poverty, 2024, districts", |bch| {
         bch.iter(|| {
-            cube.analyst_query(Level::Districts, code("poverty"), 2024, &ptable, 10)
-                .len()
+            cube.analyst_query(
+                Level::Districts,
+                code("poverty"),
+                2024,
+                Group::All,
+                &ptable,
+                10,
+            )
+            .len()
         });
     });
     g.finish();

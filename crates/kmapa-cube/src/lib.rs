@@ -4,18 +4,24 @@
 //! year however many records they have; a sub-row (large family, single-parent family,
 //! the art. 49 groups) is also counted in its parent category; unit totals count
 //! distinct persons with any category of a source, which is not the sum of categories.
-//! Each person-year-category is placed at one location (its first record's), so a
-//! district's count is the sum of its hexagons' and the districts add up to their
-//! parent area and the city: the relations the audit relies on hold exactly.
+//! Each person is placed at one location per year (their first record's) for every
+//! category, so a district's count is the sum of its hexagons' and the districts add up
+//! to their parent area and the city, and a sub-row never exceeds its parent category
+//! nor a category the unit total in any unit: the relations the audit relies on hold
+//! exactly.
 //! Every count carries its cell key (the sum of its persons' record keys), so the
 //! Cell Key Method gives the same noise to the same people in any query.
 //!
 //! Records never leave this crate: it hands counts to the protection core.
 
+pub mod analyst;
+pub mod public;
+
 use std::path::Path;
 
 use h3o::{CellIndex, Resolution};
 use kmapa_geo::DistrictLayer;
+use kmapa_model::records::{AgeBand, Sex};
 use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::ckm::{CellKey, RecordKey};
 use polars::prelude::*;
@@ -30,6 +36,83 @@ struct Fact {
     district: u16,
     /// Finest H3 cell, 0 when located by district only.
     cell: u64,
+    /// 0 unknown, 1 female (K), 2 male (M).
+    sex: u8,
+    /// 0 unknown, else 1 + index in `AgeBand::ALL`.
+    age: u8,
+}
+
+/// A breakdown group of persons: everyone, or one value (known or not) of sex or age
+/// band. A person's sex and age band in a year are their first record's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+pub enum Group {
+    All,
+    Sex(Option<Sex>),
+    Age(Option<AgeBand>),
+}
+
+impl Group {
+    /// Every group of a breakdown dimension, unknown last.
+    pub fn of(dimension: kmapa_protect::policy::Breakdown) -> Vec<Group> {
+        use kmapa_protect::policy::Breakdown;
+        match dimension {
+            Breakdown::Sex => [Some(Sex::Female), Some(Sex::Male), None]
+                .into_iter()
+                .map(Group::Sex)
+                .collect(),
+            Breakdown::AgeBand => AgeBand::ALL
+                .into_iter()
+                .map(Some)
+                .chain([None])
+                .map(Group::Age)
+                .collect(),
+        }
+    }
+
+    /// `all`, `sex=K`, `sex=unknown`, `age=18-29`, …
+    pub fn code(self) -> String {
+        match self {
+            Group::All => "all".into(),
+            Group::Sex(s) => format!("sex={}", s.map_or("unknown", Sex::code)),
+            Group::Age(a) => format!("age={}", a.map_or("unknown", AgeBand::code)),
+        }
+    }
+
+    /// Parses [`Group::code`].
+    pub fn parse(text: &str) -> Option<Group> {
+        if text == "all" {
+            return Some(Group::All);
+        }
+        let (k, v) = text.split_once('=')?;
+        match (k, v) {
+            ("sex", "unknown") => Some(Group::Sex(None)),
+            ("sex", v) => v.parse().ok().map(|s| Group::Sex(Some(s))),
+            ("age", "unknown") => Some(Group::Age(None)),
+            ("age", v) => v.parse().ok().map(|a| Group::Age(Some(a))),
+            _ => None,
+        }
+    }
+
+    fn holds(self, f: &Fact) -> bool {
+        match self {
+            Group::All => true,
+            Group::Sex(s) => f.sex == sex_code(s),
+            Group::Age(a) => f.age == age_code(a),
+        }
+    }
+}
+
+fn sex_code(s: Option<Sex>) -> u8 {
+    match s {
+        None => 0,
+        Some(Sex::Female) => 1,
+        Some(Sex::Male) => 2,
+    }
+}
+
+fn age_code(a: Option<AgeBand>) -> u8 {
+    a.and_then(|a| AgeBand::ALL.iter().position(|x| *x == a))
+        .map_or(0, |i| i as u8 + 1)
 }
 
 /// A geographic unit.
@@ -128,6 +211,7 @@ impl<'a> CubeBuilder<'a> {
 
     /// Adds one record; the category's ancestors are counted too.
     /// Returns false (and counts nothing) for an unknown category or district.
+    #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
         person_id: &str,
@@ -135,6 +219,8 @@ impl<'a> CubeBuilder<'a> {
         category: &str,
         district: &str,
         cell: Option<u64>,
+        sex: Option<Sex>,
+        age: Option<AgeBand>,
     ) -> bool {
         let (Some(&c), Some(&d)) = (self.categories.get(category), self.districts.get(district))
         else {
@@ -153,6 +239,8 @@ impl<'a> CubeBuilder<'a> {
                 person,
                 district: d,
                 cell: cell.unwrap_or(0),
+                sex: sex_code(sex),
+                age: age_code(age),
             });
             at = self.vocabulary.categories()[cat as usize]
                 .parent
@@ -183,12 +271,17 @@ impl<'a> CubeBuilder<'a> {
                 (_, _, Some(d)) => (d.as_str(), None),
                 _ => continue,
             };
+            let year = batch.year[i];
+            let age = batch.age_band[i]
+                .or_else(|| batch.birth_year[i].and_then(|b| AgeBand::of_age(year - b)));
             if self.add(
                 &batch.person_id[i],
-                batch.year[i],
+                year,
                 &batch.category[i],
                 district,
                 cell,
+                batch.sex[i],
+                age,
             ) {
                 n += 1;
             }
@@ -227,25 +320,59 @@ impl<'a> CubeBuilder<'a> {
             .map_err(err)?
             .clone();
         let h3 = df.column("h3").map_err(err)?.u64().map_err(err)?.clone();
+        let sex = df.column("sex").map_err(err)?.str().map_err(err)?.clone();
+        let age_band = df
+            .column("age_band")
+            .map_err(err)?
+            .str()
+            .map_err(err)?
+            .clone();
+        let birth_year = df
+            .column("birth_year")
+            .map_err(err)?
+            .i32()
+            .map_err(err)?
+            .clone();
         let mut n = 0;
         for i in 0..df.height() {
             if let (Some(p), Some(y), Some(c), Some(d)) =
                 (person.get(i), year.get(i), category.get(i), district.get(i))
-                && self.add(p, y, c, d, h3.get(i))
             {
-                n += 1;
+                let s = sex.get(i).and_then(|v| v.parse().ok());
+                let a = age_band
+                    .get(i)
+                    .and_then(|v| v.parse().ok())
+                    .or_else(|| birth_year.get(i).and_then(|b| AgeBand::of_age(y - b)));
+                if self.add(p, y, c, d, h3.get(i), s, a) {
+                    n += 1;
+                }
             }
         }
         Ok(n)
     }
 
     pub fn build(mut self) -> Cube {
-        // One place per person, category and year: the first record's.
+        // One place per person and year, the first record's, for every category they
+        // are counted in: then a sub-row never exceeds its parent, nor a category the
+        // unit total, in any unit (relations the public tier's audit relies on).
+        let mut place: FxHashMap<(u16, u32), (u16, u64, u8, u8)> = FxHashMap::default();
+        for f in &self.facts {
+            place
+                .entry((f.year, f.person))
+                .or_insert((f.district, f.cell, f.sex, f.age));
+        }
         let mut seen: rustc_hash::FxHashSet<(u16, u16, u32)> = Default::default();
         let mut facts = Vec::with_capacity(self.facts.len());
         for f in &self.facts {
             if seen.insert((f.year, f.category, f.person)) {
-                facts.push(*f);
+                let (district, cell, sex, age) = place[&(f.year, f.person)];
+                facts.push(Fact {
+                    district,
+                    cell,
+                    sex,
+                    age,
+                    ..*f
+                });
             }
         }
         facts.sort_unstable();
@@ -310,6 +437,16 @@ impl Cube {
     /// Distinct persons per unit of a level, per category and year. Only non-zero
     /// counts are listed; `filter` keeps one (category, year).
     pub fn counts(&self, level: Level, filter: Option<(u16, u16)>) -> Vec<Count> {
+        self.group_counts(level, filter, Group::All)
+    }
+
+    /// [`Cube::counts`] of one breakdown group.
+    pub fn group_counts(
+        &self,
+        level: Level,
+        filter: Option<(u16, u16)>,
+        group: Group,
+    ) -> Vec<Count> {
         let facts: &[Fact] = match filter {
             Some((c, y)) => {
                 let lo = self
@@ -323,7 +460,7 @@ impl Cube {
             None => &self.facts,
         };
         let mut acc: FxHashMap<(Unit, u16, u16), (u32, CellKey)> = FxHashMap::default();
-        for f in facts {
+        for f in facts.iter().filter(|f| group.holds(f)) {
             if let Some(unit) = self.unit_of(f, level) {
                 let e = acc
                     .entry((unit, f.category, f.year))
@@ -346,8 +483,46 @@ impl Cube {
         out
     }
 
-    /// Unit totals: distinct persons with any category of a source, per unit and year.
-    /// A person is placed where their first fact of that year is.
+    /// Unit totals of one year and group, with their cell keys: distinct persons with any
+    /// category of a source, counted where their first record of the year places them
+    /// (as [`Cube::measure_atoms`] counts them for the public tier).
+    pub fn total_counts(
+        &self,
+        level: Level,
+        source: Source,
+        year: u16,
+        group: Group,
+    ) -> Vec<Count> {
+        let lo = self.facts.partition_point(|f| f.year < year);
+        let hi = self.facts.partition_point(|f| f.year <= year);
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut acc: FxHashMap<Unit, (u32, CellKey)> = FxHashMap::default();
+        for f in self.facts[lo..hi].iter().filter(|f| group.holds(f)) {
+            if self.sources[f.category as usize] == source
+                && seen.insert(f.person)
+                && let Some(unit) = self.unit_of(f, level)
+            {
+                let e = acc.entry(unit).or_insert((0, CellKey::default()));
+                e.0 += 1;
+                e.1 = e.1.with(self.keys[f.person as usize]);
+            }
+        }
+        let mut out: Vec<Count> = acc
+            .into_iter()
+            .map(|(unit, (persons, key))| Count {
+                unit,
+                measure: Measure::AnyOf(source),
+                year,
+                persons,
+                key,
+            })
+            .collect();
+        out.sort_by_key(|c| c.unit);
+        out
+    }
+
+    /// Unit totals: distinct persons with any category of a source, per unit and year,
+    /// placed where the person is placed that year.
     pub fn totals(&self, level: Level, source: Source) -> Vec<Count> {
         let mut first: FxHashMap<(u16, u32), Fact> = FxHashMap::default();
         for f in &self.facts {
@@ -385,13 +560,17 @@ pub fn rate_per_1000(persons: u32, population: u64) -> Option<f64> {
 
 impl Cube {
     /// Every (district, hexagon at `r`) pair the data has persons in, for any measure and
-    /// year, and (district, `None`) for districts with persons located by district only.
+    /// year, and (district, `None`) for districts with persons located by district only
+    /// (every district with persons, when `r` is `None`).
     /// Using only pairs seen in the data gives the attacker fewer unknowns than the
     /// geometry would: the audit is conservative.
-    pub fn atom_support(&self, r: Resolution) -> std::collections::BTreeSet<(u16, Option<u64>)> {
+    pub fn atom_support(
+        &self,
+        r: Option<Resolution>,
+    ) -> std::collections::BTreeSet<(u16, Option<u64>)> {
         self.facts
             .iter()
-            .map(|f| (f.district, self.hex_at(f, r)))
+            .map(|f| (f.district, r.and_then(|r| self.hex_at(f, r))))
             .collect()
     }
 
@@ -402,29 +581,57 @@ impl Cube {
             .map(u64::from)
     }
 
-    /// Persons of one category and year by atom (district, hexagon at `r` or `None`).
-    pub fn atoms(
+    /// Parent area of each district.
+    pub fn parent_of(&self) -> &[Option<u16>] {
+        &self.parent_of
+    }
+
+    /// Years with any person counted, ascending.
+    pub fn years(&self) -> Vec<u16> {
+        let mut y: Vec<u16> = self.facts.iter().map(|f| f.year).collect();
+        y.dedup();
+        y
+    }
+
+    /// Persons of a measure and year by atom (district, hexagon at `r` or `None`);
+    /// with `r` `None`, every atom is (district, `None`).
+    pub fn measure_atoms(
         &self,
-        r: Resolution,
-        category: u16,
+        r: Option<Resolution>,
+        measure: Measure,
         year: u16,
+        group: Group,
     ) -> std::collections::BTreeMap<(u16, Option<u64>), u64> {
+        let at = |f: &Fact| (f.district, r.and_then(|r| self.hex_at(f, r)));
+        let mut out = std::collections::BTreeMap::new();
+        match measure {
+            Measure::Category(c) => {
+                for f in self.facts_of(c, year).iter().filter(|f| group.holds(f)) {
+                    *out.entry(at(f)).or_insert(0) += 1;
+                }
+            }
+            Measure::AnyOf(source) => {
+                let lo = self.facts.partition_point(|f| f.year < year);
+                let hi = self.facts.partition_point(|f| f.year <= year);
+                let mut seen = rustc_hash::FxHashSet::default();
+                for f in self.facts[lo..hi].iter().filter(|f| group.holds(f)) {
+                    if self.sources[f.category as usize] == source && seen.insert(f.person) {
+                        *out.entry(at(f)).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn facts_of(&self, category: u16, year: u16) -> &[Fact] {
         let lo = self
             .facts
             .partition_point(|f| (f.year, f.category) < (year, category));
         let hi = self
             .facts
             .partition_point(|f| (f.year, f.category) <= (year, category));
-        let mut out = std::collections::BTreeMap::new();
-        for f in &self.facts[lo..hi] {
-            *out.entry((f.district, self.hex_at(f, r))).or_insert(0) += 1;
-        }
-        out
-    }
-
-    /// Parent area of each district.
-    pub fn parent_of(&self) -> &[Option<u16>] {
-        &self.parent_of
+        &self.facts[lo..hi]
     }
 }
 
@@ -447,11 +654,38 @@ impl Cube {
         level: Level,
         category: u16,
         year: u16,
+        group: Group,
+        ptable: &kmapa_protect::ckm::PTable,
+        threshold: u64,
+    ) -> Vec<AnalystCount> {
+        self.analyst_measure_query(
+            level,
+            Measure::Category(category),
+            year,
+            group,
+            ptable,
+            threshold,
+        )
+    }
+
+    /// As [`Cube::analyst_query`], for a category or a unit total (distinct persons with
+    /// any category of a source, placed and grouped by their first record of the year, as
+    /// in the public tier).
+    pub fn analyst_measure_query(
+        &self,
+        level: Level,
+        measure: Measure,
+        year: u16,
+        group: Group,
         ptable: &kmapa_protect::ckm::PTable,
         threshold: u64,
     ) -> Vec<AnalystCount> {
         use kmapa_protect::CellStatus;
-        self.counts(level, Some((category, year)))
+        let counts = match measure {
+            Measure::Category(c) => self.group_counts(level, Some((c, year)), group),
+            Measure::AnyOf(source) => self.total_counts(level, source, year, group),
+        };
+        counts
             .into_iter()
             .map(|c| {
                 let v = ptable.perturb(u64::from(c.persons), c.key);

@@ -4,12 +4,14 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use h3o::{CellIndex, Resolution};
-use kmapa_cube::{CubeBuilder, Level, Measure, Unit};
+use kmapa_cube::{CubeBuilder, Group, Level, Measure, Unit};
 use kmapa_geo::City;
 use kmapa_ingest::{IngestContext, IngestOptions, Store, ingest_file};
+use kmapa_model::records::Sex;
 use kmapa_model::records::{CsvRecordWriter, RecordSink};
 use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::ckm::{CellKey, RecordKey};
+use kmapa_protect::policy::Breakdown;
 use polars::prelude::*;
 
 fn repo() -> PathBuf {
@@ -78,6 +80,7 @@ fn cube_counts_match_a_naive_recount() {
     let mut by_hex: HashMap<(u64, u16, u16), HashSet<String>> = HashMap::new();
     let mut by_city: HashMap<(u16, u16), HashSet<String>> = HashMap::new();
     let mut any_ops: HashMap<(u16, u16), HashSet<String>> = HashMap::new();
+    let mut women: HashMap<(u16, u16, u16), HashSet<String>> = HashMap::new();
     for f in &files {
         let df = ParquetReader::new(std::fs::File::open(f).unwrap())
             .finish()
@@ -87,6 +90,7 @@ fn cube_counts_match_a_naive_recount() {
         let c = df.column("category").unwrap().str().unwrap().clone();
         let d = df.column("district").unwrap().str().unwrap().clone();
         let h = df.column("h3").unwrap().u64().unwrap().clone();
+        let sex = df.column("sex").unwrap().str().unwrap().clone();
         for i in 0..df.height() {
             let person = p.get(i).unwrap().to_string();
             let year = y.get(i).unwrap() as u16;
@@ -100,6 +104,12 @@ fn cube_counts_match_a_naive_recount() {
             }
             for cat in vocabulary.ancestors_and_self(code) {
                 let ci = code_ix[&cat.code];
+                if sex.get(i) == Some("K") {
+                    women
+                        .entry((district, ci, year))
+                        .or_default()
+                        .insert(person.clone());
+                }
                 by_district
                     .entry((district, ci, year))
                     .or_default()
@@ -187,6 +197,32 @@ fn cube_counts_match_a_naive_recount() {
         count("unemployed_registered", 2024),
         by_city[&(code_ix["unemployed_registered"], 2024)].len() as u32
     );
+    // Breakdowns: women counted as a naive recount does, and every breakdown adds up to
+    // everyone in every unit.
+    let female = cube.group_counts(Level::Districts, None, Group::Sex(Some(Sex::Female)));
+    assert_eq!(female.len(), women.len());
+    for c in &female {
+        let (Unit::District(d), Measure::Category(cat)) = (c.unit, c.measure) else {
+            panic!()
+        };
+        assert_eq!(c.persons as usize, women[&(d, cat, c.year)].len());
+    }
+    for dimension in [Breakdown::Sex, Breakdown::AgeBand] {
+        let mut sum: HashMap<(Unit, Measure, u16), u32> = HashMap::new();
+        for g in Group::of(dimension) {
+            for c in cube.group_counts(Level::Hexagons(Resolution::Eight), None, g) {
+                *sum.entry((c.unit, c.measure, c.year)).or_default() += c.persons;
+            }
+        }
+        assert_eq!(sum.len(), hexes.len());
+        for c in &hexes {
+            assert_eq!(
+                sum[&(c.unit, c.measure, c.year)],
+                c.persons,
+                "{dimension:?}"
+            );
+        }
+    }
     // Unit totals are distinct persons, not sums of categories.
     for t in cube.totals(Level::Districts, Source::Ops) {
         let Unit::District(d) = t.unit else { panic!() };
@@ -198,6 +234,19 @@ fn cube_counts_match_a_naive_recount() {
             .map(|c| c.persons)
             .sum();
         assert!(t.persons <= sum);
+    }
+    // The analyst tier's one-year totals are the same counts with the same cell keys.
+    for year in [2023, 2024] {
+        let all_years: Vec<_> = cube
+            .totals(Level::Districts, Source::Ops)
+            .into_iter()
+            .filter(|t| t.year == year)
+            .collect();
+        assert!(!all_years.is_empty());
+        assert_eq!(
+            cube.total_counts(Level::Districts, Source::Ops, year, Group::All),
+            all_years
+        );
     }
     // A filtered query returns the same numbers as the full one.
     let cat = code_ix["poverty"];
@@ -241,8 +290,8 @@ fn analyst_queries_are_perturbed_consistently() {
         .iter()
         .position(|c| c == "homelessness")
         .unwrap() as u16;
-    let first = cube.analyst_query(Level::Districts, cat, 2024, &ptable, 10);
-    let again = cube.analyst_query(Level::Districts, cat, 2024, &ptable, 10);
+    let first = cube.analyst_query(Level::Districts, cat, 2024, Group::All, &ptable, 10);
+    let again = cube.analyst_query(Level::Districts, cat, 2024, Group::All, &ptable, 10);
     assert_eq!(first, again, "the same query gives the same answer");
     let truth = cube.counts(Level::Districts, Some((cat, 2024)));
     let mut perturbed = 0;
@@ -262,7 +311,50 @@ fn analyst_queries_are_perturbed_consistently() {
     }
     assert!(perturbed > 0, "some counts must actually move");
     // Totals are perturbed too.
-    let city_total = cube.analyst_query(Level::City, cat, 2024, &ptable, 10);
+    let city_total = cube.analyst_query(Level::City, cat, 2024, Group::All, &ptable, 10);
     assert_eq!(city_total.len(), 1);
     assert_eq!(city_total[0].status, CellStatus::Perturbed);
+}
+
+#[test]
+fn a_person_who_moves_within_a_year_is_counted_where_first_seen() {
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let (a, b) = (&city.layer.districts[0].code, &city.layer.districts[1].code);
+    let mut builder = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    // First seen in A with poverty; later, in B, a single-parent family (a sub-row of
+    // parenting_helplessness) and the parent row itself.
+    assert!(builder.add("p1", 2024, "poverty", a, None, None, None));
+    assert!(builder.add("p1", 2024, "single_parent_family", b, None, None, None));
+    assert!(builder.add("p2", 2024, "parenting_helplessness", b, None, None, None));
+    // Next year p1 is first seen in B.
+    assert!(builder.add("p1", 2025, "disability", b, None, None, None));
+    let cube = builder.build();
+    let ix = |code: &str| {
+        vocabulary
+            .categories()
+            .iter()
+            .position(|c| c.code == code)
+            .unwrap() as u16
+    };
+    let at = |unit: u16, code: &str, year: u16| {
+        cube.counts(Level::Districts, Some((ix(code), year)))
+            .iter()
+            .find(|c| c.unit == Unit::District(unit))
+            .map_or(0, |c| c.persons)
+    };
+    assert_eq!(at(0, "single_parent_family", 2024), 1);
+    assert_eq!(at(0, "parenting_helplessness", 2024), 1);
+    assert_eq!(at(1, "single_parent_family", 2024), 0);
+    assert_eq!(at(1, "parenting_helplessness", 2024), 1);
+    assert_eq!(at(1, "disability", 2025), 1);
+    // The unit total places the person in the same district.
+    let totals = cube.totals(Level::Districts, Source::Ops);
+    let total = |unit: u16, year: u16| {
+        totals
+            .iter()
+            .find(|c| c.unit == Unit::District(unit) && c.year == year)
+            .map_or(0, |c| c.persons)
+    };
+    assert_eq!((total(0, 2024), total(1, 2024), total(1, 2025)), (1, 1, 1));
 }

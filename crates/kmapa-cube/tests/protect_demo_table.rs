@@ -1,82 +1,201 @@
-//! One real table of the demo city through the protection core: a category and year
-//! over districts, parents, city and hexagons together. Prints the time it takes (a
-//! measurement for docs/benchmarks.md, not an assertion) and checks the result.
+//! The demo city's public tier through the protection core: every measure of two years
+//! over districts, parents, city and hexagons together, with the relations between
+//! measures. Prints the time it takes (a measurement, not an assertion; the benchmark
+//! is `benches/protect.sh`) and checks the result.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use h3o::Resolution;
-use kmapa_cube::CubeBuilder;
+use kmapa_cube::public::{LayerKind, audit_public_tier, protect_public_tier};
+use kmapa_cube::{Cube, CubeBuilder};
 use kmapa_geo::City;
 use kmapa_model::Vocabulary;
-use kmapa_protect::layers::{LayerCounts, build};
-use kmapa_protect::{audit, protect};
+use kmapa_protect::CellStatus;
+use kmapa_protect::policy::PublicTier;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-#[test]
-fn a_demo_city_table_is_protected_over_all_layers() {
-    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
-    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+fn demo_cube(vocabulary: &Vocabulary, city: &City) -> Cube {
     let generated = kmapa_synth::generate(
-        &city,
-        &vocabulary,
+        city,
+        vocabulary,
         &kmapa_synth::GenOptions {
-            years: 2024..=2024,
+            years: 2023..=2024,
             ..Default::default()
         },
     )
     .unwrap();
-    let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"s");
+    let mut b = CubeBuilder::new(vocabulary, &city.layer, b"s");
     let mut binner = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
     for source in kmapa_model::Source::ALL {
         for batch in generated.batches(source, usize::MAX) {
             assert_eq!(b.add_located(&batch, &mut binner), batch.len() as u64);
         }
     }
-    let cube = b.build();
-    let support = cube.atom_support(Resolution::Seven);
-    for code in ["post_prison", "poverty"] {
-        let cat = vocabulary
-            .categories()
-            .iter()
-            .position(|c| c.code == code)
-            .unwrap() as u16;
-        let mut atoms: std::collections::BTreeMap<_, _> =
-            support.iter().map(|a| (*a, 0u64)).collect();
-        for (a, v) in cube.atoms(Resolution::Seven, cat, 2024) {
-            atoms.insert(a, v);
+    b.build()
+}
+
+#[test]
+fn the_demo_public_tier_is_protected_and_passes_the_audit() {
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let cube = demo_cube(&vocabulary, &city);
+    let tier = PublicTier::default();
+    let started = Instant::now();
+    let (protected, audit) =
+        protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &tier, "test").unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let s = &protected.summary;
+    println!(
+        "{} tables in {secs:.2} s; {} hidden cells audited; {:?}",
+        s.tables, audit.hidden_cells, s.layers
+    );
+    assert!(
+        audit.passed(),
+        "{:?}",
+        audit.cells.iter().find(|c| !c.passed)
+    );
+    assert!(audit.hidden_cells > 0);
+    assert!(s.layers["districts"].secondary > 0, "{:?}", s.layers);
+    // Nothing small is published; hidden cells carry no value and no rate.
+    for c in &protected.cells {
+        match c.value {
+            Some(v) => assert!(v == 0 || v >= 10, "{c:?}"),
+            None => assert!(c.status.is_hidden() && c.rate_per_1000.is_none(), "{c:?}"),
         }
-        let counts = LayerCounts {
-            atoms,
-            parent_of: cube.parent_of().to_vec(),
-            district_codes: cube.district_codes.clone(),
-            parent_codes: cube.parent_codes.clone(),
-            hexagons: true,
-        };
-        let (mut table, cells) = build(&counts);
-        let started = Instant::now();
-        let summary = protect(&mut table, 10, 10.0).unwrap();
-        let secs = started.elapsed().as_secs_f64();
-        let report = audit(&table, |_| 10.0, false).unwrap();
-        assert!(report.passed());
-        for c in table
-            .cells
-            .iter()
-            .filter(|c| !c.internal && !c.status.is_hidden())
-        {
-            assert!(c.value == 0 || c.value >= 10, "{} = {}", c.label, c.value);
+        if c.value == Some(0) {
+            assert_eq!(c.status, CellStatus::Empty);
         }
-        println!(
-            "{code} 2024: {} districts, {} hexagons (res 7), {} atoms; primary {}, secondary {}, {} audit rounds, {secs:.2} s",
-            cells.districts.len(),
-            cells.hexagons.len(),
-            counts.atoms.len(),
-            summary.primary,
-            summary.secondary,
-            summary.audit_rounds
+    }
+    // Every layer is there, and rates where the population is known.
+    let layers: std::collections::BTreeSet<LayerKind> =
+        protected.cells.iter().map(|c| c.layer).collect();
+    assert_eq!(
+        layers.into_iter().collect::<Vec<_>>(),
+        [
+            LayerKind::City,
+            LayerKind::Parents,
+            LayerKind::Districts,
+            LayerKind::H3(8)
+        ]
+    );
+    let city_poverty = protected
+        .cells
+        .iter()
+        .find(|c| c.layer == LayerKind::City && c.measure == "poverty" && c.year == 2024)
+        .unwrap();
+    let residents = city.population.as_ref().unwrap().total(2024) as f64;
+    let rate = city_poverty.rate_per_1000.unwrap();
+    assert!((rate - f64::from(city_poverty.value.unwrap()) * 1000.0 / residents).abs() < 1e-9);
+    // Identical tables share one pattern: unit totals of PUP and the registered unemployed.
+    let by_key: HashMap<(&str, &str, u16), &CellStatus> = protected
+        .cells
+        .iter()
+        .map(|c| ((c.unit.as_str(), c.measure.as_str(), c.year), &c.status))
+        .collect();
+    for c in protected.cells.iter().filter(|c| c.measure == "any_pup") {
+        if let Some(other) = by_key.get(&(c.unit.as_str(), "unemployed_registered", c.year)) {
+            if protected.cells.iter().any(|x| {
+                x.measure == "unemployed_registered"
+                    && x.unit == c.unit
+                    && x.year == c.year
+                    && x.value != c.value
+            }) {
+                continue;
+            }
+            assert_eq!(**other, c.status);
+        }
+    }
+    // The audit reads the pattern back from what was published and agrees.
+    let again = audit_public_tier(&cube, &vocabulary, &tier, &protected).unwrap();
+    assert_eq!(again, audit);
+    // Deterministic.
+    let (twice, _) =
+        protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &tier, "test").unwrap();
+    assert_eq!(twice, protected);
+    // A doctored file (a hidden cell published) is refused by the audit.
+    let mut doctored = protected.clone();
+    let hidden = doctored
+        .cells
+        .iter_mut()
+        .find(|c| c.status == CellStatus::SecondarySuppressed)
+        .unwrap();
+    hidden.status = CellStatus::Safe;
+    hidden.value = Some(1);
+    assert!(audit_public_tier(&cube, &vocabulary, &tier, &doctored).is_err());
+}
+
+#[test]
+fn breakdowns_by_sex_and_age_are_protected_with_the_rest() {
+    use kmapa_protect::policy::{Breakdown, Years};
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let cube = demo_cube(&vocabulary, &city);
+    let tier = PublicTier {
+        years: Years::List(vec![2024]),
+        breakdowns: vec![Breakdown::Sex, Breakdown::AgeBand],
+        ..PublicTier::default()
+    };
+    let started = Instant::now();
+    let (protected, audit) =
+        protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &tier, "test").unwrap();
+    println!(
+        "2024 with sex and age breakdowns: {} tables in {:.2} s, {} hidden cells; {:?}",
+        protected.summary.tables,
+        started.elapsed().as_secs_f64(),
+        audit.hidden_cells,
+        protected.summary.layers
+    );
+    assert!(
+        audit.passed(),
+        "{:?}",
+        audit.cells.iter().find(|c| !c.passed)
+    );
+    // 1 + 3 sex groups + 6 age groups per measure.
+    let groups: std::collections::BTreeSet<&str> =
+        protected.cells.iter().map(|c| c.group.as_str()).collect();
+    assert_eq!(groups.len(), 10, "{groups:?}");
+    let mut by: HashMap<(&str, &str, &str), Option<u32>> = HashMap::new();
+    for c in &protected.cells {
+        if let Some(v) = c.value {
+            assert!(v == 0 || v >= 10, "{c:?}");
+        }
+        by.insert(
+            (c.unit.as_str(), c.measure.as_str(), c.group.as_str()),
+            c.value,
         );
     }
+    // Where every group of a breakdown is shown, they add up to everyone.
+    let mut checked = 0;
+    // Breakdowns are not published for hexagons (policy default).
+    assert!(
+        protected
+            .cells
+            .iter()
+            .all(|c| c.group == "all" || !matches!(c.layer, LayerKind::H3(_)))
+    );
+    for c in protected
+        .cells
+        .iter()
+        .filter(|c| c.group == "all" && !matches!(c.layer, LayerKind::H3(_)))
+    {
+        let parts: Vec<Option<u32>> = ["sex=K", "sex=M", "sex=unknown"]
+            .iter()
+            .map(|g| by[&(c.unit.as_str(), c.measure.as_str(), *g)])
+            .collect();
+        if let (Some(all), Some(parts)) = (c.value, parts.into_iter().collect::<Option<Vec<u32>>>())
+        {
+            assert_eq!(parts.iter().sum::<u32>(), all, "{c:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 100);
+    assert_eq!(
+        audit_public_tier(&cube, &vocabulary, &tier, &protected).unwrap(),
+        audit
+    );
 }

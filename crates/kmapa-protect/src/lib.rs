@@ -7,7 +7,10 @@
 
 pub mod audit;
 pub mod ckm;
+pub mod family;
+pub mod flow;
 pub mod layers;
+pub mod output;
 pub mod policy;
 pub mod suppress;
 pub mod table;

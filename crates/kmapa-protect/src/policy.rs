@@ -12,6 +12,7 @@
 //! h3_resolutions = [8]
 //! years = "all"               # or [2023, 2024]
 //! breakdowns = []             # "sex", "age_band"
+//! breakdown_layers = ["districts", "parents", "city"]
 //!
 //! [analyst]
 //! layers = ["districts", "parents", "city", "h3"]
@@ -81,6 +82,10 @@ pub struct PublicTier {
     pub h3_resolutions: Vec<u8>,
     pub years: Years,
     pub breakdowns: Vec<Breakdown>,
+    /// Layers at which breakdowns are published (a subset of `layers`). Hexagons are
+    /// left out by default: split by sex or age, most hexagons hold a handful of people
+    /// and protecting them costs most of the map (docs/benchmarks.md).
+    pub breakdown_layers: Vec<Layer>,
 }
 
 impl Default for PublicTier {
@@ -92,6 +97,7 @@ impl Default for PublicTier {
             h3_resolutions: vec![8],
             years: Years::All(AllYears::All),
             breakdowns: Vec::new(),
+            breakdown_layers: vec![Layer::Districts, Layer::Parents, Layer::City],
         }
     }
 }

@@ -1,10 +1,10 @@
 //! A protection table: published or hidden counts, and the additive relations between
 //! them that anyone can know (a total equals the sum of its parts).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What happened to a cell on its way out. Travels with the cell to every output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellStatus {
     /// Published as it is.

@@ -2,7 +2,7 @@
 //! published together with their totals, many zeros, ones and small cells.
 
 use kmapa_protect::table::Table;
-use kmapa_protect::{audit, protect};
+use kmapa_protect::{audit, flow, protect};
 use proptest::prelude::*;
 
 const K: u64 = 10;
@@ -79,4 +79,64 @@ fn three_small_cells_in_a_row_are_not_recoverable_from_their_total() {
     let report = audit(&t, |_| K as f64, false).unwrap();
     assert!(report.passed());
     assert!(t.cells[t.find("district 0").unwrap()].status.is_hidden());
+}
+
+/// Hides the cells whose bit is set in `mask` (published cells only).
+fn hide_some(t: &mut Table, mask: &[bool]) {
+    for (c, &h) in mask.iter().enumerate() {
+        if h && c < t.cells.len() && !t.cells[c].internal {
+            t.hide(c, kmapa_protect::CellStatus::PrimarySuppressed);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    /// The max-flow audit gives exactly the LP solver's intervals on any hidden set.
+    #[test]
+    fn the_flow_audit_equals_the_lp_audit(a in atoms(), mask in proptest::collection::vec(any::<bool>(), 40)) {
+        let mut t = build(&a);
+        hide_some(&mut t, &mask);
+        let net = flow::Network::of(&t).expect("a layer table is a network");
+        let by_flow = flow::audit(&t, &net, &flow::Bounds::free(&t), K as f64);
+        let by_lp = audit(&t, |_| K as f64, false).unwrap();
+        prop_assert_eq!(by_flow.intervals.len(), by_lp.intervals.len());
+        for (f, l) in by_flow.intervals.iter().zip(&by_lp.intervals) {
+            prop_assert_eq!(&f.label, &l.label);
+            prop_assert!((f.lower - l.lower).abs() < 1e-6, "{}: lower {} vs LP {}", f.label, f.lower, l.lower);
+            prop_assert!(f.upper == l.upper || (f.upper - l.upper).abs() < 1e-6, "{}: upper {} vs LP {}", f.label, f.upper, l.upper);
+        }
+    }
+
+    /// Suppression by cheapest cycles: nothing small published, the LP audit passes,
+    /// the same pattern every time.
+    #[test]
+    fn flow_suppression_passes_the_lp_audit(a in atoms()) {
+        let mut t = build(&a);
+        let net = flow::Network::of(&t).unwrap();
+        let summary = { let b = flow::Bounds::free(&t); flow::protect(&mut t, &net, &b, K, K as f64)}.unwrap();
+        for c in t.cells.iter().filter(|c| !c.internal && !c.status.is_hidden()) {
+            prop_assert!(c.value == 0 || c.value >= K, "{} = {} published", c.label, c.value);
+        }
+        let report = audit(&t, |_| K as f64, false).unwrap();
+        prop_assert!(report.passed(), "{:?}", report.failures().collect::<Vec<_>>());
+        prop_assert_eq!(summary.primary + summary.secondary, t.cells.iter().filter(|c| c.status.is_hidden()).count());
+        let mut again = build(&a);
+        { let b = flow::Bounds::free(&again); flow::protect(&mut again, &net, &b, K, K as f64)}.unwrap();
+        prop_assert_eq!(t, again);
+    }
+}
+
+#[test]
+fn a_cell_in_three_relations_is_not_a_network() {
+    let mut t = Table::default();
+    let a = t.cell("a", 1);
+    let b = t.cell("b", 1);
+    let c = t.cell("c", 1);
+    t.relation(a, &[b]);
+    t.relation(c, &[b]);
+    t.relation(a, &[c]);
+    t.relation(b, &[a]);
+    assert!(flow::Network::of(&t).is_none());
 }

@@ -107,3 +107,39 @@ fn kmapas_own_secondary_suppression_passes_the_audit_on_ex1() {
     // The same pattern τ-ARGUS' optimisation finds.
     assert_eq!(hidden, ["A/male", "A/female", "C/male", "C/female"]);
 }
+
+#[test]
+fn the_flow_audit_gives_the_known_answers_on_ex1() {
+    use kmapa_protect::flow::{Bounds, Network, audit as flow_audit};
+    let mut t = ex1();
+    let net = Network::of(&t).expect("a two-way table with margins is a network");
+    hide(&mut t, &["A/female", "A/male"]);
+    let r = flow_audit(&t, &net, &Bounds::free(&t), 2.0 * RANGE);
+    let a_f = r.get("A/female").unwrap();
+    assert_eq!((a_f.lower, a_f.upper), (137.0, 137.0));
+    hide(&mut t, &["C/male", "C/female"]);
+    let r = flow_audit(&t, &net, &Bounds::free(&t), 2.0 * RANGE);
+    let a_f = r.get("A/female").unwrap();
+    assert_eq!((a_f.lower, a_f.upper), (0.0, 623.0));
+}
+
+#[test]
+fn flow_suppression_finds_the_tau_argus_pattern_on_ex1() {
+    use kmapa_protect::flow::{Bounds, Network, protect as flow_protect};
+    let mut t = ex1();
+    let net = Network::of(&t).unwrap();
+    let summary = {
+        let b = Bounds::free(&t);
+        flow_protect(&mut t, &net, &b, 138, 2.0 * RANGE)
+    }
+    .unwrap();
+    assert_eq!(summary.primary, 1);
+    let hidden: Vec<&str> = t
+        .cells
+        .iter()
+        .filter(|c| c.status.is_hidden())
+        .map(|c| c.label.as_str())
+        .collect();
+    assert_eq!(hidden, ["A/male", "A/female", "C/male", "C/female"]);
+    assert!(audit(&t, |_| 2.0 * RANGE, false).unwrap().passed());
+}

@@ -1,17 +1,26 @@
-//! `kmapa demo`: the main job on the bundled demo city, from nothing to ingested data.
-//! Protection, publishing and the map server join it as their issues land.
+//! `kmapa demo`: the main job on the bundled demo city, from nothing to a served,
+//! protected public tier: generate (if absent), ingest, protect, publish, serve.
 
 use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::{cmd_gen, cmd_ingest};
+use crate::{cmd_gen, cmd_ingest, cmd_protect, cmd_serve};
 
 #[derive(Args)]
 pub struct DemoArgs {
     /// Data directory (the embedded store).
     #[arg(long, default_value = "kmapa-data")]
     pub data_dir: PathBuf,
+    /// Protection policy.
+    #[arg(long, default_value = "data/policy.toml")]
+    pub policy: PathBuf,
+    /// Address to serve at.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub address: String,
+    /// Stop after publishing instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
     /// Where the synthetic records are generated (kept between runs).
     #[arg(long, default_value = "out/synthetic")]
     pub generated: PathBuf,
@@ -51,9 +60,32 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
         json: false,
     })?;
     println!(
-        "demo data ingested into {}; see `kmapa batches --data-dir {}`",
-        a.data_dir.display(),
-        a.data_dir.display()
+        "protecting the public tier (policy {}) ...",
+        a.policy.display()
     );
-    Ok(())
+    cmd_protect::run_protect(&cmd_protect::ProtectArgs {
+        common: cmd_protect::Common {
+            data_dir: a.data_dir.clone(),
+            policy: a.policy.clone(),
+            city: "data/wroclaw".into(),
+            vocabulary: "data/categories.csv".into(),
+        },
+        json: false,
+        quiet: false,
+    })?;
+    cmd_serve::run_publish(&cmd_serve::PublishArgs {
+        data_dir: a.data_dir.clone(),
+        policy: a.policy.clone(),
+        city: "data/wroclaw".into(),
+        vocabulary: "data/categories.csv".into(),
+        again: false,
+    })?;
+    if a.no_serve {
+        return Ok(());
+    }
+    cmd_serve::run_serve(&cmd_serve::ServeArgs {
+        data_dir: Some(a.data_dir.clone()),
+        address: Some(a.address.clone()),
+        ..Default::default()
+    })
 }

@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand};
 mod cmd_demo;
 mod cmd_gen;
 mod cmd_ingest;
+mod cmd_protect;
+mod cmd_serve;
 mod cmd_validate;
 
 #[derive(Parser)]
@@ -23,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the main job on the bundled demo city: generate synthetic records (if absent) and ingest them.
+    /// Run the main job on the bundled demo city: generate synthetic records (if absent), ingest, protect, publish and serve them.
     Demo(cmd_demo::DemoArgs),
     /// Generate synthetic OPS and PUP client records and an institutions file for a city.
     Gen(cmd_gen::GenArgs),
@@ -33,6 +35,18 @@ enum Command {
     Validate(cmd_validate::ValidateArgs),
     /// Ingest OPS/PUP record files into the embedded store: validate, geocode, bin.
     Ingest(cmd_ingest::IngestArgs),
+    /// Protect the public tier: suppress small counts and whatever would reveal them, over every layer together.
+    Protect(cmd_protect::ProtectArgs),
+    /// Prove what an attacker can infer from the protected public tier; fails if any hidden cell is too exposed.
+    Audit(cmd_protect::AuditArgs),
+    /// Freeze the protected public tier into a numbered, immutable snapshot.
+    Publish(cmd_serve::PublishArgs),
+    /// Serve the latest snapshot: OGC API – Features and the map's API.
+    Serve(cmd_serve::ServeArgs),
+    /// Write a snapshot as static files (GeoJSON, JSON) any web server can host.
+    Export(cmd_serve::ExportArgs),
+    /// Manage the analyst tier's users and their bearer tokens.
+    Users(cmd_serve::UsersArgs),
     /// List or withdraw ingested batches.
     Batches(cmd_ingest::BatchesArgs),
     /// Create a municipality key for pseudonymisation.
@@ -49,6 +63,12 @@ fn main() -> ExitCode {
         Command::GenCity(a) => cmd_gen::run_city(&a),
         Command::Validate(a) => cmd_validate::run(&a),
         Command::Ingest(a) => cmd_ingest::run(&a),
+        Command::Protect(a) => cmd_protect::run_protect(&a),
+        Command::Audit(a) => cmd_protect::run_audit(&a),
+        Command::Publish(a) => cmd_serve::run_publish(&a).map(|_| ()),
+        Command::Serve(a) => cmd_serve::run_serve(&a),
+        Command::Export(a) => cmd_serve::run_export(&a),
+        Command::Users(a) => cmd_serve::run_users(&a),
         Command::Batches(a) => cmd_ingest::run_batches(&a),
         Command::Keygen(a) => cmd_ingest::run_keygen(&a),
         Command::Pseudonymise(a) => cmd_ingest::run_pseudonymise(&a),

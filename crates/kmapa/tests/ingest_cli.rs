@@ -238,7 +238,7 @@ fn withdrawing_needs_a_reason_and_is_listed() {
 }
 
 #[test]
-fn demo_generates_once_and_ingests_once() {
+fn demo_generates_once_ingests_once_and_protects_a_tier_that_passes_the_audit() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let generated = tmp.path().join("gen");
@@ -248,6 +248,7 @@ fn demo_generates_once_and_ingests_once() {
         data.to_str().unwrap(),
         "--generated",
         generated.to_str().unwrap(),
+        "--no-serve",
     ];
     let first = kmapa(&args);
     assert!(first.contains("generating synthetic records"), "{first}");
@@ -261,6 +262,52 @@ fn demo_generates_once_and_ingests_once() {
         2,
         "every generated row must ingest: {first}"
     );
+    assert!(first.contains("audit passed"), "{first}");
+    // `kmapa audit` re-reads what was written and proves it again.
+    let dir = data.to_str().unwrap();
+    let audit = kmapa(&["audit", "--data-dir", dir, "--summary", "--lp-check", "1"]);
+    assert!(audit.contains(": 0 too narrow"), "{audit}");
+    let agree = audit
+        .lines()
+        .find(|l| l.starts_with("LP cross-check"))
+        .expect("the LP cross-check ran");
+    let n: Vec<usize> = agree
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(n[0] == n[1] && n[0] > 100, "{agree}");
+    let full = kmapa(&["audit", "--data-dir", dir]);
+    let lines = full.lines().filter(|l| l.ends_with(" ok")).count();
+    assert!(lines > 1000, "every hidden cell is listed: {lines}");
+    // A doctored file that publishes a hidden cell is refused, naming it.
+    let file = data.join("public/protected.json");
+    let good = std::fs::read_to_string(&file).unwrap();
+    let mut tier: serde_json::Value = serde_json::from_str(&good).unwrap();
+    let cell = tier["cells"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|c| c["status"] == "secondary_suppressed")
+        .unwrap();
+    cell["status"] = "safe".into();
+    cell["value"] = 3.into();
+    let unit = cell["unit"].as_str().unwrap().to_string();
+    std::fs::write(&file, tier.to_string()).unwrap();
+    let err = kmapa_fails(&["audit", "--data-dir", dir, "--summary"]);
+    assert!(err.contains(&unit) && err.contains("the data say"), "{err}");
+    // Another policy than the one that made the file is refused too.
+    std::fs::write(&file, &good).unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(&policy, "version = \"other\"\n").unwrap();
+    let err = kmapa_fails(&[
+        "audit",
+        "--data-dir",
+        dir,
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(err.contains("was protected under policy"), "{err}");
+
     let second = kmapa(&args);
     assert!(second.contains("using the synthetic records"), "{second}");
     assert!(

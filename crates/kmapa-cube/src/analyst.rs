@@ -1,0 +1,108 @@
+//! The analyst tier as the server sees it: perturbed counts by the Cell Key Method,
+//! for the layers, resolutions, years and breakdowns the policy's analyst tier allows.
+//! Counts never leave unperturbed; the same people get the same noise in every query.
+
+use h3o::Resolution;
+use kmapa_protect::ckm::PTable;
+use kmapa_protect::output::{Analyst, AnalystCell, LayerKind};
+use kmapa_protect::policy::{AnalystTier, Layer};
+
+use crate::{Cube, Group, Level, Measure, Unit};
+use kmapa_model::Source;
+
+pub struct CubeAnalyst {
+    cube: Cube,
+    tier: AnalystTier,
+    ptable: PTable,
+}
+
+impl CubeAnalyst {
+    pub fn new(cube: Cube, tier: AnalystTier) -> Self {
+        let ptable = PTable::generate(tier.ckm.into());
+        CubeAnalyst { cube, tier, ptable }
+    }
+}
+
+impl Analyst for CubeAnalyst {
+    fn layers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for l in &self.tier.layers {
+            match l {
+                Layer::City => out.push("city".to_string()),
+                Layer::Parents => out.push("parents".into()),
+                Layer::Districts => out.push("districts".into()),
+                Layer::H3 => out.extend(self.tier.h3_resolutions.iter().map(|r| format!("h3_{r}"))),
+            }
+        }
+        out
+    }
+
+    fn groups(&self) -> Vec<String> {
+        self.tier
+            .breakdowns
+            .iter()
+            .flat_map(|&b| Group::of(b))
+            .map(Group::code)
+            .collect()
+    }
+
+    fn query(
+        &self,
+        layer: LayerKind,
+        category: &str,
+        year: u16,
+        group: &str,
+    ) -> Result<Vec<AnalystCell>, String> {
+        if !self.tier.years.includes(i32::from(year)) {
+            return Err(format!("the analyst tier does not publish {year}"));
+        }
+        let measure = match Source::ALL
+            .into_iter()
+            .find(|s| category == format!("any_{}", s.code().to_lowercase()))
+        {
+            Some(s) => Measure::AnyOf(s),
+            None => Measure::Category(
+                self.cube
+                    .category_codes
+                    .iter()
+                    .position(|x| x == category)
+                    .ok_or_else(|| {
+                        format!("unknown category {category:?} (see /api/v1/vocabulary)")
+                    })? as u16,
+            ),
+        };
+        let group = Group::parse(group).ok_or_else(|| format!("unknown group {group:?}"))?;
+        let level = match layer {
+            LayerKind::City => Level::City,
+            LayerKind::Parents => Level::Parents,
+            LayerKind::Districts => Level::Districts,
+            LayerKind::H3(r) => Level::Hexagons(
+                Resolution::try_from(r).map_err(|_| format!("no H3 resolution {r}"))?,
+            ),
+        };
+        let mut out: Vec<AnalystCell> = self
+            .cube
+            .analyst_measure_query(
+                level,
+                measure,
+                year,
+                group,
+                &self.ptable,
+                self.tier.threshold,
+            )
+            .into_iter()
+            .map(|a| AnalystCell {
+                unit: match a.unit {
+                    Unit::City => "city".into(),
+                    Unit::Parent(p) => self.cube.parent_codes[p as usize].clone(),
+                    Unit::District(d) => self.cube.district_codes[d as usize].clone(),
+                    Unit::Hex(h) => format!("{h:x}"),
+                },
+                value: a.value,
+                status: a.status,
+            })
+            .collect();
+        out.sort_by(|a, b| a.unit.cmp(&b.unit));
+        Ok(out)
+    }
+}

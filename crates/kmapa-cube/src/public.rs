@@ -1,0 +1,739 @@
+//! The public tier: every count it publishes, protected together, and audited.
+//!
+//! What is published (from the policy): for every year and every measure (each
+//! category in force that year, and the unit totals of each source), the count at
+//! every unit of every published layer: districts, parent areas, the city, hexagons at
+//! each published resolution. Everything one measure publishes in one year is one
+//! network table tied by internal district × hexagon atoms ([`kmapa_protect::layers`]),
+//! so districts and hexagons are protected together, not one after the other.
+//!
+//! Tables are related to each other as well, and an attacker knows it: a sub-row never
+//! exceeds its parent category, a category never exceeds the unit total of its source,
+//! and a unit total never exceeds the sum of its source's top-level categories — in
+//! every unit, down to the atoms (the cube places a person at one location per year).
+//! These relations enter each table's protection and audit as [`Bounds`]: a hidden
+//! cell is only counted as uncertain over a range that moves the other tables' true
+//! values nowhere, so every interval the audit reports is one the attacker cannot
+//! narrow with any published number of any table. Two measures with identical counts
+//! everywhere (the registered unemployed and all PUP clients, say) are one table
+//! published twice, protected once with one pattern.
+//!
+//! Years share no published relation (nothing is summed over years), so tables are
+//! independent once their bounds are known and are protected on all cores.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use h3o::{CellIndex, Resolution};
+use kmapa_model::population::PopulationTable;
+use kmapa_model::{Source, Vocabulary};
+use kmapa_protect::CellStatus;
+use kmapa_protect::family::Family;
+use kmapa_protect::flow::Network;
+use kmapa_protect::layers::{LayerCells, LayerCounts, Published, build};
+use kmapa_protect::policy::{Layer, PublicTier};
+use kmapa_protect::table::Table;
+
+use crate::{Cube, Group, Measure};
+use serde::Serialize;
+
+pub use kmapa_protect::output::{
+    AuditedCell, LayerKind, LayerLoss, ProtectedTier, PublishedCell, TierAudit, TierSummary,
+    layer_name,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TierError {
+    #[error("the policy publishes hexagons at resolution {0}, which H3 does not have (0..=15)")]
+    Resolution(u8),
+    #[error(
+        "{measure} {year}: cell {cell} cannot be protected: every cell that could cover it is hidden already or cannot move without contradicting another table"
+    )]
+    Unprotectable {
+        measure: String,
+        year: u16,
+        cell: String,
+    },
+    #[error(
+        "the protected tier does not match the data: {0} (was it made from other batches or another policy?)"
+    )]
+    Mismatch(String),
+}
+
+/// One published table: a measure of one breakdown group.
+#[derive(Debug, Clone)]
+struct Entry {
+    measure: Measure,
+    group: Group,
+    code: String,
+}
+
+/// Everything the tier publishes for one year, before protection.
+struct YearTables {
+    year: u16,
+    measures: Vec<Entry>,
+    tables: Vec<Table>,
+    cells: LayerCells,
+}
+
+/// How the tier is laid out (shared by all tables).
+struct Layout {
+    resolutions: Vec<Resolution>,
+    publish: Published,
+    support: std::collections::BTreeSet<(u16, Option<u64>)>,
+    hex_levels: Vec<BTreeMap<u64, u64>>,
+    /// Everyone, then each group of each published breakdown.
+    groups: Vec<Group>,
+    /// Layers published for breakdown groups.
+    breakdown_publish: Published,
+}
+
+fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
+    let hexagons = tier.layers.contains(&Layer::H3) && !tier.h3_resolutions.is_empty();
+    let mut resolutions = Vec::new();
+    if hexagons {
+        for &r in &tier.h3_resolutions {
+            resolutions.push(Resolution::try_from(r).map_err(|_| TierError::Resolution(r))?);
+        }
+    }
+    // Finest first.
+    resolutions.sort_unstable_by(|a, b| b.cmp(a));
+    resolutions.dedup();
+    let support = cube.atom_support(resolutions.first().copied());
+    let atom_hexes: std::collections::BTreeSet<u64> =
+        support.iter().filter_map(|(_, h)| *h).collect();
+    let hex_levels = resolutions
+        .iter()
+        .map(|&r| {
+            atom_hexes
+                .iter()
+                .map(|&h| {
+                    let a = CellIndex::try_from(h)
+                        .ok()
+                        .and_then(|c| c.parent(r))
+                        .map_or(h, u64::from);
+                    (h, a)
+                })
+                .collect()
+        })
+        .collect();
+    Ok(Layout {
+        publish: Published {
+            city: tier.layers.contains(&Layer::City),
+            parents: tier.layers.contains(&Layer::Parents),
+            districts: tier.layers.contains(&Layer::Districts),
+            hexagons,
+        },
+        resolutions,
+        support,
+        hex_levels,
+        breakdown_publish: Published {
+            city: tier.layers.contains(&Layer::City)
+                && tier.breakdown_layers.contains(&Layer::City),
+            parents: tier.layers.contains(&Layer::Parents)
+                && tier.breakdown_layers.contains(&Layer::Parents),
+            districts: tier.layers.contains(&Layer::Districts)
+                && tier.breakdown_layers.contains(&Layer::Districts),
+            hexagons: hexagons && tier.breakdown_layers.contains(&Layer::H3),
+        },
+        groups: std::iter::once(Group::All)
+            .chain(tier.breakdowns.iter().flat_map(|&b| Group::of(b)))
+            .collect(),
+    })
+}
+
+/// The measures published in `year`: categories in force, then unit totals.
+fn measures(cube: &Cube, vocabulary: &Vocabulary, year: u16) -> Vec<(Measure, String)> {
+    let mut out: Vec<(Measure, String)> = vocabulary
+        .categories()
+        .iter()
+        .zip(0u16..)
+        .filter(|(c, _)| c.valid_in_year(i32::from(year)))
+        .map(|(c, i)| (Measure::Category(i), c.code.clone()))
+        .collect();
+    debug_assert_eq!(vocabulary.categories().len(), cube.category_codes.len());
+    for s in Source::ALL {
+        out.push((
+            Measure::AnyOf(s),
+            format!("any_{}", s.code().to_lowercase()),
+        ));
+    }
+    out
+}
+
+fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16) -> YearTables {
+    let measures: Vec<Entry> = measures(cube, vocabulary, year)
+        .into_iter()
+        .flat_map(|(measure, code)| {
+            layout.groups.iter().map(move |&group| Entry {
+                measure,
+                group,
+                code: code.clone(),
+            })
+        })
+        .collect();
+    let mut tables = Vec::with_capacity(measures.len());
+    let mut cells = LayerCells::default();
+    for e in &measures {
+        let mut atoms: BTreeMap<(u16, Option<u64>), u64> =
+            layout.support.iter().map(|a| (*a, 0)).collect();
+        let r = layout.resolutions.first().copied();
+        for (a, v) in cube.measure_atoms(r, e.measure, year, e.group) {
+            atoms.insert(a, v);
+        }
+        let (t, c) = build(&LayerCounts {
+            atoms,
+            parent_of: cube.parent_of().to_vec(),
+            district_codes: cube.district_codes.clone(),
+            parent_codes: cube.parent_codes.clone(),
+            publish: if e.group == Group::All {
+                layout.publish
+            } else {
+                layout.breakdown_publish
+            },
+            hex_levels: layout.hex_levels.clone(),
+        });
+        tables.push(t);
+        cells = c;
+    }
+    YearTables {
+        year,
+        measures,
+        tables,
+        cells,
+    }
+}
+
+/// Hiding a city total costs this many times its count when choosing complements;
+/// a parent area's, [`PARENT_WEIGHT`] times (districts and hexagons: once).
+const CITY_WEIGHT: u64 = 100;
+const PARENT_WEIGHT: u64 = 10;
+
+/// The tables of one source in one year, with the relations between them; and which
+/// measure of the year each table is.
+fn family(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    yt: &YearTables,
+    source: Source,
+) -> (Family, Vec<usize>) {
+    let members: Vec<usize> = yt
+        .measures
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| match e.measure {
+            Measure::Category(c) => vocabulary.categories()[c as usize].source == source,
+            Measure::AnyOf(s) => s == source,
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let local = |m: Measure, g: Group| {
+        members
+            .iter()
+            .position(|&i| yt.measures[i].measure == m && yt.measures[i].group == g)
+    };
+    let mut weights = vec![1; yt.tables[0].cells.len()];
+    weights[yt.cells.city] = CITY_WEIGHT;
+    for &p in yt.cells.parents.values() {
+        weights[p] = PARENT_WEIGHT;
+    }
+    let mut f = Family {
+        tables: members.iter().map(|&i| yt.tables[i].clone()).collect(),
+        weights,
+        ..Default::default()
+    };
+    let mut tops: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
+    // Parts of each breakdown of each measure: (measure, breakdown is sex) → tables.
+    let mut splits: BTreeMap<(Measure, bool), Vec<usize>> = BTreeMap::new();
+    for (li, &i) in members.iter().enumerate() {
+        let Entry { measure, group, .. } = yt.measures[i];
+        let total = local(Measure::AnyOf(source), group);
+        if group != Group::All {
+            // A breakdown group never exceeds everyone, and the groups of one
+            // breakdown add up to everyone.
+            f.pairs
+                .push((li, local(measure, Group::All).expect("everyone")));
+            splits
+                .entry((measure, matches!(group, Group::Sex(_))))
+                .or_default()
+                .push(li);
+        }
+        let Measure::Category(c) = measure else {
+            continue;
+        };
+        match &vocabulary.categories()[c as usize].parent {
+            Some(p) => {
+                let parent = cube
+                    .category_codes
+                    .iter()
+                    .position(|x| x == p)
+                    .and_then(|p| local(Measure::Category(p as u16), group));
+                if let Some(parent) = parent {
+                    f.pairs.push((li, parent));
+                }
+            }
+            None => {
+                if let Some(t) = total {
+                    f.pairs.push((li, t));
+                }
+                tops.entry(group).or_default().push(li);
+            }
+        }
+    }
+    for (group, tops) in tops {
+        if let Some(t) = local(Measure::AnyOf(source), group) {
+            f.sums.push((t, tops));
+        }
+    }
+    for ((measure, _), parts) in splits {
+        let all = local(measure, Group::All).expect("everyone");
+        f.splits.push((all, parts));
+    }
+    (f, members)
+}
+
+/// Protects the whole public tier and audits it.
+pub fn protect_public_tier(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    population: Option<&PopulationTable>,
+    tier: &PublicTier,
+    policy_version: &str,
+) -> Result<(ProtectedTier, TierAudit), TierError> {
+    let layout = layout(cube, tier)?;
+    let years: Vec<u16> = cube
+        .years()
+        .into_iter()
+        .filter(|&y| tier.years.includes(i32::from(y)))
+        .collect();
+    let mut all: Vec<YearTables> = run_parallel(years.len(), |i| {
+        year_tables(cube, vocabulary, &layout, years[i])
+    });
+    let Some(first) = all.first() else {
+        return Ok((
+            ProtectedTier {
+                policy_version: policy_version.to_string(),
+                summary: TierSummary {
+                    k: tier.k,
+                    width: tier.width,
+                    ..Default::default()
+                },
+                cells: Vec::new(),
+            },
+            TierAudit::default(),
+        ));
+    };
+    let net = Network::of(&first.tables[0]).expect("layer tables are networks");
+    // Protect each source's family of tables in each year, on all cores.
+    let jobs: Vec<(usize, Source)> = (0..all.len())
+        .flat_map(|y| Source::ALL.into_iter().map(move |s| (y, s)))
+        .collect();
+    let results = run_parallel(jobs.len(), |j| {
+        let (y, source) = jobs[j];
+        let yt = &all[y];
+        let (mut f, members) = family(cube, vocabulary, yt, source);
+        match f.protect(&net, tier.k, tier.width) {
+            Ok(_) => Ok((f, members)),
+            Err(e) => Err(TierError::Unprotectable {
+                measure: yt.measures[members[e.table]].code.clone(),
+                year: yt.year,
+                cell: e.cell,
+            }),
+        }
+    });
+    for ((y, _), r) in jobs.iter().zip(results) {
+        let (f, members) = r?;
+        for (t, m) in f.tables.into_iter().zip(members) {
+            all[*y].tables[m] = t;
+        }
+    }
+    let protected = publish(cube, population, tier, policy_version, &all);
+    let audit = audit_years(cube, vocabulary, tier, &net, &all);
+    Ok((protected, audit))
+}
+
+/// Audits the tier `protected` publishes against the data in `cube`: the hidden
+/// pattern is taken from `protected`, the true values from the data.
+pub fn audit_public_tier(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    tier: &PublicTier,
+    protected: &ProtectedTier,
+) -> Result<TierAudit, TierError> {
+    let Some((all, net)) = with_pattern(cube, vocabulary, tier, protected)? else {
+        return Ok(TierAudit::default());
+    };
+    Ok(audit_years(cube, vocabulary, tier, &net, &all))
+}
+
+/// What the LP cross-check found.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LpCheck {
+    pub cells: usize,
+    pub agree: usize,
+    /// Cells whose max-flow interval differs from the LP solver's.
+    pub disagreements: Vec<String>,
+}
+
+/// Cross-checks the max-flow audit against the LP solver (microlp): for up to
+/// `per_table` hidden cells of every published table, the interval by linear
+/// programming over that table's relations must equal the max-flow interval.
+pub fn lp_cross_check(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    tier: &PublicTier,
+    protected: &ProtectedTier,
+    per_table: usize,
+) -> Result<LpCheck, TierError> {
+    let Some((all, net)) = with_pattern(cube, vocabulary, tier, protected)? else {
+        return Ok(LpCheck::default());
+    };
+    let jobs: Vec<(usize, usize)> = all
+        .iter()
+        .enumerate()
+        .flat_map(|(y, yt)| (0..yt.tables.len()).map(move |m| (y, m)))
+        .collect();
+    let results = run_parallel(jobs.len(), |j| {
+        let (y, m) = jobs[j];
+        let t = &all[y].tables[m];
+        let hidden: Vec<usize> = (0..t.cells.len())
+            .filter(|&c| t.cells[c].status.is_hidden() && !t.cells[c].internal)
+            .collect();
+        if hidden.is_empty() || per_table == 0 {
+            return Ok(Vec::new());
+        }
+        let step = hidden.len().div_ceil(per_table);
+        let picked: Vec<usize> = hidden.iter().copied().step_by(step).collect();
+        let lp =
+            kmapa_protect::audit::audit_only(t, |_| tier.width, false, |c| picked.contains(&c))
+                .map_err(|e| e.to_string())?;
+        let flow =
+            kmapa_protect::flow::audit(t, &net, &kmapa_protect::flow::Bounds::free(t), tier.width);
+        Ok::<_, String>(
+            lp.intervals
+                .iter()
+                .map(|l| {
+                    let f = flow
+                        .intervals
+                        .iter()
+                        .find(|f| f.cell == l.cell)
+                        .expect("audited");
+                    let same = (f.lower - l.lower).abs() < 1e-6
+                        && (f.upper == l.upper || (f.upper - l.upper).abs() < 1e-6);
+                    let e = &all[y].measures[m];
+                    (
+                        same,
+                        format!(
+                            "{} ({}) {} {}: flow [{}, {}], LP [{}, {}]",
+                            e.code,
+                            e.group.code(),
+                            all[y].year,
+                            l.label,
+                            f.lower,
+                            f.upper,
+                            l.lower,
+                            l.upper
+                        ),
+                    )
+                })
+                .collect(),
+        )
+    });
+    let mut check = LpCheck::default();
+    for r in results {
+        for (same, what) in r.map_err(TierError::Mismatch)? {
+            check.cells += 1;
+            if same {
+                check.agree += 1;
+            } else {
+                check.disagreements.push(what);
+            }
+        }
+    }
+    Ok(check)
+}
+
+/// The tier's tables with the hidden pattern read from `protected`, checked against
+/// the data; `None` when there is nothing to audit.
+fn with_pattern(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    tier: &PublicTier,
+    protected: &ProtectedTier,
+) -> Result<Option<(Vec<YearTables>, Network)>, TierError> {
+    let layout = layout(cube, tier)?;
+    let years: Vec<u16> = cube
+        .years()
+        .into_iter()
+        .filter(|&y| tier.years.includes(i32::from(y)))
+        .collect();
+    let mut all: Vec<YearTables> = run_parallel(years.len(), |i| {
+        year_tables(cube, vocabulary, &layout, years[i])
+    });
+    let Some(first) = all.first() else {
+        return Ok(None);
+    };
+    let net = Network::of(&first.tables[0]).expect("layer tables are networks");
+    let status: std::collections::HashMap<(&str, &str, &str, u16), &PublishedCell> = protected
+        .cells
+        .iter()
+        .map(|c| {
+            let key = (
+                c.unit.as_str(),
+                c.measure.as_str(),
+                c.group.as_str(),
+                c.year,
+            );
+            (key, c)
+        })
+        .collect();
+    for yt in &mut all {
+        let units = unit_names(cube, &yt.cells);
+        for (m, e) in yt.measures.iter().enumerate() {
+            let (code, group) = (&e.code, e.group.code());
+            for (i, (_, name)) in &units {
+                let cell = &mut yt.tables[m].cells[*i];
+                if cell.internal {
+                    continue;
+                }
+                let p = status
+                    .get(&(name.as_str(), code.as_str(), group.as_str(), yt.year))
+                    .ok_or_else(|| {
+                        TierError::Mismatch(format!(
+                            "{code} ({group}) {} {name} is missing",
+                            yt.year
+                        ))
+                    })?;
+                if !p.status.is_hidden() && p.value != Some(cell.value as u32) {
+                    return Err(TierError::Mismatch(format!(
+                        "{code} ({group}) {} {name} is published as {:?}, the data say {}",
+                        yt.year, p.value, cell.value
+                    )));
+                }
+                cell.status = p.status;
+            }
+        }
+    }
+    Ok(Some((all, net)))
+}
+
+/// Each published cell's layer and unit name, by cell index.
+fn unit_names(cube: &Cube, cells: &LayerCells) -> Vec<(usize, (LayerKind, String))> {
+    let mut out = vec![(cells.city, (LayerKind::City, "city".to_string()))];
+    for (p, &i) in &cells.parents {
+        out.push((
+            i,
+            (LayerKind::Parents, cube.parent_codes[*p as usize].clone()),
+        ));
+    }
+    for (d, &i) in &cells.districts {
+        out.push((
+            i,
+            (
+                LayerKind::Districts,
+                cube.district_codes[*d as usize].clone(),
+            ),
+        ));
+    }
+    for (h, &i) in &cells.hexagons {
+        let r = CellIndex::try_from(*h).map_or(0, |c| u8::from(c.resolution()));
+        out.push((i, (LayerKind::H3(r), format!("{h:x}"))));
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out
+}
+
+fn audit_years(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    tier: &PublicTier,
+    net: &Network,
+    all: &[YearTables],
+) -> TierAudit {
+    let jobs: Vec<(usize, Source)> = (0..all.len())
+        .flat_map(|y| Source::ALL.into_iter().map(move |s| (y, s)))
+        .collect();
+    let reports = run_parallel(jobs.len(), |j| {
+        let (y, source) = jobs[j];
+        let (f, members) = family(cube, vocabulary, &all[y], source);
+        (f.audit(net, tier.width), members)
+    });
+    let mut audit = TierAudit::default();
+    for ((y, _), (reports, members)) in jobs.iter().zip(reports) {
+        let yt = &all[*y];
+        for (report, m) in reports.iter().zip(members) {
+            for i in &report.intervals {
+                let (layer, unit) = split_label(&i.label);
+                audit.hidden_cells += 1;
+                let passed = i.protected();
+                if !passed {
+                    audit.failures += 1;
+                }
+                let w = i.width();
+                audit.narrowest_width = Some(audit.narrowest_width.map_or(w, |n| n.min(w)));
+                audit.cells.push(AuditedCell {
+                    layer,
+                    unit,
+                    measure: yt.measures[m].code.clone(),
+                    group: yt.measures[m].group.code(),
+                    year: yt.year,
+                    status: yt.tables[m].cells[i.cell].status,
+                    lower: i.lower,
+                    upper: i.upper.is_finite().then_some(i.upper),
+                    required_width: i.required_width,
+                    passed,
+                });
+            }
+        }
+    }
+    audit
+}
+
+/// The layer and unit of a table cell's label (`district FAB-01`, `hex 881e…`, `city`).
+fn split_label(label: &str) -> (LayerKind, String) {
+    match label.split_once(' ') {
+        Some(("district", u)) => (LayerKind::Districts, u.to_string()),
+        Some(("parent", u)) => (LayerKind::Parents, u.to_string()),
+        Some(("hex", u)) => {
+            let r = u64::from_str_radix(u, 16)
+                .ok()
+                .and_then(|h| CellIndex::try_from(h).ok())
+                .map_or(0, |c| u8::from(c.resolution()));
+            (LayerKind::H3(r), u.to_string())
+        }
+        _ => (LayerKind::City, "city".to_string()),
+    }
+}
+
+fn publish(
+    cube: &Cube,
+    population: Option<&PopulationTable>,
+    tier: &PublicTier,
+    policy_version: &str,
+    all: &[YearTables],
+) -> ProtectedTier {
+    let mut summary = TierSummary {
+        k: tier.k,
+        width: tier.width,
+        years: all.iter().map(|y| y.year).collect(),
+        ..Default::default()
+    };
+    let mut cells = Vec::new();
+    for yt in all {
+        summary.tables += yt.tables.len();
+        let units = unit_names(cube, &yt.cells);
+        let residents = residents(cube, population, yt);
+        for (m, e) in yt.measures.iter().enumerate() {
+            let code = &e.code;
+            for (i, (layer, name)) in &units {
+                let cell = &yt.tables[m].cells[*i];
+                if cell.internal {
+                    continue;
+                }
+                let hidden = cell.status.is_hidden();
+                let key = match e.group {
+                    Group::All => layer_name(*layer),
+                    _ => format!("{} by breakdown", layer_name(*layer)),
+                };
+                let loss = summary.layers.entry(key).or_default();
+                loss.cells += 1;
+                loss.persons += cell.value;
+                if cell.value > 0 {
+                    loss.non_empty += 1;
+                }
+                match cell.status {
+                    CellStatus::PrimarySuppressed => loss.primary += 1,
+                    CellStatus::SecondarySuppressed => loss.secondary += 1,
+                    _ => {}
+                }
+                if hidden {
+                    loss.hidden_persons += cell.value;
+                }
+                let value = (!hidden).then_some(cell.value as u32);
+                cells.push(PublishedCell {
+                    layer: *layer,
+                    unit: name.clone(),
+                    measure: code.clone(),
+                    group: e.group.code(),
+                    year: yt.year,
+                    value,
+                    status: cell.status,
+                    rate_per_1000: value
+                        .and_then(|v| residents.get(i).and_then(|&p| crate::rate_per_1000(v, p))),
+                });
+            }
+        }
+    }
+    ProtectedTier {
+        policy_version: policy_version.to_string(),
+        summary,
+        cells,
+    }
+}
+
+/// Residents of each district, parent and the city in the year, by table cell index.
+fn residents(
+    cube: &Cube,
+    population: Option<&PopulationTable>,
+    yt: &YearTables,
+) -> BTreeMap<usize, u64> {
+    let mut out = BTreeMap::new();
+    let Some(pop) = population else { return out };
+    let year = i32::from(yt.year);
+    let mut by_parent: BTreeMap<u16, Option<u64>> = BTreeMap::new();
+    let mut city = Some(0u64);
+    for (d, code) in cube.district_codes.iter().enumerate() {
+        let p = pop.get(code, year);
+        if let (Some(&i), Some(p)) = (yt.cells.districts.get(&(d as u16)), p) {
+            out.insert(i, p);
+        }
+        city = city.zip(p).map(|(a, b)| a + b);
+        if let Some(parent) = cube.parent_of()[d] {
+            let e = by_parent.entry(parent).or_insert(Some(0));
+            *e = e.zip(p).map(|(a, b)| a + b);
+        }
+    }
+    for (parent, p) in by_parent {
+        if let (Some(&i), Some(p)) = (yt.cells.parents.get(&parent), p) {
+            out.insert(i, p);
+        }
+    }
+    if let Some(c) = city {
+        out.insert(yt.cells.city, c);
+    }
+    out
+}
+
+/// Runs `f(0..n)` on all cores; results in index order.
+fn run_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.max(1));
+    let next = AtomicUsize::new(0);
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let parts: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a protection worker panicked"))
+            .collect()
+    });
+    for (i, t) in parts.into_iter().flatten() {
+        out[i] = Some(t);
+    }
+    out.into_iter().map(|t| t.expect("every job ran")).collect()
+}

@@ -1,0 +1,467 @@
+//! Families of network tables that are related to each other, protected and audited
+//! together.
+//!
+//! The tables of a family share one layout (cell `i` is the same unit in every table)
+//! and one [`Network`]. Besides each table's own relations, an attacker knows
+//! relations between tables, cell by cell:
+//! - *pairs* `(smaller, larger)`: a sub-row never exceeds its parent category, a
+//!   category never exceeds the unit total of its source;
+//! - *sums* `(total, parts)`: the unit total never exceeds the sum of its source's
+//!   top-level categories.
+//!
+//! These are inequalities, which no single network can express. The audit therefore
+//! works with *witnesses*: explicit solutions of the whole system, every table's
+//! relations and every pair and sum included, that an attacker cannot rule out. A
+//! witness moves a set `S` of tables together by the same amount along one cycle of
+//! cells that are unknown in every table of `S`: each table stays consistent (a cycle
+//! is a circulation), relations between two tables of `S` keep holding (both sides
+//! move alike), and relations with tables outside `S` hold as long as the move stays
+//! within their slack in the true data, which [`Family::bounds`] turns into
+//! per-cell limits for a max-flow search. For a hidden cell, the sets tried are its own
+//! table; the table with every table above it (its parent category, the unit total);
+//! and, for a unit total, the total with each of its parts. Tables with identical
+//! counts everywhere always move together.
+//!
+//! Every interval reported is spanned by witnesses, so the attacker's interval (the LP
+//! over the whole system) contains it: the audit can only err on the safe side, and the
+//! tests check it against the LP solver on the joint system.
+//!
+//! Secondary suppression uses the same sets: when a hidden cell cannot move far
+//! enough, the cheapest cycle over all candidate sets is hidden in every table of the
+//! set (a published cell costs its count plus one, in each table it is hidden in).
+
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use crate::audit::{AuditReport, Interval};
+use crate::flow::{Bounds, INF, Network, Residual, cheapest_cycle};
+use crate::suppress::SuppressionSummary;
+use crate::table::{CellStatus, Table};
+
+/// Tables with one layout and the relations between them.
+#[derive(Debug, Clone, Default)]
+pub struct Family {
+    pub tables: Vec<Table>,
+    /// `(smaller, larger)`: in every cell, `tables[smaller] ≤ tables[larger]`.
+    pub pairs: Vec<(usize, usize)>,
+    /// `(total, parts)`: in every cell, `tables[total] ≤ Σ tables[parts]`.
+    pub sums: Vec<(usize, Vec<usize>)>,
+    /// `(total, parts)`: in every cell, `tables[total] = Σ tables[parts]` (a breakdown:
+    /// women + men + sex not recorded = everyone). Parts must also be paired with the
+    /// total (`part ≤ total`).
+    pub splits: Vec<(usize, Vec<usize>)>,
+    /// How much worse than its count it is to hide each cell (by cell; empty: 1 for
+    /// all). The public tier weights city and parent-area totals heavily: users miss
+    /// them far more than a few more hexagons.
+    pub weights: Vec<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "table {table}: cell {cell} cannot be protected: no cycle of cells around it can move far enough"
+)]
+pub struct Unprotectable {
+    pub table: usize,
+    pub cell: String,
+}
+
+/// Caches what depends on the set of tables that move together.
+struct Sets {
+    bounds: HashMap<Moves, Bounds>,
+    residual: HashMap<Moves, Residual>,
+    /// Per table, the sets a witness may move (they depend on values only).
+    candidates: Vec<Vec<Moves>>,
+}
+
+/// Tables that move together, each with its direction (+1 or −1), sorted by table.
+type Moves = Vec<(usize, i64)>;
+
+fn plus(set: impl IntoIterator<Item = usize>) -> Moves {
+    set.into_iter().map(|m| (m, 1)).collect()
+}
+
+impl Sets {
+    fn new(f: &Family) -> Self {
+        let class = f.classes();
+        Sets {
+            bounds: HashMap::new(),
+            residual: HashMap::new(),
+            candidates: (0..f.tables.len())
+                .map(|m| f.candidates(m, &class))
+                .collect(),
+        }
+    }
+}
+
+impl Family {
+    /// Per table, the smallest index of a non-zero table with the same count in every
+    /// cell (tables with identical counts always move together).
+    fn classes(&self) -> Vec<usize> {
+        let mut first: HashMap<Vec<u64>, usize> = HashMap::new();
+        self.tables
+            .iter()
+            .enumerate()
+            .map(|(m, t)| {
+                let values: Vec<u64> = t.cells.iter().map(|c| c.value).collect();
+                if values.iter().all(|&v| v == 0) {
+                    return m;
+                }
+                *first.entry(values).or_insert(m)
+            })
+            .collect()
+    }
+
+    fn closure(&self, class: &[usize], set: &BTreeSet<usize>) -> BTreeSet<usize> {
+        (0..self.tables.len())
+            .filter(|&o| set.contains(&o) || set.iter().any(|&m| class[m] == class[o]))
+            .collect()
+    }
+
+    /// `set` and every table above its members through pairs.
+    fn with_ancestors(&self, set: &BTreeSet<usize>) -> BTreeSet<usize> {
+        let mut s = set.clone();
+        let mut queue: Vec<usize> = set.iter().copied().collect();
+        while let Some(x) = queue.pop() {
+            for &(small, large) in &self.pairs {
+                if small == x && s.insert(large) {
+                    queue.push(large);
+                }
+            }
+        }
+        s
+    }
+
+    /// `set` with, for every breakdown total in it, the part `pick` chooses (unless a
+    /// part is in already), and tables identical to any of them.
+    fn with_parts(
+        &self,
+        class: &[usize],
+        set: BTreeSet<usize>,
+        pick: &dyn Fn(&[usize]) -> usize,
+    ) -> Vec<usize> {
+        let mut s = self.closure(class, &set);
+        loop {
+            let mut next = s.clone();
+            for (total, parts) in &self.splits {
+                if next.contains(total) && !parts.iter().any(|p| next.contains(p)) {
+                    next.insert(pick(parts));
+                }
+            }
+            let next = self.closure(class, &next);
+            if next == s {
+                return s.into_iter().collect();
+            }
+            s = next;
+        }
+    }
+
+    /// Completes `set` so that it can move: identical tables and ancestors join, and a
+    /// split total in the set brings in its `j`-th part (modulo the part count) unless
+    /// a part is in already (a total moves only with exactly one part).
+    fn complete(&self, class: &[usize], set: BTreeSet<usize>, j: usize) -> Vec<usize> {
+        let mut s = set;
+        loop {
+            let mut next = self.with_ancestors(&self.closure(class, &s));
+            for (total, parts) in &self.splits {
+                if next.contains(total) && !parts.iter().any(|p| next.contains(p)) {
+                    next.insert(parts[j % parts.len()]);
+                }
+            }
+            if next == s {
+                return s.into_iter().collect();
+            }
+            s = next;
+        }
+    }
+
+    /// The sets of tables a witness for a cell of `m` may move, in order of preference:
+    /// its own table; for a breakdown group, the group up and another group of the same
+    /// breakdown down (everyone unchanged); its table with everything above it; for a
+    /// unit total, the total with each of its parts.
+    fn candidates(&self, m: usize, class: &[usize]) -> Vec<Moves> {
+        let mut out: Vec<Moves> = Vec::new();
+        let mut push = |s: Moves| {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        };
+        let own = self.closure(class, &BTreeSet::from([m]));
+        push(plus(own.iter().copied()));
+        for (_, parts) in &self.splits {
+            if !parts.iter().any(|p| own.contains(p)) {
+                continue;
+            }
+            for &q in parts {
+                let other = self.closure(class, &BTreeSet::from([q]));
+                if other.iter().any(|o| own.contains(o)) {
+                    continue;
+                }
+                let mut s: Moves = plus(own.iter().copied());
+                s.extend(other.iter().map(|&o| (o, -1)));
+                s.sort_unstable();
+                push(s);
+            }
+        }
+        // A breakdown total moves with one group of each breakdown: the largest, or
+        // the j-th; first alone, then with everything above.
+        let choices = self.splits.iter().map(|(_, p)| p.len()).max().unwrap_or(1);
+        let largest = |parts: &[usize]| {
+            *parts
+                .iter()
+                .max_by_key(|&&p| {
+                    (
+                        self.tables[p].cells.iter().map(|c| c.value).sum::<u64>(),
+                        Reverse(p),
+                    )
+                })
+                .expect("a split has parts")
+        };
+        push(plus(self.with_parts(class, own.clone(), &largest)));
+        for j in 0..choices {
+            push(plus(self.with_parts(
+                class,
+                own.clone(),
+                &|p: &[usize]| p[j % p.len()],
+            )));
+        }
+        for j in 0..choices {
+            push(plus(self.complete(class, own.clone(), j)));
+        }
+        let up = self.with_ancestors(&own);
+        for (total, parts) in &self.sums {
+            if up.contains(total) {
+                for &p in parts {
+                    for j in 0..choices {
+                        let mut s = up.clone();
+                        s.insert(p);
+                        push(plus(self.complete(class, s, j)));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn value(&self, m: usize, c: usize) -> i64 {
+        self.tables[m].cells[c].value as i64
+    }
+
+    /// How far each cell may move when the tables of `set` move together (a table with
+    /// sign −1 moves the opposite way), without breaking any relation with the other
+    /// tables' true values, nor going below zero.
+    pub fn bounds(&self, set: &[(usize, i64)]) -> Bounds {
+        let n = self.tables[set[0].0].cells.len();
+        let sign = |m: usize| set.iter().find(|x| x.0 == m).map_or(0, |x| x.1);
+        let mut b = Bounds {
+            up: vec![INF; n],
+            down: vec![INF; n],
+        };
+        // Moving a cell by d moves table m's cell by sign(m)·d. A relation
+        // Σ coefficient·table ≤ slack gives k·d ≤ slack with k = Σ coefficient·sign.
+        let limit = |b: &mut Bounds, k: i64, slack: &dyn Fn(usize) -> i64| {
+            if k > 0 {
+                for c in 0..n {
+                    b.up[c] = b.up[c].min(slack(c) / k);
+                }
+            } else if k < 0 {
+                for c in 0..n {
+                    b.down[c] = b.down[c].min(slack(c) / -k);
+                }
+            }
+        };
+        for &(m, s) in set {
+            // −table ≤ value: counts stay non-negative.
+            limit(&mut b, -s, &|c| self.value(m, c));
+        }
+        for &(small, large) in &self.pairs {
+            let k = sign(small) - sign(large);
+            limit(&mut b, k, &|c| self.value(large, c) - self.value(small, c));
+        }
+        for (total, parts) in &self.sums {
+            let k = sign(*total) - parts.iter().map(|&p| sign(p)).sum::<i64>();
+            let slack = |c: usize| {
+                parts.iter().map(|&p| self.value(p, c)).sum::<i64>() - self.value(*total, c)
+            };
+            limit(&mut b, k, &slack);
+        }
+        for (total, parts) in &self.splits {
+            // An exact sum: the total moves exactly as its parts do.
+            if sign(*total) != parts.iter().map(|&p| sign(p)).sum::<i64>() {
+                b.up.fill(0);
+                b.down.fill(0);
+            }
+        }
+        debug_assert!(
+            b.up.iter().chain(&b.down).all(|&x| x >= 0),
+            "relations do not hold"
+        );
+        b
+    }
+
+    fn unknown_in_all(&self, set: &[(usize, i64)], c: usize) -> bool {
+        set.iter().all(|&(m, _)| self.tables[m].unknown(c))
+    }
+
+    /// How far the cell can move (grow, shrink), over every candidate set, up to
+    /// `limit`; stops early once `need` is reached.
+    fn movement(
+        &self,
+        net: &Network,
+        sets: &mut Sets,
+        m: usize,
+        cell: usize,
+        limit: i64,
+        need: i64,
+    ) -> (i64, i64) {
+        let (mut grow, mut shrink) = (0, 0);
+        for set in sets.candidates[m].clone() {
+            if !self.unknown_in_all(&set, cell) {
+                continue;
+            }
+            let bounds = sets
+                .bounds
+                .entry(set.clone())
+                .or_insert_with(|| self.bounds(&set));
+            let residual = sets
+                .residual
+                .entry(set.clone())
+                .or_insert_with(|| Residual::with(net, |c| self.unknown_in_all(&set, c), bounds));
+            let (g, s) = residual.movement(net, cell, limit);
+            grow = grow.max(g);
+            shrink = shrink.max(s);
+            if grow.saturating_add(shrink) >= need
+                || (grow >= limit && shrink >= self.value(m, cell))
+            {
+                break;
+            }
+        }
+        (grow, shrink)
+    }
+
+    /// Primary suppression of 1..k−1 in every table, then secondary suppression until
+    /// every hidden cell of every table can move over at least `width`. Deterministic.
+    pub fn protect(
+        &mut self,
+        net: &Network,
+        k: u64,
+        width: f64,
+    ) -> Result<Vec<SuppressionSummary>, Unprotectable> {
+        let mut summaries: Vec<SuppressionSummary> = self
+            .tables
+            .iter_mut()
+            .map(|t| SuppressionSummary {
+                primary: t.suppress_primary(k),
+                ..Default::default()
+            })
+            .collect();
+        let need = width.ceil() as i64;
+        let mut queue: VecDeque<(usize, usize)> = VecDeque::new();
+        for (m, t) in self.tables.iter().enumerate() {
+            for c in 0..t.cells.len() {
+                if t.cells[c].status.is_hidden() {
+                    queue.push_back((m, c));
+                }
+            }
+        }
+        let mut sets = Sets::new(self);
+        while let Some((m, cell)) = queue.pop_front() {
+            let (grow, shrink) = self.movement(net, &mut sets, m, cell, need, need);
+            if grow + shrink >= need {
+                continue;
+            }
+            summaries[m].audit_rounds += 1;
+            // The cheapest cycle over every candidate set.
+            let missing = need - shrink;
+            let (u, v) = net.ends(cell);
+            let mut best: Option<(u64, Moves, Vec<usize>)> = None;
+            for set in sets.candidates[m].clone() {
+                let bounds = sets
+                    .bounds
+                    .entry(set.clone())
+                    .or_insert_with(|| self.bounds(&set));
+                if bounds.up[cell] < missing {
+                    continue;
+                }
+                let hide_cost = |c: usize| -> u64 {
+                    set.iter()
+                        .filter(|&&(t, _)| !self.tables[t].unknown(c))
+                        .map(|&(t, _)| {
+                            (self.tables[t].cells[c].value + 1)
+                                * self.weights.get(c).copied().unwrap_or(1)
+                        })
+                        .sum()
+                };
+                let Some(path) = cheapest_cycle(net, bounds, cell, v, u, missing, hide_cost) else {
+                    continue;
+                };
+                let cost = hide_cost(cell) + path.iter().map(|&c| hide_cost(c)).sum::<u64>();
+                if best.as_ref().is_none_or(|b| cost < b.0) {
+                    best = Some((cost, set, path));
+                }
+            }
+            let Some((_, set, mut path)) = best else {
+                return Err(Unprotectable {
+                    table: m,
+                    cell: self.tables[m].cells[cell].label.clone(),
+                });
+            };
+            path.push(cell);
+            for &(t, _) in &set {
+                for &c in &path {
+                    if !self.tables[t].unknown(c) {
+                        self.tables[t].hide(c, CellStatus::SecondarySuppressed);
+                        summaries[t].secondary += 1;
+                        queue.push_back((t, c));
+                    }
+                }
+            }
+            sets.residual.clear();
+            queue.push_front((m, cell));
+        }
+        for (t, s) in self.tables.iter().zip(&mut summaries) {
+            let mut is_total = vec![false; t.cells.len()];
+            for r in &t.relations {
+                is_total[r.total] = true;
+            }
+            s.hidden_persons = t
+                .cells
+                .iter()
+                .zip(&is_total)
+                .filter(|(c, total)| c.status.is_hidden() && !c.internal && !**total)
+                .map(|(c, _)| c.value)
+                .sum();
+        }
+        Ok(summaries)
+    }
+
+    /// The audit of every table: each hidden cell's interval, spanned by witnesses
+    /// (contained in the attacker's interval).
+    pub fn audit(&self, net: &Network, width: f64) -> Vec<AuditReport> {
+        let mut sets = Sets::new(self);
+        (0..self.tables.len())
+            .map(|m| {
+                let t = &self.tables[m];
+                let intervals = (0..t.cells.len())
+                    .filter(|&c| t.cells[c].status.is_hidden() && !t.cells[c].internal)
+                    .map(|c| {
+                        let (grow, shrink) = self.movement(net, &mut sets, m, c, INF, INF);
+                        let v = t.cells[c].value;
+                        Interval {
+                            cell: c,
+                            label: t.cells[c].label.clone(),
+                            value: v,
+                            lower: (v as i64 - shrink) as f64,
+                            upper: if grow >= INF {
+                                f64::INFINITY
+                            } else {
+                                (v as i64 + grow) as f64
+                            },
+                            required_width: width,
+                        }
+                    })
+                    .collect();
+                AuditReport { intervals }
+            })
+            .collect()
+    }
+}

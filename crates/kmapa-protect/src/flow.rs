@@ -1,0 +1,463 @@
+//! Network tables: the exact audit and fast secondary suppression by network flows.
+//!
+//! Most of what kmapa publishes is a *network table*: after flipping the sign of some
+//! relations, every cell appears in at most two of them, once on each side. Districts
+//! summing to parent areas and the city, atoms (district ∩ hexagon) summing to both
+//! districts and hexagons, hexagons summing to the city: each relation is conservation
+//! of flow at a node, each cell the flow on an edge. τ-ARGUS' ex1 (a two-way table with
+//! margins) is one too.
+//!
+//! On such a table the audit's linear programs are max-flow problems. Starting from the
+//! true values (a feasible point), the largest value a hidden cell `e = u → v` can take
+//! is its value plus the most flow that can be sent from `v` back to `u` through the
+//! other unknown cells (each may grow without bound, or shrink to zero); the smallest is
+//! its value minus the most flow from `u` to `v`. The constraint matrix of a network is
+//! totally unimodular, so these are at once the LP optimum and the integer optimum: the
+//! exact feasibility interval, checked against the LP solver in the tests.
+//!
+//! The same view gives secondary suppression (after Kelly, Golden and Assad's and
+//! Castro's network heuristics): when a hidden cell's interval is too narrow, the
+//! cheapest cycle through it that could carry the missing width is found by Dijkstra's
+//! algorithm, where unknown cells cost nothing and a published cell costs what hiding
+//! it loses (its count, plus one for the cell). Hiding that cycle's published cells lets
+//! an attacker's solutions move along the cycle, which widens the interval.
+//!
+//! [`Bounds`] lets a caller limit how far each cell may move: the public tier uses it
+//! for relations between tables (a sub-row never exceeds its parent category, a
+//! category never exceeds the unit total). Intervals found under bounds are *inner*
+//! bounds: every point the search uses is a feasible solution of the whole system, so
+//! the attacker's true interval is at least as wide.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use crate::audit::{AuditReport, Interval};
+use crate::suppress::{SuppressError, SuppressionSummary};
+use crate::table::{CellStatus, Table};
+
+/// "No limit" in flow computations.
+pub const INF: i64 = 1 << 60;
+
+/// A table's relations as a directed graph: each cell an edge between two relation
+/// nodes (or the ground node, for a cell in one relation only).
+#[derive(Debug, Clone)]
+pub struct Network {
+    /// Per cell: (tail, head).
+    pub(crate) ends: Vec<(u32, u32)>,
+    pub(crate) nodes: usize,
+}
+
+impl Network {
+    /// The two relation nodes a cell joins (tail, head).
+    pub fn ends(&self, cell: usize) -> (u32, u32) {
+        self.ends[cell]
+    }
+}
+
+impl Network {
+    /// The network of `table`, or `None` when the table is not one (a cell in three or
+    /// more relations, twice in one, or no consistent signing): use the LP audit then.
+    pub fn of(table: &Table) -> Option<Network> {
+        let n = table.cells.len();
+        let mut occ: Vec<Vec<(u32, i8)>> = vec![Vec::new(); n];
+        for (r, rel) in table.relations.iter().enumerate() {
+            occ[rel.total].push((r as u32, -1));
+            for &p in &rel.parts {
+                occ[p].push((r as u32, 1));
+            }
+        }
+        let nr = table.relations.len();
+        // Signing: for a cell in r1 (coefficient c1) and r2 (c2), s1·c1 = −s2·c2.
+        let mut adj: Vec<Vec<(u32, i8)>> = vec![Vec::new(); nr];
+        for o in &occ {
+            match o.as_slice() {
+                [] | [_] => {}
+                [(r1, c1), (r2, c2)] => {
+                    if r1 == r2 {
+                        return None;
+                    }
+                    // s2 = −s1·c1·c2
+                    let f = -(c1 * c2);
+                    adj[*r1 as usize].push((*r2, f));
+                    adj[*r2 as usize].push((*r1, f));
+                }
+                _ => return None,
+            }
+        }
+        let mut sign = vec![0i8; nr];
+        for start in 0..nr {
+            if sign[start] != 0 {
+                continue;
+            }
+            sign[start] = 1;
+            let mut queue = VecDeque::from([start]);
+            while let Some(r) = queue.pop_front() {
+                for &(o, f) in &adj[r] {
+                    let want = sign[r] * f;
+                    if sign[o as usize] == 0 {
+                        sign[o as usize] = want;
+                        queue.push_back(o as usize);
+                    } else if sign[o as usize] != want {
+                        return None;
+                    }
+                }
+            }
+        }
+        let ground = nr as u32;
+        let ends = occ
+            .iter()
+            .map(|o| {
+                let mut tail = ground;
+                let mut head = ground;
+                for &(r, c) in o {
+                    // Signed coefficient +1: the edge enters the node; −1: it leaves.
+                    if sign[r as usize] * c > 0 {
+                        head = r;
+                    } else {
+                        tail = r;
+                    }
+                }
+                (tail, head)
+            })
+            .collect();
+        Some(Network {
+            ends,
+            nodes: nr + 1,
+        })
+    }
+}
+
+/// How far each cell may move from its true value, beyond what the table's own
+/// relations allow: `up[c]` more, `down[c]` less (never below zero).
+#[derive(Debug, Clone)]
+pub struct Bounds {
+    pub up: Vec<i64>,
+    pub down: Vec<i64>,
+}
+
+impl Bounds {
+    /// Only the table's relations and non-negativity.
+    pub fn free(table: &Table) -> Self {
+        Bounds {
+            up: vec![INF; table.cells.len()],
+            down: table.cells.iter().map(|c| c.value as i64).collect(),
+        }
+    }
+}
+
+/// The residual graph of the unknown cells around the true values.
+pub(crate) struct Residual {
+    /// Arc 2i: cell i grows (tail → head); arc 2i+1: it shrinks (head → tail).
+    to: Vec<u32>,
+    base: Vec<i64>,
+    cap: Vec<i64>,
+    out: Vec<Vec<u32>>,
+    /// Per cell: its arc pair, if unknown.
+    arc_of: Vec<Option<u32>>,
+    prev: Vec<u32>,
+    seen: Vec<bool>,
+}
+
+impl Residual {
+    fn new(table: &Table, net: &Network, bounds: &Bounds) -> Self {
+        Self::with(net, |c| table.unknown(c), &capped(table, bounds))
+    }
+
+    /// The residual graph over the cells `unknown` picks; `bounds.down` must not exceed
+    /// any cell's value.
+    pub(crate) fn with(net: &Network, unknown: impl Fn(usize) -> bool, bounds: &Bounds) -> Self {
+        let n = net.ends.len();
+        let mut r = Residual {
+            to: Vec::new(),
+            base: Vec::new(),
+            cap: Vec::new(),
+            out: vec![Vec::new(); net.nodes],
+            arc_of: vec![None; n],
+            prev: vec![0; net.nodes],
+            seen: vec![false; net.nodes],
+        };
+        for c in 0..n {
+            if !unknown(c) {
+                continue;
+            }
+            let (t, h) = net.ends[c];
+            let a = r.to.len() as u32;
+            r.arc_of[c] = Some(a);
+            r.to.push(h);
+            r.base.push(bounds.up[c]);
+            r.out[t as usize].push(a);
+            r.to.push(t);
+            r.base.push(bounds.down[c]);
+            r.out[h as usize].push(a + 1);
+        }
+        r.cap = r.base.clone();
+        r
+    }
+
+    /// The most flow from `s` to `t` without cell arc pair `skip`, up to `limit`.
+    fn max_flow(&mut self, s: u32, t: u32, skip: u32, limit: i64) -> i64 {
+        self.cap.copy_from_slice(&self.base);
+        self.cap[skip as usize] = 0;
+        self.cap[skip as usize + 1] = 0;
+        let mut flow = 0i64;
+        while flow < limit {
+            // Breadth-first search for a shortest augmenting path.
+            self.seen.fill(false);
+            self.seen[s as usize] = true;
+            let mut queue = VecDeque::from([s]);
+            let mut found = false;
+            'bfs: while let Some(n) = queue.pop_front() {
+                for &a in &self.out[n as usize] {
+                    let m = self.to[a as usize];
+                    if self.cap[a as usize] > 0 && !self.seen[m as usize] {
+                        self.seen[m as usize] = true;
+                        self.prev[m as usize] = a;
+                        if m == t {
+                            found = true;
+                            break 'bfs;
+                        }
+                        queue.push_back(m);
+                    }
+                }
+            }
+            if !found {
+                break;
+            }
+            let mut push = limit - flow;
+            let mut n = t;
+            while n != s {
+                let a = self.prev[n as usize];
+                push = push.min(self.cap[a as usize]);
+                n = self.to[(a ^ 1) as usize];
+            }
+            let mut n = t;
+            while n != s {
+                let a = self.prev[n as usize];
+                self.cap[a as usize] -= push;
+                self.cap[(a ^ 1) as usize] = self.cap[(a ^ 1) as usize].saturating_add(push);
+                n = self.to[(a ^ 1) as usize];
+            }
+            flow += push;
+        }
+        flow
+    }
+
+    /// (how much the unknown cell can grow, how much it can shrink), each up to `limit`.
+    pub(crate) fn movement(&mut self, net: &Network, cell: usize, limit: i64) -> (i64, i64) {
+        let a = self.arc_of[cell].expect("an unknown cell");
+        let (u, v) = net.ends[cell];
+        let (up, down) = (self.base[a as usize], self.base[a as usize + 1]);
+        if u == v {
+            // In no relation: only its bounds hold it.
+            return (up.min(limit), down.min(limit));
+        }
+        let grow = if up > 0 {
+            self.max_flow(v, u, a, up.min(limit))
+        } else {
+            0
+        };
+        let shrink = if down > 0 {
+            self.max_flow(u, v, a, down.min(limit))
+        } else {
+            0
+        };
+        (grow, shrink)
+    }
+}
+
+fn interval(table: &Table, cell: usize, grow: i64, shrink: i64, width: f64) -> Interval {
+    let c = &table.cells[cell];
+    Interval {
+        cell,
+        label: c.label.clone(),
+        value: c.value,
+        lower: (c.value as i64 - shrink) as f64,
+        upper: if grow >= INF {
+            f64::INFINITY
+        } else {
+            (c.value as i64 + grow) as f64
+        },
+        required_width: width,
+    }
+}
+
+/// The audit of a network table: each published-but-hidden cell's exact feasibility
+/// interval (or, under `bounds`, an interval the attacker's contains).
+pub fn audit(table: &Table, net: &Network, bounds: &Bounds, width: f64) -> AuditReport {
+    let mut residual = Residual::new(table, net, bounds);
+    let intervals = (0..table.cells.len())
+        .filter(|&c| table.cells[c].status.is_hidden() && !table.cells[c].internal)
+        .map(|c| {
+            let (g, s) = residual.movement(net, c, INF);
+            interval(table, c, g, s, width)
+        })
+        .collect();
+    AuditReport { intervals }
+}
+
+/// Primary suppression of counts 1..k−1, then secondary suppression along cheapest
+/// cycles until every hidden cell can move over at least `width` (see the module
+/// documentation). Deterministic: cells are taken in index order and ties in Dijkstra's
+/// search are broken by node and cell index.
+pub fn protect(
+    table: &mut Table,
+    net: &Network,
+    bounds: &Bounds,
+    k: u64,
+    width: f64,
+) -> Result<SuppressionSummary, SuppressError> {
+    let primary = table.suppress_primary(k);
+    let mut summary = SuppressionSummary {
+        primary,
+        ..Default::default()
+    };
+    let need_width = width.ceil() as i64;
+    let mut queue: VecDeque<usize> = (0..table.cells.len())
+        .filter(|&c| table.cells[c].status.is_hidden())
+        .collect();
+    let mut residual = Residual::new(table, net, bounds);
+    while let Some(cell) = queue.pop_front() {
+        let (grow, shrink) = residual.movement(net, cell, need_width);
+        if grow + shrink >= need_width {
+            continue;
+        }
+        summary.audit_rounds += 1;
+        let need = need_width - shrink;
+        let (u, v) = net.ends[cell];
+        let cost = |c: usize| {
+            if table.unknown(c) {
+                0
+            } else {
+                table.cells[c].value + 1
+            }
+        };
+        let path = cheapest_cycle(net, &capped(table, bounds), cell, v, u, need, cost)
+            .ok_or_else(|| SuppressError::Unprotectable(table.cells[cell].label.clone()))?;
+        for c in path {
+            if !table.unknown(c) {
+                table.hide(c, CellStatus::SecondarySuppressed);
+                summary.secondary += 1;
+                queue.push_back(c);
+            }
+        }
+        residual = Residual::new(table, net, bounds);
+        // Look at this cell again: the cycle should have freed it.
+        queue.push_front(cell);
+    }
+    let is_total = {
+        let mut t = vec![false; table.cells.len()];
+        for r in &table.relations {
+            t[r.total] = true;
+        }
+        t
+    };
+    summary.hidden_persons = table
+        .cells
+        .iter()
+        .zip(0..)
+        .filter(|(c, i)| c.status.is_hidden() && !is_total[*i])
+        .map(|(c, _)| c.value)
+        .sum();
+    Ok(summary)
+}
+
+/// The cells over which `need` units can flow from `from` to `to` (closing cycles
+/// with `cell`) at least cost: successive cheapest paths in the residual graph (by
+/// `bounds`, whose `down` is capped at the values), where a cell costs `cost` the first
+/// time a path uses it and nothing after. Several paths may share the load when no
+/// single one can carry it (a rare category's small counts). `None` when `need` units
+/// cannot flow at all.
+pub(crate) fn cheapest_cycle(
+    net: &Network,
+    bounds: &Bounds,
+    cell: usize,
+    from: u32,
+    to: u32,
+    need: i64,
+    cost: impl Fn(usize) -> u64,
+) -> Option<Vec<usize>> {
+    if from == to {
+        return Some(Vec::new());
+    }
+    let n = net.ends.len();
+    // Arcs by node: (next node, cell, grows).
+    let mut out: Vec<Vec<(u32, u32, bool)>> = vec![Vec::new(); net.nodes];
+    for c in 0..n {
+        let (t, h) = net.ends[c];
+        if c == cell || t == h {
+            continue;
+        }
+        out[t as usize].push((h, c as u32, true));
+        out[h as usize].push((t, c as u32, false));
+    }
+    let mut flow = vec![0i64; n];
+    let mut chosen = vec![false; n];
+    let residual = |flow: &[i64], c: usize, grows: bool| -> i64 {
+        if grows {
+            bounds.up[c].saturating_sub(flow[c])
+        } else {
+            bounds.down[c] + flow[c]
+        }
+    };
+    let mut routed = 0;
+    let mut dist = vec![u64::MAX; net.nodes];
+    let mut via: Vec<Option<(u32, u32, bool)>> = vec![None; net.nodes];
+    while routed < need {
+        dist.fill(u64::MAX);
+        via.fill(None);
+        let mut heap = BinaryHeap::new();
+        dist[from as usize] = 0;
+        heap.push(Reverse((0u64, from)));
+        while let Some(Reverse((d, x))) = heap.pop() {
+            if d > dist[x as usize] {
+                continue;
+            }
+            if x == to {
+                break;
+            }
+            for &(m, c, grows) in &out[x as usize] {
+                if residual(&flow, c as usize, grows) <= 0 {
+                    continue;
+                }
+                let step = if chosen[c as usize] {
+                    0
+                } else {
+                    cost(c as usize)
+                };
+                let nd = d + step;
+                if nd < dist[m as usize] {
+                    dist[m as usize] = nd;
+                    via[m as usize] = Some((x, c, grows));
+                    heap.push(Reverse((nd, m)));
+                }
+            }
+        }
+        via[to as usize]?;
+        let mut push = need - routed;
+        let mut x = to;
+        while x != from {
+            let (p, c, grows) = via[x as usize]?;
+            push = push.min(residual(&flow, c as usize, grows));
+            x = p;
+        }
+        let mut x = to;
+        while x != from {
+            let (p, c, grows) = via[x as usize]?;
+            flow[c as usize] += if grows { push } else { -push };
+            chosen[c as usize] = true;
+            x = p;
+        }
+        routed += push;
+    }
+    Some((0..n).filter(|&c| chosen[c]).collect())
+}
+
+/// `bounds` with `down` capped at the table's values.
+fn capped(table: &Table, bounds: &Bounds) -> Bounds {
+    Bounds {
+        up: bounds.up.clone(),
+        down: (0..table.cells.len())
+            .map(|c| bounds.down[c].min(table.cells[c].value as i64))
+            .collect(),
+    }
+}

@@ -1,0 +1,139 @@
+//! What the protection core hands on: the protected public tier (every published cell
+//! with its status) and its audit report. Plain data, serialisable, free of records:
+//! what the server, the export and the map read.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::table::CellStatus;
+
+/// The layer a published unit belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LayerKind {
+    City,
+    Parents,
+    Districts,
+    /// Hexagons at one H3 resolution.
+    H3(u8),
+}
+
+/// One published number with its status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedCell {
+    pub layer: LayerKind,
+    /// District or parent-area code, H3 index (hex), or `city`.
+    pub unit: String,
+    /// Category code, or `any_ops` / `any_pup` for unit totals.
+    pub measure: String,
+    /// Breakdown group: `all`, `sex=K`, `sex=unknown`, `age=18-29`, ….
+    pub group: String,
+    pub year: u16,
+    /// `None` when hidden.
+    pub value: Option<u32>,
+    pub status: CellStatus,
+    /// Persons per 1,000 residents, where the population is known and the count shown.
+    pub rate_per_1000: Option<f64>,
+}
+
+/// Information lost in one layer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LayerLoss {
+    pub cells: usize,
+    pub non_empty: usize,
+    pub primary: usize,
+    pub secondary: usize,
+    pub persons: u64,
+    /// Persons counted in hidden cells of this layer.
+    pub hidden_persons: u64,
+}
+
+/// How the tier was protected, and what it cost.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TierSummary {
+    pub k: u64,
+    pub width: f64,
+    pub years: Vec<u16>,
+    /// Measure × year tables published.
+    pub tables: usize,
+    pub layers: BTreeMap<String, LayerLoss>,
+}
+
+/// One hidden cell's interval as the audit proves it. No true value: the report can be
+/// shown to anyone, it says only what an attacker can work out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditedCell {
+    pub layer: LayerKind,
+    pub unit: String,
+    pub measure: String,
+    pub group: String,
+    pub year: u16,
+    pub status: CellStatus,
+    pub lower: f64,
+    /// `None`: unbounded above.
+    pub upper: Option<f64>,
+    pub required_width: f64,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TierAudit {
+    pub hidden_cells: usize,
+    pub failures: usize,
+    /// The narrowest interval found, over the required width.
+    pub narrowest_width: Option<f64>,
+    pub cells: Vec<AuditedCell>,
+}
+
+impl TierAudit {
+    pub fn passed(&self) -> bool {
+        self.failures == 0
+    }
+}
+
+/// The protected public tier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProtectedTier {
+    /// The policy version that produced it.
+    pub policy_version: String,
+    pub summary: TierSummary,
+    pub cells: Vec<PublishedCell>,
+}
+
+/// The layer's name in reports and collection ids: `city`, `parents`, `districts`,
+/// `h3_8`.
+pub fn layer_name(layer: LayerKind) -> String {
+    match layer {
+        LayerKind::City => "city".into(),
+        LayerKind::Parents => "parents".into(),
+        LayerKind::Districts => "districts".into(),
+        LayerKind::H3(r) => format!("h3_{r}"),
+    }
+}
+
+/// One cell of an analyst query: perturbed by the Cell Key Method, or hidden under the
+/// threshold after noise.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalystCell {
+    pub unit: String,
+    pub value: Option<u64>,
+    pub status: crate::table::CellStatus,
+}
+
+/// The analyst tier, answered by the protection core (the cube and the Cell Key
+/// Method) in kmapa-cube: the server only ever receives perturbed counts.
+pub trait Analyst: Send + Sync {
+    /// Layers offered (`districts`, `parents`, `city`, `h3_<r>`).
+    fn layers(&self) -> Vec<String>;
+    /// Breakdown groups offered besides `all` (`sex=K`, `age=18-29`, …).
+    fn groups(&self) -> Vec<String>;
+    /// Perturbed counts of one category and year at one layer, for one group.
+    fn query(
+        &self,
+        layer: LayerKind,
+        category: &str,
+        year: u16,
+        group: &str,
+    ) -> Result<Vec<AnalystCell>, String>;
+}

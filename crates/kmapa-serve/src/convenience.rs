@@ -1,0 +1,263 @@
+//! The map's and diagnosis teams' API: a district profile, time series and CSV
+//! downloads. Every number is a cell of the snapshot's protected tier, with its status.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use kmapa_protect::CellStatus;
+use kmapa_protect::output::{LayerKind, PublishedCell};
+use serde_json::{Value, json};
+
+use crate::app::{AppState, Problem, cached_response, query};
+use crate::data::{Served, status_text};
+
+const JSON: &str = "application/json";
+
+fn layer_of(name: &str) -> Result<LayerKind, Problem> {
+    match name {
+        "city" => Ok(LayerKind::City),
+        "parents" => Ok(LayerKind::Parents),
+        "districts" => Ok(LayerKind::Districts),
+        h if h.starts_with("h3_") => h[3..].parse().map(LayerKind::H3).map_err(|_| {
+            Problem::bad_request(format!(
+                "layer={h:?}: use city, parents, districts or h3_<resolution>"
+            ))
+        }),
+        other => Err(Problem::bad_request(format!(
+            "layer={other:?}: use city, parents, districts or h3_<resolution>"
+        ))),
+    }
+}
+
+fn cell_json(c: Option<&PublishedCell>, k: u64) -> Value {
+    match c {
+        Some(c) => {
+            let (pl, en) = status_text(c.status, k);
+            json!({
+                "year": c.year, "value": c.value, "status": c.status,
+                "rate_per_1000": c.rate_per_1000.map(|r| (r * 100.0).round() / 100.0),
+                "status_pl": pl, "status_en": en,
+            })
+        }
+        None => Value::Null,
+    }
+}
+
+/// The series of one measure at one unit over the snapshot's years.
+fn series(s: &Served, layer: LayerKind, unit: &str, measure: &str, group: &str) -> Vec<Value> {
+    s.years
+        .iter()
+        .filter_map(|&y| {
+            s.cells
+                .get(&(
+                    layer,
+                    unit.to_string(),
+                    measure.to_string(),
+                    group.to_string(),
+                    y,
+                ))
+                .map(|c| cell_json(Some(c), s.manifest.k))
+        })
+        .collect()
+}
+
+/// `/api/v1/series?category=&unit=&layer=`: one measure at one unit over the years.
+#[utoipa::path(get, path = "/api/v1/series", tag = "kmapa",
+    params(("category" = String, Query, description = "Category code or any_ops / any_pup"),
+           ("layer" = Option<String>, Query, description = "city (default), parents, districts, h3_<resolution>"),
+           ("unit" = Option<String>, Query, description = "Unit code (not for the city)"),
+           ("sex" = Option<String>, Query, description = "Breakdown group, where published"),
+           ("age" = Option<String>, Query, description = "Breakdown group, where published")),
+    responses((status = 200, description = "Values by year with their status"), (status = 400, description = "Invalid parameters"), (status = 404, description = "Nothing published")))]
+pub async fn series_handler(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let q = query(&req, &["category", "unit", "layer", "sex", "age"])?;
+    let category = q
+        .get("category")
+        .ok_or_else(|| Problem::bad_request("give category (see /api/v1/vocabulary)"))?;
+    let layer = layer_of(q.get("layer").map_or("city", String::as_str))?;
+    let unit = match layer {
+        LayerKind::City => "city".to_string(),
+        _ => q.get("unit").cloned().ok_or_else(|| {
+            Problem::bad_request("give unit (a district, area or H3 code) for this layer")
+        })?,
+    };
+    let group = match (q.get("sex"), q.get("age")) {
+        (Some(s), None) => format!("sex={s}"),
+        (None, Some(a)) => format!("age={a}"),
+        (None, None) => "all".into(),
+        _ => return Err(Problem::bad_request("give sex or age, not both")),
+    };
+    let values = series(&state.served, layer, &unit, category, &group);
+    if values.is_empty() {
+        return Err(Problem::not_found(format!(
+            "nothing published for {category} at {unit} ({group})"
+        )));
+    }
+    cached_response(&req, &state, || {
+        Ok((
+            json!({
+                "category": category, "unit": unit, "group": group, "series": values,
+                "snapshot": state.served.manifest.number, "policy_version": state.served.manifest.policy_version,
+            })
+            .to_string(),
+            JSON,
+        ))
+    })
+}
+
+/// `/api/v1/districts/{code}/profile`: every category over the years against the city,
+/// the institutions serving the district, and what is hidden and why.
+#[utoipa::path(get, path = "/api/v1/districts/{code}/profile", tag = "kmapa",
+    params(("code" = String, Path, description = "District code")),
+    responses((status = 200, description = "District profile for diagnosis teams"), (status = 404, description = "No such district")))]
+pub async fn profile(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    code: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    if !state.served.districts.contains_key(code.as_str()) {
+        return Err(Problem::not_found(format!(
+            "no district {:?}",
+            code.as_str()
+        )));
+    }
+    cached_response(&req, &state, || {
+        Ok((
+            profile_json(&state.served, &code).expect("a district"),
+            JSON,
+        ))
+    })
+}
+
+/// The district profile document (as `/api/v1/districts/{code}/profile` answers it and
+/// the static export stores it); `None` for an unknown district.
+pub fn profile_json(s: &Served, code: &str) -> Option<String> {
+    let district = s.districts.get(code)?.clone();
+    let mut hidden = 0usize;
+    let categories: Vec<Value> = s
+        .vocabulary
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|c| {
+            let m = c["code"].as_str()?;
+            let here = series(s, LayerKind::Districts, code, m, "all");
+            if here.is_empty() {
+                return None;
+            }
+            hidden += here
+                .iter()
+                .filter(|v| {
+                    serde_json::from_value::<CellStatus>(v["status"].clone())
+                        .is_ok_and(CellStatus::is_hidden)
+                })
+                .count();
+            let city = series(s, LayerKind::City, "city", m, "all");
+            Some(json!({
+                "code": m, "label_pl": c["label_pl"], "label_en": c["label_en"],
+                "source": c["source"], "parent": c["parent"],
+                "series": here, "city": city,
+            }))
+        })
+        .collect();
+    let institutions: Vec<&kmapa_model::institutions::Institution> = s
+        .institutions
+        .iter()
+        .filter(|i| i.area.covers(code))
+        .collect();
+    Some(
+        json!({
+            "district": district,
+            "categories": categories,
+            "institutions": institutions,
+            "hidden_values": hidden,
+            "note_pl": format!("Wartości poniżej {} osób oraz te, z których dałoby się je wyliczyć, są ukryte dla ochrony prywatności.", s.manifest.k),
+            "note_en": format!("Values under {} people, and those they could be worked out from, are hidden to protect privacy.", s.manifest.k),
+            "synthetic": s.manifest.synthetic,
+            "snapshot": s.manifest.number, "policy_version": s.manifest.policy_version,
+        })
+        .to_string(),
+    )
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// `/api/v1/table.csv?layer=&category=&year=&unit=`: any table as CSV (UTF-8).
+#[utoipa::path(get, path = "/api/v1/table.csv", tag = "kmapa",
+    params(("layer" = Option<String>, Query, description = "city, parents, districts (default), h3_<resolution>"),
+           ("category" = Option<String>, Query, description = "Category code"),
+           ("year" = Option<u16>, Query, description = "Year"),
+           ("unit" = Option<String>, Query, description = "Unit code"),
+           ("sex" = Option<String>, Query, description = "Breakdown group, where published"),
+           ("age" = Option<String>, Query, description = "Breakdown group, where published")),
+    responses((status = 200, description = "CSV, one row per published cell, hidden values empty with their status", content_type = "text/csv")))]
+pub async fn table_csv(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let q = query(&req, &["layer", "category", "year", "unit", "sex", "age"])?;
+    let layer = layer_of(q.get("layer").map_or("districts", String::as_str))?;
+    let year: Option<u16> = match q.get("year") {
+        Some(y) => Some(
+            y.parse()
+                .map_err(|_| Problem::bad_request(format!("year={y:?} is not a year")))?,
+        ),
+        None => None,
+    };
+    let group = match (q.get("sex"), q.get("age")) {
+        (Some(s), None) => format!("sex={s}"),
+        (None, Some(a)) => format!("age={a}"),
+        (None, None) => "all".into(),
+        _ => return Err(Problem::bad_request("give sex or age, not both")),
+    };
+    let s = &state.served;
+    let mut rows: Vec<&PublishedCell> = s
+        .cells
+        .values()
+        .filter(|c| c.layer == layer && c.group == group)
+        .filter(|c| q.get("category").is_none_or(|x| &c.measure == x))
+        .filter(|c| year.is_none_or(|y| c.year == y))
+        .filter(|c| q.get("unit").is_none_or(|u| &c.unit == u))
+        .collect();
+    rows.sort_by(|a, b| (&a.measure, a.year, &a.unit).cmp(&(&b.measure, b.year, &b.unit)));
+    let mut out = String::from(
+        "unit,name,category,group,year,value,status,rate_per_1000,snapshot,policy_version\n",
+    );
+    for c in rows {
+        let name = s
+            .districts
+            .get(&c.unit)
+            .and_then(|d| d["name"].as_str())
+            .unwrap_or("");
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            csv_field(&c.unit),
+            csv_field(name),
+            csv_field(&c.measure),
+            csv_field(&c.group),
+            c.year,
+            c.value.map_or(String::new(), |v| v.to_string()),
+            serde_json::to_value(c.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            c.rate_per_1000.map_or(String::new(), |r| format!("{r:.2}")),
+            s.manifest.number,
+            csv_field(&s.manifest.policy_version),
+        ));
+    }
+    let mut res = cached_response(&req, &state, || Ok((out, "text/csv; charset=utf-8")))?;
+    res.headers_mut().insert(
+        actix_web::http::header::CONTENT_DISPOSITION,
+        actix_web::http::header::HeaderValue::from_static("attachment; filename=\"kmapa.csv\""),
+    );
+    Ok(res)
+}

@@ -1,0 +1,469 @@
+//! The served data, built once from a snapshot: collections of features with their
+//! geometry and properties serialised in advance, and what the filters look at.
+//! Nothing here is computed from records: every number comes from the snapshot's
+//! protected tier, with its status.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::path::Path;
+
+use geo::{BoundingRect, MultiPolygon};
+use h3o::CellIndex;
+use kmapa_geo::City;
+use kmapa_model::Vocabulary;
+use kmapa_protect::CellStatus;
+use kmapa_protect::output::{LayerKind, PublishedCell, layer_name};
+use serde_json::{Value, json};
+
+use crate::snapshot::{Snapshot, SnapshotError, VOCABULARY};
+
+/// One feature: what filters look at, and its JSON in parts.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub id: String,
+    pub bbox: [f64; 4],
+    pub unit: Option<String>,
+    pub category: Option<String>,
+    pub year: Option<u16>,
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub sector: Option<String>,
+    pub serves: Vec<String>,
+    /// Index into [`Collection::geometries`].
+    pub geometry: usize,
+    /// The properties object, serialised.
+    pub properties: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Boundaries,
+    Problems(LayerKind),
+    Institutions,
+}
+
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub kind: Kind,
+    pub bbox: [f64; 4],
+    /// Geometries serialised once, shared by the features of one unit.
+    pub geometries: Vec<String>,
+    pub items: Vec<Item>,
+    /// Query parameters this collection filters by (beyond limit, offset, bbox, f).
+    pub filters: &'static [&'static str],
+}
+
+impl Collection {
+    /// The feature's GeoJSON text.
+    pub fn feature(&self, item: &Item) -> String {
+        let mut s = String::with_capacity(item.properties.len() + 64);
+        s.push_str("{\"type\":\"Feature\",\"id\":");
+        s.push_str(&serde_json::to_string(&item.id).expect("a string"));
+        s.push_str(",\"geometry\":");
+        s.push_str(&self.geometries[item.geometry]);
+        s.push_str(",\"properties\":");
+        s.push_str(&item.properties);
+        s.push('}');
+        s
+    }
+}
+
+/// Everything the server answers from.
+pub struct Served {
+    pub manifest: crate::snapshot::Manifest,
+    pub collections: Vec<Collection>,
+    pub vocabulary: Value,
+    /// Per district code: name, parent, population by year.
+    pub districts: BTreeMap<String, Value>,
+    /// (layer, unit, measure, group, year) → cell.
+    pub cells: HashMap<(LayerKind, String, String, String, u16), PublishedCell>,
+    pub institutions: Vec<kmapa_model::institutions::Institution>,
+    pub years: Vec<u16>,
+    /// GeoJSON geometry of districts, parents and the city, by unit.
+    pub geometry: HashMap<(LayerKind, String), String>,
+}
+
+const PROBLEM_FILTERS: &[&str] = &["category", "year", "unit", "district", "sex", "age"];
+
+/// Plain-language status, Polish and English.
+pub fn status_text(status: CellStatus, k: u64) -> (String, String) {
+    match status {
+        CellStatus::PrimarySuppressed => (
+            format!("mniej niż {k} osób – ukryte dla ochrony prywatności"),
+            format!("fewer than {k} people – hidden to protect privacy"),
+        ),
+        CellStatus::SecondarySuppressed => (
+            "ukryte, aby nie dało się wyliczyć innych ukrytych liczb".into(),
+            "hidden so that other hidden numbers cannot be worked out".into(),
+        ),
+        CellStatus::Empty => ("nikt".into(), "nobody".into()),
+        CellStatus::Perturbed => (
+            "wartość lekko zaburzona dla ochrony prywatności".into(),
+            "value slightly perturbed to protect privacy".into(),
+        ),
+        CellStatus::Safe => (String::new(), String::new()),
+    }
+}
+
+fn ring(points: impl Iterator<Item = (f64, f64)>, out: &mut String) {
+    out.push('[');
+    for (i, (x, y)) in points.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "[{x:.6},{y:.6}]");
+    }
+    out.push(']');
+}
+
+fn multipolygon_json(mp: &MultiPolygon<f64>) -> String {
+    let mut s = String::from("{\"type\":\"MultiPolygon\",\"coordinates\":[");
+    for (i, p) in mp.0.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push('[');
+        ring(p.exterior().points().map(|c| (c.x(), c.y())), &mut s);
+        for r in p.interiors() {
+            s.push(',');
+            ring(r.points().map(|c| (c.x(), c.y())), &mut s);
+        }
+        s.push(']');
+    }
+    s.push_str("]}");
+    s
+}
+
+fn bbox_of(mp: &MultiPolygon<f64>) -> [f64; 4] {
+    mp.bounding_rect()
+        .map_or([0.0; 4], |r| [r.min().x, r.min().y, r.max().x, r.max().y])
+}
+
+fn union_bbox(a: [f64; 4], b: [f64; 4]) -> [f64; 4] {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
+}
+
+fn hexagon(h: &str) -> Option<(String, [f64; 4])> {
+    let cell = CellIndex::try_from(u64::from_str_radix(h, 16).ok()?).ok()?;
+    let boundary = cell.boundary();
+    let pts: Vec<(f64, f64)> = boundary.iter().map(|ll| (ll.lng(), ll.lat())).collect();
+    let mut s = String::from("{\"type\":\"Polygon\",\"coordinates\":[");
+    ring(pts.iter().copied().chain(pts.first().copied()), &mut s);
+    s.push_str("]}");
+    let bbox = pts
+        .iter()
+        .fold([f64::MAX, f64::MAX, f64::MIN, f64::MIN], |b, &(x, y)| {
+            [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)]
+        });
+    Some((s, bbox))
+}
+
+impl Served {
+    pub fn from_snapshot(snapshot: &Snapshot) -> Result<Self, SnapshotError> {
+        let err = |p: &Path, e: &dyn std::fmt::Display| SnapshotError::File {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        };
+        let vocab_path = snapshot.file(VOCABULARY);
+        let vocabulary = Vocabulary::read(&vocab_path).map_err(|e| err(&vocab_path, &e))?;
+        let city = City::load(&snapshot.dir, &vocabulary).map_err(|e| err(&snapshot.dir, &e))?;
+        let k = snapshot.manifest.k;
+        let meta = json!({
+            "snapshot": snapshot.manifest.number,
+            "policy_version": snapshot.manifest.policy_version,
+        });
+        let years = snapshot.manifest.years.clone();
+
+        // Districts and parents: geometry, names, population.
+        let mut districts = BTreeMap::new();
+        let mut unit_geometry: HashMap<(LayerKind, String), (String, [f64; 4])> = HashMap::new();
+        let mut parent_polys: BTreeMap<String, (String, Vec<geo::Polygon<f64>>)> = BTreeMap::new();
+        let population = |code: &str, year: u16| {
+            city.population
+                .as_ref()
+                .and_then(|p| p.get(code, i32::from(year)))
+        };
+        let mut boundaries = Collection {
+            id: "districts".into(),
+            title: "Osiedla / Districts".into(),
+            description:
+                "Granice osiedli z liczbą mieszkańców / District boundaries with population".into(),
+            kind: Kind::Boundaries,
+            bbox: [f64::MAX, f64::MAX, f64::MIN, f64::MIN],
+            geometries: Vec::new(),
+            items: Vec::new(),
+            filters: &["district"],
+        };
+        for d in &city.layer.districts {
+            let g = multipolygon_json(&d.geometry);
+            let bbox = bbox_of(&d.geometry);
+            let pop: BTreeMap<String, u64> = years
+                .iter()
+                .filter_map(|&y| population(&d.code, y).map(|p| (y.to_string(), p)))
+                .collect();
+            let props = json!({
+                "code": d.code, "name": d.name, "parent": d.parent, "parent_name": d.parent_name,
+                "population": pop,
+            });
+            districts.insert(d.code.clone(), props.clone());
+            boundaries.bbox = union_bbox(boundaries.bbox, bbox);
+            boundaries.geometries.push(g.clone());
+            boundaries.items.push(Item {
+                id: d.code.clone(),
+                bbox,
+                unit: Some(d.code.clone()),
+                category: None,
+                year: None,
+                group: None,
+                kind: None,
+                sector: None,
+                serves: Vec::new(),
+                geometry: boundaries.geometries.len() - 1,
+                properties: props.to_string(),
+            });
+            unit_geometry.insert((LayerKind::Districts, d.code.clone()), (g, bbox));
+            if let Some(p) = &d.parent {
+                let e = parent_polys
+                    .entry(p.clone())
+                    .or_insert_with(|| (d.parent_name.clone().unwrap_or_default(), Vec::new()));
+                e.1.extend(d.geometry.0.iter().cloned());
+            }
+        }
+        let mut parent_names = BTreeMap::new();
+        for (code, (name, polys)) in parent_polys {
+            let mp = MultiPolygon(polys);
+            unit_geometry.insert(
+                (LayerKind::Parents, code.clone()),
+                (multipolygon_json(&mp), bbox_of(&mp)),
+            );
+            parent_names.insert(code, name);
+        }
+        let city_bbox = boundaries.bbox;
+
+        // Problem layers: one collection per layer, one feature per published cell.
+        let mut by_layer: BTreeMap<LayerKind, Vec<&PublishedCell>> = BTreeMap::new();
+        let mut cells = HashMap::new();
+        for c in &snapshot.tier.cells {
+            by_layer.entry(c.layer).or_default().push(c);
+            cells.insert(
+                (
+                    c.layer,
+                    c.unit.clone(),
+                    c.measure.clone(),
+                    c.group.clone(),
+                    c.year,
+                ),
+                c.clone(),
+            );
+        }
+        let labels: HashMap<&str, (&str, &str)> = vocabulary
+            .categories()
+            .iter()
+            .map(|c| (c.code.as_str(), (c.label_pl.as_str(), c.label_en.as_str())))
+            .collect();
+        let mut collections = vec![boundaries];
+        for (layer, layer_cells) in by_layer {
+            if layer == LayerKind::City {
+                continue;
+            }
+            let (title, description) = match layer {
+                LayerKind::Districts => (
+                    "Problemy według osiedli / Problems by district",
+                    "Liczba osób według kategorii, roku i osiedla, po ochronie / Persons by category, year and district, protected",
+                ),
+                LayerKind::Parents => (
+                    "Problemy według obszarów / Problems by area",
+                    "Liczba osób według kategorii, roku i obszaru, po ochronie / Persons by category, year and parent area, protected",
+                ),
+                _ => (
+                    "Problemy w heksagonach H3 / Problems by H3 hexagon",
+                    "Liczba osób według kategorii, roku i heksagonu H3, po ochronie / Persons by category, year and H3 hexagon, protected",
+                ),
+            };
+            let mut col = Collection {
+                id: format!("problems-{}", layer_name(layer).replace('_', "-")),
+                title: title.into(),
+                description: description.into(),
+                kind: Kind::Problems(layer),
+                bbox: city_bbox,
+                geometries: Vec::new(),
+                items: Vec::with_capacity(layer_cells.len()),
+                filters: PROBLEM_FILTERS,
+            };
+            let mut geometry_of: HashMap<String, (usize, [f64; 4])> = HashMap::new();
+            for c in layer_cells {
+                let (gi, bbox) = match geometry_of.get(&c.unit) {
+                    Some(&x) => x,
+                    None => {
+                        let (g, bbox) = match layer {
+                            LayerKind::H3(_) => {
+                                hexagon(&c.unit).unwrap_or_else(|| ("null".into(), city_bbox))
+                            }
+                            _ => unit_geometry
+                                .get(&(layer, c.unit.clone()))
+                                .cloned()
+                                .unwrap_or_else(|| ("null".into(), city_bbox)),
+                        };
+                        col.geometries.push(g);
+                        let x = (col.geometries.len() - 1, bbox);
+                        geometry_of.insert(c.unit.clone(), x);
+                        x
+                    }
+                };
+                let (label_pl, label_en) =
+                    labels
+                        .get(c.measure.as_str())
+                        .copied()
+                        .unwrap_or(match c.measure.as_str() {
+                            "any_ops" => ("Klienci OPS ogółem", "All social assistance clients"),
+                            "any_pup" => (
+                                "Zarejestrowani w PUP ogółem",
+                                "All labour office registrants",
+                            ),
+                            _ => ("", ""),
+                        });
+                let (why_pl, why_en) = status_text(c.status, k);
+                let name = match layer {
+                    LayerKind::Districts => districts
+                        .get(&c.unit)
+                        .and_then(|d| d["name"].as_str())
+                        .map(str::to_string),
+                    LayerKind::Parents => parent_names.get(&c.unit).cloned(),
+                    _ => None,
+                };
+                let props = json!({
+                    "unit": c.unit, "name": name, "layer": layer_name(layer),
+                    "category": c.measure, "category_pl": label_pl, "category_en": label_en,
+                    "group": c.group, "year": c.year,
+                    "value": c.value, "rate_per_1000": c.rate_per_1000.map(|r| (r * 100.0).round() / 100.0),
+                    "status": c.status, "status_pl": why_pl, "status_en": why_en,
+                    "snapshot": meta["snapshot"], "policy_version": meta["policy_version"],
+                });
+                col.items.push(Item {
+                    id: format!("{}:{}:{}:{}", c.unit, c.measure, c.group, c.year),
+                    bbox,
+                    unit: Some(c.unit.clone()),
+                    category: Some(c.measure.clone()),
+                    year: Some(c.year),
+                    group: Some(c.group.clone()),
+                    kind: None,
+                    sector: None,
+                    serves: Vec::new(),
+                    geometry: gi,
+                    properties: props.to_string(),
+                });
+            }
+            collections.push(col);
+        }
+
+        // Institutions.
+        let mut inst = Collection {
+            id: "institutions".into(),
+            title: "Instytucje pomocowe / Support institutions".into(),
+            description: "Kto pomaga w czym i gdzie / Who helps with what, where".into(),
+            kind: Kind::Institutions,
+            bbox: city_bbox,
+            geometries: Vec::new(),
+            items: Vec::new(),
+            filters: &["type", "sector", "category"],
+        };
+        let mut institutions = Vec::new();
+        for i in city.institutions.iter().flatten() {
+            let props = serde_json::to_value(i).unwrap_or(Value::Null);
+            inst.geometries.push(format!(
+                "{{\"type\":\"Point\",\"coordinates\":[{:.6},{:.6}]}}",
+                i.lon, i.lat
+            ));
+            let sector = serde_json::to_value(i.sector)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string));
+            inst.items.push(Item {
+                id: i.id.clone(),
+                bbox: [i.lon, i.lat, i.lon, i.lat],
+                unit: None,
+                category: None,
+                year: None,
+                group: None,
+                kind: Some(i.kind.clone()),
+                sector,
+                serves: i.categories.clone(),
+                geometry: inst.geometries.len() - 1,
+                properties: props.to_string(),
+            });
+            institutions.push(i.clone());
+        }
+        collections.push(inst);
+
+        let vocabulary_json = json!(
+            vocabulary
+                .categories()
+                .iter()
+                .map(|c| json!({
+                    "code": c.code, "source": c.source, "parent": c.parent,
+                    "label_pl": c.label_pl, "label_en": c.label_en,
+                    "valid_from": c.valid_from.to_string(),
+                    "valid_to": c.valid_to.map(|d| d.to_string()),
+                    "years": years.iter().filter(|&&y| c.valid_in_year(i32::from(y))).collect::<Vec<_>>(),
+                }))
+                .chain(["OPS", "PUP"].iter().map(|s| json!({
+                    "code": format!("any_{}", s.to_lowercase()), "source": s, "parent": null,
+                    "label_pl": if *s == "OPS" { "Klienci OPS ogółem" } else { "Zarejestrowani w PUP ogółem" },
+                    "label_en": if *s == "OPS" { "All social assistance clients" } else { "All labour office registrants" },
+                    "total": true, "years": years,
+                })))
+                .collect::<Vec<_>>()
+        );
+        let mut geometry: HashMap<(LayerKind, String), String> = unit_geometry
+            .into_iter()
+            .map(|(k, (g, _))| (k, g))
+            .collect();
+        let all = MultiPolygon(
+            city.layer
+                .districts
+                .iter()
+                .flat_map(|d| d.geometry.0.iter().cloned())
+                .collect(),
+        );
+        geometry.insert((LayerKind::City, "city".into()), multipolygon_json(&all));
+        Ok(Served {
+            geometry,
+            manifest: snapshot.manifest.clone(),
+            collections,
+            vocabulary: vocabulary_json,
+            districts,
+            cells,
+            institutions,
+            years,
+        })
+    }
+
+    /// The GeoJSON geometry of a unit of any layer.
+    pub fn geometry_of(&self, layer: LayerKind, unit: &str) -> Option<String> {
+        match layer {
+            LayerKind::H3(_) => hexagon(unit).map(|(g, _)| g),
+            _ => self.geometry.get(&(layer, unit.to_string())).cloned(),
+        }
+    }
+
+    /// The problem layers published, as the web map and the export name them:
+    /// `districts`, `parents`, `h3-<resolution>`.
+    pub fn problem_layers(&self) -> Vec<String> {
+        self.collections
+            .iter()
+            .filter(|c| matches!(c.kind, Kind::Problems(_)))
+            .map(|c| c.id.trim_start_matches("problems-").to_string())
+            .collect()
+    }
+
+    pub fn collection(&self, id: &str) -> Option<&Collection> {
+        self.collections.iter().find(|c| c.id == id)
+    }
+}

@@ -1,0 +1,163 @@
+//! `kmapa export`: a snapshot as static files any web server can host without kmapa.
+//!
+//! Layout (paths relative to the bundle):
+//! - `index.json`: the snapshot (number, date, policy, years), and every file below;
+//! - `vocabulary.json`: categories with labels, hierarchy and years (as `/api/v1/vocabulary`);
+//! - `districts.geojson`, `institutions.geojson`;
+//! - `problems/<layer>/<category>/<year>.geojson` (everyone) and
+//!   `problems/<layer>/<category>/<year>.<group>.geojson` (breakdown groups), `<layer>`
+//!   being `districts`, `parents` or `h3-8`: the same features, byte for byte, as
+//!   `/collections/problems-<layer>/items?category=…&year=…`.
+//!
+//! - `profiles/<district>.json`: as `/api/v1/districts/{code}/profile`;
+//! - `index.html` and `web/`: the web map, reading this bundle's files
+//!   (`web/config.json` says `"mode": "static"`).
+//!
+//! The bundle is written under a hidden name and renamed into place.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use serde_json::json;
+
+use crate::data::{Collection, Item, Kind, Served};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("{0}: exists and is not empty: export into a new directory")]
+    NotEmpty(String),
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+fn write(root: &Path, rel: &str, body: &[u8]) -> Result<(), ExportError> {
+    let path = root.join(rel);
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).map_err(|e| ExportError::File {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })?;
+    }
+    fs::write(&path, body).map_err(|e| ExportError::File {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
+}
+
+fn collection_file(served: &Served, c: &Collection, items: &[&Item]) -> String {
+    let mut body = String::from("{\"type\":\"FeatureCollection\",\"features\":[");
+    for (n, i) in items.iter().enumerate() {
+        if n > 0 {
+            body.push(',');
+        }
+        body.push_str(&c.feature(i));
+    }
+    body.push_str("],");
+    let tail = json!({
+        "numberMatched": items.len(),
+        "numberReturned": items.len(),
+        "timeStamp": served.manifest.published_at,
+        "snapshot": served.manifest.number,
+        "policy_version": served.manifest.policy_version,
+    })
+    .to_string();
+    body.push_str(&tail[1..]);
+    body
+}
+
+/// Writes the bundle; returns the files written (relative paths).
+pub fn export(served: &Served, out: &Path) -> Result<Vec<String>, ExportError> {
+    if out.exists()
+        && fs::read_dir(out)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(ExportError::NotEmpty(out.display().to_string()));
+    }
+    let name = out
+        .file_name()
+        .map_or("export".into(), |n| n.to_string_lossy().into_owned());
+    let partial = out.with_file_name(format!(".{name}.partial"));
+    if partial.exists() {
+        let _ = fs::remove_dir_all(&partial);
+    }
+    let mut files = Vec::new();
+    let mut put = |rel: String, body: &[u8]| -> Result<(), ExportError> {
+        write(&partial, &rel, body)?;
+        files.push(rel);
+        Ok(())
+    };
+    put(
+        "vocabulary.json".into(),
+        served.vocabulary.to_string().as_bytes(),
+    )?;
+    for c in &served.collections {
+        match c.kind {
+            Kind::Boundaries | Kind::Institutions => {
+                let items: Vec<&Item> = c.items.iter().collect();
+                put(
+                    format!("{}.geojson", c.id),
+                    collection_file(served, c, &items).as_bytes(),
+                )?;
+            }
+            Kind::Problems(_) => {
+                let mut groups: BTreeMap<(String, u16, String), Vec<&Item>> = BTreeMap::new();
+                for i in &c.items {
+                    groups
+                        .entry((
+                            i.category.clone().unwrap_or_default(),
+                            i.year.unwrap_or_default(),
+                            i.group.clone().unwrap_or_default(),
+                        ))
+                        .or_default()
+                        .push(i);
+                }
+                let layer = c.id.trim_start_matches("problems-");
+                for ((category, year, group), items) in groups {
+                    let suffix = if group == "all" {
+                        String::new()
+                    } else {
+                        format!(".{group}")
+                    };
+                    put(
+                        format!("problems/{layer}/{category}/{year}{suffix}.geojson"),
+                        collection_file(served, c, &items).as_bytes(),
+                    )?;
+                }
+            }
+        }
+    }
+    // District profiles, as /api/v1/districts/{code}/profile answers them.
+    for code in served.districts.keys() {
+        let body = crate::convenience::profile_json(served, code).expect("a district");
+        put(format!("profiles/{code}.json"), body.as_bytes())?;
+    }
+    // The web map: the same files as the live server's, reading this bundle's files.
+    for (name, body) in crate::webmap::files() {
+        let rel = if name == "index.html" {
+            name.to_string()
+        } else {
+            format!("web/{name}")
+        };
+        put(rel, body.as_bytes())?;
+    }
+    put(
+        "web/config.json".into(),
+        crate::webmap::config("static", None).as_bytes(),
+    )?;
+    let m = &served.manifest;
+    let index = json!({
+        "snapshot": m.number, "published_at": m.published_at, "policy_version": m.policy_version,
+        "k": m.k, "width": m.width, "years": m.years, "synthetic": m.synthetic,
+        "layers": served.problem_layers(),
+        "files": files,
+    });
+    write(&partial, "index.json", index.to_string().as_bytes())?;
+    files.push("index.json".into());
+    fs::rename(&partial, out).map_err(|e| ExportError::File {
+        path: out.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(files)
+}

@@ -1,0 +1,786 @@
+//! In-process HTTP tests of the served API over a snapshot of a generated city. Test
+//! names follow the OGC API – Features Part 1 abstract tests kmapa claims (landing
+//! page, conformance, API definition, collections, items with limit and bbox, feature,
+//! 400 on unknown parameters), then kmapa's own: caching, compression, and the privacy
+//! walk over every endpoint and filter.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use actix_web::http::header;
+use actix_web::{App, test, web};
+use h3o::Resolution;
+use kmapa_cube::CubeBuilder;
+use kmapa_cube::public::{audit_public_tier, protect_public_tier};
+use kmapa_geo::City;
+use kmapa_model::Vocabulary;
+use kmapa_protect::policy::PublicTier;
+use kmapa_serve::data::Served;
+use kmapa_serve::snapshot::{self, PublishInputs, Snapshot};
+use kmapa_serve::{AppState, configure};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+const K: u64 = 10;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    data_dir: PathBuf,
+    audit_ok: bool,
+    analyst: std::sync::Arc<dyn kmapa_serve::app::Analyst>,
+    analyst_token: String,
+    public_token: String,
+}
+
+/// A snapshot of the demo city's public tier for 2023–2024, published once.
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+        let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+        let generated = kmapa_synth::generate(
+            &city,
+            &vocabulary,
+            &kmapa_synth::GenOptions {
+                years: 2023..=2024,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"");
+        let mut binner = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
+        for source in kmapa_model::Source::ALL {
+            for batch in generated.batches(source, usize::MAX) {
+                b.add_located(&batch, &mut binner);
+            }
+        }
+        let cube = b.build();
+        let mut b2 = CubeBuilder::new(&vocabulary, &city.layer, b"analyst secret");
+        for source in kmapa_model::Source::ALL {
+            for batch in generated.batches(source, usize::MAX) {
+                b2.add_located(&batch, &mut binner);
+            }
+        }
+        let analyst = std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
+            b2.build(),
+            kmapa_protect::policy::AnalystTier::default(),
+        ));
+        let tier = PublicTier::default();
+        let (protected, audit) = protect_public_tier(
+            &cube,
+            &vocabulary,
+            city.population.as_ref(),
+            &tier,
+            "test-1",
+        )
+        .unwrap();
+        let audit_ok = audit.passed()
+            && audit_public_tier(&cube, &vocabulary, &tier, &protected).unwrap() == audit;
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_path_buf();
+        snapshot::publish(&PublishInputs {
+            data_dir: &data_dir,
+            tier: &protected,
+            audit: &audit,
+            policy_file: &repo().join("data/policy.toml"),
+            city_dir: &repo().join("data/wroclaw"),
+            vocabulary_file: &repo().join("data/categories.csv"),
+        })
+        .unwrap();
+        let users = kmapa_serve::users::Users::open(&data_dir).unwrap();
+        let analyst_token = users.add("ana", kmapa_serve::users::Role::Analyst).unwrap();
+        let public_token = users.add("pub", kmapa_serve::users::Role::Public).unwrap();
+        Fixture {
+            _dir: dir,
+            data_dir,
+            audit_ok,
+            analyst,
+            analyst_token,
+            public_token,
+        }
+    })
+}
+
+fn state() -> web::Data<AppState> {
+    static S: OnceLock<web::Data<AppState>> = OnceLock::new();
+    S.get_or_init(|| {
+        let snap = Snapshot::load(&fixture().data_dir, None).unwrap();
+        let f = fixture();
+        web::Data::new(
+            AppState::new(Served::from_snapshot(&snap).unwrap())
+                .with_users(kmapa_serve::users::Users::open(&f.data_dir).unwrap())
+                .with_analyst(f.analyst.clone()),
+        )
+    })
+    .clone()
+}
+
+macro_rules! app {
+    () => {
+        test::init_service(App::new().app_data(state()).configure(configure)).await
+    };
+}
+
+async fn get_json<S, B>(app: &S, uri: &str) -> (u16, Value)
+where
+    S: actix_web::dev::Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+    B: actix_web::body::MessageBody,
+{
+    let res = test::call_service(app, test::TestRequest::get().uri(uri).to_request()).await;
+    let status = res.status().as_u16();
+    let body = test::read_body(res).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[actix_web::test]
+async fn ats_core_landing_page_links_api_conformance_and_data() {
+    let app = app!();
+    let (status, j) = get_json(&app, "/").await;
+    assert_eq!(status, 200);
+    let rels: Vec<&str> = j["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].as_str().unwrap())
+        .collect();
+    for rel in ["self", "service-desc", "conformance", "data"] {
+        assert!(rels.contains(&rel), "{rels:?}");
+    }
+}
+
+#[actix_web::test]
+async fn ats_core_conformance_declares_core_geojson_and_oas30() {
+    let app = app!();
+    let (status, j) = get_json(&app, "/conformance").await;
+    assert_eq!(status, 200);
+    let c: Vec<&str> = j["conformsTo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    for class in ["core", "geojson", "oas30"] {
+        assert!(
+            c.contains(
+                &format!("http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/{class}").as_str()
+            ),
+            "{c:?}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn ats_core_api_definition_is_openapi_3_0_and_describes_the_paths() {
+    let app = app!();
+    let (status, j) = get_json(&app, "/api").await;
+    assert_eq!(status, 200);
+    assert!(
+        j["openapi"].as_str().unwrap().starts_with("3.0"),
+        "{}",
+        j["openapi"]
+    );
+    for p in [
+        "/",
+        "/conformance",
+        "/collections",
+        "/collections/{collectionId}",
+        "/collections/{collectionId}/items",
+        "/collections/{collectionId}/items/{featureId}",
+    ] {
+        assert!(
+            j["paths"].get(p).is_some(),
+            "{p} missing from the API definition"
+        );
+    }
+    let params: Vec<&str> = j["paths"]["/collections/{collectionId}/items"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for p in ["limit", "offset", "bbox", "category", "year", "type"] {
+        assert!(params.contains(&p), "{params:?}");
+    }
+}
+
+#[actix_web::test]
+async fn ats_core_collections_have_ids_extents_and_item_links() {
+    let app = app!();
+    let (status, j) = get_json(&app, "/collections").await;
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = j["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "districts",
+            "problems-parents",
+            "problems-districts",
+            "problems-h3-8",
+            "institutions"
+        ]
+    );
+    for c in j["collections"].as_array().unwrap() {
+        let bbox = &c["extent"]["spatial"]["bbox"][0];
+        assert!((16.7..17.3).contains(&bbox[0].as_f64().unwrap()), "{bbox}");
+        assert!(
+            c["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["rel"] == "items")
+        );
+        let id = c["id"].as_str().unwrap();
+        let (s, one) = get_json(&app, &format!("/collections/{id}")).await;
+        assert_eq!((s, one["id"].as_str()), (200, Some(id)));
+    }
+    let (s, p) = get_json(&app, "/collections/nope").await;
+    assert_eq!(s, 404);
+    assert_eq!(p["status"], 404);
+}
+
+#[actix_web::test]
+async fn ats_core_fc_limit_and_paging_cover_every_feature_once() {
+    let app = app!();
+    let (_, all) = get_json(
+        &app,
+        "/collections/problems-districts/items?category=poverty&limit=10000",
+    )
+    .await;
+    let matched = all["numberMatched"].as_u64().unwrap();
+    assert_eq!(matched, 48 * 2, "48 districts × 2 years");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut uri = "/collections/problems-districts/items?category=poverty&limit=7".to_string();
+    loop {
+        let (s, page) = get_json(&app, &uri).await;
+        assert_eq!(s, 200);
+        assert_eq!(page["numberMatched"].as_u64(), Some(matched));
+        let n = page["features"].as_array().unwrap().len();
+        assert_eq!(page["numberReturned"].as_u64(), Some(n as u64));
+        assert!(n <= 7);
+        for f in page["features"].as_array().unwrap() {
+            assert!(seen.insert(f["id"].as_str().unwrap().to_string()));
+        }
+        match page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+        {
+            Some(next) => {
+                let href = next["href"].as_str().unwrap();
+                uri = href[href.find("/collections").unwrap()..].to_string();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as u64, matched);
+    for bad in [
+        "limit=0",
+        "limit=10001",
+        "limit=x",
+        "offset=-1",
+        "year=abc",
+        "bbox=1,2,3",
+        "bbox=3,2,1,0",
+        "sex=K&age=18-29",
+    ] {
+        let (s, p) = get_json(
+            &app,
+            &format!("/collections/problems-districts/items?{bad}"),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}");
+        assert!(p["detail"].as_str().unwrap().len() > 10, "{p}");
+    }
+}
+
+#[actix_web::test]
+async fn ats_core_fc_bbox_returns_only_intersecting_features() {
+    let app = app!();
+    // A small box in the centre: some districts, not all.
+    let bbox = "17.02,51.10,17.04,51.12";
+    let (_, j) = get_json(&app, &format!("/collections/districts/items?bbox={bbox}")).await;
+    let n = j["numberMatched"].as_u64().unwrap();
+    assert!(n > 0 && n < 48, "{n}");
+    for f in j["features"].as_array().unwrap() {
+        let coords = f["geometry"]["coordinates"].to_string();
+        let nums: Vec<f64> = coords
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let (xs, ys): (Vec<f64>, Vec<f64>) = nums.chunks(2).map(|p| (p[0], p[1])).unzip();
+        let fx = (
+            xs.iter().cloned().fold(f64::MAX, f64::min),
+            xs.iter().cloned().fold(f64::MIN, f64::max),
+        );
+        let fy = (
+            ys.iter().cloned().fold(f64::MAX, f64::min),
+            ys.iter().cloned().fold(f64::MIN, f64::max),
+        );
+        assert!(
+            fx.0 <= 17.04 && fx.1 >= 17.02 && fy.0 <= 51.12 && fy.1 >= 51.10,
+            "{}",
+            f["id"]
+        );
+    }
+    let (_, inst) = get_json(
+        &app,
+        &format!("/collections/institutions/items?bbox={bbox}"),
+    )
+    .await;
+    for f in inst["features"].as_array().unwrap() {
+        let c = &f["geometry"]["coordinates"];
+        let (x, y) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        assert!((17.02..=17.04).contains(&x) && (51.10..=51.12).contains(&y));
+    }
+}
+
+#[actix_web::test]
+async fn ats_core_query_param_unknown_is_a_400_problem() {
+    let app = app!();
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/collections/problems-districts/items?colour=red")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 400);
+    assert_eq!(
+        res.headers().get(header::CONTENT_TYPE).unwrap(),
+        "application/problem+json"
+    );
+    let p: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    assert!(p["detail"].as_str().unwrap().contains("colour"), "{p}");
+    // Institutions take other filters than problems.
+    let (s, _) = get_json(&app, "/collections/institutions/items?year=2024").await;
+    assert_eq!(s, 400);
+}
+
+#[actix_web::test]
+async fn ats_core_f_op_returns_one_feature_or_404() {
+    let app = app!();
+    let (s, f) = get_json(
+        &app,
+        "/collections/problems-districts/items/FAB-01:poverty:all:2024",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(f["type"], "Feature");
+    assert_eq!(f["properties"]["unit"], "FAB-01");
+    assert_eq!(f["properties"]["snapshot"], 1);
+    assert_eq!(f["properties"]["policy_version"], "test-1");
+    let (s, _) = get_json(
+        &app,
+        "/collections/problems-districts/items/FAB-01:poverty:all:1999",
+    )
+    .await;
+    assert_eq!(s, 404);
+}
+
+#[actix_web::test]
+async fn responses_carry_an_etag_and_answer_304_and_compress() {
+    let app = app!();
+    let uri = "/collections/problems-districts/items?category=poverty&year=2024";
+    let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+    let etag = res.headers().get(header::ETAG).unwrap().clone();
+    assert!(res.headers().get(header::CACHE_CONTROL).is_some());
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header((header::IF_NONE_MATCH, etag.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 304);
+    for enc in ["br", "gzip"] {
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(uri)
+                .insert_header((header::ACCEPT_ENCODING, enc))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.headers().get(header::CONTENT_ENCODING).unwrap(), enc);
+        let packed = test::read_body(res).await;
+        let mut plain = Vec::new();
+        if enc == "gzip" {
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&packed[..]), &mut plain)
+                .unwrap();
+        } else {
+            std::io::Read::read_to_end(
+                &mut brotli::Decompressor::new(&packed[..], 4096),
+                &mut plain,
+            )
+            .unwrap();
+        }
+        let identity =
+            test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        assert_eq!(
+            plain,
+            test::read_body(identity).await.to_vec(),
+            "{enc} decodes to the body"
+        );
+        assert!(
+            packed.len() * 3 < plain.len(),
+            "{enc}: {} of {}",
+            packed.len(),
+            plain.len()
+        );
+    }
+}
+
+#[actix_web::test]
+async fn hidden_values_say_why_in_polish_and_english() {
+    let app = app!();
+    let (_, j) = get_json(
+        &app,
+        "/collections/problems-h3-8/items?category=post_prison&year=2024&limit=10000",
+    )
+    .await;
+    let hidden: Vec<&Value> = j["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["status"] == "primary_suppressed")
+        .collect();
+    assert!(!hidden.is_empty());
+    for f in hidden {
+        assert!(f["properties"]["value"].is_null());
+        assert!(f["properties"]["rate_per_1000"].is_null());
+        assert_eq!(
+            f["properties"]["status_pl"],
+            "mniej niż 10 osób – ukryte dla ochrony prywatności"
+        );
+    }
+}
+
+/// Every public endpoint and every filter combination the API allows: no count from 1
+/// to k−1 anywhere, and every served number is the audited snapshot's.
+#[actix_web::test]
+async fn the_privacy_walk_finds_no_small_count_and_only_audited_numbers() {
+    let f = fixture();
+    assert!(
+        f.audit_ok,
+        "the snapshot's tier passes the audit, re-run from the data"
+    );
+    let snap = Snapshot::load(&f.data_dir, None).unwrap();
+    let tier: BTreeMap<(String, String, String, u16), Option<u32>> = snap
+        .tier
+        .cells
+        .iter()
+        .map(|c| {
+            (
+                (c.unit.clone(), c.measure.clone(), c.group.clone(), c.year),
+                c.value,
+            )
+        })
+        .collect();
+    let app = app!();
+    let (_, vocab) = get_json(&app, "/api/v1/vocabulary").await;
+    let codes: Vec<String> = vocab
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap().to_string())
+        .collect();
+    let mut checked = 0usize;
+    let mut check = |j: &Value| {
+        for feat in j["features"].as_array().unwrap() {
+            let p = &feat["properties"];
+            if let Some(v) = p["value"].as_u64() {
+                assert!(v == 0 || v >= K, "{}: {v}", feat["id"]);
+                let key = (
+                    p["unit"].as_str().unwrap().to_string(),
+                    p["category"].as_str().unwrap().to_string(),
+                    p["group"].as_str().unwrap().to_string(),
+                    p["year"].as_u64().unwrap() as u16,
+                );
+                assert_eq!(tier[&key], Some(v as u32), "{key:?}");
+            }
+            checked += 1;
+        }
+    };
+    for collection in ["problems-districts", "problems-parents", "problems-h3-8"] {
+        // Everything at once, then every category × year and every unit.
+        let (_, j) = get_json(
+            &app,
+            &format!("/collections/{collection}/items?limit=10000"),
+        )
+        .await;
+        check(&j);
+        for code in &codes {
+            for year in ["2023", "2024"] {
+                let (s, j) = get_json(
+                    &app,
+                    &format!(
+                        "/collections/{collection}/items?category={code}&year={year}&limit=10000"
+                    ),
+                )
+                .await;
+                assert_eq!(s, 200);
+                check(&j);
+            }
+        }
+    }
+    for d in ["FAB-01", "KRZ-03", "PSP-05"] {
+        let (_, j) = get_json(
+            &app,
+            &format!("/collections/problems-districts/items?district={d}&limit=10000"),
+        )
+        .await;
+        check(&j);
+    }
+    assert!(checked > 20_000, "{checked}");
+}
+
+#[actix_web::test]
+async fn a_district_profile_has_every_category_against_the_city_and_its_institutions() {
+    let app = app!();
+    let (s, p) = get_json(&app, "/api/v1/districts/FAB-01/profile").await;
+    assert_eq!(s, 200);
+    assert_eq!(p["district"]["name"], "Gajowice");
+    let cats = p["categories"].as_array().unwrap();
+    assert!(cats.len() > 25, "{}", cats.len());
+    let poverty = cats.iter().find(|c| c["code"] == "poverty").unwrap();
+    assert_eq!(poverty["series"].as_array().unwrap().len(), 2);
+    assert_eq!(poverty["city"].as_array().unwrap().len(), 2);
+    assert!(poverty["city"][1]["rate_per_1000"].as_f64().unwrap() > 0.0);
+    let insts = p["institutions"].as_array().unwrap();
+    assert!(!insts.is_empty());
+    assert!(p["note_pl"].as_str().unwrap().contains("ukryte"));
+    let (s, _) = get_json(&app, "/api/v1/districts/XXX-99/profile").await;
+    assert_eq!(s, 404);
+}
+
+#[actix_web::test]
+async fn series_and_csv_give_the_same_numbers_as_the_features() {
+    let app = app!();
+    let (_, items) = get_json(
+        &app,
+        "/collections/problems-districts/items?category=poverty&year=2024&limit=10000",
+    )
+    .await;
+    let from_items: BTreeMap<String, Value> = items["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["unit"].as_str().unwrap().to_string(),
+                f["properties"]["value"].clone(),
+            )
+        })
+        .collect();
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/table.csv?layer=districts&category=poverty&year=2024")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("unit,name,category,group,year,value,status")
+    );
+    let mut n = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        let served = &from_items[f[0]];
+        match served.as_u64() {
+            Some(v) => assert_eq!(f[5], v.to_string()),
+            None => assert_eq!(f[5], "", "{line}"),
+        }
+        n += 1;
+    }
+    assert_eq!(n, from_items.len());
+    let (s, series) = get_json(
+        &app,
+        "/api/v1/series?category=poverty&layer=districts&unit=FAB-01",
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(series["series"][1]["value"], from_items["FAB-01"]);
+    let (s, _) = get_json(&app, "/api/v1/series?layer=districts&unit=FAB-01").await;
+    assert_eq!(s, 400);
+}
+
+/// The static export holds the same numbers as the live API, file for query.
+#[actix_web::test]
+async fn the_static_export_serves_the_same_numbers_as_the_live_api() {
+    let app = app!();
+    let out = tempfile::tempdir().unwrap();
+    let bundle = out.path().join("bundle");
+    let files = kmapa_serve::export::export(&state().served, &bundle).unwrap();
+    assert!(files.len() > 100, "{}", files.len());
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["snapshot"], 1);
+    for (layer, category, year) in [
+        ("districts", "poverty", 2024),
+        ("h3-8", "post_prison", 2023),
+        ("parents", "any_ops", 2024),
+    ] {
+        let file: Value = serde_json::from_slice(
+            &std::fs::read(bundle.join(format!("problems/{layer}/{category}/{year}.geojson")))
+                .unwrap(),
+        )
+        .unwrap();
+        let (_, live) = get_json(
+            &app,
+            &format!(
+                "/collections/problems-{layer}/items?category={category}&year={year}&limit=10000"
+            ),
+        )
+        .await;
+        assert_eq!(
+            file["features"], live["features"],
+            "{layer} {category} {year}"
+        );
+        assert_eq!(file["numberMatched"], live["numberMatched"]);
+    }
+    let (_, live) = get_json(&app, "/collections/districts/items?limit=10000").await;
+    let file: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("districts.geojson")).unwrap()).unwrap();
+    assert_eq!(file["features"], live["features"]);
+    // A second export into the same place is refused, not merged.
+    assert!(kmapa_serve::export::export(&state().served, &bundle).is_err());
+}
+
+#[actix_web::test]
+async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
+    let app = app!();
+    let f = fixture();
+    let uri = "/analyst/layers/h3_9/items?category=poverty&year=2024";
+    let call = |token: Option<String>| {
+        let mut r = test::TestRequest::get().uri(uri);
+        if let Some(t) = token {
+            r = r.insert_header((header::AUTHORIZATION, format!("Bearer {t}")));
+        }
+        r.to_request()
+    };
+    for path in ["/analyst/layers", uri] {
+        let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        assert_eq!(res.status().as_u16(), 401, "{path}");
+        assert!(res.headers().get(header::WWW_AUTHENTICATE).is_some());
+    }
+    let res = test::call_service(&app, call(Some("kmapa_not_a_token".into()))).await;
+    assert_eq!(res.status().as_u16(), 401);
+    let res = test::call_service(&app, call(Some(f.public_token.clone()))).await;
+    assert_eq!(res.status().as_u16(), 403);
+    let first = test::call_service(&app, call(Some(f.analyst_token.clone()))).await;
+    assert_eq!(first.status().as_u16(), 200);
+    assert_eq!(
+        first.headers().get(header::CACHE_CONTROL).unwrap(),
+        "private, no-store"
+    );
+    let first: Value = serde_json::from_slice(&test::read_body(first).await).unwrap();
+    let again = test::call_service(&app, call(Some(f.analyst_token.clone()))).await;
+    let again: Value = serde_json::from_slice(&test::read_body(again).await).unwrap();
+    assert_eq!(
+        first, again,
+        "the same query gives the same perturbed values"
+    );
+    let feats = first["features"].as_array().unwrap();
+    assert!(feats.len() > 100, "{}", feats.len());
+    for feat in feats {
+        let p = &feat["properties"];
+        assert_eq!(p["tier"], "analyst");
+        match p["value"].as_u64() {
+            Some(v) => assert!(v == 0 || v >= 10, "{p}"),
+            None => assert_eq!(p["status"], "primary_suppressed"),
+        }
+        assert!(!feat["geometry"].is_null());
+    }
+    // Breakdowns the analyst tier allows, and a clear 400 for others.
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/analyst/layers/districts/items?category=poverty&year=2024&sex=K")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {}", f.analyst_token)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/analyst/layers/h3_12/items?category=poverty&year=2024")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {}", f.analyst_token)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 404);
+}
+
+#[actix_web::test]
+async fn browsers_get_the_embedded_map_with_no_outside_requests() {
+    let app = app!();
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/")
+            .insert_header((header::ACCEPT, "text/html,application/xhtml+xml"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(
+        res.headers()
+            .get(header::CONTENT_TYPE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(
+        html.contains("/web/vendor/maplibre-gl/maplibre-gl.js") && html.contains("lang=\"pl\"")
+    );
+    for path in [
+        "/web/app.js",
+        "/web/style.css",
+        "/web/vendor/maplibre-gl/maplibre-gl.js",
+        "/web/vendor/maplibre-gl/maplibre-gl.css",
+        "/web/vendor/maplibre-gl/LICENSE.txt",
+    ] {
+        let res = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+        assert_eq!(res.status().as_u16(), 200, "{path}");
+    }
+    // Our own page and script name no other host.
+    for own in [
+        html.as_str(),
+        include_str!("../../../web/app.js"),
+        include_str!("../../../web/style.css"),
+    ] {
+        assert!(
+            !own.contains("http://") && !own.contains("https://"),
+            "an outside URL in the web map"
+        );
+    }
+    let (s, _) = get_json(&app, "/web/nope.js").await;
+    assert_eq!(s, 404);
+    // JSON clients still get the landing page.
+    let (s, j) = get_json(&app, "/?f=json").await;
+    assert_eq!((s, j["links"].is_array()), (200, true));
+}

@@ -1,0 +1,318 @@
+//! `kmapa protect` and `kmapa audit`: the public tier from the active batches, and the
+//! proof of what an attacker can infer from it.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use kmapa_cube::public::{ProtectedTier, TierAudit, audit_public_tier, protect_public_tier};
+use kmapa_cube::{Cube, CubeBuilder};
+use kmapa_geo::City;
+use kmapa_ingest::Store;
+use kmapa_model::Vocabulary;
+use kmapa_model::fsutil::write_atomically;
+use kmapa_protect::policy::Policy;
+
+/// Where `kmapa protect` writes, inside the data directory.
+pub const PROTECTED_FILE: &str = "public/protected.json";
+pub const AUDIT_FILE: &str = "public/audit.json";
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// Data directory (the embedded store).
+    #[arg(long, default_value = "kmapa-data")]
+    pub data_dir: PathBuf,
+    /// Protection policy (TOML).
+    #[arg(long, default_value = "data/policy.toml")]
+    pub policy: PathBuf,
+    #[arg(long, default_value = "data/wroclaw")]
+    pub city: PathBuf,
+    #[arg(long, default_value = "data/categories.csv")]
+    pub vocabulary: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ProtectArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Print only the summary, not every hidden cell.
+    #[arg(long)]
+    pub summary: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also cross-check the max-flow intervals of up to N hidden cells per table
+    /// against the LP solver (microlp); slower.
+    #[arg(long, default_value_t = 0)]
+    pub lp_check: usize,
+}
+
+pub fn load_policy(path: &Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "{}: cannot read the policy file (pass --policy, or copy data/policy.toml)",
+            path.display()
+        )
+    })?;
+    Ok(Policy::parse(&path.display().to_string(), &text)?)
+}
+
+struct Loaded {
+    vocabulary: Vocabulary,
+    city: City,
+    policy: Policy,
+    cube: Cube,
+}
+
+fn load(c: &Common) -> anyhow::Result<Loaded> {
+    let policy = load_policy(&c.policy)?;
+    let vocabulary = Vocabulary::read(&c.vocabulary)?;
+    let city = City::load(&c.city, &vocabulary)?;
+    let store = Store::open(&c.data_dir)?;
+    let files = store.active_record_files()?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "{}: no active batches: ingest records first (`kmapa ingest`)",
+        c.data_dir.display()
+    );
+    // The public tier does not use cell keys; the analyst tier derives them from the
+    // store's secret.
+    let mut builder = CubeBuilder::new(&vocabulary, &city.layer, b"");
+    for f in &files {
+        builder.add_batch(f)?;
+    }
+    let cube = builder.build();
+    Ok(Loaded {
+        vocabulary,
+        city,
+        policy,
+        cube,
+    })
+}
+
+pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let l = load(&a.common)?;
+    let loaded = started.elapsed();
+    let started = Instant::now();
+    let (protected, audit) = protect_public_tier(
+        &l.cube,
+        &l.vocabulary,
+        l.city.population.as_ref(),
+        &l.policy.public,
+        &l.policy.version,
+    )?;
+    let took = started.elapsed();
+    anyhow::ensure!(
+        audit.passed(),
+        "the protected tier fails its own audit ({} cells): this is a bug, please report it",
+        audit.failures
+    );
+    let dir = &a.common.data_dir;
+    write_json(&dir.join(PROTECTED_FILE), &protected)?;
+    write_json(&dir.join(AUDIT_FILE), &audit)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "policy_version": protected.policy_version,
+                "summary": protected.summary,
+                "audit": { "hidden_cells": audit.hidden_cells, "failures": audit.failures,
+                           "narrowest_width": audit.narrowest_width },
+                "seconds": took.as_secs_f64(),
+            }))?
+        );
+    } else if !a.quiet {
+        print_loss(&protected);
+        println!(
+            "protected {} tables ({} years) in {:.2} s (data loaded in {:.2} s); audit passed: {} hidden cells, each uncertain over at least {} persons",
+            protected.summary.tables,
+            protected.summary.years.len(),
+            took.as_secs_f64(),
+            loaded.as_secs_f64(),
+            audit.hidden_cells,
+            audit.narrowest_width.map_or("-".into(), fmt_width),
+        );
+        println!("written: {}", dir.join(PROTECTED_FILE).display());
+    }
+    Ok(())
+}
+
+fn fmt_width(w: f64) -> String {
+    if w.is_finite() {
+        format!("{w}")
+    } else {
+        "∞".into()
+    }
+}
+
+/// The information-loss table, one line per layer.
+pub fn print_loss(p: &ProtectedTier) {
+    println!(
+        "policy {}: k = {}, required width = {}",
+        p.policy_version, p.summary.k, p.summary.width
+    );
+    println!(
+        "{:<10} {:>8} {:>9} {:>8} {:>10} {:>10} {:>12} {:>8}",
+        "layer",
+        "cells",
+        "non-empty",
+        "primary",
+        "secondary",
+        "persons",
+        "hidden pers.",
+        "hidden %"
+    );
+    for (name, l) in &p.summary.layers {
+        println!(
+            "{:<10} {:>8} {:>9} {:>8} {:>10} {:>10} {:>12} {:>7.1}%",
+            name,
+            l.cells,
+            l.non_empty,
+            l.primary,
+            l.secondary,
+            l.persons,
+            l.hidden_persons,
+            if l.persons > 0 {
+                100.0 * l.hidden_persons as f64 / l.persons as f64
+            } else {
+                0.0
+            }
+        );
+    }
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("{}: cannot create the directory", parent.display()))?;
+    }
+    write_atomically(path, |w| {
+        serde_json::to_writer(&mut *w, value).map_err(std::io::Error::other)
+    })
+    .with_context(|| format!("{}: cannot write", path.display()))
+}
+
+pub fn read_protected(data_dir: &Path) -> anyhow::Result<ProtectedTier> {
+    let path = data_dir.join(PROTECTED_FILE);
+    let text = std::fs::read(&path).with_context(|| {
+        format!(
+            "{}: no protected tier: run `kmapa protect` first",
+            path.display()
+        )
+    })?;
+    serde_json::from_slice(&text)
+        .with_context(|| format!("{}: not a protected tier", path.display()))
+}
+
+pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
+    let l = load(&a.common)?;
+    let protected = read_protected(&a.common.data_dir)?;
+    anyhow::ensure!(
+        protected.policy_version == l.policy.version,
+        "{} was protected under policy {:?}, but {} is {:?}: run `kmapa protect` again or pass the policy it was made with",
+        a.common.data_dir.join(PROTECTED_FILE).display(),
+        protected.policy_version,
+        a.common.policy.display(),
+        l.policy.version
+    );
+    let started = Instant::now();
+    let audit = audit_public_tier(&l.cube, &l.vocabulary, &l.policy.public, &protected)?;
+    let took = started.elapsed();
+    report(&audit, &protected, a, took.as_secs_f64())?;
+    if a.lp_check > 0 {
+        let started = Instant::now();
+        let check = kmapa_cube::public::lp_cross_check(
+            &l.cube,
+            &l.vocabulary,
+            &l.policy.public,
+            &protected,
+            a.lp_check,
+        )?;
+        for d in &check.disagreements {
+            eprintln!("LP disagrees: {d}");
+        }
+        println!(
+            "LP cross-check (microlp, each table's relations): {} of {} hidden cells agree with the max-flow intervals ({:.1} s)",
+            check.agree,
+            check.cells,
+            started.elapsed().as_secs_f64()
+        );
+        anyhow::ensure!(
+            check.disagreements.is_empty(),
+            "the LP cross-check found {} disagreements: this is a bug, please report it",
+            check.disagreements.len()
+        );
+    }
+    anyhow::ensure!(
+        audit.passed(),
+        "audit FAILED: {} of {} hidden cells can be narrowed below the required width",
+        audit.failures,
+        audit.hidden_cells
+    );
+    Ok(())
+}
+
+fn report(audit: &TierAudit, p: &ProtectedTier, a: &AuditArgs, secs: f64) -> anyhow::Result<()> {
+    if a.json {
+        println!("{}", serde_json::to_string(audit)?);
+        return Ok(());
+    }
+    if !a.summary {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let mut lines = || -> std::io::Result<()> {
+            writeln!(
+                out,
+                "{:<9} {:<18} {:<28} {:>4} {:<21} {:>8} {:>8} {:>6} result",
+                "layer", "unit", "measure", "year", "status", "lower", "upper", "need"
+            )?;
+            for c in &audit.cells {
+                writeln!(
+                    out,
+                    "{:<9} {:<18} {:<28} {:>4} {:<21} {:>8} {:>8} {:>6} {}",
+                    kmapa_cube::public::layer_name(c.layer),
+                    c.unit,
+                    c.measure,
+                    c.year,
+                    serde_json::to_value(c.status)?.as_str().unwrap_or("?"),
+                    c.lower,
+                    c.upper.map_or("∞".into(), |u| u.to_string()),
+                    c.required_width,
+                    if c.passed { "ok" } else { "TOO NARROW" }
+                )?;
+            }
+            out.flush()
+        };
+        match lines() {
+            // `kmapa audit | head` is fine.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            r => r?,
+        }
+    }
+    print_loss(p);
+    println!(
+        "audit of {} hidden cells in {secs:.2} s: {} too narrow; narrowest interval {} (required {})",
+        audit.hidden_cells,
+        audit.failures,
+        audit.narrowest_width.map_or("-".into(), fmt_width),
+        p.summary.width
+    );
+    println!(
+        "intervals are spanned by solutions of every published relation (each measure's layers, sub-rows ≤ parents ≤ unit totals ≤ sums of categories): an attacker's interval is at least as wide"
+    );
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! `kmapa publish` and `kmapa serve`: freeze the protected public tier into a numbered
+//! snapshot, and serve the latest one over HTTP.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use kmapa_serve::snapshot::{self, PublishInputs, Snapshot};
+
+use crate::cmd_protect::{AUDIT_FILE, PROTECTED_FILE, read_protected};
+
+#[derive(Args)]
+pub struct PublishArgs {
+    /// Data directory (the embedded store).
+    #[arg(long, default_value = "kmapa-data")]
+    pub data_dir: PathBuf,
+    /// The policy the tier was protected with (copied into the snapshot).
+    #[arg(long, default_value = "data/policy.toml")]
+    pub policy: PathBuf,
+    #[arg(long, default_value = "data/wroclaw")]
+    pub city: PathBuf,
+    #[arg(long, default_value = "data/categories.csv")]
+    pub vocabulary: PathBuf,
+    /// Publish even when the latest snapshot already holds this very tier.
+    #[arg(long)]
+    pub again: bool,
+}
+
+#[derive(Args, Default)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below, by the same names with underscores
+    /// (`data_dir`, `address`, `cors_origins`, `workers`, `no_analyst`, `rate_limit`,
+    /// `basemap_style`); flags given on the command line win over it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Data directory (the embedded store, with its snapshots) [default: kmapa-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    pub address: Option<String>,
+    /// An origin allowed to call the API from a browser (CORS), e.g. https://www.wroclaw.pl; `*` for any. Repeatable.
+    #[arg(long = "cors-origin")]
+    pub cors_origins: Vec<String>,
+    /// Worker threads [default: one per core].
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Serve the public tier only (no analyst endpoints; the records are not loaded).
+    #[arg(long)]
+    pub no_analyst: bool,
+    /// Requests per second allowed per client address (bursts of twice that); 0: no limit [default: 100].
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// A MapLibre style URL to draw under the layers (for deployments with internet);
+    /// without it the map asks no one else for anything.
+    #[arg(long)]
+    pub basemap_style: Option<String>,
+}
+
+/// `kmapa serve --config FILE`: the same settings as the flags.
+#[derive(serde::Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    pub data_dir: Option<PathBuf>,
+    pub address: Option<String>,
+    pub cors_origins: Option<Vec<String>>,
+    pub workers: Option<usize>,
+    pub no_analyst: Option<bool>,
+    pub rate_limit: Option<u32>,
+    pub basemap_style: Option<String>,
+}
+
+/// The settings in force: flags, then the config file, then the defaults.
+pub struct ServeSettings {
+    pub data_dir: PathBuf,
+    pub options: kmapa_serve::ServeOptions,
+    pub no_analyst: bool,
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> anyhow::Result<ServeSettings> {
+        let c: ServeConfig = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    anyhow::anyhow!("{}: {e}: give an existing config file", p.display())
+                })?;
+                toml::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: {e}\nknown settings: data_dir, address, cors_origins, workers, no_analyst, rate_limit, basemap_style",
+                        p.display()
+                    )
+                })?
+            }
+            None => ServeConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(c.data_dir)
+            .unwrap_or_else(|| "kmapa-data".into());
+        let cors_origins = if self.cors_origins.is_empty() {
+            c.cors_origins.unwrap_or_default()
+        } else {
+            self.cors_origins.clone()
+        };
+        Ok(ServeSettings {
+            options: kmapa_serve::ServeOptions {
+                data_dir: data_dir.clone(),
+                address: self
+                    .address
+                    .clone()
+                    .or(c.address)
+                    .unwrap_or_else(|| "127.0.0.1:8080".into()),
+                cors_origins,
+                workers: self
+                    .workers
+                    .or(c.workers)
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                rate_limit: self.rate_limit.or(c.rate_limit).unwrap_or(100),
+                basemap_style: self.basemap_style.clone().or(c.basemap_style),
+            },
+            no_analyst: self.no_analyst || c.no_analyst.unwrap_or(false),
+            data_dir,
+        })
+    }
+}
+
+/// Publishes the protected tier as a new snapshot unless the latest one already holds
+/// it; returns the number served.
+pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
+    let tier = read_protected(&a.data_dir)?;
+    let audit_path = a.data_dir.join(AUDIT_FILE);
+    let audit: kmapa_protect::output::TierAudit =
+        serde_json::from_slice(&std::fs::read(&audit_path).map_err(|e| {
+            anyhow::anyhow!("{}: {e}: run `kmapa protect` first", audit_path.display())
+        })?)?;
+    if !a.again
+        && let Ok(latest) = Snapshot::load(&a.data_dir, None)
+        && latest.tier == tier
+    {
+        println!(
+            "snapshot {} already holds this tier ({}); nothing published",
+            latest.manifest.number,
+            a.data_dir.join(PROTECTED_FILE).display()
+        );
+        return Ok(latest.manifest.number);
+    }
+    let m = snapshot::publish(&PublishInputs {
+        data_dir: &a.data_dir,
+        tier: &tier,
+        audit: &audit,
+        policy_file: &a.policy,
+        city_dir: &a.city,
+        vocabulary_file: &a.vocabulary,
+    })?;
+    println!(
+        "published snapshot {} (policy {}, {} hidden cells audited) in {}",
+        m.number,
+        m.policy_version,
+        m.hidden_cells,
+        snapshot::dir(&a.data_dir, m.number).display()
+    );
+    Ok(m.number)
+}
+
+/// The secret the Cell Key Method derives record keys from: `<data-dir>/ckm.key`,
+/// made on first use (32 random bytes, readable by the owner only). Changing it changes
+/// every analyst value, so it is kept with the data.
+fn ckm_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("ckm.key");
+    if let Ok(s) = std::fs::read(&path) {
+        anyhow::ensure!(
+            s.len() >= 32,
+            "{}: too short; restore it from a backup",
+            path.display()
+        );
+        return Ok(s);
+    }
+    let mut key = vec![0u8; 32];
+    rand::fill(&mut key[..]);
+    kmapa_model::fsutil::write_atomically(&path, |w| std::io::Write::write_all(w, &key))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
+/// The analyst tier over the active batches, under the snapshot's policy.
+fn analyst(
+    data_dir: &std::path::Path,
+    snap: &Snapshot,
+) -> anyhow::Result<std::sync::Arc<dyn kmapa_serve::app::Analyst>> {
+    let policy = crate::cmd_protect::load_policy(&snap.file(snapshot::POLICY))?;
+    let vocabulary = kmapa_model::Vocabulary::read(&snap.file(snapshot::VOCABULARY))?;
+    let city = kmapa_geo::City::load(&snap.dir, &vocabulary)?;
+    let store = kmapa_ingest::Store::open(data_dir)?;
+    let mut builder =
+        kmapa_cube::CubeBuilder::new(&vocabulary, &city.layer, &ckm_secret(data_dir)?);
+    for f in store.active_record_files()? {
+        builder.add_batch(&f)?;
+    }
+    Ok(std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
+        builder.build(),
+        policy.analyst,
+    )))
+}
+
+pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+    let settings = a.settings()?;
+    let snap = Snapshot::load(&settings.data_dir, None)?;
+    let analyst = if settings.no_analyst {
+        None
+    } else {
+        Some(analyst(&settings.data_dir, &snap)?)
+    };
+    kmapa_serve::run(&settings.options, &snap, analyst)
+}
+
+#[derive(Args)]
+pub struct UsersArgs {
+    /// Data directory (where users.sqlite lives).
+    #[arg(long, default_value = "kmapa-data", global = true)]
+    pub data_dir: PathBuf,
+    #[command(subcommand)]
+    pub action: UsersAction,
+}
+
+#[derive(clap::Subcommand)]
+pub enum UsersAction {
+    /// Add a user and print their token (shown once; only its hash is stored).
+    Add {
+        name: String,
+        /// public, analyst or admin.
+        #[arg(long, default_value = "analyst")]
+        role: String,
+    },
+    /// Remove a user (their token stops working at once).
+    Remove { name: String },
+    /// List users and roles (never tokens).
+    List,
+}
+
+pub fn run_users(a: &UsersArgs) -> anyhow::Result<()> {
+    let users = kmapa_serve::users::Users::open(&a.data_dir)?;
+    match &a.action {
+        UsersAction::Add { name, role } => {
+            let r = kmapa_serve::users::Role::parse(role)
+                .ok_or_else(|| anyhow::anyhow!("--role {role:?}: use public, analyst or admin"))?;
+            let token = users.add(name, r)?;
+            println!(
+                "added {name} ({}). Token, shown only now:\n{token}",
+                r.code()
+            );
+        }
+        UsersAction::Remove { name } => {
+            anyhow::ensure!(users.remove(name)?, "no user named {name:?}");
+            println!("removed {name}");
+        }
+        UsersAction::List => {
+            for (name, role, created) in users.list()? {
+                println!("{name}\t{role}\t{created}");
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Data directory (the embedded store, with its snapshots).
+    #[arg(long, default_value = "kmapa-data")]
+    pub data_dir: PathBuf,
+    /// Snapshot to export (default: the latest).
+    #[arg(long)]
+    pub snapshot: Option<u32>,
+    /// Directory to write (must not exist, or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run_export(a: &ExportArgs) -> anyhow::Result<()> {
+    let snap = Snapshot::load(&a.data_dir, a.snapshot)?;
+    let served = kmapa_serve::data::Served::from_snapshot(&snap)?;
+    let files = kmapa_serve::export::export(&served, &a.out)?;
+    println!(
+        "exported snapshot {} ({} files) to {}: serve it with any static web server",
+        snap.manifest.number,
+        files.len(),
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,766 @@
+// kmapa web map: the published (protected) public tier, or the analyst tier after sign-in.
+// Every number comes from the server's protected layers; nothing here computes a count.
+// No request leaves the server the page came from: no basemap by default, no fonts, no CDN.
+// URLs are relative, so the same files work under the live API and from a static export.
+(function () {
+  'use strict';
+
+  const T = {
+    pl: {
+      title: 'Mapa problemów społecznych', more: 'Więcej ustawień', less: 'Mniej ustawień', skip: 'Przejdź do ustawień mapy', category: 'Problem', year: 'Rok',
+      compare: 'Porównaj z rokiem', nocompare: '– bez porównania –', measure: 'Miara', count: 'liczba osób',
+      rate: 'na 1000 mieszkańców', layer: 'Podział', districts: 'osiedla', parents: 'obszary (dawne dzielnice)',
+      hex: 'heksagony H3', search: 'Szukaj osiedla', searchph: 'np. Biskupin', institutions: 'Instytucje',
+      showinst: 'pokaż na mapie', insttype: 'Rodzaj', all: 'wszystkie', instserves: 'tylko pomagające w wybranym problemie',
+      csv: 'Pobierz CSV', print: 'Drukuj raport', close: 'Zamknij', signin: 'Zaloguj (analityk)', signout: 'Wyloguj',
+      signintitle: 'Logowanie do warstwy analitycznej',
+      signinhelp: 'Token wydaje administrator (kmapa users add NAZWA --role analyst). Token zostaje tylko w tej karcie przeglądarki.',
+      token: 'Token', signinok: 'Zaloguj', cancel: 'Anuluj', badtoken: 'Nieprawidłowy token.',
+      badrole: 'Ten token nie daje dostępu do warstwy analitycznej (potrzebna rola analityka).',
+      noanalyst: 'Serwer działa bez warstwy analitycznej.',
+      tierpublic: 'Warstwa publiczna', tieranalyst: 'Warstwa analityczna – wartości lekko zaburzone (CKM), nie do publikacji',
+      hidden: 'ukryte dla ochrony prywatności', hiddenlegend: 'ukryte (ochrona prywatności)',
+      hiddennote: (k) => `Ukrywamy liczby mniejsze niż ${k} osób oraz te, z których dałoby się je wyliczyć.`,
+      none: 'nikt', persons: 'os.', per1000: 'na 1000', synthetic: 'DANE SYNTETYCZNE (demonstracyjne) – nie opisują prawdziwych osób.',
+      attribution: 'Granice osiedli © współtwórcy OpenStreetMap (ODbL)', ops: 'OPS (pomoc społeczna)', pup: 'PUP (urząd pracy)',
+      snapshot: 'migawka', policy: 'polityka', nodata: 'Brak danych dla tego wyboru.', change: 'zmiana',
+      decrease: 'spadek', increase: 'wzrost', nochange: 'bez większej zmiany', more: 'o ponad', loaderror: 'Nie udało się wczytać danych',
+      population: 'mieszkańców', city: 'miasto', district: 'osiedle', profilehidden: (n) => `Ukrytych wartości w profilu: ${n}.`,
+      profilenote: 'Linia ciągła: osiedle, przerywana: całe miasto; kółka puste: lata z ukrytą wartością.',
+      inststitle: 'Instytucje działające na osiedlu', wholecity: 'całe miasto', area: 'Obszar działania', serves: 'Pomaga w',
+      hours: 'Godziny', phone: 'Telefon', email: 'E-mail', www: 'Strona', address: 'Adres', openprofile: 'Profil osiedla',
+      profilepublic: 'Profil pokazuje zawsze warstwę publiczną.', hexnorate: 'Dla heksagonów w warstwie analitycznej – tylko liczba osób.',
+      printnote: 'Źródło: kmapa', sector: {
+        social_assistance: 'pomoc społeczna', labour_market: 'rynek pracy', police: 'policja', justice: 'wymiar sprawiedliwości',
+        education: 'oświata', health: 'ochrona zdrowia', ngo: 'organizacja pozarządowa', housing: 'mieszkalnictwo' },
+      lang: 'EN', langlabel: 'English version',
+    },
+    en: {
+      title: 'Map of social problems', more: 'More settings', less: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
+      compare: 'Compare with year', nocompare: '– no comparison –', measure: 'Measure', count: 'persons',
+      rate: 'per 1,000 residents', layer: 'Areas', districts: 'districts', parents: 'areas (former boroughs)',
+      hex: 'H3 hexagons', search: 'Find a district', searchph: 'e.g. Biskupin', institutions: 'Institutions',
+      showinst: 'show on the map', insttype: 'Type', all: 'all', instserves: 'only those helping with the chosen problem',
+      csv: 'Download CSV', print: 'Print report', close: 'Close', signin: 'Sign in (analyst)', signout: 'Sign out',
+      signintitle: 'Sign in to the analyst tier',
+      signinhelp: 'An administrator issues tokens (kmapa users add NAME --role analyst). The token stays in this browser tab only.',
+      token: 'Token', signinok: 'Sign in', cancel: 'Cancel', badtoken: 'Invalid token.',
+      badrole: 'This token does not open the analyst tier (the analyst role is needed).',
+      noanalyst: 'The server runs without the analyst tier.',
+      tierpublic: 'Public tier', tieranalyst: 'Analyst tier – values slightly perturbed (CKM), not for publication',
+      hidden: 'hidden to protect privacy', hiddenlegend: 'hidden (privacy protection)',
+      hiddennote: (k) => `Numbers under ${k} people, and those they could be worked out from, are hidden.`,
+      none: 'nobody', persons: 'people', per1000: 'per 1,000', synthetic: 'SYNTHETIC DATA (demonstration) – describes no real people.',
+      attribution: 'District boundaries © OpenStreetMap contributors (ODbL)', ops: 'OPS (social assistance)', pup: 'PUP (labour office)',
+      snapshot: 'snapshot', policy: 'policy', nodata: 'No data for this choice.', change: 'change',
+      decrease: 'decrease', increase: 'increase', nochange: 'little change', more: 'by more than', loaderror: 'Could not load the data',
+      population: 'residents', city: 'city', district: 'district', profilehidden: (n) => `Hidden values in this profile: ${n}.`,
+      profilenote: 'Solid line: the district, dashed: the whole city; open circles: years with a hidden value.',
+      inststitle: 'Institutions serving the district', wholecity: 'whole city', area: 'Area of operation', serves: 'Helps with',
+      hours: 'Hours', phone: 'Phone', email: 'E-mail', www: 'Website', address: 'Address', openprofile: 'District profile',
+      profilepublic: 'The profile always shows the public tier.', hexnorate: 'Analyst hexagons: counts only.',
+      printnote: 'Source: kmapa', sector: {
+        social_assistance: 'social assistance', labour_market: 'labour market', police: 'police', justice: 'justice',
+        education: 'education', health: 'health care', ngo: 'non-governmental organisation', housing: 'housing' },
+      lang: 'PL', langlabel: 'Wersja polska',
+    },
+  };
+  const KINDS = {
+    pl: { addiction_clinic: 'poradnia uzależnień', counselling_centre: 'poradnia', crisis_centre: 'ośrodek interwencji kryzysowej',
+      day_care_home: 'dzienny dom pomocy', disability_board: 'zespół ds. orzekania o niepełnosprawności',
+      family_support_centre: 'centrum wspierania rodzin', food_bank: 'bank żywności', housing_office: 'biuro ds. mieszkań',
+      integration_centre: 'centrum integracji', job_club: 'klub pracy', labour_office: 'powiatowy urząd pracy',
+      labour_office_branch: 'filia urzędu pracy', legal_aid_point: 'punkt nieodpłatnej pomocy prawnej',
+      mental_health_centre: 'centrum zdrowia psychicznego', ngo: 'organizacja pozarządowa', ops_branch: 'filia OPS',
+      ops_headquarters: 'ośrodek pomocy społecznej (siedziba)', police_station: 'komisariat policji',
+      probation_team: 'zespół kuratorski', shelter: 'schronisko / noclegownia', social_integration_centre: 'centrum integracji społecznej',
+      soup_kitchen: 'jadłodajnia', special_school_centre: 'specjalny ośrodek szkolno-wychowawczy',
+      supported_housing: 'mieszkanie wspomagane', youth_career_centre: 'młodzieżowe centrum kariery' },
+    en: { addiction_clinic: 'addiction clinic', counselling_centre: 'counselling centre', crisis_centre: 'crisis intervention centre',
+      day_care_home: 'day care home', disability_board: 'disability assessment board', family_support_centre: 'family support centre',
+      food_bank: 'food bank', housing_office: 'housing office', integration_centre: 'integration centre', job_club: 'job club',
+      labour_office: 'labour office', labour_office_branch: 'labour office branch', legal_aid_point: 'free legal aid point',
+      mental_health_centre: 'mental health centre', ngo: 'non-governmental organisation', ops_branch: 'social assistance branch',
+      ops_headquarters: 'social assistance centre (head office)', police_station: 'police station', probation_team: 'probation team',
+      shelter: 'shelter', social_integration_centre: 'social integration centre', soup_kitchen: 'soup kitchen',
+      special_school_centre: 'special school centre', supported_housing: 'supported housing', youth_career_centre: 'youth career centre' },
+  };
+  const SEQ = ['#fde0c5', '#facba6', '#f59e72', '#e8603c', '#b3261e'];
+  const DIV = ['#2166ac', '#92c5de', '#f4f4f4', '#f4a582', '#b2182b'];
+  const ZERO = '#ffffff';
+  const HIDDEN = '#cfcfcf';
+  const SECTOR_COLORS = { social_assistance: '#00507a', labour_market: '#5b2a86', police: '#1d1d1d', justice: '#6b4e16',
+    education: '#1b7837', health: '#b2182b', ngo: '#e66101', housing: '#4d4d4d' };
+
+  const q = new URLSearchParams(location.search);
+  const state = {
+    lang: q.get('lang') === 'en' ? 'en' : 'pl',
+    category: q.get('category') || 'any_ops',
+    year: q.get('year') || '',
+    compare: q.get('compare') || '',
+    measure: q.get('measure') === 'rate_per_1000' ? 'rate_per_1000' : 'value',
+    layer: ['districts', 'parents', 'hex'].includes(q.get('layer')) ? q.get('layer') : 'districts',
+    district: q.get('district') || '',
+    inst: q.get('inst') === '1',
+    instType: q.get('inst_type') || '',
+    instServes: q.get('inst_serves') === '1',
+    at: q.get('at') || '',
+  };
+  let token = sessionStorage.getItem('kmapa-token') || '';
+  let tier = 'public';
+  let analystLayers = [];
+  let config = { mode: 'api' };
+  let snapshot = null;
+  let vocabulary = [];
+  let boundaries = null; // districts FeatureCollection (names, parents, population)
+  let institutions = [];
+  let shown = []; // features on the map now, with v (shown value) and hid (hidden)
+  let loadSeq = 0;
+  const t = (k) => T[state.lang][k];
+  const $ = (id) => document.getElementById(id);
+  // For the browser tests and the curious: what is drawn, and when it is ready.
+  const hook = (window.kmapa = { state, renders: 0, errors: [], ready: false,
+    shown: () => shown.map((f) => ({ unit: f.properties.unit, v: f.properties.v, hid: f.properties.hid, status: f.properties.src.status })),
+    layer: () => shownLayer });
+
+  // ---------- data access: the live API or a static export ----------
+  async function getJSON(url, headers) {
+    const r = await fetch(url, { headers: headers || {} });
+    if (!r.ok) {
+      let detail = '';
+      try { detail = (await r.json()).detail || ''; } catch (_) { /* not JSON */ }
+      const e = new Error(`${url}: ${r.status} ${detail}`);
+      e.status = r.status;
+      throw e;
+    }
+    return r.json();
+  }
+  const isStatic = () => config.mode === 'static';
+  const api = {
+    snapshot: () => isStatic() ? getJSON('index.json').then((s) => Object.assign({ number: s.snapshot }, s)) : getJSON('api/v1/snapshot'),
+    vocabulary: () => getJSON(isStatic() ? 'vocabulary.json' : 'api/v1/vocabulary'),
+    boundaries: () => getJSON(isStatic() ? 'districts.geojson' : 'collections/districts/items?limit=10000'),
+    institutions: () => getJSON(isStatic() ? 'institutions.geojson' : 'collections/institutions/items?limit=10000'),
+    layer: (layer, category, year) => tier === 'analyst'
+      ? getJSON(`analyst/layers/${layer.replace('-', '_')}/items?category=${encodeURIComponent(category)}&year=${year}`, { Authorization: 'Bearer ' + token })
+      : getJSON(isStatic()
+        ? `problems/${layer}/${encodeURIComponent(category)}/${year}.geojson`
+        : `collections/problems-${layer}/items?category=${encodeURIComponent(category)}&year=${year}&limit=10000`),
+    profile: (code) => getJSON(isStatic() ? `profiles/${encodeURIComponent(code)}.json` : `api/v1/districts/${encodeURIComponent(code)}/profile`),
+    analystLayers: (tok) => getJSON('analyst/layers', { Authorization: 'Bearer ' + tok }),
+  };
+
+  // ---------- formatting ----------
+  const locale = () => (state.lang === 'en' ? 'en-GB' : 'pl-PL');
+  const num = (x, d) => Number(x).toLocaleString(locale(), { maximumFractionDigits: d === undefined ? 0 : d });
+  const fmt = (x) => (state.measure === 'rate_per_1000' ? num(x, 1) : num(x));
+  const label = (c) => (c ? (state.lang === 'en' ? c.label_en : c.label_pl) : '');
+  const category = (code) => vocabulary.find((c) => c.code === code);
+  const unitName = (p) => p.name || (boundaries && boundaries.byCode[p.unit] && boundaries.byCode[p.unit].name) || p.unit;
+  const statusText = (p) => (state.lang === 'en' ? p.status_en : p.status_pl) || t('hidden');
+  const isHidden = (p) => p.status === 'primary_suppressed' || p.status === 'secondary_suppressed' || p.value === null || p.value === undefined;
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') e.className = v; else if (k === 'text') e.textContent = v; else e.setAttribute(k, v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  // ---------- the map ----------
+  function hatch() {
+    const s = 12;
+    const data = new Uint8Array(s * s * 4);
+    for (let y = 0; y < s; y++) {
+      for (let x = 0; x < s; x++) {
+        const on = (x + y) % 6 < 2;
+        const i = (y * s + x) * 4;
+        data[i] = on ? 120 : 236; data[i + 1] = on ? 120 : 236; data[i + 2] = on ? 120 : 236; data[i + 3] = 235;
+      }
+    }
+    return { width: s, height: s, data };
+  }
+  let map;
+  function makeMap() {
+    const style = config.basemap_style || {
+      version: 8, sources: {},
+      layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#eef2f3' } }],
+    };
+    const at = state.at.split(',').map(Number);
+    const view = at.length === 3 && at.every(Number.isFinite) ? { center: [at[0], at[1]], zoom: at[2] } : { center: [17.03, 51.11], zoom: 10.2 };
+    map = new maplibregl.Map(Object.assign({ container: 'map', style, attributionControl: false, maxZoom: 16, minZoom: 8 }, view));
+    hook.map = map;
+    map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
+    map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-right');
+    return new Promise((resolve) => map.on('load', () => {
+      map.addImage('hatch', hatch());
+      const empty = { type: 'FeatureCollection', features: [] };
+      map.addSource('units', { type: 'geojson', data: empty });
+      map.addSource('inst', { type: 'geojson', data: empty });
+      map.addLayer({ id: 'units-fill', type: 'fill', source: 'units', paint: { 'fill-color': ZERO, 'fill-opacity': 0.88 } });
+      map.addLayer({ id: 'units-hidden', type: 'fill', source: 'units', filter: ['==', ['get', 'hid'], true], paint: { 'fill-pattern': 'hatch', 'fill-opacity': 0.9 } });
+      map.addLayer({ id: 'units-line', type: 'line', source: 'units', paint: { 'line-color': '#5c5c5c', 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 0.4, 14, 1.2] } });
+      map.addLayer({ id: 'units-selected', type: 'line', source: 'units', filter: ['==', ['get', 'unit'], ''], paint: { 'line-color': '#00507a', 'line-width': 3.5 } });
+      map.addLayer({ id: 'inst-points', type: 'circle', source: 'inst', paint: {
+        'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, 4, 14, 8], 'circle-color': ['get', 'color'],
+        'circle-stroke-color': '#fff', 'circle-stroke-width': 1.5 } });
+      map.on('mousemove', 'units-fill', (e) => tooltip(e));
+      map.on('mouseleave', 'units-fill', () => { $('tooltip').hidden = true; map.getCanvas().style.cursor = ''; });
+      map.on('click', (e) => click(e));
+      map.on('mouseenter', 'inst-points', () => { map.getCanvas().style.cursor = 'pointer'; });
+      map.on('moveend', () => {
+        const c = map.getCenter();
+        state.at = `${c.lng.toFixed(4)},${c.lat.toFixed(4)},${map.getZoom().toFixed(2)}`;
+        pushState();
+      });
+      map.on('zoomend', () => { if (state.layer === 'hex' && hexLayer() !== shownLayer) render(); });
+      resolve();
+    }));
+  }
+
+  // ---------- layers and values ----------
+  let shownLayer = '';
+  function hexResolutions() {
+    const names = tier === 'analyst' ? analystLayers.map((l) => l.replace('_', '-')) : (snapshot.layers || []);
+    return names.filter((l) => /^h3-\d+$/.test(l)).map((l) => Number(l.slice(3))).sort((a, b) => a - b);
+  }
+  function hexLayer() {
+    const res = hexResolutions();
+    if (res.length === 0) return 'districts';
+    // A hexagon should be a few dozen pixels across: res 7 at city zoom, finer as one zooms in.
+    const want = Math.round(map.getZoom() - 3.2);
+    let best = res[0];
+    for (const r of res) if (r <= want) best = r;
+    return 'h3-' + best;
+  }
+  function currentLayer() {
+    return state.layer === 'hex' ? hexLayer() : state.layer;
+  }
+  function populationOf(unit, layer, year) {
+    if (!boundaries) return null;
+    const pop = (f) => (f.properties.population || {})[year];
+    if (layer === 'districts') { const f = boundaries.byCode[unit]; return f ? pop(f) : null; }
+    if (layer === 'parents') {
+      const fs = boundaries.features.filter((f) => f.properties.parent === unit);
+      return fs.length ? fs.reduce((s, f) => s + (pop(f) || 0), 0) : null;
+    }
+    return null;
+  }
+  function measureOf(p, layer, year) {
+    if (isHidden(p)) return null;
+    if (state.measure === 'value') return p.value;
+    if (p.rate_per_1000 !== undefined) return p.rate_per_1000;
+    const pop = populationOf(p.unit, layer, year);
+    return pop ? Math.round((p.value / pop) * 100000) / 100 : null;
+  }
+
+  async function render() {
+    const seq = ++loadSeq;
+    const layer = currentLayer();
+    const year = state.year;
+    const cmp = state.compare && state.compare !== state.year ? state.compare : '';
+    let fc, before;
+    try {
+      [fc, before] = await Promise.all([
+        api.layer(layer, state.category, year),
+        cmp ? api.layer(layer, state.category, cmp) : Promise.resolve(null),
+      ]);
+    } catch (e) {
+      if (seq === loadSeq) showError(e);
+      return;
+    }
+    if (seq !== loadSeq) return; // a newer choice has been made meanwhile
+    const prev = new Map();
+    if (before) for (const f of before.features) prev.set(f.properties.unit, f.properties);
+    shown = fc.features.map((f, i) => {
+      const p = f.properties;
+      let v = measureOf(p, layer, year);
+      let hid = v === null;
+      if (cmp) {
+        const b = prev.get(p.unit);
+        const old = b ? measureOf(b, layer, cmp) : null;
+        if (old === null) hid = true; else if (!hid) v = Math.round((v - old) * 100) / 100;
+      }
+      return { type: 'Feature', geometry: f.geometry, properties: { i, unit: p.unit, v: hid ? null : v, hid, src: p, old: cmp ? prev.get(p.unit) || null : null } };
+    });
+    shownLayer = layer;
+    const data = { type: 'FeatureCollection', features: shown };
+    map.getSource('units').setData(data);
+    const values = shown.filter((f) => !f.properties.hid).map((f) => f.properties.v);
+    const classes = cmp ? diverging(values) : sequential(values);
+    map.setPaintProperty('units-fill', 'fill-color', classes.expression);
+    map.setFilter('units-selected', ['==', ['get', 'unit'], state.layer === 'districts' ? state.district : '']);
+    legend(classes, cmp, fc.features.length === 0);
+    renderInstitutions();
+    pushState();
+    map.once('idle', () => {
+      hook.renders += 1;
+      if (!hook.ready) {
+        hook.ready = true;
+        performance.mark('kmapa-interactive');
+      }
+    });
+  }
+
+  function sequential(values) {
+    const pos = [...new Set(values.filter((v) => v > 0))].sort((a, b) => a - b);
+    const n = Math.min(SEQ.length, pos.length);
+    const breaks = [];
+    for (let i = 1; i < n; i++) breaks.push(pos[Math.floor((i * pos.length) / n)]);
+    const uniq = [...new Set(breaks)];
+    const expr = ['case', ['==', ['get', 'hid'], true], HIDDEN, ['<=', ['get', 'v'], 0], ZERO,
+      uniq.length ? ['step', ['get', 'v'], SEQ[0], ...uniq.flatMap((b, i) => [b, SEQ[i + 1]])] : SEQ[0]];
+    const rows = [];
+    const edges = [pos[0], ...uniq];
+    edges.forEach((lo, i) => {
+      if (lo === undefined) return;
+      const inClass = pos.filter((v) => v >= lo && (i + 1 >= edges.length || v < edges[i + 1]));
+      const hi = inClass[inClass.length - 1];
+      rows.push([SEQ[i], hi === undefined || hi === lo ? fmt(lo) : `${fmt(lo)} – ${fmt(hi)}`]);
+    });
+    return { expression: expr, rows: [[ZERO, state.lang === 'en' ? '0 (nobody)' : '0 (nikt)'], ...rows] };
+  }
+  function diverging(values) {
+    const abs = values.map(Math.abs).filter((v) => v > 0).sort((a, b) => a - b);
+    const qn = (p) => (abs.length ? abs[Math.min(abs.length - 1, Math.floor(p * abs.length))] : 0);
+    const t1 = qn(0.33);
+    const t2 = Math.max(qn(0.75), t1 + (state.measure === 'value' ? 1 : 0.01));
+    const expr = ['case', ['==', ['get', 'hid'], true], HIDDEN,
+      ['step', ['get', 'v'], DIV[0], -t2, DIV[1], -t1, DIV[2], t1 + 1e-9, DIV[3], t2 + 1e-9, DIV[4]]];
+    return { expression: expr, rows: [
+      [DIV[4], `${t('increase')} ${t('more')} ${fmt(t2)}`],
+      [DIV[3], `${t('increase')} ${fmt(t1)} – ${fmt(t2)}`],
+      [DIV[2], `${t('nochange')} (± ${fmt(t1)})`],
+      [DIV[1], `${t('decrease')} ${fmt(t1)} – ${fmt(t2)}`],
+      [DIV[0], `${t('decrease')} ${t('more')} ${fmt(t2)}`],
+    ] };
+  }
+
+  function legend(classes, cmp, empty) {
+    const box = $('legend');
+    box.replaceChildren();
+    const c = category(state.category);
+    const what = state.measure === 'value' ? t('count') : t('rate');
+    box.append(el('strong', { text: `${label(c) || state.category}, ${cmp ? `${t('change')} ${cmp} → ${state.year}` : state.year} – ${what}` }));
+    if (empty) { box.append(el('div', { class: 'note', text: t('nodata') })); return; }
+    for (const [col, txt] of classes.rows) {
+      box.append(el('div', { class: 'row' }, el('span', { class: 'swatch', style: `background:${col}` }), el('span', { text: txt })));
+    }
+    box.append(el('div', { class: 'row' }, el('span', { class: 'swatch hatched' }), el('span', { text: t('hiddenlegend') })));
+    box.append(el('div', { class: 'note', text: T[state.lang].hiddennote(snapshot.k) }));
+    if (tier === 'analyst' && state.measure === 'rate_per_1000' && currentLayer().startsWith('h3')) box.append(el('div', { class: 'note', text: t('hexnorate') }));
+  }
+
+  function describe(p) {
+    const s = p.src;
+    const parts = [];
+    if (p.hid) {
+      const hiddenNow = isHidden(s);
+      parts.push(el('div', { class: 'hidden-note', text: hiddenNow ? statusText(s) : `${state.compare}: ${statusText(p.old || {})}` }));
+    } else if (state.compare && state.compare !== state.year) {
+      const sign = p.v > 0 ? '+' : '';
+      parts.push(el('div', { text: `${t('change')} ${state.compare} → ${state.year}: ${sign}${fmt(p.v)}` }));
+    } else {
+      const unitTxt = state.measure === 'value' ? t('persons') : t('per1000');
+      parts.push(el('div', { text: p.v === 0 ? `0 (${t('none')})` : `${fmt(p.v)} ${unitTxt}` }));
+      if (s.status === 'perturbed') parts.push(el('div', { class: 'hidden-note', text: statusText(s) }));
+    }
+    return parts;
+  }
+  function tooltip(e) {
+    const f = e.features && e.features[0];
+    if (!f) return;
+    if (map.queryRenderedFeatures(e.point, { layers: ['inst-points'] }).length) { $('tooltip').hidden = true; return; }
+    const p = shown[f.properties.i] && shown[f.properties.i].properties;
+    if (!p) return;
+    map.getCanvas().style.cursor = 'pointer';
+    const box = $('tooltip');
+    box.replaceChildren(el('strong', { text: `${unitName(p.src)} (${state.year})` }), ...describe(p));
+    box.hidden = false;
+    const w = map.getCanvas().clientWidth;
+    box.style.left = Math.min(e.point.x + 14, w - 220) + 'px';
+    box.style.top = e.point.y + 14 + 'px';
+  }
+  function click(e) {
+    $('tooltip').hidden = true;
+    const inst = map.queryRenderedFeatures(e.point, { layers: ['inst-points'] });
+    if (inst.length) { institutionPopup(inst[0], e.lngLat); return; }
+    const units = map.queryRenderedFeatures(e.point, { layers: ['units-fill'] });
+    if (!units.length) return;
+    const p = shown[units[0].properties.i].properties;
+    if (currentLayer() === 'districts') { openProfile(p.unit); return; }
+    const box = el('div', {}, el('h3', { text: unitName(p.src) }), ...describe(p));
+    new maplibregl.Popup({ maxWidth: '20rem' }).setLngLat(e.lngLat).setDOMContent(box).addTo(map);
+  }
+
+  // ---------- institutions ----------
+  function renderInstitutions() {
+    const on = state.inst;
+    const list = institutions.filter((i) => (!state.instType || i.kind === state.instType)
+      && (!state.instServes || (i.categories || []).includes(state.category) || (state.category.startsWith('any_') && (i.categories || []).some((c) => (category(c) || {}).source === state.category.slice(4).toUpperCase()))));
+    const features = on ? list.map((i, n) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [i.lon, i.lat] },
+      properties: { n: institutions.indexOf(i), color: SECTOR_COLORS[i.sector] || '#333' } })) : [];
+    if (map.getSource('inst')) map.getSource('inst').setData({ type: 'FeatureCollection', features });
+    hook.institutionsShown = features.length;
+  }
+  const kindLabel = (k) => KINDS[state.lang][k] || k.replace(/_/g, ' ');
+  function areaText(a) {
+    // {"kind": "whole_city"} or {"kind": "districts", "districts": [codes]}
+    if (!a || a.kind !== 'districts') return t('wholecity');
+    const codes = a.districts || [];
+    return codes.map((c) => (boundaries && boundaries.byCode[c] ? boundaries.byCode[c].name : c)).join(', ');
+  }
+  function institutionCard(i, heading) {
+    const rows = [
+      el(heading, { text: i.name }),
+      el('p', { text: `${kindLabel(i.kind)} · ${T[state.lang].sector[i.sector] || i.sector}` }),
+      i.address ? el('p', {}, `${t('address')}: ${i.address}`) : null,
+      i.opening_hours ? el('p', {}, `${t('hours')}: ${i.opening_hours}`) : null,
+      i.phone ? el('p', {}, `${t('phone')}: `, el('a', { href: 'tel:' + i.phone.replace(/\s/g, ''), text: i.phone })) : null,
+      i.email ? el('p', {}, `${t('email')}: `, el('a', { href: 'mailto:' + i.email, text: i.email })) : null,
+      i.website ? el('p', {}, `${t('www')}: `, el('a', { href: i.website, rel: 'noopener', target: '_blank', text: i.website })) : null,
+      el('p', { text: `${t('serves')}: ${(i.categories || []).map((c) => label(category(c)) || c).join(', ')}` }),
+      el('p', { text: `${t('area')}: ${areaText(i.area)}` }),
+    ];
+    return rows;
+  }
+  function institutionPopup(f, lngLat) {
+    const i = institutions[f.properties.n];
+    if (!i) return;
+    new maplibregl.Popup({ maxWidth: '22rem', className: 'inst-popup' }).setLngLat([i.lon, i.lat])
+      .setDOMContent(el('div', {}, ...institutionCard(i, 'h3'))).addTo(map);
+  }
+  function fillInstitutionTypes() {
+    const sel = $('inst-type');
+    const kinds = [...new Set(institutions.map((i) => i.kind))].sort((a, b) => kindLabel(a).localeCompare(kindLabel(b), locale()));
+    sel.replaceChildren(el('option', { value: '', text: t('all') }), ...kinds.map((k) => el('option', { value: k, text: kindLabel(k) })));
+    sel.value = state.instType;
+  }
+
+  // ---------- district profile ----------
+  let profileData = null;
+  async function openProfile(code) {
+    state.district = code;
+    map.setFilter('units-selected', ['==', ['get', 'unit'], state.layer === 'districts' ? code : '']);
+    pushState();
+    try {
+      profileData = await api.profile(code);
+    } catch (e) { showError(e); return; }
+    renderProfile();
+    $('profile').hidden = false;
+    $('profile-title').focus();
+    hook.profileOpen = code;
+  }
+  function closeProfile() {
+    $('profile').hidden = true;
+    state.district = '';
+    profileData = null;
+    hook.profileOpen = null;
+    map.setFilter('units-selected', ['==', ['get', 'unit'], '']);
+    pushState();
+    $('search').focus();
+  }
+  function chart(series, city, useRate) {
+    const years = snapshot.years;
+    const W = 150, H = 46, P = 4;
+    const val = (c) => (c && !isHidden(c) ? (useRate ? c.rate_per_1000 : c.value) : null);
+    const byYear = (s) => new Map(s.map((c) => [c.year, c]));
+    const d = byYear(series), m = byYear(city || []);
+    const pts = years.map((y) => [y, val(d.get(y)), useRate ? val(m.get(y)) : null]);
+    const max = Math.max(1e-9, ...pts.flatMap(([, a, b]) => [a || 0, b || 0]));
+    const x = (i) => P + (i * (W - 2 * P)) / Math.max(1, years.length - 1);
+    const y = (v) => H - P - (v / max) * (H - 2 * P);
+    const path = (k) => {
+      let s = '', pen = false;
+      pts.forEach((p, i) => { if (p[k] === null) { pen = false; return; } s += `${pen ? 'L' : 'M'}${x(i).toFixed(1)},${y(p[k]).toFixed(1)}`; pen = true; });
+      return s;
+    };
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    svg.setAttribute('width', W); svg.setAttribute('height', H);
+    svg.setAttribute('role', 'img');
+    const desc = pts.map(([yr, a]) => `${yr}: ${a === null ? t('hidden') : num(a, useRate ? 1 : 0)}`).join('; ');
+    svg.setAttribute('aria-label', desc);
+    const add = (tag, attrs) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); svg.append(e); return e; };
+    add('line', { x1: P, x2: W - P, y1: H - P, y2: H - P, stroke: '#999', 'stroke-width': 0.6 });
+    if (useRate) add('path', { d: path(2), fill: 'none', stroke: '#6b6b6b', 'stroke-width': 1.3, 'stroke-dasharray': '3 2' });
+    add('path', { d: path(1), fill: 'none', stroke: '#00507a', 'stroke-width': 2 });
+    pts.forEach((p, i) => {
+      if (p[1] === null) add('circle', { cx: x(i), cy: H - P - 2, r: 2.2, fill: '#fff', stroke: '#7a1d00', 'stroke-width': 1, class: 'hidden-year' });
+      else add('circle', { cx: x(i), cy: y(p[1]), r: 1.6, fill: '#00507a' });
+    });
+    const title = document.createElementNS(ns, 'title');
+    title.textContent = desc;
+    svg.prepend(title);
+    return svg;
+  }
+  function renderProfile() {
+    const p = profileData;
+    if (!p) return;
+    const d = p.district;
+    const lastYear = snapshot.years[snapshot.years.length - 1];
+    const pop = (d.population || {})[lastYear];
+    $('profile-title').textContent = `${d.name}${d.parent_name ? ' (' + d.parent_name + ')' : ''}`;
+    $('profile-title').setAttribute('tabindex', '-1');
+    const body = $('profile-body');
+    body.replaceChildren();
+    body.append(el('p', { class: 'meta', text: `${t('district')} ${d.code}${pop ? ` · ${num(pop)} ${t('population')} (${lastYear})` : ''}` }));
+    body.append(el('p', { class: 'meta', text: `${p.synthetic ? t('synthetic') + ' ' : ''}${t('snapshot')} ${p.snapshot}, ${t('policy')} ${p.policy_version}.` }));
+    body.append(el('p', { class: 'meta', text: `${state.lang === 'en' ? p.note_en : p.note_pl} ${T[state.lang].profilehidden(p.hidden_values)}` }));
+    if (tier === 'analyst') body.append(el('p', { class: 'meta', text: t('profilepublic') }));
+    body.append(el('div', { class: 'chart-key' }, el('span', {}, el('i', { style: 'border-color:#00507a' }), t('district')),
+      el('span', {}, el('i', { style: 'border-color:#6b6b6b;border-top-style:dashed' }), t('city')), el('span', { text: `(${t('per1000')})` })));
+    body.append(el('p', { class: 'meta', text: t('profilenote') }));
+    for (const src of ['OPS', 'PUP']) {
+      const cats = p.categories.filter((c) => c.source === src);
+      if (!cats.length) continue;
+      body.append(el('h3', { text: t(src.toLowerCase()) }));
+      const ordered = [];
+      for (const c of cats.filter((c) => !c.parent)) {
+        ordered.push(c);
+        for (const s of cats.filter((x) => x.parent === c.code)) ordered.push(s);
+      }
+      for (const c of [...cats.filter((c) => c.code.startsWith('any_')), ...ordered.filter((c) => !c.code.startsWith('any_'))]) {
+        const last = c.series[c.series.length - 1];
+        const cityLast = (c.city || []).find((x) => last && x.year === last.year);
+        const useRate = c.series.some((x) => x.rate_per_1000 !== null && x.rate_per_1000 !== undefined);
+        let fig = '';
+        if (last) {
+          fig = isHidden(last)
+            ? `${last.year}: ${state.lang === 'en' ? last.status_en : last.status_pl}`
+            : `${last.year}: ${num(last.value)} ${t('persons')}${useRate && last.rate_per_1000 !== null ? ` · ${num(last.rate_per_1000, 1)} ${t('per1000')}` : ''}${cityLast && cityLast.rate_per_1000 !== null && cityLast.rate_per_1000 !== undefined ? ` (${t('city')} ${num(cityLast.rate_per_1000, 1)})` : ''}`;
+        }
+        body.append(el('div', { class: `cat${c.parent ? ' sub' : ''}${c.code === state.category ? ' current' : ''}`, 'data-code': c.code },
+          el('span', { class: 'name', text: label(c) }), el('span', { class: 'figures', text: fig }), chart(c.series, c.city, useRate)));
+      }
+    }
+    body.append(el('h3', { text: t('inststitle') }));
+    const ul = el('ul', { class: 'inst' });
+    for (const i of p.institutions || []) ul.append(el('li', {}, ...institutionCard(i, 'strong').map((n) => (n && n.tagName === 'P' ? el('div', {}, ...n.childNodes) : n))));
+    body.append(ul);
+    const csv = $('profile-csv');
+    if (isStatic()) {
+      csv.href = URL.createObjectURL(new Blob([profileCsv(p)], { type: 'text/csv;charset=utf-8' }));
+    } else {
+      csv.href = `api/v1/table.csv?unit=${encodeURIComponent(d.code)}`;
+    }
+    csv.setAttribute('download', `kmapa-${d.code}.csv`);
+    $('profile').setAttribute('data-print-note', `${t('printnote')} · ${t('snapshot')} ${p.snapshot} · ${t('policy')} ${p.policy_version} · ${new Date().toISOString().slice(0, 10)}`);
+  }
+  function profileCsv(p) {
+    const q = (s) => (/[",\n]/.test(String(s)) ? `"${String(s).replace(/"/g, '""')}"` : String(s));
+    let out = 'unit,name,category,group,year,value,status,rate_per_1000,snapshot,policy_version\n';
+    for (const c of p.categories) for (const s of c.series) {
+      out += [p.district.code, p.district.name, c.code, 'all', s.year, s.value === null ? '' : s.value, s.status,
+        s.rate_per_1000 === null || s.rate_per_1000 === undefined ? '' : s.rate_per_1000.toFixed(2), p.snapshot, p.policy_version].map(q).join(',') + '\n';
+    }
+    return out;
+  }
+
+  // ---------- controls, language, tiers, URL ----------
+  function pushState() {
+    const p = new URLSearchParams({ category: state.category, year: state.year, measure: state.measure, layer: state.layer, lang: state.lang });
+    if (state.compare) p.set('compare', state.compare);
+    if (state.district) p.set('district', state.district);
+    if (state.inst) p.set('inst', '1');
+    if (state.instType) p.set('inst_type', state.instType);
+    if (state.instServes) p.set('inst_serves', '1');
+    if (state.at) p.set('at', state.at);
+    history.replaceState(null, '', '?' + p.toString());
+  }
+  function fillCategories() {
+    const sel = $('category');
+    sel.replaceChildren();
+    const year = Number(state.year);
+    for (const src of ['OPS', 'PUP']) {
+      const g = el('optgroup', { label: t(src.toLowerCase()) });
+      const inSource = vocabulary.filter((c) => c.source === src);
+      const opt = (c, indent) => el('option', { value: c.code, disabled: !(c.years || []).includes(year) ? 'disabled' : null,
+        text: (indent ? '\u00a0\u00a0\u00a0– ' : '') + label(c) });
+      for (const c of inSource.filter((c) => c.total)) g.append(opt(c, false));
+      for (const c of inSource.filter((c) => !c.parent && !c.total)) {
+        g.append(opt(c, false));
+        for (const s of inSource.filter((x) => x.parent === c.code)) g.append(opt(s, true));
+      }
+      sel.append(g);
+    }
+    if (!vocabulary.some((c) => c.code === state.category)) state.category = 'any_ops';
+    sel.value = state.category;
+  }
+  function fillYears() {
+    const ys = snapshot.years;
+    if (!ys.includes(Number(state.year))) state.year = String(ys[ys.length - 1]);
+    const r = $('year');
+    r.min = 0; r.max = ys.length - 1; r.value = ys.indexOf(Number(state.year));
+    r.setAttribute('aria-valuetext', state.year);
+    $('year-value').textContent = state.year;
+    const c = $('compare');
+    c.replaceChildren(el('option', { value: '', text: t('nocompare') }), ...ys.map((y) => el('option', { value: String(y), text: String(y) })));
+    if (!ys.includes(Number(state.compare))) state.compare = '';
+    c.value = state.compare;
+  }
+  function texts() {
+    document.documentElement.lang = state.lang;
+    document.querySelectorAll('[data-i18n]').forEach((e) => { e.textContent = t(e.dataset.i18n); });
+    document.querySelectorAll('[data-i18n-placeholder]').forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
+    document.querySelectorAll('[data-i18n-label]').forEach((e) => { e.setAttribute('aria-label', t(e.dataset.i18nLabel)); });
+    $('lang').textContent = t('lang');
+    $('more').textContent = t($('controls').classList.contains('open') ? 'less' : 'more');
+    $('lang').setAttribute('lang', state.lang === 'pl' ? 'en' : 'pl');
+    $('lang').setAttribute('aria-label', t('langlabel'));
+    $('signin').textContent = tier === 'analyst' ? t('signout') : t('signin');
+    $('signin').hidden = isStatic();
+    const hexOpt = $('layer').querySelector('option[value=hex]');
+    hexOpt.disabled = hexResolutions().length === 0;
+    const tierBox = $('tier');
+    tierBox.className = tier;
+    tierBox.textContent = tier === 'analyst' ? t('tieranalyst') : `${t('tierpublic')} – ${t('snapshot')} ${snapshot.number}`;
+    const notice = $('notice');
+    notice.replaceChildren();
+    if (snapshot.synthetic) notice.append(el('strong', { text: t('synthetic') }), ' ');
+    notice.append(`${t('snapshot')} ${snapshot.number} (${String(snapshot.published_at || '').slice(0, 10)}), ${t('policy')} ${snapshot.policy_version}. ${t('attribution')}.`);
+    if (map && map._kmapaAttribution) map.removeControl(map._kmapaAttribution);
+    if (map) {
+      map._kmapaAttribution = new maplibregl.AttributionControl({ compact: window.innerWidth < 700,
+        customAttribution: [t('attribution'), snapshot.synthetic ? t('synthetic') : ''].filter(Boolean).join(' · ') });
+      map.addControl(map._kmapaAttribution, 'bottom-right');
+    }
+    fillInstitutionTypes();
+    $('inst').checked = state.inst;
+    $('inst-serves').checked = state.instServes;
+    $('measure').value = state.measure;
+    $('layer').value = state.layer;
+  }
+  function showError(e) {
+    hook.errors.push(String(e && e.message));
+    const box = $('legend');
+    box.replaceChildren(el('strong', { text: t('loaderror') }), el('div', { class: 'note', role: 'alert', text: String(e && e.message) }));
+  }
+  function findDistrict(text) {
+    if (!boundaries || !text) return null;
+    const s = text.trim().toLocaleLowerCase(locale());
+    return boundaries.features.find((f) => f.properties.name.toLocaleLowerCase(locale()) === s || f.properties.code.toLocaleLowerCase() === s)
+      || boundaries.features.find((f) => f.properties.name.toLocaleLowerCase(locale()).startsWith(s));
+  }
+  function bboxOf(geom) {
+    let b = [180, 90, -180, -90];
+    const walk = (c) => { if (typeof c[0] === 'number') { b = [Math.min(b[0], c[0]), Math.min(b[1], c[1]), Math.max(b[2], c[0]), Math.max(b[3], c[1])]; } else c.forEach(walk); };
+    walk(geom.coordinates);
+    return b;
+  }
+  function selectDistrict(f) {
+    const b = bboxOf(f.geometry);
+    if (state.layer !== 'districts') { state.layer = 'districts'; $('layer').value = 'districts'; render(); }
+    map.fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 60, maxZoom: 13.5, duration: 500 });
+    openProfile(f.properties.code);
+  }
+  async function setTier(newTier, tok) {
+    if (newTier === 'analyst') {
+      const layers = await api.analystLayers(tok);
+      token = tok;
+      sessionStorage.setItem('kmapa-token', tok);
+      analystLayers = layers.layers || [];
+      tier = 'analyst';
+    } else {
+      token = '';
+      sessionStorage.removeItem('kmapa-token');
+      tier = 'public';
+      analystLayers = [];
+    }
+    hook.tier = tier;
+    texts();
+    render();
+  }
+  function wire() {
+    $('category').addEventListener('change', (e) => { state.category = e.target.value; render(); if (profileData) renderProfile(); });
+    $('year').addEventListener('input', (e) => {
+      state.year = String(snapshot.years[Number(e.target.value)]);
+      $('year-value').textContent = state.year;
+      e.target.setAttribute('aria-valuetext', state.year);
+      fillCategories();
+      render();
+    });
+    $('compare').addEventListener('change', (e) => { state.compare = e.target.value; render(); });
+    $('measure').addEventListener('change', (e) => { state.measure = e.target.value; render(); });
+    $('layer').addEventListener('change', (e) => { state.layer = e.target.value; render(); });
+    $('lang').addEventListener('click', () => {
+      state.lang = state.lang === 'pl' ? 'en' : 'pl';
+      fillCategories(); fillYears(); texts(); render();
+      if (profileData) renderProfile();
+    });
+    const search = $('search');
+    const go = () => { const f = findDistrict(search.value); if (f) { search.value = f.properties.name; selectDistrict(f); } };
+    search.addEventListener('change', go);
+    search.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); go(); } });
+    $('inst').addEventListener('change', (e) => { state.inst = e.target.checked; renderInstitutions(); pushState(); });
+    $('inst-type').addEventListener('change', (e) => { state.instType = e.target.value; state.inst = true; $('inst').checked = true; renderInstitutions(); pushState(); });
+    $('inst-serves').addEventListener('change', (e) => { state.instServes = e.target.checked; state.inst = true; $('inst').checked = true; renderInstitutions(); pushState(); });
+    $('more').addEventListener('click', () => {
+      const open = $('controls').classList.toggle('open');
+      $('more').setAttribute('aria-expanded', String(open));
+      $('more').textContent = t(open ? 'less' : 'more');
+    });
+    $('profile-close').addEventListener('click', closeProfile);
+    $('profile-print').addEventListener('click', () => window.print());
+    document.addEventListener('keydown', (e) => { if (e.key === 'Escape' && !$('profile').hidden && !$('signin-dialog').open) closeProfile(); });
+    const dlg = $('signin-dialog');
+    $('signin').addEventListener('click', () => {
+      if (tier === 'analyst') { setTier('public'); return; }
+      $('signin-error').textContent = '';
+      $('token').value = '';
+      dlg.showModal();
+    });
+    $('signin-cancel').addEventListener('click', () => dlg.close());
+    $('signin-form').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      try {
+        await setTier('analyst', $('token').value.trim());
+        dlg.close();
+      } catch (err) {
+        $('signin-error').textContent = err.status === 401 ? t('badtoken') : err.status === 403 ? t('badrole') : err.status === 404 || err.status === 503 ? t('noanalyst') : String(err.message);
+      }
+    });
+  }
+
+  async function start() {
+    try {
+      config = await getJSON('web/config.json').catch(() => ({ mode: 'api' }));
+      [snapshot, vocabulary] = await Promise.all([api.snapshot(), api.vocabulary()]);
+    } catch (e) {
+      document.body.prepend(el('p', { role: 'alert', text: `kmapa: ${e.message}` }));
+      return;
+    }
+    hook.snapshot = snapshot;
+    fillYears();
+    fillCategories();
+    const mapReady = makeMap();
+    texts();
+    wire();
+    if (token) {
+      try { await setTier('analyst', token); } catch (_) { token = ''; sessionStorage.removeItem('kmapa-token'); }
+    }
+    await mapReady;
+    texts();
+    render();
+    // Names, population and institutions: not needed for the first picture.
+    const [b, inst] = await Promise.all([api.boundaries(), api.institutions()]).catch((e) => { showError(e); return [null, null]; });
+    if (b) {
+      boundaries = b;
+      boundaries.byCode = {};
+      for (const f of b.features) boundaries.byCode[f.properties.code] = f.properties;
+      $('district-names').replaceChildren(...b.features.map((f) => f.properties.name).sort((x, y) => x.localeCompare(y, 'pl')).map((n) => el('option', { value: n })));
+      hook.districtsLoaded = b.features.length;
+    }
+    if (inst) {
+      institutions = inst.features.map((f) => f.properties);
+      fillInstitutionTypes();
+      renderInstitutions();
+    }
+    if (tier === 'analyst') render();
+    if (state.district) openProfile(state.district);
+  }
+  start();
+})();
