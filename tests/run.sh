@@ -3,8 +3,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== test-time reference oracles (Python: h3, shapely)"
-python3 -c "import h3, shapely" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+echo "== test-time tools (Python: h3 and shapely as reference oracles, schemathesis)"
+python3 -c "import h3, shapely, schemathesis" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+echo "== browser-test tools (Debian's Chromium, playwright-core from package-lock.json)"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }
+  elif command -v sudo >/dev/null; then sudo apt-get install -y chromium
+  else echo "the web map tests need Debian's Chromium: apt-get install -y chromium" >&2; exit 1; fi
+fi
+[ -d node_modules/playwright-core ] || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -13,4 +21,20 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+passed=$(grep -oE 'test result: ok\. [0-9]+ passed' "$log" | awk '{s += $4} END {print s + 0}')
+
+echo "== schemathesis against a live server (tests/api_fuzz.sh)"
+cargo build --locked -p kmapa
+./tests/api_fuzz.sh
+
+echo "== web map in Chromium (tests/web_map.sh)"
+weblog=$(mktemp)
+trap 'rm -f "$log" "$weblog"' EXIT
+./tests/web_map.sh 2>&1 | tee "$weblog"
+web_passed=$(grep -oE '^# pass [0-9]+' "$weblog" | awk '{s += $3} END {print s + 0}')
+
+echo "== summary"
+echo "tests: $((passed + 1 + web_passed)) passed, 0 failed"

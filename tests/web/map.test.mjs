@@ -1,0 +1,307 @@
+// Browser tests of the web map (run by tests/web_map.sh, which starts the servers).
+// playwright-core drives Debian's Chromium; every check reads what the browser drew or
+// showed, not the page's code.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = process.env.KMAPA_URL;
+const STATIC = process.env.KMAPA_STATIC_URL;
+const TOKEN = process.env.KMAPA_TOKEN;
+const PUBLIC_TOKEN = process.env.KMAPA_PUBLIC_TOKEN;
+const OUT = process.env.KMAPA_TEST_OUTPUT || 'test-output/web';
+assert.ok(BASE && STATIC && TOKEN && PUBLIC_TOKEN, 'run through tests/web_map.sh');
+fs.mkdirSync(OUT, { recursive: true });
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', '--disable-quic',
+      '--disable-component-update', '--disable-sync', '--use-angle=swiftshader', '--enable-unsafe-swiftshader'],
+  });
+});
+after(async () => { await browser.close(); });
+
+async function open(url, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 820 }, ...options });
+  const page = await context.newPage();
+  const requests = [];
+  const errors = [];
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  await page.waitForFunction(() => window.kmapa && window.kmapa.ready, null, { timeout: 60000 });
+  await page.waitForFunction(() => window.kmapa.districtsLoaded > 0, null, { timeout: 30000 });
+  return { page, context, requests, errors };
+}
+const renders = (page) => page.evaluate(() => window.kmapa.renders);
+async function afterRender(page, action) {
+  const n = await renders(page);
+  await action();
+  await page.waitForFunction((k) => window.kmapa.renders > k, n, { timeout: 30000 });
+}
+const legend = (page) => page.locator('#legend').innerText();
+const drawn = (page) => page.evaluate(() => window.kmapa.map.queryRenderedFeatures({ layers: ['units-fill'] }).length);
+
+// A point on screen (page coordinates) whose topmost drawn unit satisfies `want`, found
+// by asking the map what it drew at a grid of points.
+async function findPoint(page, want) {
+  return page.evaluate((wantSrc) => {
+    const ok = new Function('p', `return (${wantSrc})(p);`);
+    const m = window.kmapa.map;
+    const canvas = m.getCanvas().getBoundingClientRect();
+    const shown = window.kmapa.shown();
+    for (let y = 30; y < canvas.height - 30; y += 9) {
+      for (let x = 30; x < canvas.width - 30; x += 9) {
+        const at = (px, py) => { const f = m.queryRenderedFeatures([px, py], { layers: ['units-fill'] })[0]; return f ? f.properties.i : -1; };
+        const i = at(x, y);
+        // Well inside the unit, not on its edge.
+        const inside = i >= 0 && [[-6, 0], [6, 0], [0, -6], [0, 6]].every(([dx, dy]) => at(x + dx, y + dy) === i);
+        if (inside && ok(shown[i])) return { x: canvas.left + x, y: canvas.top + y, unit: shown[i].unit };
+      }
+    }
+    return null;
+  }, want.toString());
+}
+
+test('the vendored MapLibre GL JS is the npm package in package-lock.json, with its licence', async () => {
+  const { check } = await import('./vendor.mjs');
+  const { version, differ } = check();
+  assert.deepEqual(differ, [], `web/vendor/maplibre-gl vs npm maplibre-gl ${version}`);
+  const served = await (await fetch(`${BASE}/web/vendor/maplibre-gl/LICENSE.txt`)).text();
+  assert.match(served, /Copyright/);
+});
+
+async function getJSON(url) { const r = await fetch(url); assert.equal(r.status, 200, url); return r.json(); }
+
+test('first load: districts drawn, no request leaves 127.0.0.1, under 2 MB; timings reported', async () => {
+  const { page, context, requests, errors } = await open(BASE + '/');
+  assert.ok(await drawn(page) >= 40, 'district polygons are drawn');
+  const perf = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource');
+    const mark = performance.getEntriesByName('kmapa-interactive')[0];
+    return {
+      transfer_bytes: nav.transferSize + res.reduce((s, r) => s + r.transferSize, 0),
+      decoded_bytes: nav.decodedBodySize + res.reduce((s, r) => s + r.decodedBodySize, 0),
+      requests: res.length + 1,
+      dom_content_loaded_ms: Math.round(nav.domContentLoadedEventEnd),
+      interactive_ms: Math.round(mark.startTime),
+    };
+  });
+  fs.writeFileSync(path.join(OUT, 'first-load.json'), JSON.stringify(perf, null, 2) + '\n');
+  console.log('first load:', JSON.stringify(perf));
+  assert.ok(perf.transfer_bytes > 100000, 'the page loaded MapLibre and data over the wire');
+  assert.ok(perf.transfer_bytes < 2 * 1024 * 1024, `first load transfers ${perf.transfer_bytes} bytes`);
+  const outside = requests.filter((u) => !u.startsWith(BASE + '/') && !u.startsWith('data:') && !u.startsWith('blob:'));
+  assert.deepEqual(outside, [], 'no request outside the server');
+  assert.match(await page.locator('footer').innerText(), /OpenStreetMap/);
+  assert.match(await page.locator('footer').innerText(), /SYNTETYCZNE/);
+  assert.match(await page.locator('.maplibregl-ctrl-attrib').innerText(), /OpenStreetMap/);
+  await page.screenshot({ path: path.join(OUT, 'map.png') });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('changing category and year changes the drawn values and the legend; state goes into the URL', async () => {
+  const { page, context } = await open(BASE + '/?category=any_ops');
+  const before = JSON.stringify(await page.evaluate(() => window.kmapa.shown()));
+  const legendBefore = await legend(page);
+  await afterRender(page, () => page.selectOption('#category', 'any_pup'));
+  const afterCat = JSON.stringify(await page.evaluate(() => window.kmapa.shown()));
+  assert.notEqual(afterCat, before, 'values change with the category');
+  assert.notEqual(await legend(page), legendBefore, 'the legend changes with the category');
+  assert.match(await legend(page), /PUP/);
+  // The values drawn are the API's, feature for feature.
+  const year = await page.locator('#year-value').innerText();
+  const api = await getJSON(`${BASE}/collections/problems-districts/items?category=any_pup&year=${year}&limit=1000`);
+  const drawnValues = Object.fromEntries((await page.evaluate(() => window.kmapa.shown())).map((s) => [s.unit, s.v]));
+  for (const f of api.features) assert.equal(drawnValues[f.properties.unit], f.properties.value, f.properties.unit);
+
+  const legendYear = await legend(page);
+  await page.focus('#year');
+  await afterRender(page, () => page.keyboard.press('ArrowLeft'));
+  assert.equal(await page.locator('#year-value').innerText(), String(Number(year) - 1));
+  assert.notEqual(JSON.stringify(await page.evaluate(() => window.kmapa.shown())), afterCat, 'values change with the year');
+  assert.notEqual(await legend(page), legendYear);
+
+  await afterRender(page, () => page.selectOption('#measure', 'rate_per_1000'));
+  assert.match(await legend(page), /na 1000/);
+  await afterRender(page, () => page.selectOption('#compare', String(Number(year) - 3)));
+  assert.match(await legend(page), /zmiana/);
+  await page.screenshot({ path: path.join(OUT, 'compare.png') });
+
+  const url = new URL(page.url());
+  assert.equal(url.searchParams.get('category'), 'any_pup');
+  assert.equal(url.searchParams.get('year'), String(Number(year) - 1));
+  assert.equal(url.searchParams.get('compare'), String(Number(year) - 3));
+  assert.equal(url.searchParams.get('measure'), 'rate_per_1000');
+  // The shared URL restores the view.
+  const again = await open(page.url());
+  assert.equal(await again.page.locator('#category').inputValue(), 'any_pup');
+  assert.equal(await again.page.locator('#year-value').innerText(), String(Number(year) - 1));
+  assert.equal(await again.page.locator('#compare').inputValue(), String(Number(year) - 3));
+  assert.equal(await legend(again.page), await legend(page));
+  await again.context.close();
+  await context.close();
+});
+
+test('a hidden cell is hatched and its tooltip says why, in plain words', async () => {
+  // Find a category and year with a district under the threshold, from the API.
+  const vocab = await getJSON(`${BASE}/api/v1/vocabulary`);
+  const snap = await getJSON(`${BASE}/api/v1/snapshot`);
+  const year = snap.years[snap.years.length - 1];
+  let found = null;
+  for (const c of vocab) {
+    const fc = await getJSON(`${BASE}/collections/problems-districts/items?category=${c.code}&year=${year}&limit=1000`);
+    if (fc.features.some((f) => f.properties.status === 'primary_suppressed')) { found = c.code; break; }
+  }
+  assert.ok(found, 'the demo city has a primary-suppressed district');
+  const { page, context } = await open(`${BASE}/?category=${found}&year=${year}`);
+  const pt = await findPoint(page, (s) => s && s.status === 'primary_suppressed');
+  assert.ok(pt, 'a hidden district is drawn');
+  const hatched = await page.evaluate(({ x, y }) => {
+    const r = window.kmapa.map.getCanvas().getBoundingClientRect();
+    return window.kmapa.map.queryRenderedFeatures([x - r.left, y - r.top], { layers: ['units-hidden'] }).length;
+  }, pt);
+  assert.equal(hatched, 1, 'the hidden district is drawn with the hatch');
+  await page.mouse.move(pt.x, pt.y);
+  await page.waitForSelector('#tooltip:not([hidden])');
+  assert.match(await page.locator('#tooltip').innerText(), new RegExp(`mniej niż ${snap.k} osób – ukryte dla ochrony prywatności`));
+  await page.screenshot({ path: path.join(OUT, 'hidden-tooltip.png') });
+  // English too.
+  await afterRender(page, () => page.click('#lang'));
+  await page.mouse.move(pt.x + 1, pt.y + 1);
+  await page.waitForFunction(() => /hidden to protect privacy/.test(document.getElementById('tooltip').innerText));
+  assert.equal(await page.locator('h1').innerText(), 'Map of social problems');
+  await context.close();
+});
+
+test('clicking a district opens its profile with charts, institutions, CSV and a print report', async () => {
+  const { page, context } = await open(`${BASE}/?category=any_ops`);
+  const pt = await findPoint(page, (s) => s && !s.hid && s.v > 0);
+  assert.ok(pt);
+  await page.mouse.click(pt.x, pt.y);
+  await page.waitForSelector('#profile:not([hidden]) .cat svg');
+  const profile = await getJSON(`${BASE}/api/v1/districts/${pt.unit}/profile`);
+  assert.match(await page.locator('#profile-title').innerText(), new RegExp(profile.district.name));
+  assert.equal(await page.locator('#profile .cat svg').count(), profile.categories.length, 'a chart per category');
+  const polylines = await page.locator('#profile .cat svg path[stroke="#00507a"]').evaluateAll((ps) => ps.filter((p) => (p.getAttribute('d') || '').includes('L')).length);
+  assert.ok(polylines > 5, 'charts draw trend lines');
+  assert.equal(await page.locator('#profile ul.inst > li').count(), profile.institutions.length);
+  const href = await page.locator('#profile-csv').getAttribute('href');
+  const csv = await (await fetch(new URL(href, BASE + '/'))).text();
+  assert.match(csv.split('\n')[1], new RegExp(`^${pt.unit},`));
+  assert.equal(new URL(page.url()).searchParams.get('district'), pt.unit);
+  await page.screenshot({ path: path.join(OUT, 'profile.png') });
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('#map').isVisible(), false, 'print hides the map');
+  assert.equal(await page.locator('#controls').isVisible(), false, 'print hides the controls');
+  assert.equal(await page.locator('#profile').isVisible(), true);
+  await page.pdf({ path: path.join(OUT, 'profile.pdf'), format: 'A4' });
+  await page.emulateMedia({ media: 'screen' });
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#profile', { state: 'hidden' });
+  await context.close();
+});
+
+test('institutions: points with popups, filtered by type and by problem served', async () => {
+  const { page, context } = await open(`${BASE}/?category=homelessness&inst=1`);
+  const all = await page.evaluate(() => window.kmapa.institutionsShown);
+  const api = await getJSON(`${BASE}/collections/institutions/items?limit=10000`);
+  assert.equal(all, api.features.length);
+  await page.check('#inst-serves');
+  const serving = await page.evaluate(() => window.kmapa.institutionsShown);
+  assert.equal(serving, api.features.filter((f) => f.properties.categories.includes('homelessness')).length);
+  assert.ok(serving > 0 && serving < all);
+  await page.uncheck('#inst-serves');
+  const kind = api.features[0].properties.kind;
+  await page.selectOption('#inst-type', kind);
+  assert.equal(await page.evaluate(() => window.kmapa.institutionsShown), api.features.filter((f) => f.properties.kind === kind).length);
+  await page.waitForFunction(() => window.kmapa.map.queryRenderedFeatures({ layers: ['inst-points'] }).length > 0);
+  const pt = await page.evaluate(() => {
+    const m = window.kmapa.map;
+    const r = m.getCanvas().getBoundingClientRect();
+    const f = m.queryRenderedFeatures({ layers: ['inst-points'] })
+      .map((f) => m.project(f.geometry.coordinates))
+      .find((p) => p.x > 40 && p.y > 40 && p.x < r.width - 60 && p.y < r.height - 60);
+    return f && { x: r.left + f.x, y: r.top + f.y };
+  });
+  assert.ok(pt, 'an institution is on screen');
+  await page.mouse.click(pt.x, pt.y);
+  await page.waitForSelector('.maplibregl-popup h3');
+  const text = await page.locator('.maplibregl-popup').innerText();
+  assert.ok(api.features.some((f) => text.includes(f.properties.name)), 'the popup names the institution');
+  assert.match(text, /Pomaga w/);
+  assert.match(text, /Obszar działania/);
+  await page.screenshot({ path: path.join(OUT, 'institution.png') });
+  await context.close();
+});
+
+test('hexagons at a resolution the zoom fits, and a district found by keyboard', async () => {
+  const { page, context } = await open(`${BASE}/?layer=hex`);
+  assert.match(await page.evaluate(() => window.kmapa.layer()), /^h3-\d+$/);
+  assert.ok(await drawn(page) > 100, 'hexagons drawn');
+  await page.screenshot({ path: path.join(OUT, 'hexagons.png') });
+  await page.focus('#search');
+  await page.keyboard.type('Biskupin');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#profile:not([hidden])');
+  assert.match(await page.locator('#profile-title').innerText(), /Biskupin/);
+  assert.equal(await page.locator('#layer').inputValue(), 'districts', 'a district search shows districts');
+  await context.close();
+});
+
+test('analyst sign-in: a public token is refused, an analyst token switches tier and says so', async () => {
+  const { page, context, requests } = await open(`${BASE}/`);
+  assert.match(await page.locator('#tier').innerText(), /Warstwa publiczna/);
+  await page.click('#signin');
+  await page.fill('#token', PUBLIC_TOKEN);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForFunction(() => document.getElementById('signin-error').textContent.length > 0);
+  assert.match(await page.locator('#signin-error').innerText(), /roli analityka|rola analityka|potrzebna rola/);
+  await page.fill('#token', TOKEN);
+  await afterRender(page, () => page.click('#signin-form button[type=submit]'));
+  assert.match(await page.locator('#tier').innerText(), /Warstwa analityczna/);
+  assert.ok(requests.some((u) => u.includes('/analyst/layers/districts/items')), 'the analyst layer was fetched');
+  assert.ok(await drawn(page) >= 40);
+  await page.screenshot({ path: path.join(OUT, 'analyst.png') });
+  await afterRender(page, () => page.click('#signin'));
+  assert.match(await page.locator('#tier').innerText(), /Warstwa publiczna/);
+  await context.close();
+});
+
+test('phone width: everything fits, the map is drawn', async () => {
+  const { page, context } = await open(`${BASE}/`, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  assert.ok(await drawn(page) >= 20);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no sideways scrolling (${overflow}px)`);
+  const mapBox = await page.locator('#map').boundingBox();
+  assert.ok(mapBox.height > 400, `the map keeps room on a phone (${mapBox.height}px)`);
+  assert.equal(await page.locator('#search').isVisible(), false, 'secondary settings fold away');
+  await page.click('#more');
+  assert.equal(await page.locator('#search').isVisible(), true, 'and unfold');
+  await page.click('#more');
+  await page.screenshot({ path: path.join(OUT, 'phone.png') });
+  await context.close();
+});
+
+test('the static export draws the same numbers as the live API', async () => {
+  const { page, context, requests } = await open(`${STATIC}/?category=any_ops`);
+  const year = await page.locator('#year-value').innerText();
+  const live = await getJSON(`${BASE}/collections/problems-districts/items?category=any_ops&year=${year}&limit=1000`);
+  const drawnValues = Object.fromEntries((await page.evaluate(() => window.kmapa.shown())).map((s) => [s.unit, s.v]));
+  assert.equal(Object.keys(drawnValues).length, live.features.length);
+  for (const f of live.features) assert.equal(drawnValues[f.properties.unit], f.properties.value);
+  assert.ok(requests.every((u) => u.startsWith(STATIC + '/') || u.startsWith('data:') || u.startsWith('blob:')));
+  assert.equal(await page.locator('#signin').isVisible(), false, 'no sign-in on a static site');
+  const pt = await findPoint(page, (s) => s && !s.hid);
+  await page.mouse.click(pt.x, pt.y);
+  await page.waitForSelector('#profile:not([hidden]) .cat svg');
+  await page.screenshot({ path: path.join(OUT, 'static-export.png') });
+  await context.close();
+});
