@@ -755,9 +755,10 @@ async fn browsers_get_the_embedded_map_with_no_outside_requests() {
     );
     let html = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
     assert!(
-        html.contains("/web/vendor/maplibre-gl/maplibre-gl.js") && html.contains("lang=\"pl\"")
+        html.contains("\"web/vendor/maplibre-gl/maplibre-gl.js\"") && html.contains("lang=\"pl\"")
     );
     for path in [
+        "/web/config.json",
         "/web/app.js",
         "/web/style.css",
         "/web/vendor/maplibre-gl/maplibre-gl.js",
@@ -773,6 +774,8 @@ async fn browsers_get_the_embedded_map_with_no_outside_requests() {
         include_str!("../../../web/app.js"),
         include_str!("../../../web/style.css"),
     ] {
+        // (The SVG namespace is a name, not a request.)
+        let own = own.replace("http://www.w3.org/2000/svg", "");
         assert!(
             !own.contains("http://") && !own.contains("https://"),
             "an outside URL in the web map"
@@ -780,7 +783,170 @@ async fn browsers_get_the_embedded_map_with_no_outside_requests() {
     }
     let (s, _) = get_json(&app, "/web/nope.js").await;
     assert_eq!(s, 404);
+    // The map reads its data from this server, with no basemap unless one is configured.
+    let (s, c) = get_json(&app, "/web/config.json").await;
+    assert_eq!(
+        (s, c["mode"].as_str(), c["basemap_style"].is_null()),
+        (200, Some("api"), true)
+    );
+    // A shared view: the map's own state in the query string still gets the page.
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/?category=poverty&year=2024&district=FAB-01")
+            .insert_header((header::ACCEPT, "text/html"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
     // JSON clients still get the landing page.
     let (s, j) = get_json(&app, "/?f=json").await;
     assert_eq!((s, j["links"].is_array()), (200, true));
+}
+
+/// Replaces what changes between runs or would swamp a snapshot: publication times and
+/// coordinate lists (kept as their number of positions).
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match k.as_str() {
+                    "published_at" | "timeStamp" | "created" => *x = Value::from("[time]"),
+                    "coordinates" => {
+                        fn positions(v: &Value) -> usize {
+                            match v {
+                                Value::Array(a) if a.first().is_some_and(Value::is_number) => 1,
+                                Value::Array(a) => a.iter().map(positions).sum(),
+                                _ => 0,
+                            }
+                        }
+                        *x = Value::from(format!("[{} positions]", positions(x)));
+                    }
+                    _ => redact(x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// Every endpoint's answer, as JSON snapshots (`tests/snapshots/`): a change in what
+/// the API says, to GIS clients, the map or diagnosis teams, shows up as a diff to
+/// review (`INSTA_UPDATE=always cargo test -p kmapa-serve` rewrites them on purpose).
+#[actix_web::test]
+async fn every_endpoint_answers_as_its_json_snapshot() {
+    let app = app!();
+    let f = fixture();
+    let district = "FAB-01";
+    let paths = [
+        ("landing", "/".to_string()),
+        ("conformance", "/conformance".into()),
+        ("api_definition", "/api".into()),
+        ("health", "/health".into()),
+        ("collections", "/collections".into()),
+        ("collection_districts", "/collections/districts".into()),
+        (
+            "collection_problems_districts",
+            "/collections/problems-districts".into(),
+        ),
+        (
+            "collection_problems_h3_8",
+            "/collections/problems-h3-8".into(),
+        ),
+        (
+            "collection_institutions",
+            "/collections/institutions".into(),
+        ),
+        (
+            "items_districts",
+            "/collections/districts/items?limit=2".into(),
+        ),
+        (
+            "items_problems_districts",
+            "/collections/problems-districts/items?category=homelessness&year=2024&limit=6".into(),
+        ),
+        (
+            "items_problems_parents",
+            "/collections/problems-parents/items?category=any_pup&year=2023".into(),
+        ),
+        (
+            "items_problems_h3_8",
+            "/collections/problems-h3-8/items?category=poverty&year=2024&limit=4&offset=20".into(),
+        ),
+        (
+            "items_institutions_filtered",
+            "/collections/institutions/items?category=homelessness&limit=3".into(),
+        ),
+        (
+            "feature",
+            format!("/collections/problems-districts/items/{district}:poverty:all:2024"),
+        ),
+        ("vocabulary", "/api/v1/vocabulary".into()),
+        ("snapshot", "/api/v1/snapshot".into()),
+        (
+            "series",
+            format!("/api/v1/series?category=unemployment&layer=districts&unit={district}"),
+        ),
+        ("series_city", "/api/v1/series?category=any_ops".into()),
+        ("profile", format!("/api/v1/districts/{district}/profile")),
+        ("web_config", "/web/config.json".into()),
+        (
+            "problem_unknown_parameter",
+            "/collections/problems-districts/items?colour=red".into(),
+        ),
+        ("problem_bad_year", "/api/v1/table.csv?year=twenty".into()),
+        (
+            "problem_no_feature",
+            "/collections/districts/items/XXX-99".into(),
+        ),
+        ("problem_no_collection", "/collections/nope".into()),
+        ("problem_analyst_without_token", "/analyst/layers".into()),
+    ];
+    for (name, path) in paths {
+        let (status, mut body) = get_json(&app, &path).await;
+        redact(&mut body);
+        insta::assert_json_snapshot!(
+            name,
+            serde_json::json!({"path": path, "status": status, "body": body})
+        );
+    }
+    // The analyst tier, with a token: the perturbed values are part of the snapshot,
+    // so a change in the Cell Key Method's noise shows too.
+    for (name, path) in [
+        ("analyst_layers", "/analyst/layers"),
+        (
+            "analyst_items",
+            "/analyst/layers/districts/items?category=any_ops&year=2024",
+        ),
+    ] {
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(path)
+                .insert_header((header::AUTHORIZATION, format!("Bearer {}", f.analyst_token)))
+                .to_request(),
+        )
+        .await;
+        let status = res.status().as_u16();
+        let mut body: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+        redact(&mut body);
+        insta::assert_json_snapshot!(
+            name,
+            serde_json::json!({"path": path, "status": status, "body": body})
+        );
+    }
+    // The CSV table, as text.
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/table.csv?category=domestic_violence&year=2024")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    insta::assert_snapshot!(
+        "table_csv",
+        String::from_utf8(test::read_body(res).await.to_vec()).unwrap()
+    );
 }
