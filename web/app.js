@@ -29,7 +29,7 @@
       profilenote: 'Linia ciągła: osiedle, przerywana: całe miasto; kółka puste: lata z ukrytą wartością.',
       inststitle: 'Instytucje działające na osiedlu', wholecity: 'całe miasto', area: 'Obszar działania', serves: 'Pomaga w',
       hours: 'Godziny', phone: 'Telefon', email: 'E-mail', www: 'Strona', address: 'Adres', openprofile: 'Profil osiedla',
-      profilepublic: 'Profil pokazuje zawsze warstwę publiczną.', hexnorate: 'Dla heksagonów w warstwie analitycznej – tylko liczba osób.',
+      profilepublic: 'Profil pokazuje zawsze warstwę publiczną.', nohex: 'Ten problem nie jest publikowany w heksagonach (za mało osób na heksagon) – pokazano osiedla.', hexnorate: 'Dla heksagonów w warstwie analitycznej – tylko liczba osób.',
       printnote: 'Źródło: kmapa', sector: {
         social_assistance: 'pomoc społeczna', labour_market: 'rynek pracy', police: 'policja', justice: 'wymiar sprawiedliwości',
         education: 'oświata', health: 'ochrona zdrowia', ngo: 'organizacja pozarządowa', housing: 'mieszkalnictwo' },
@@ -58,7 +58,7 @@
       profilenote: 'Solid line: the district, dashed: the whole city; open circles: years with a hidden value.',
       inststitle: 'Institutions serving the district', wholecity: 'whole city', area: 'Area of operation', serves: 'Helps with',
       hours: 'Hours', phone: 'Phone', email: 'E-mail', www: 'Website', address: 'Address', openprofile: 'District profile',
-      profilepublic: 'The profile always shows the public tier.', hexnorate: 'Analyst hexagons: counts only.',
+      profilepublic: 'The profile always shows the public tier.', nohex: 'This problem is not published on hexagons (too few people per hexagon) – districts are shown.', hexnorate: 'Analyst hexagons: counts only.',
       printnote: 'Source: kmapa', sector: {
         social_assistance: 'social assistance', labour_market: 'labour market', police: 'police', justice: 'justice',
         education: 'education', health: 'health care', ngo: 'non-governmental organisation', housing: 'housing' },
@@ -235,7 +235,11 @@
     for (const r of res) if (r <= want) best = r;
     return 'h3-' + best;
   }
+  // The public tier may publish only some measures on hexagons; the others show districts.
+  const hexFallback = () => state.layer === 'hex' && tier === 'public' && snapshot.hexagon_measures
+    && !snapshot.hexagon_measures.includes(state.category);
   function currentLayer() {
+    if (hexFallback()) return 'districts';
     return state.layer === 'hex' ? hexLayer() : state.layer;
   }
   function populationOf(unit, layer, year) {
@@ -351,6 +355,7 @@
     box.append(el('div', { class: 'row' }, el('span', { class: 'swatch hatched' }), el('span', { text: t('hiddenlegend') })));
     box.append(el('div', { class: 'note', text: T[state.lang].hiddennote(snapshot.k) }));
     if (tier === 'analyst' && state.measure === 'rate_per_1000' && currentLayer().startsWith('h3')) box.append(el('div', { class: 'note', text: t('hexnorate') }));
+    if (hexFallback()) box.append(el('div', { class: 'note', text: t('nohex') }));
   }
 
   function describe(p) {

@@ -47,6 +47,10 @@ pub enum TierError {
     #[error("the policy publishes hexagons at resolution {0}, which H3 does not have (0..=15)")]
     Resolution(u8),
     #[error(
+        "public.h3_measures names {0:?}, which is no category code, any_ops or any_pup: fix the policy (\"*\" means every measure)"
+    )]
+    UnknownMeasure(String),
+    #[error(
         "{measure} {year}: cell {cell} cannot be protected: every cell that could cover it is hidden already or cannot move without contradicting another table"
     )]
     Unprotectable {
@@ -86,10 +90,21 @@ struct Layout {
     groups: Vec<Group>,
     /// Layers published for breakdown groups.
     breakdown_publish: Published,
+    /// Measures published on hexagons (`*`: all).
+    h3_measures: Vec<String>,
 }
 
 fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
     let hexagons = tier.layers.contains(&Layer::H3) && !tier.h3_resolutions.is_empty();
+    if let Some(m) = tier.h3_measures.iter().find(|m| {
+        *m != "*"
+            && !cube.category_codes.contains(m)
+            && !Source::ALL
+                .iter()
+                .any(|s| **m == format!("any_{}", s.code().to_lowercase()))
+    }) {
+        return Err(TierError::UnknownMeasure(m.clone()));
+    }
     let mut resolutions = Vec::new();
     if hexagons {
         for &r in &tier.h3_resolutions {
@@ -136,6 +151,7 @@ fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
                 && tier.breakdown_layers.contains(&Layer::Districts),
             hexagons: hexagons && tier.breakdown_layers.contains(&Layer::H3),
         },
+        h3_measures: tier.h3_measures.clone(),
         groups: std::iter::once(Group::All)
             .chain(tier.breakdowns.iter().flat_map(|&b| Group::of(b)))
             .collect(),
@@ -186,10 +202,14 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
             parent_of: cube.parent_of().to_vec(),
             district_codes: cube.district_codes.clone(),
             parent_codes: cube.parent_codes.clone(),
-            publish: if e.group == Group::All {
-                layout.publish
-            } else {
-                layout.breakdown_publish
+            publish: {
+                let mut p = if e.group == Group::All {
+                    layout.publish
+                } else {
+                    layout.breakdown_publish
+                };
+                p.hexagons &= layout.h3_measures.iter().any(|m| m == "*" || *m == e.code);
+                p
             },
             hex_levels: layout.hex_levels.clone(),
         });

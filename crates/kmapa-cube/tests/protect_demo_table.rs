@@ -199,3 +199,65 @@ fn breakdowns_by_sex_and_age_are_protected_with_the_rest() {
         audit
     );
 }
+
+/// Hexagons only for the measures the policy names: the others' hexagon cells stay
+/// internal (unpublished), the audit still passes, and the district map of the totals
+/// loses far fewer cells than when every rare category is on hexagons too.
+#[test]
+fn hexagons_for_named_measures_only_keep_the_district_totals_whole() {
+    use kmapa_protect::policy::Years;
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let cube = demo_cube(&vocabulary, &city);
+    let hidden_totals = |tier: &PublicTier| {
+        let (protected, audit) =
+            protect_public_tier(&cube, &vocabulary, city.population.as_ref(), tier, "test")
+                .unwrap();
+        assert!(audit.passed());
+        assert_eq!(
+            audit_public_tier(&cube, &vocabulary, tier, &protected).unwrap(),
+            audit
+        );
+        let on_hexagons: std::collections::BTreeSet<String> = protected
+            .cells
+            .iter()
+            .filter(|c| matches!(c.layer, LayerKind::H3(_)))
+            .map(|c| c.measure.clone())
+            .collect();
+        let hidden = protected
+            .cells
+            .iter()
+            .filter(|c| c.layer == LayerKind::Districts && c.measure.starts_with("any_"))
+            .filter(|c| c.status.is_hidden())
+            .count();
+        (on_hexagons, hidden)
+    };
+    let all = PublicTier {
+        years: Years::List(vec![2024]),
+        ..PublicTier::default()
+    };
+    let named = PublicTier {
+        h3_measures: vec!["any_ops".into(), "any_pup".into(), "poverty".into()],
+        ..all.clone()
+    };
+    let (every, hidden_every) = hidden_totals(&all);
+    let (some, hidden_some) = hidden_totals(&named);
+    assert!(every.len() > 20);
+    assert_eq!(
+        some.into_iter().collect::<Vec<_>>(),
+        ["any_ops", "any_pup", "poverty"]
+    );
+    println!(
+        "hidden district totals: {hidden_every} with every measure on hexagons, {hidden_some} with three"
+    );
+    assert!(hidden_some < hidden_every);
+    // A code the vocabulary does not have is refused, by name.
+    let bad = PublicTier {
+        h3_measures: vec!["povrety".into()],
+        ..all
+    };
+    let e = protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &bad, "test")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("povrety") && e.contains("h3_measures"), "{e}");
+}

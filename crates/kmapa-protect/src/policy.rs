@@ -13,6 +13,7 @@
 //! years = "all"               # or [2023, 2024]
 //! breakdowns = []             # "sex", "age_band"
 //! breakdown_layers = ["districts", "parents", "city"]
+//! h3_measures = ["*"]         # or codes: ["any_ops", "any_pup", "poverty"]
 //!
 //! [analyst]
 //! layers = ["districts", "parents", "city", "h3"]
@@ -86,6 +87,19 @@ pub struct PublicTier {
     /// left out by default: split by sex or age, most hexagons hold a handful of people
     /// and protecting them costs most of the map (docs/benchmarks.md).
     pub breakdown_layers: Vec<Layer>,
+    /// Measures published on hexagons: category codes, `any_ops`, `any_pup`, or `"*"`
+    /// for every measure. A hexagon holds few people, so a rare category there pulls
+    /// district cells of the totals it belongs to into secondary suppression; keeping
+    /// hexagons for the totals (and common categories) keeps the district map whole
+    /// (docs/benchmarks.md). The other measures' hexagons are still built, unpublished.
+    pub h3_measures: Vec<String>,
+}
+
+impl PublicTier {
+    /// Whether the measure with this code is published on hexagons.
+    pub fn hexagons_for(&self, code: &str) -> bool {
+        self.h3_measures.iter().any(|m| m == "*" || m == code)
+    }
 }
 
 impl Default for PublicTier {
@@ -98,6 +112,7 @@ impl Default for PublicTier {
             years: Years::All(AllYears::All),
             breakdowns: Vec::new(),
             breakdown_layers: vec![Layer::Districts, Layer::Parents, Layer::City],
+            h3_measures: vec!["*".into()],
         }
     }
 }

@@ -813,6 +813,7 @@ async fn snapshot_info(
                 "number": m.number, "published_at": m.published_at, "policy_version": m.policy_version,
                 "k": m.k, "width": m.width, "years": m.years, "synthetic": m.synthetic,
                 "layers": state.served.problem_layers(),
+                "hexagon_measures": state.served.hexagon_measures(),
             })
             .to_string(),
             JSON,

@@ -463,6 +463,19 @@ impl Served {
             .collect()
     }
 
+    /// The measures published on hexagons (the policy may keep rare ones off them).
+    pub fn hexagon_measures(&self) -> Vec<String> {
+        let mut m: Vec<String> = self
+            .cells
+            .values()
+            .filter(|c| matches!(c.layer, LayerKind::H3(_)))
+            .map(|c| c.measure.clone())
+            .collect();
+        m.sort();
+        m.dedup();
+        m
+    }
+
     pub fn collection(&self, id: &str) -> Option<&Collection> {
         self.collections.iter().find(|c| c.id == id)
     }

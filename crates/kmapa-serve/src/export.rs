@@ -151,6 +151,7 @@ pub fn export(served: &Served, out: &Path) -> Result<Vec<String>, ExportError> {
         "snapshot": m.number, "published_at": m.published_at, "policy_version": m.policy_version,
         "k": m.k, "width": m.width, "years": m.years, "synthetic": m.synthetic,
         "layers": served.problem_layers(),
+        "hexagon_measures": served.hexagon_measures(),
         "files": files,
     });
     write(&partial, "index.json", index.to_string().as_bytes())?;
