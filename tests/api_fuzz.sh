@@ -2,7 +2,8 @@
 # Schemathesis against /api of a live `kmapa serve` on loopback: a small synthetic city
 # is generated, ingested, protected and published into a temporary directory, the
 # server is started on a free port, every operation of the OpenAPI document is
-# fuzzed, and any server error (5xx) fails the run. The server stops when this ends.
+# fuzzed, and any server error (5xx) fails the run; then OWSLib, a real OGC API client,
+# reads the layers (tests/ogc_client.py). The server stops when this ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${KMAPA_BIN:-target/debug/kmapa}
@@ -27,3 +28,4 @@ st run "http://127.0.0.1:$port/api" \
   --max-examples 25 \
   --header "Authorization: Bearer $(cat "$work/token")" \
   --seed 1
+python3 tests/ogc_client.py "http://127.0.0.1:$port"

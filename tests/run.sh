@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== test-time tools (Python: h3 and shapely as reference oracles, schemathesis)"
-python3 -c "import h3, shapely, schemathesis" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+python3 -c "import h3, shapely, schemathesis, owslib" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
 echo "== browser-test tools (Debian's Chromium, playwright-core from package-lock.json)"
 if [ ! -x /usr/bin/chromium ]; then

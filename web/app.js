@@ -33,7 +33,7 @@
       printnote: 'Źródło: kmapa', sector: {
         social_assistance: 'pomoc społeczna', labour_market: 'rynek pracy', police: 'policja', justice: 'wymiar sprawiedliwości',
         education: 'oświata', health: 'ochrona zdrowia', ngo: 'organizacja pozarządowa', housing: 'mieszkalnictwo' },
-      lang: 'EN', langlabel: 'English version',
+      lang: 'EN', langlabel: 'EN – English version',
     },
     en: {
       title: 'Map of social problems', more: 'More settings', less: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
@@ -62,7 +62,7 @@
       printnote: 'Source: kmapa', sector: {
         social_assistance: 'social assistance', labour_market: 'labour market', police: 'police', justice: 'justice',
         education: 'education', health: 'health care', ngo: 'non-governmental organisation', housing: 'housing' },
-      lang: 'PL', langlabel: 'Wersja polska',
+      lang: 'PL', langlabel: 'PL – wersja polska',
     },
   };
   const KINDS = {

@@ -284,6 +284,27 @@ test('analyst sign-in: a public token is refused, an analyst token switches tier
   await context.close();
 });
 
+// axe-core (the accessibility engine) checks WCAG 2.1 A and AA rules, contrast
+// included, on the page as a user sees it: map, legend, open profile, sign-in dialog.
+async function axeViolations(page) {
+  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
+  return page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  });
+}
+
+test('accessibility: no WCAG 2.1 AA violation found by axe-core, in Polish and English', async () => {
+  const { page, context } = await open(`${BASE}/?category=any_ops&district=FAB-01&inst=1`);
+  await page.waitForSelector('#profile:not([hidden]) .cat svg');
+  assert.deepEqual(await axeViolations(page), []);
+  await afterRender(page, () => page.click('#lang'));
+  assert.deepEqual(await axeViolations(page), []);
+  await page.click('#signin');
+  assert.deepEqual(await axeViolations(page), []);
+  await context.close();
+});
+
 test('phone width: everything fits, the map is drawn', async () => {
   const { page, context } = await open(`${BASE}/`, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   assert.ok(await drawn(page) >= 20);

@@ -1,0 +1,58 @@
+"""A real OGC API - Features client (OWSLib, as used by QGIS plugins and Python GIS
+scripts) reads kmapa's live server: landing page, conformance, the OpenAPI document,
+collections, items with filters, paging and bbox, and one feature. Run by
+tests/api_fuzz.sh against its live server: python3 tests/ogc_client.py URL
+"""
+import sys
+
+from owslib.ogcapi.features import Features
+
+url = sys.argv[1]
+api = Features(url)
+
+conformance = api.conformance()["conformsTo"]
+for cls in ("core", "geojson", "oas30"):
+    assert any(c.endswith("/conf/" + cls) for c in conformance), (cls, conformance)
+
+openapi = api.api()
+assert openapi["openapi"].startswith("3.0"), openapi["openapi"]
+
+collections = {c["id"]: c for c in api.collections()["collections"]}
+for needed in ("districts", "problems-districts", "problems-parents", "institutions"):
+    assert needed in collections, (needed, list(collections))
+assert any(c.startswith("problems-h3-") for c in collections), list(collections)
+assert "features" in api.feature_collections() or api.feature_collections()
+
+# Districts: every feature once across pages.
+seen = []
+offset = 0
+while True:
+    page = api.collection_items("districts", limit=10, offset=offset)
+    seen += [f["id"] for f in page["features"]]
+    if page["numberReturned"] < 10:
+        break
+    offset += 10
+assert len(seen) == len(set(seen)) == page["numberMatched"], (len(seen), page["numberMatched"])
+
+# A problem layer, filtered as a user would, with the values' status.
+meta = api.collection("problems-districts")
+assert meta["id"] == "problems-districts" and meta["extent"]["spatial"]["bbox"], meta
+items = api.collection_items("problems-districts", category="any_ops", limit=1000)
+assert items["numberMatched"] > 0
+for f in items["features"]:
+    p = f["properties"]
+    assert p["category"] == "any_ops"
+    assert p["value"] is None or p["value"] == 0 or p["value"] >= 10, p
+    assert p["status"] in ("safe", "empty", "primary_suppressed", "secondary_suppressed"), p
+
+# bbox: only features that touch it.
+bbox = [17.0, 51.09, 17.05, 51.12]
+inside = api.collection_items("districts", bbox=bbox, limit=1000)
+assert 0 < inside["numberMatched"] < len(seen), inside["numberMatched"]
+
+# One feature by id.
+one = api.collection_item("districts", seen[0])
+assert one["id"] == seen[0]
+
+print(f"OWSLib read {len(collections)} collections, {len(seen)} districts, "
+      f"{items['numberMatched']} any_ops features, {inside['numberMatched']} in the bbox")
