@@ -56,3 +56,24 @@ assert one["id"] == seen[0]
 
 print(f"OWSLib read {len(collections)} collections, {len(seen)} districts, "
       f"{items['numberMatched']} any_ops features, {inside['numberMatched']} in the bbox")
+
+# Operations: /health, and /metrics as Prometheus text that Prometheus' own parser reads,
+# counting the requests just made by route pattern (never a query string or a value).
+import json
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+with urllib.request.urlopen(url + "/health") as r:
+    assert json.load(r)["status"] == "ok"
+with urllib.request.urlopen(url + "/metrics") as r:
+    text = r.read().decode()
+families = {f.name: f for f in text_string_to_metric_families(text)}
+requests = families["kmapa_http_requests"].samples
+routes = {s.labels["route"] for s in requests}
+assert "/collections/{id}/items" in routes, routes
+assert all("?" not in r and "category" not in r for r in routes), routes
+ok = sum(s.value for s in requests if s.labels["route"] == "/collections/{id}/items" and s.labels["status"] == "2xx")
+assert ok >= 4, ok
+assert families["kmapa_snapshot"].samples[0].value >= 1
+print(f"/metrics parsed by prometheus_client: {len(routes)} routes, {ok:.0f} items requests answered 2xx")

@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== test-time tools (Python: h3 and shapely as reference oracles, schemathesis)"
-python3 -c "import h3, shapely, schemathesis, owslib" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+python3 -c "import h3, shapely, schemathesis, owslib, prometheus_client" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
 echo "== browser-test tools (Debian's Chromium, playwright-core from package-lock.json)"
 if [ ! -x /usr/bin/chromium ]; then
@@ -37,4 +37,4 @@ trap 'rm -f "$log" "$weblog"' EXIT
 web_passed=$(grep -oE '^# pass [0-9]+' "$weblog" | awk '{s += $3} END {print s + 0}')
 
 echo "== summary"
-echo "tests: $((passed + 1 + web_passed)) passed, 0 failed"
+echo "tests: $((passed + 2 + web_passed)) passed, 0 failed"

@@ -297,3 +297,74 @@ pub fn run_export(a: &ExportArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_settings_come_from_flags_then_the_config_file_then_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("kmapa.toml");
+        std::fs::write(
+            &cfg,
+            "data_dir = \"/srv/kmapa\"\naddress = \"0.0.0.0:9000\"\ncors_origins = [\"https://www.wroclaw.pl\"]\nrate_limit = 5\nno_analyst = true\nbasemap_style = \"https://tiles.example.org/style.json\"\n",
+        )
+        .unwrap();
+        let from_file = ServeArgs {
+            config: Some(cfg.clone()),
+            ..Default::default()
+        }
+        .settings()
+        .unwrap();
+        assert_eq!(from_file.data_dir, PathBuf::from("/srv/kmapa"));
+        assert_eq!(from_file.options.address, "0.0.0.0:9000");
+        assert_eq!(from_file.options.cors_origins, ["https://www.wroclaw.pl"]);
+        assert_eq!(from_file.options.rate_limit, 5);
+        assert!(from_file.no_analyst);
+        assert_eq!(
+            from_file.options.basemap_style.as_deref(),
+            Some("https://tiles.example.org/style.json")
+        );
+        // Flags win over the file.
+        let flags = ServeArgs {
+            config: Some(cfg.clone()),
+            address: Some("127.0.0.1:8081".into()),
+            rate_limit: Some(0),
+            ..Default::default()
+        }
+        .settings()
+        .unwrap();
+        assert_eq!(
+            (flags.options.address.as_str(), flags.options.rate_limit),
+            ("127.0.0.1:8081", 0)
+        );
+        assert_eq!(flags.data_dir, PathBuf::from("/srv/kmapa"));
+        // Defaults without either.
+        let none = ServeArgs::default().settings().unwrap();
+        assert_eq!(
+            (
+                none.data_dir,
+                none.options.address,
+                none.options.rate_limit,
+                none.no_analyst
+            ),
+            (PathBuf::from("kmapa-data"), "127.0.0.1:8080".into(), 100, false)
+        );
+        assert!(none.options.basemap_style.is_none());
+        // A misspelt setting is refused, naming the file and the known ones.
+        std::fs::write(&cfg, "adress = \"0.0.0.0:1\"\n").unwrap();
+        let e = ServeArgs {
+            config: Some(cfg.clone()),
+            ..Default::default()
+        }
+        .settings()
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(
+            e.contains("kmapa.toml") && e.contains("adress") && e.contains("known settings"),
+            "{e}"
+        );
+    }
+}
