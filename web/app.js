@@ -7,7 +7,7 @@
 
   const T = {
     pl: {
-      title: 'Mapa problemów społecznych', more: 'Więcej ustawień', less: 'Mniej ustawień', skip: 'Przejdź do ustawień mapy', category: 'Problem', year: 'Rok',
+      title: 'Mapa problemów społecznych', moresettings: 'Więcej ustawień', lesssettings: 'Mniej ustawień', skip: 'Przejdź do ustawień mapy', category: 'Problem', year: 'Rok',
       compare: 'Porównaj z rokiem', nocompare: '– bez porównania –', measure: 'Miara', count: 'liczba osób',
       rate: 'na 1000 mieszkańców', layer: 'Podział', districts: 'osiedla', parents: 'obszary (dawne dzielnice)',
       hex: 'heksagony H3', search: 'Szukaj osiedla', searchph: 'np. Biskupin', institutions: 'Instytucje',
@@ -36,7 +36,7 @@
       lang: 'EN', langlabel: 'EN – English version',
     },
     en: {
-      title: 'Map of social problems', more: 'More settings', less: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
+      title: 'Map of social problems', moresettings: 'More settings', lesssettings: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
       compare: 'Compare with year', nocompare: '– no comparison –', measure: 'Measure', count: 'persons',
       rate: 'per 1,000 residents', layer: 'Areas', districts: 'districts', parents: 'areas (former boroughs)',
       hex: 'H3 hexagons', search: 'Find a district', searchph: 'e.g. Biskupin', institutions: 'Institutions',
@@ -189,7 +189,12 @@
       layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#eef2f3' } }],
     };
     const at = state.at.split(',').map(Number);
-    const view = at.length === 3 && at.every(Number.isFinite) ? { center: [at[0], at[1]], zoom: at[2] } : { center: [17.03, 51.11], zoom: 10.2 };
+    // A shared view, or the whole city whatever the screen size. (Fitting after the
+    // first data arrived left MapLibre's query index of the refitted tiles empty, so
+    // hover and click found nothing: the city's box comes with the snapshot instead.)
+    const b = snapshot.bbox;
+    const view = at.length === 3 && at.every(Number.isFinite) ? { center: [at[0], at[1]], zoom: at[2] }
+      : b ? { bounds: [[b[0], b[1]], [b[2], b[3]]], fitBoundsOptions: { padding: 16 } } : { center: [17.03, 51.11], zoom: 10.2 };
     map = new maplibregl.Map(Object.assign({ container: 'map', style, attributionControl: false, maxZoom: 16, minZoom: 8 }, view));
     hook.map = map;
     map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
@@ -289,8 +294,11 @@
       }
       return { type: 'Feature', geometry: f.geometry, properties: { i, unit: p.unit, v: hid ? null : v, hid, src: p, old: cmp ? prev.get(p.unit) || null : null } };
     });
+    // The map gets only what it draws with (the rest stays here, looked up by `i`).
+    const drawnFeatures = shown.map((f) => ({ type: 'Feature', geometry: f.geometry,
+      properties: { i: f.properties.i, unit: f.properties.unit, v: f.properties.v, hid: f.properties.hid } }));
     shownLayer = layer;
-    const data = { type: 'FeatureCollection', features: shown };
+    const data = { type: 'FeatureCollection', features: drawnFeatures };
     map.getSource('units').setData(data);
     const values = shown.filter((f) => !f.properties.hid).map((f) => f.properties.v);
     const classes = cmp ? diverging(values) : sequential(values);
@@ -613,7 +621,7 @@
     document.querySelectorAll('[data-i18n-placeholder]').forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
     document.querySelectorAll('[data-i18n-label]').forEach((e) => { e.setAttribute('aria-label', t(e.dataset.i18nLabel)); });
     $('lang').textContent = t('lang');
-    $('more').textContent = t($('controls').classList.contains('open') ? 'less' : 'more');
+    $('more').textContent = t($('controls').classList.contains('open') ? 'lesssettings' : 'moresettings');
     $('lang').setAttribute('lang', state.lang === 'pl' ? 'en' : 'pl');
     $('lang').setAttribute('aria-label', t('langlabel'));
     $('signin').textContent = tier === 'analyst' ? t('signout') : t('signin');
@@ -706,7 +714,7 @@
     $('more').addEventListener('click', () => {
       const open = $('controls').classList.toggle('open');
       $('more').setAttribute('aria-expanded', String(open));
-      $('more').textContent = t(open ? 'less' : 'more');
+      $('more').textContent = t(open ? 'lesssettings' : 'moresettings');
     });
     $('profile-close').addEventListener('click', closeProfile);
     $('profile-print').addEventListener('click', () => window.print());

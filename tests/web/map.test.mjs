@@ -262,6 +262,8 @@ test('hexagons at a resolution the zoom fits, and a district found by keyboard',
   await page.waitForSelector('#profile:not([hidden])');
   assert.match(await page.locator('#profile-title').innerText(), /Biskupin/);
   assert.equal(await page.locator('#layer').inputValue(), 'districts', 'a district search shows districts');
+  // After flying there, the map still answers hover and click.
+  await page.waitForFunction(() => !window.kmapa.map.isMoving() && window.kmapa.map.queryRenderedFeatures({ layers: ['units-fill'] }).length > 0);
   await context.close();
 });
 
@@ -307,14 +309,26 @@ test('accessibility: no WCAG 2.1 AA violation found by axe-core, in Polish and E
 
 test('phone width: everything fits, the map is drawn', async () => {
   const { page, context } = await open(`${BASE}/`, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
-  assert.ok(await drawn(page) >= 20);
+  assert.ok(await drawn(page) >= 40, 'the whole city is drawn, and hover and tap find it');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no sideways scrolling (${overflow}px)`);
   const mapBox = await page.locator('#map').boundingBox();
   assert.ok(mapBox.height > 400, `the map keeps room on a phone (${mapBox.height}px)`);
   assert.equal(await page.locator('#search').isVisible(), false, 'secondary settings fold away');
+  // The whole city is in view.
+  const outside = await page.evaluate(async () => {
+    const b = window.kmapa.map.getBounds();
+    const fc = await (await fetch('collections/districts/items?limit=1000')).json();
+    const out = [];
+    const walk = (c, name) => { if (typeof c[0] === 'number') { if (!b.contains(c)) out.push(name); } else c.forEach((x) => walk(x, name)); };
+    for (const f of fc.features) walk(f.geometry.coordinates, f.properties.name);
+    return [...new Set(out)];
+  });
+  assert.deepEqual(outside, [], 'every district is wholly on screen');
+  assert.equal(await page.locator('#more').innerText(), 'Więcej ustawień');
   await page.click('#more');
   assert.equal(await page.locator('#search').isVisible(), true, 'and unfold');
+
   await page.click('#more');
   await page.screenshot({ path: path.join(OUT, 'phone.png') });
   await context.close();

@@ -814,6 +814,7 @@ async fn snapshot_info(
                 "k": m.k, "width": m.width, "years": m.years, "synthetic": m.synthetic,
                 "layers": state.served.problem_layers(),
                 "hexagon_measures": state.served.hexagon_measures(),
+                "bbox": state.served.collection("districts").map(|c| c.bbox),
             })
             .to_string(),
             JSON,

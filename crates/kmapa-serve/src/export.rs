@@ -152,6 +152,7 @@ pub fn export(served: &Served, out: &Path) -> Result<Vec<String>, ExportError> {
         "k": m.k, "width": m.width, "years": m.years, "synthetic": m.synthetic,
         "layers": served.problem_layers(),
         "hexagon_measures": served.hexagon_measures(),
+        "bbox": served.collection("districts").map(|c| c.bbox),
         "files": files,
     });
     write(&partial, "index.json", index.to_string().as_bytes())?;

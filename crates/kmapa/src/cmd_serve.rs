@@ -349,7 +349,12 @@ mod tests {
                 none.options.rate_limit,
                 none.no_analyst
             ),
-            (PathBuf::from("kmapa-data"), "127.0.0.1:8080".into(), 100, false)
+            (
+                PathBuf::from("kmapa-data"),
+                "127.0.0.1:8080".into(),
+                100,
+                false
+            )
         );
         assert!(none.options.basemap_style.is_none());
         // A misspelt setting is refused, naming the file and the known ones.
