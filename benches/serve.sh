@@ -16,8 +16,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release --locked -p kmapa >/dev/null 2>&1 || cargo build --release --locked -p kmapa
-bin=$PWD/target/release/kmapa
+[ -n "${KMAPA_BIN:-}" ] || { cargo build --release --locked -p kmapa >/dev/null 2>&1 || cargo build --release --locked -p kmapa; }
+bin=${KMAPA_BIN:-$PWD/target/release/kmapa}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 "$bin" gen --out "$work/gen" --quiet

@@ -33,6 +33,7 @@ pub struct AppState {
 struct Cached {
     body: web::Bytes,
     etag: String,
+    etag_header: HeaderValue,
     content_type: &'static str,
     /// Compressed once, on first demand, then served as they are.
     gzip: std::sync::Arc<std::sync::OnceLock<web::Bytes>>,
@@ -288,19 +289,26 @@ fn respond(req: &HttpRequest, cached: Cached) -> HttpResponse {
     } else {
         HttpResponse::Ok()
     };
-    b.insert_header((header::ETAG, cached.etag.clone()))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .insert_header((header::VARY, "Accept-Encoding"));
+    // Header values made once (per answer, or static): nothing to parse per request.
+    b.insert_header((header::ETAG, cached.etag_header.clone()))
+        .insert_header((
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=60"),
+        ))
+        .insert_header((header::VARY, HeaderValue::from_static("Accept-Encoding")));
     if matches {
         return b.finish();
     }
-    b.content_type(cached.content_type);
+    b.insert_header((
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(cached.content_type),
+    ));
     match encoding(req).filter(|_| cached.body.len() > 1024) {
         Some("br") => b
-            .insert_header((header::CONTENT_ENCODING, "br"))
+            .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("br")))
             .body(cached.brotli()),
         Some(_) => b
-            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))
             .body(cached.gzip()),
         None => b.body(cached.body),
     }
@@ -315,6 +323,7 @@ fn make(body: String, content_type: &'static str) -> Cached {
         gzip: Default::default(),
         brotli: Default::default(),
         body: web::Bytes::from(body),
+        etag_header: HeaderValue::from_str(&etag).expect("hex in quotes"),
         etag,
         content_type,
     }

@@ -69,6 +69,26 @@ impl RateLimiter {
     }
 }
 
+/// The route pattern of the hot paths, for /metrics, without running the router's
+/// matching a second time (`HttpRequest::match_pattern` re-matches every pattern).
+fn route_of(path: &str) -> Option<&'static str> {
+    let mut s = path.strip_prefix('/')?.split('/');
+    match (s.next(), s.next(), s.next(), s.next(), s.next()) {
+        (Some("collections"), Some(id), Some("items"), None, None) if !id.is_empty() => {
+            Some("/collections/{id}/items")
+        }
+        (Some("collections"), Some(id), Some("items"), Some(f), None)
+            if !id.is_empty() && !f.is_empty() =>
+        {
+            Some("/collections/{id}/items/{fid}")
+        }
+        (Some("collections"), Some(id), None, None, None) if !id.is_empty() => {
+            Some("/collections/{id}")
+        }
+        _ => None,
+    }
+}
+
 /// Serves a loaded snapshot until stopped; with `analyst`, the analyst tier too (its
 /// users in `<data-dir>/users.sqlite`).
 pub fn run(
@@ -130,7 +150,10 @@ pub fn run(
                     (String::new(), String::new())
                 };
                 let state = req.app_data::<web::Data<AppState>>().cloned();
-                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let route = route_of(req.path())
+                    .map(String::from)
+                    .or_else(|| req.match_pattern())
+                    .unwrap_or_else(|| "unmatched".into());
                 let fut = srv.call(req);
                 futures_util::future::Either::Right(async move {
                     let res = fut.await?.map_into_left_body();
@@ -167,6 +190,36 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hot_routes_are_named_as_the_router_names_them() {
+        use actix_web::dev::ResourceDef;
+        // actix's own pattern matching (what the router and `match_pattern` use) is the
+        // reference; anything else falls back to `match_pattern`.
+        let patterns = [
+            "/collections/{id}",
+            "/collections/{id}/items",
+            "/collections/{id}/items/{fid}",
+        ];
+        for path in [
+            "/collections/problems-districts/items",
+            "/collections/districts/items/FAB-01",
+            "/collections/institutions",
+            "/collections",
+            "/collections/",
+            "/collections//items",
+            "/collections/a/items/",
+            "/collections/a/items/b/c",
+            "/api/v1/vocabulary",
+            "/",
+        ] {
+            let expected = patterns
+                .iter()
+                .find(|p| ResourceDef::new(**p).is_match(path))
+                .copied();
+            assert_eq!(route_of(path), expected, "{path}");
+        }
+    }
 
     #[test]
     fn the_rate_limiter_allows_a_burst_then_refuses_then_refills() {
