@@ -28,13 +28,19 @@ pub struct PublishArgs {
 #[derive(Args, Default)]
 pub struct ServeArgs {
     /// A TOML file with any of the settings below, by the same names with underscores
-    /// (`data_dir`, `address`, `cors_origins`, `workers`, `no_analyst`, `rate_limit`,
-    /// `basemap_style`); flags given on the command line win over it.
+    /// (`data_dir`, `policy`, `address`, `cors_origins`, `workers`, `no_analyst`,
+    /// `rate_limit`, `basemap_style`); flags given on the command line win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory (the embedded store, with its snapshots) [default: kmapa-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The policy this server must serve under. The public tier was protected and
+    /// published under the policy frozen in its snapshot; with this, serving refuses to
+    /// start unless that is the same policy (so a changed policy file cannot go live
+    /// without `kmapa protect` and `kmapa publish`). Without it: the snapshot's policy.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:8080].
     #[arg(long)]
     pub address: Option<String>,
@@ -61,6 +67,7 @@ pub struct ServeArgs {
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     pub data_dir: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
     pub address: Option<String>,
     pub cors_origins: Option<Vec<String>>,
     pub workers: Option<usize>,
@@ -72,6 +79,7 @@ pub struct ServeConfig {
 /// The settings in force: flags, then the config file, then the defaults.
 pub struct ServeSettings {
     pub data_dir: PathBuf,
+    pub policy: Option<PathBuf>,
     pub options: kmapa_serve::ServeOptions,
     pub no_analyst: bool,
 }
@@ -85,7 +93,7 @@ impl ServeArgs {
                 })?;
                 toml::from_str(&text).map_err(|e| {
                     anyhow::anyhow!(
-                        "{}: {e}\nknown settings: data_dir, address, cors_origins, workers, no_analyst, rate_limit, basemap_style",
+                        "{}: {e}\nknown settings: data_dir, policy, address, cors_origins, workers, no_analyst, rate_limit, basemap_style",
                         p.display()
                     )
                 })?
@@ -119,6 +127,7 @@ impl ServeArgs {
                 basemap_style: self.basemap_style.clone().or(c.basemap_style),
             },
             no_analyst: self.no_analyst || c.no_analyst.unwrap_or(false),
+            policy: self.policy.clone().or(c.policy),
             data_dir,
         })
     }
@@ -186,6 +195,24 @@ fn ckm_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     Ok(key)
 }
 
+/// Refuses to serve a snapshot published under another policy than `policy_file`.
+fn check_policy(snap: &Snapshot, policy_file: &std::path::Path) -> anyhow::Result<()> {
+    let wanted = crate::cmd_protect::load_policy(policy_file)?;
+    let frozen = crate::cmd_protect::load_policy(&snap.file(snapshot::POLICY))?;
+    anyhow::ensure!(
+        wanted == frozen,
+        "{}: policy {:?} is not the one snapshot {} was published under ({:?}): run \
+         `kmapa protect --policy {}` and `kmapa publish --policy {}` first, or serve without --policy",
+        policy_file.display(),
+        wanted.version,
+        snap.manifest.number,
+        frozen.version,
+        policy_file.display(),
+        policy_file.display()
+    );
+    Ok(())
+}
+
 /// The analyst tier over the active batches, under the snapshot's policy.
 fn analyst(
     data_dir: &std::path::Path,
@@ -215,6 +242,9 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
         .try_init();
     let settings = a.settings()?;
     let snap = Snapshot::load(&settings.data_dir, None)?;
+    if let Some(p) = &settings.policy {
+        check_policy(&snap, p)?;
+    }
     let analyst = if settings.no_analyst {
         None
     } else {

@@ -307,6 +307,21 @@ fn demo_generates_once_ingests_once_and_protects_a_tier_that_passes_the_audit() 
         policy.to_str().unwrap(),
     ]);
     assert!(err.contains("was protected under policy"), "{err}");
+    // Serving under another policy than the published snapshot's is refused before
+    // anything listens.
+    let err = kmapa_fails(&[
+        "serve",
+        "--data-dir",
+        dir,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--address",
+        "127.0.0.1:0",
+    ]);
+    assert!(
+        err.contains("\"other\"") && err.contains("kmapa publish --policy"),
+        "{err}"
+    );
 
     let second = kmapa(&args);
     assert!(second.contains("using the synthetic records"), "{second}");
