@@ -524,32 +524,10 @@ impl Cube {
     /// Unit totals: distinct persons with any category of a source, per unit and year,
     /// placed where the person is placed that year.
     pub fn totals(&self, level: Level, source: Source) -> Vec<Count> {
-        let mut first: FxHashMap<(u16, u32), Fact> = FxHashMap::default();
-        for f in &self.facts {
-            if self.sources[f.category as usize] == source {
-                first.entry((f.year, f.person)).or_insert(*f);
-            }
-        }
-        let mut acc: FxHashMap<(Unit, u16), (u32, CellKey)> = FxHashMap::default();
-        for f in first.values() {
-            if let Some(unit) = self.unit_of(f, level) {
-                let e = acc.entry((unit, f.year)).or_insert((0, CellKey::default()));
-                e.0 += 1;
-                e.1 = e.1.with(self.keys[f.person as usize]);
-            }
-        }
-        let mut out: Vec<Count> = acc
+        self.years()
             .into_iter()
-            .map(|((unit, year), (persons, key))| Count {
-                unit,
-                measure: Measure::AnyOf(source),
-                year,
-                persons,
-                key,
-            })
-            .collect();
-        out.sort_by_key(|c| (c.year, c.unit));
-        out
+            .flat_map(|year| self.total_counts(level, source, year, Group::All))
+            .collect()
     }
 }
 

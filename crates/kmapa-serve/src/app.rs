@@ -238,6 +238,16 @@ fn base(req: &HttpRequest) -> String {
     format!("{}://{}", info.scheme(), info.host())
 }
 
+/// The breakdown group a query asks for (`sex=…` or `age=…`, not both): `all` by default.
+pub(crate) fn group_param(q: &BTreeMap<String, String>) -> Result<String, Problem> {
+    match (q.get("sex"), q.get("age")) {
+        (Some(s), None) => Ok(format!("sex={s}")),
+        (None, Some(a)) => Ok(format!("age={a}")),
+        (None, None) => Ok("all".into()),
+        _ => Err(Problem::bad_request("give sex or age, not both")),
+    }
+}
+
 /// Parses the query string, refusing parameters not in `allowed`.
 pub(crate) fn query(
     req: &HttpRequest,
@@ -982,12 +992,7 @@ async fn analyst_items(
         .ok_or_else(|| Problem::bad_request("give year"))?
         .parse()
         .map_err(|_| Problem::bad_request("year is not a year"))?;
-    let group = match (q.get("sex"), q.get("age")) {
-        (Some(s), None) => format!("sex={s}"),
-        (None, Some(g)) => format!("age={g}"),
-        (None, None) => "all".into(),
-        _ => return Err(Problem::bad_request("give sex or age, not both")),
-    };
+    let group = group_param(&q)?;
     if group != "all" && !a.groups().contains(&group) {
         return Err(Problem::bad_request(format!(
             "{group}: the analyst tier offers {}",

@@ -6,7 +6,7 @@ use kmapa_protect::CellStatus;
 use kmapa_protect::output::{LayerKind, PublishedCell};
 use serde_json::{Value, json};
 
-use crate::app::{AppState, Problem, cached_response, query};
+use crate::app::{AppState, Problem, cached_response, group_param, query};
 use crate::data::{Served, status_text};
 
 const JSON: &str = "application/json";
@@ -82,12 +82,7 @@ pub async fn series_handler(
             Problem::bad_request("give unit (a district, area or H3 code) for this layer")
         })?,
     };
-    let group = match (q.get("sex"), q.get("age")) {
-        (Some(s), None) => format!("sex={s}"),
-        (None, Some(a)) => format!("age={a}"),
-        (None, None) => "all".into(),
-        _ => return Err(Problem::bad_request("give sex or age, not both")),
-    };
+    let group = group_param(&q)?;
     let values = series(&state.served, layer, &unit, category, &group);
     if values.is_empty() {
         return Err(Problem::not_found(format!(
@@ -212,12 +207,7 @@ pub async fn table_csv(
         ),
         None => None,
     };
-    let group = match (q.get("sex"), q.get("age")) {
-        (Some(s), None) => format!("sex={s}"),
-        (None, Some(a)) => format!("age={a}"),
-        (None, None) => "all".into(),
-        _ => return Err(Problem::bad_request("give sex or age, not both")),
-    };
+    let group = group_param(&q)?;
     let s = &state.served;
     let mut rows: Vec<&PublishedCell> = s
         .cells
