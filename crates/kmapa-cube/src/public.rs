@@ -177,6 +177,23 @@ fn measures(cube: &Cube, vocabulary: &Vocabulary, year: u16) -> Vec<(Measure, St
     out
 }
 
+/// The tables of every year the tier publishes (built on all cores).
+fn all_year_tables(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    tier: &PublicTier,
+) -> Result<Vec<YearTables>, TierError> {
+    let layout = layout(cube, tier)?;
+    let years: Vec<u16> = cube
+        .years()
+        .into_iter()
+        .filter(|&y| tier.years.includes(i32::from(y)))
+        .collect();
+    Ok(run_parallel(years.len(), |i| {
+        year_tables(cube, vocabulary, &layout, years[i])
+    }))
+}
+
 fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16) -> YearTables {
     let measures: Vec<Entry> = measures(cube, vocabulary, year)
         .into_iter()
@@ -320,15 +337,7 @@ pub fn protect_public_tier(
     tier: &PublicTier,
     policy_version: &str,
 ) -> Result<(ProtectedTier, TierAudit), TierError> {
-    let layout = layout(cube, tier)?;
-    let years: Vec<u16> = cube
-        .years()
-        .into_iter()
-        .filter(|&y| tier.years.includes(i32::from(y)))
-        .collect();
-    let mut all: Vec<YearTables> = run_parallel(years.len(), |i| {
-        year_tables(cube, vocabulary, &layout, years[i])
-    });
+    let mut all = all_year_tables(cube, vocabulary, tier)?;
     let Some(first) = all.first() else {
         return Ok((
             ProtectedTier {
@@ -481,15 +490,7 @@ fn with_pattern(
     tier: &PublicTier,
     protected: &ProtectedTier,
 ) -> Result<Option<(Vec<YearTables>, Network)>, TierError> {
-    let layout = layout(cube, tier)?;
-    let years: Vec<u16> = cube
-        .years()
-        .into_iter()
-        .filter(|&y| tier.years.includes(i32::from(y)))
-        .collect();
-    let mut all: Vec<YearTables> = run_parallel(years.len(), |i| {
-        year_tables(cube, vocabulary, &layout, years[i])
-    });
+    let mut all = all_year_tables(cube, vocabulary, tier)?;
     let Some(first) = all.first() else {
         return Ok(None);
     };

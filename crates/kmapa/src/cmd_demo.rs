@@ -63,21 +63,19 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
         "protecting the public tier (policy {}) ...",
         a.policy.display()
     );
-    cmd_protect::run_protect(&cmd_protect::ProtectArgs {
-        common: cmd_protect::Common {
-            data_dir: a.data_dir.clone(),
-            policy: a.policy.clone(),
-            city: "data/wroclaw".into(),
-            vocabulary: "data/categories.csv".into(),
-        },
-        json: false,
-        quiet: false,
-    })?;
-    cmd_serve::run_publish(&cmd_serve::PublishArgs {
+    let common = cmd_protect::Common {
         data_dir: a.data_dir.clone(),
         policy: a.policy.clone(),
         city: "data/wroclaw".into(),
         vocabulary: "data/categories.csv".into(),
+    };
+    cmd_protect::run_protect(&cmd_protect::ProtectArgs {
+        common: common.clone(),
+        json: false,
+        quiet: false,
+    })?;
+    cmd_serve::run_publish(&cmd_serve::PublishArgs {
+        common,
         again: false,
     })?;
     if a.no_serve {

@@ -10,16 +10,10 @@ use crate::cmd_protect::{AUDIT_FILE, PROTECTED_FILE, read_protected};
 
 #[derive(Args)]
 pub struct PublishArgs {
-    /// Data directory (the embedded store).
-    #[arg(long, default_value = "kmapa-data")]
-    pub data_dir: PathBuf,
-    /// The policy the tier was protected with (copied into the snapshot).
-    #[arg(long, default_value = "data/policy.toml")]
-    pub policy: PathBuf,
-    #[arg(long, default_value = "data/wroclaw")]
-    pub city: PathBuf,
-    #[arg(long, default_value = "data/categories.csv")]
-    pub vocabulary: PathBuf,
+    /// Data directory, the policy the tier was protected with (copied into the
+    /// snapshot), city and vocabulary: as for `kmapa protect`.
+    #[command(flatten)]
+    pub common: crate::cmd_protect::Common,
     /// Publish even when the latest snapshot already holds this very tier.
     #[arg(long)]
     pub again: bool,
@@ -136,37 +130,38 @@ impl ServeArgs {
 /// Publishes the protected tier as a new snapshot unless the latest one already holds
 /// it; returns the number served.
 pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
-    let tier = read_protected(&a.data_dir)?;
-    let audit_path = a.data_dir.join(AUDIT_FILE);
+    let (c, again) = (&a.common, a.again);
+    let tier = read_protected(&c.data_dir)?;
+    let audit_path = c.data_dir.join(AUDIT_FILE);
     let audit: kmapa_protect::output::TierAudit =
         serde_json::from_slice(&std::fs::read(&audit_path).map_err(|e| {
             anyhow::anyhow!("{}: {e}: run `kmapa protect` first", audit_path.display())
         })?)?;
-    if !a.again
-        && let Ok(latest) = Snapshot::load(&a.data_dir, None)
+    if !again
+        && let Ok(latest) = Snapshot::load(&c.data_dir, None)
         && latest.tier == tier
     {
         println!(
             "snapshot {} already holds this tier ({}); nothing published",
             latest.manifest.number,
-            a.data_dir.join(PROTECTED_FILE).display()
+            c.data_dir.join(PROTECTED_FILE).display()
         );
         return Ok(latest.manifest.number);
     }
     let m = snapshot::publish(&PublishInputs {
-        data_dir: &a.data_dir,
+        data_dir: &c.data_dir,
         tier: &tier,
         audit: &audit,
-        policy_file: &a.policy,
-        city_dir: &a.city,
-        vocabulary_file: &a.vocabulary,
+        policy_file: &c.policy,
+        city_dir: &c.city,
+        vocabulary_file: &c.vocabulary,
     })?;
     println!(
         "published snapshot {} (policy {}, {} hidden cells audited) in {}",
         m.number,
         m.policy_version,
         m.hidden_cells,
-        snapshot::dir(&a.data_dir, m.number).display()
+        snapshot::dir(&c.data_dir, m.number).display()
     );
     Ok(m.number)
 }
