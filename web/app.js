@@ -158,7 +158,7 @@
   const category = (code) => vocabulary.find((c) => c.code === code);
   const unitName = (p) => p.name || (boundaries && boundaries.byCode[p.unit] && boundaries.byCode[p.unit].name) || p.unit;
   const statusText = (p) => (state.lang === 'en' ? p.status_en : p.status_pl) || t('hidden');
-  const isHidden = (p) => p.status === 'primary_suppressed' || p.status === 'secondary_suppressed' || p.value === null || p.value === undefined;
+  const isHidden = (p) => p.status === 'hidden' || p.value === null || p.value === undefined;
   function el(tag, attrs, ...children) {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {

@@ -14,12 +14,55 @@ pub struct CubeAnalyst {
     cube: Cube,
     tier: AnalystTier,
     ptable: PTable,
+    /// Per offered H3 resolution, every hexagon the tier answers for: those anyone in
+    /// the data lives in, in any year and measure. The same set for every category,
+    /// year and group, so that being listed says nothing about a count.
+    hexagons: std::collections::BTreeMap<u8, Vec<u64>>,
 }
 
 impl CubeAnalyst {
     pub fn new(cube: Cube, tier: AnalystTier) -> Self {
         let ptable = PTable::generate(tier.ckm.into());
-        CubeAnalyst { cube, tier, ptable }
+        let hexagons = if tier.layers.contains(&Layer::H3) {
+            tier.h3_resolutions
+                .iter()
+                .filter_map(|&r| Resolution::try_from(r).ok().map(|res| (r, res)))
+                .map(|(r, res)| {
+                    let set: std::collections::BTreeSet<u64> = cube
+                        .atom_support(Some(res))
+                        .into_iter()
+                        .filter_map(|(_, h)| h)
+                        .collect();
+                    (r, set.into_iter().collect())
+                })
+                .collect()
+        } else {
+            Default::default()
+        };
+        CubeAnalyst {
+            cube,
+            tier,
+            ptable,
+            hexagons,
+        }
+    }
+
+    /// Every unit of a layer the tier answers for, whatever the counts.
+    fn units(&self, level: Level) -> Vec<Unit> {
+        match level {
+            Level::City => vec![Unit::City],
+            Level::Parents => (0..self.cube.parent_codes.len() as u16)
+                .map(Unit::Parent)
+                .collect(),
+            Level::Districts => (0..self.cube.district_codes.len() as u16)
+                .map(Unit::District)
+                .collect(),
+            Level::Hexagons(r) => self
+                .hexagons
+                .get(&u8::from(r))
+                .map(|h| h.iter().map(|&h| Unit::Hex(h)).collect())
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -80,7 +123,7 @@ impl Analyst for CubeAnalyst {
                 Resolution::try_from(r).map_err(|_| format!("no H3 resolution {r}"))?,
             ),
         };
-        let mut out: Vec<AnalystCell> = self
+        let mut answers: std::collections::BTreeMap<Unit, crate::AnalystCount> = self
             .cube
             .analyst_measure_query(
                 level,
@@ -91,6 +134,20 @@ impl Analyst for CubeAnalyst {
                 self.tier.threshold,
             )
             .into_iter()
+            .map(|a| (a.unit, a))
+            .collect();
+        // Units nobody in this cell lives in are answered too, hidden like any count
+        // under the threshold: the answer has the same shape whatever the data.
+        let mut out: Vec<AnalystCell> = self
+            .units(level)
+            .into_iter()
+            .map(|unit| {
+                answers.remove(&unit).unwrap_or(crate::AnalystCount {
+                    unit,
+                    value: None,
+                    status: kmapa_protect::PublicStatus::Hidden,
+                })
+            })
             .map(|a| AnalystCell {
                 unit: match a.unit {
                     Unit::City => "city".into(),

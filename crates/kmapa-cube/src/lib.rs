@@ -620,7 +620,10 @@ pub struct AnalystCount {
     pub unit: Unit,
     /// The perturbed count; `None` when hidden.
     pub value: Option<u64>,
-    pub status: kmapa_protect::CellStatus,
+    /// `perturbed`, or `hidden` when the perturbed count is under the threshold (a true
+    /// zero included: the analyst tier never says "nobody", which would tell a reader
+    /// that a count the p-table turned into 0 is not a true zero).
+    pub status: kmapa_protect::PublicStatus,
 }
 
 impl Cube {
@@ -658,7 +661,7 @@ impl Cube {
         ptable: &kmapa_protect::ckm::PTable,
         threshold: u64,
     ) -> Vec<AnalystCount> {
-        use kmapa_protect::CellStatus;
+        use kmapa_protect::PublicStatus;
         let counts = match measure {
             Measure::Category(c) => self.group_counts(level, Some((c, year)), group),
             Measure::AnyOf(source) => self.total_counts(level, source, year, group),
@@ -667,12 +670,10 @@ impl Cube {
             .into_iter()
             .map(|c| {
                 let v = ptable.perturb(u64::from(c.persons), c.key);
-                let (value, status) = if v == 0 {
-                    (Some(0), CellStatus::Empty)
-                } else if v < threshold {
-                    (None, CellStatus::PrimarySuppressed)
+                let (value, status) = if v < threshold {
+                    (None, PublicStatus::Hidden)
                 } else {
-                    (Some(v), CellStatus::Perturbed)
+                    (Some(v), PublicStatus::Perturbed)
                 };
                 AnalystCount {
                     unit: c.unit,

@@ -38,8 +38,8 @@ use crate::{Cube, Group, Measure};
 use serde::Serialize;
 
 pub use kmapa_protect::output::{
-    AuditedCell, LayerKind, LayerLoss, ProtectedTier, PublishedCell, TierAudit, TierSummary,
-    layer_name,
+    AuditedCell, InternalFailure, LayerKind, LayerLoss, ProtectedTier, PublishedCell, TierAudit,
+    TierSummary, layer_name,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +92,8 @@ struct Layout {
     breakdown_publish: Published,
     /// Measures published on hexagons (`*`: all).
     h3_measures: Vec<String>,
+    /// The threshold: atoms under it need protection.
+    k: u64,
 }
 
 fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
@@ -152,6 +154,7 @@ fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
             hexagons: hexagons && tier.breakdown_layers.contains(&Layer::H3),
         },
         h3_measures: tier.h3_measures.clone(),
+        k: tier.k,
         groups: std::iter::once(Group::All)
             .chain(tier.breakdowns.iter().flat_map(|&b| Group::of(b)))
             .collect(),
@@ -214,7 +217,7 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
         for (a, v) in cube.measure_atoms(r, e.measure, year, e.group) {
             atoms.insert(a, v);
         }
-        let (t, c) = build(&LayerCounts {
+        let (mut t, c) = build(&LayerCounts {
             atoms,
             parent_of: cube.parent_of().to_vec(),
             district_codes: cube.district_codes.clone(),
@@ -230,6 +233,7 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
             },
             hex_levels: layout.hex_levels.clone(),
         });
+        protect_atoms(&mut t, &c, layout.k);
         tables.push(t);
         cells = c;
     }
@@ -238,6 +242,17 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
         measures,
         tables,
         cells,
+    }
+}
+
+/// Marks the small atoms of a table whose hexagons are published as needing
+/// protection: there a district minus the hexagons inside it gives the persons of the
+/// district in a hexagon it shares (a sliver). A measure not on hexagons has no
+/// published hexagon to subtract; its atoms are bounded through the measures that are
+/// (a category never exceeds the unit total), whose atoms are protected.
+fn protect_atoms(table: &mut Table, cells: &LayerCells, k: u64) {
+    if cells.hexagons.values().any(|&h| !table.cells[h].internal) {
+        table.protect_internal(k, &cells.atoms);
     }
 }
 
@@ -251,6 +266,7 @@ const PARENT_WEIGHT: u64 = 10;
 fn family(
     cube: &Cube,
     vocabulary: &Vocabulary,
+    population: Option<&PopulationTable>,
     yt: &YearTables,
     source: Source,
 ) -> (Family, Vec<usize>) {
@@ -274,9 +290,15 @@ fn family(
     for &p in yt.cells.parents.values() {
         weights[p] = PARENT_WEIGHT;
     }
+    // A reader knows the published population: no count exceeds it.
+    let mut caps = vec![None; yt.tables[0].cells.len()];
+    for (i, p) in residents(cube, population, yt) {
+        caps[i] = Some(p);
+    }
     let mut f = Family {
         tables: members.iter().map(|&i| yt.tables[i].clone()).collect(),
         weights,
+        caps,
         ..Default::default()
     };
     let mut tops: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
@@ -360,7 +382,7 @@ pub fn protect_public_tier(
     let results = run_parallel(jobs.len(), |j| {
         let (y, source) = jobs[j];
         let yt = &all[y];
-        let (mut f, members) = family(cube, vocabulary, yt, source);
+        let (mut f, members) = family(cube, vocabulary, population, yt, source);
         match f.protect(&net, tier.k, tier.width) {
             Ok(_) => Ok((f, members)),
             Err(e) => Err(TierError::Unprotectable {
@@ -377,7 +399,7 @@ pub fn protect_public_tier(
         }
     }
     let protected = publish(cube, population, tier, policy_version, &all);
-    let audit = audit_years(cube, vocabulary, tier, &net, &all);
+    let audit = audit_years(cube, vocabulary, population, tier, &net, &all);
     Ok((protected, audit))
 }
 
@@ -386,13 +408,14 @@ pub fn protect_public_tier(
 pub fn audit_public_tier(
     cube: &Cube,
     vocabulary: &Vocabulary,
+    population: Option<&PopulationTable>,
     tier: &PublicTier,
     protected: &ProtectedTier,
 ) -> Result<TierAudit, TierError> {
     let Some((all, net)) = with_pattern(cube, vocabulary, tier, protected)? else {
         return Ok(TierAudit::default());
     };
-    Ok(audit_years(cube, vocabulary, tier, &net, &all))
+    Ok(audit_years(cube, vocabulary, population, tier, &net, &all))
 }
 
 /// What the LP cross-check found.
@@ -525,6 +548,12 @@ fn with_pattern(
                             yt.year
                         ))
                     })?;
+                if !p.status.is_hidden() && (1..tier.k).contains(&cell.value) {
+                    return Err(TierError::Mismatch(format!(
+                        "{code} ({group}) {} {name} publishes {}, under k = {}",
+                        yt.year, cell.value, tier.k
+                    )));
+                }
                 if !p.status.is_hidden() && p.value != Some(cell.value as u32) {
                     return Err(TierError::Mismatch(format!(
                         "{code} ({group}) {} {name} is published as {:?}, the data say {}",
@@ -567,6 +596,7 @@ fn unit_names(cube: &Cube, cells: &LayerCells) -> Vec<(usize, (LayerKind, String
 fn audit_years(
     cube: &Cube,
     vocabulary: &Vocabulary,
+    population: Option<&PopulationTable>,
     tier: &PublicTier,
     net: &Network,
     all: &[YearTables],
@@ -576,7 +606,7 @@ fn audit_years(
         .collect();
     let reports = run_parallel(jobs.len(), |j| {
         let (y, source) = jobs[j];
-        let (f, members) = family(cube, vocabulary, &all[y], source);
+        let (f, members) = family(cube, vocabulary, population, &all[y], source);
         (f.audit(net, tier.width), members)
     });
     let mut audit = TierAudit::default();
@@ -584,9 +614,28 @@ fn audit_years(
         let yt = &all[*y];
         for (report, m) in reports.iter().zip(members) {
             for i in &report.intervals {
+                let status = yt.tables[m].cells[i.cell].status;
+                // Wide enough, and a small count must be able to reach k: a reader
+                // must not be able to prove that a hidden cell is a small count.
+                let passed = i.protected()
+                    && (status != CellStatus::PrimarySuppressed || i.upper + 1e-6 >= tier.k as f64);
+                if yt.tables[m].cells[i.cell].internal {
+                    audit.internal_cells += 1;
+                    if !passed {
+                        audit.failures += 1;
+                        audit.internal_failures.push(InternalFailure {
+                            cell: i.label.clone(),
+                            measure: yt.measures[m].code.clone(),
+                            group: yt.measures[m].group.code(),
+                            year: yt.year,
+                            lower: i.lower,
+                            upper: i.upper.is_finite().then_some(i.upper),
+                        });
+                    }
+                    continue;
+                }
                 let (layer, unit) = split_label(&i.label);
                 audit.hidden_cells += 1;
-                let passed = i.protected();
                 if !passed {
                     audit.failures += 1;
                 }
@@ -598,7 +647,7 @@ fn audit_years(
                     measure: yt.measures[m].code.clone(),
                     group: yt.measures[m].group.code(),
                     year: yt.year,
-                    status: yt.tables[m].cells[i.cell].status,
+                    status,
                     lower: i.lower,
                     upper: i.upper.is_finite().then_some(i.upper),
                     required_width: i.required_width,

@@ -111,7 +111,14 @@ fn the_demo_public_tier_is_protected_and_passes_the_audit() {
         }
     }
     // The audit reads the pattern back from what was published and agrees.
-    let again = audit_public_tier(&cube, &vocabulary, &tier, &protected).unwrap();
+    let again = audit_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &tier,
+        &protected,
+    )
+    .unwrap();
     assert_eq!(again, audit);
     // Deterministic.
     let (twice, _) =
@@ -126,7 +133,16 @@ fn the_demo_public_tier_is_protected_and_passes_the_audit() {
         .unwrap();
     hidden.status = CellStatus::Safe;
     hidden.value = Some(1);
-    assert!(audit_public_tier(&cube, &vocabulary, &tier, &doctored).is_err());
+    assert!(
+        audit_public_tier(
+            &cube,
+            &vocabulary,
+            city.population.as_ref(),
+            &tier,
+            &doctored
+        )
+        .is_err()
+    );
 }
 
 #[test]
@@ -195,7 +211,14 @@ fn breakdowns_by_sex_and_age_are_protected_with_the_rest() {
     }
     assert!(checked > 100);
     assert_eq!(
-        audit_public_tier(&cube, &vocabulary, &tier, &protected).unwrap(),
+        audit_public_tier(
+            &cube,
+            &vocabulary,
+            city.population.as_ref(),
+            &tier,
+            &protected
+        )
+        .unwrap(),
         audit
     );
 }
@@ -215,7 +238,14 @@ fn hexagons_for_named_measures_only_keep_the_district_totals_whole() {
                 .unwrap();
         assert!(audit.passed());
         assert_eq!(
-            audit_public_tier(&cube, &vocabulary, tier, &protected).unwrap(),
+            audit_public_tier(
+                &cube,
+                &vocabulary,
+                city.population.as_ref(),
+                tier,
+                &protected
+            )
+            .unwrap(),
             audit
         );
         let on_hexagons: std::collections::BTreeSet<String> = protected

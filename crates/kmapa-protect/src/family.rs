@@ -54,6 +54,10 @@ pub struct Family {
     /// all). The public tier weights city and parent-area totals heavily: users miss
     /// them far more than a few more hexagons.
     pub weights: Vec<u64>,
+    /// The most a cell can hold in any table, by cell, when a reader knows it (the
+    /// published population of a district, parent area or the city); empty, or `None`
+    /// for a cell: no cap. Counts never exceed it, so a witness never moves above it.
+    pub caps: Vec<Option<u64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,17 @@ struct Sets {
     residual: HashMap<Moves, Residual>,
     /// Per table, the sets a witness may move (they depend on values only).
     candidates: Vec<Vec<Moves>>,
+}
+
+/// How far a search for a cell's movement goes.
+#[derive(Debug, Clone, Copy)]
+struct Goal {
+    /// Each direction up to this.
+    limit: i64,
+    /// Enough once grow + shrink reaches this…
+    need: i64,
+    /// …and grow reaches this.
+    reach: i64,
 }
 
 /// Tables that move together, each with its direction (+1 or −1), sorted by table.
@@ -272,6 +287,12 @@ impl Family {
         for &(m, s) in set {
             // −table ≤ value: counts stay non-negative.
             limit(&mut b, -s, &|c| self.value(m, c));
+            // table ≤ cap: no more persons than residents.
+            if !self.caps.is_empty() {
+                limit(&mut b, s, &|c| {
+                    self.caps[c].map_or(INF, |cap| cap as i64 - self.value(m, c))
+                });
+            }
         }
         for &(small, large) in &self.pairs {
             let k = sign(small) - sign(large);
@@ -303,16 +324,17 @@ impl Family {
     }
 
     /// How far the cell can move (grow, shrink), over every candidate set, up to
-    /// `limit`; stops early once `need` is reached.
+    /// `goal.limit`; stops early once it can move `goal.need` in all and grow by
+    /// `goal.reach`.
     fn movement(
         &self,
         net: &Network,
         sets: &mut Sets,
         m: usize,
         cell: usize,
-        limit: i64,
-        need: i64,
+        goal: Goal,
     ) -> (i64, i64) {
+        let Goal { limit, need, reach } = goal;
         let (mut grow, mut shrink) = (0, 0);
         for set in sets.candidates[m].clone() {
             if !self.unknown_in_all(&set, cell) {
@@ -329,7 +351,7 @@ impl Family {
             let (g, s) = residual.movement(net, cell, limit);
             grow = grow.max(g);
             shrink = shrink.max(s);
-            if grow.saturating_add(shrink) >= need
+            if (grow.saturating_add(shrink) >= need && grow >= reach)
                 || (grow >= limit && shrink >= self.value(m, cell))
             {
                 break;
@@ -365,13 +387,21 @@ impl Family {
         }
         let mut sets = Sets::new(self);
         while let Some((m, cell)) = queue.pop_front() {
-            let (grow, shrink) = self.movement(net, &mut sets, m, cell, need, need);
-            if grow + shrink >= need {
+            // A small count must also be able to reach k: a reader must not be able to
+            // prove that a hidden cell is a small count.
+            let reach = match self.tables[m].cells[cell].status {
+                CellStatus::PrimarySuppressed => k as i64 - self.value(m, cell),
+                _ => 0,
+            };
+            let limit = need.max(reach);
+            let (grow, shrink) =
+                self.movement(net, &mut sets, m, cell, Goal { limit, need, reach });
+            if grow + shrink >= need && grow >= reach {
                 continue;
             }
             summaries[m].audit_rounds += 1;
             // The cheapest cycle over every candidate set.
-            let missing = need - shrink;
+            let missing = (need - shrink).max(reach);
             let (u, v) = net.ends(cell);
             let mut best: Option<(u64, Moves, Vec<usize>)> = None;
             for set in sets.candidates[m].clone() {
@@ -442,9 +472,20 @@ impl Family {
             .map(|m| {
                 let t = &self.tables[m];
                 let intervals = (0..t.cells.len())
-                    .filter(|&c| t.cells[c].status.is_hidden() && !t.cells[c].internal)
+                    // Hidden published cells, and internal cells with a small count.
+                    .filter(|&c| t.cells[c].status.is_hidden())
                     .map(|c| {
-                        let (grow, shrink) = self.movement(net, &mut sets, m, c, INF, INF);
+                        let (grow, shrink) = self.movement(
+                            net,
+                            &mut sets,
+                            m,
+                            c,
+                            Goal {
+                                limit: INF,
+                                need: INF,
+                                reach: 0,
+                            },
+                        );
                         let v = t.cells[c].value;
                         Interval {
                             cell: c,

@@ -61,6 +61,8 @@ pub struct LayerCells {
     pub districts: BTreeMap<u16, usize>,
     /// Hexagon cells of every level, by H3 index (which carries the resolution).
     pub hexagons: BTreeMap<u64, usize>,
+    /// The internal atoms (district × finest hexagon, or district alone).
+    pub atoms: Vec<usize>,
 }
 
 pub fn build(counts: &LayerCounts) -> (Table, LayerCells) {
@@ -73,7 +75,9 @@ pub fn build(counts: &LayerCounts) -> (Table, LayerCells) {
             Some(h) => format!("atom {}×{h:x}", counts.district_codes[d as usize]),
             None => format!("atom {}×none", counts.district_codes[d as usize]),
         };
-        atom_ids.insert((d, h), t.internal_cell(label, v));
+        let id = t.internal_cell(label, v);
+        atom_ids.insert((d, h), id);
+        cells.atoms.push(id);
     }
     let add = |t: &mut Table, label: String, parts: &[usize], published: bool| -> usize {
         let v = parts.iter().map(|&p| t.cells[p].value).sum();

@@ -17,4 +17,4 @@ pub mod table;
 
 pub use audit::{AuditReport, Interval, audit};
 pub use suppress::{SuppressionSummary, protect};
-pub use table::{CellStatus, Table};
+pub use table::{CellStatus, PublicStatus, Table};

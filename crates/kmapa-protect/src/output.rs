@@ -80,10 +80,30 @@ pub struct AuditedCell {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TierAudit {
     pub hidden_cells: usize,
+    /// Failures among hidden published cells and small internal cells.
     pub failures: usize,
     /// The narrowest interval found, over the required width.
     pub narrowest_width: Option<f64>,
     pub cells: Vec<AuditedCell>,
+    /// Internal cells (district × hexagon atoms, layers not published) with a count
+    /// of 1..k−1: a reader must not be able to work them out either.
+    #[serde(default)]
+    pub internal_cells: usize,
+    /// Those of them whose interval is too narrow (label, measure, group, year,
+    /// lower, upper): never more than the failures.
+    #[serde(default)]
+    pub internal_failures: Vec<InternalFailure>,
+}
+
+/// A small internal cell a reader can pin down too closely.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InternalFailure {
+    pub cell: String,
+    pub measure: String,
+    pub group: String,
+    pub year: u16,
+    pub lower: f64,
+    pub upper: Option<f64>,
 }
 
 impl TierAudit {
@@ -118,7 +138,9 @@ pub fn layer_name(layer: LayerKind) -> String {
 pub struct AnalystCell {
     pub unit: String,
     pub value: Option<u64>,
-    pub status: crate::table::CellStatus,
+    /// `perturbed`, or `hidden` (the perturbed count is under the threshold; true
+    /// zeros included): the analyst tier never says "nobody".
+    pub status: crate::table::PublicStatus,
 }
 
 /// The analyst tier, answered by the protection core (the cube and the Cell Key

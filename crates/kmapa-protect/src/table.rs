@@ -26,6 +26,44 @@ impl CellStatus {
             CellStatus::PrimarySuppressed | CellStatus::SecondarySuppressed
         )
     }
+
+    /// What a reader is told: the reason a cell is hidden (a small count, or to cover
+    /// one) stays inside kmapa, since telling them apart narrows what the cell can be
+    /// (docs/privacy.md).
+    pub fn public(self) -> PublicStatus {
+        match self {
+            CellStatus::Safe => PublicStatus::Safe,
+            CellStatus::PrimarySuppressed | CellStatus::SecondarySuppressed => PublicStatus::Hidden,
+            CellStatus::Perturbed => PublicStatus::Perturbed,
+            CellStatus::Empty => PublicStatus::Empty,
+        }
+    }
+}
+
+/// A cell's status as every public output (API, export, CSV, profiles, map) shows it.
+///
+/// One status for every hidden cell: a reader learns that the cell is hidden, not why.
+/// Zeros are published as `empty`, but secondary suppression may hide a zero too, so a
+/// hidden cell can be anything from 0 up; that, and nothing more, is what the audit
+/// assumes a reader knows about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicStatus {
+    /// Published as it is.
+    Safe,
+    /// Hidden to protect privacy (public tier: suppressed; analyst tier: the perturbed
+    /// count is under the threshold).
+    Hidden,
+    /// Published with cell-key noise (analyst tier).
+    Perturbed,
+    /// Zero, published (public tier only).
+    Empty,
+}
+
+impl PublicStatus {
+    pub fn is_hidden(self) -> bool {
+        self == PublicStatus::Hidden
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,7 +147,7 @@ impl Table {
         self.cells.iter().position(|c| c.label == label)
     }
 
-    /// Primary suppression: every count from 1 to k-1 is hidden.
+    /// Primary suppression: every published count from 1 to k-1 is hidden.
     pub fn suppress_primary(&mut self, k: u64) -> usize {
         let mut n = 0;
         for c in &mut self.cells {
@@ -119,5 +157,19 @@ impl Table {
             }
         }
         n
+    }
+
+    /// Marks the internal `cells` with a count from 1 to k-1 as needing protection:
+    /// a reader who can work one out (a district minus the hexagons inside it gives the
+    /// persons of the district in the hexagon it shares with its neighbour) learns a
+    /// small count of a smaller area. They stay unpublished; secondary suppression and
+    /// the audit treat them as hidden small counts.
+    pub fn protect_internal(&mut self, k: u64, cells: &[usize]) {
+        for &i in cells {
+            let c = &mut self.cells[i];
+            if c.internal && (1..k).contains(&c.value) {
+                c.status = CellStatus::PrimarySuppressed;
+            }
+        }
     }
 }

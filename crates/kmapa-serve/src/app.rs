@@ -1002,7 +1002,6 @@ async fn analyst_items(
     let cells = a
         .query(kind, category, year, &group)
         .map_err(Problem::bad_request)?;
-    let k = state.served.manifest.k;
     let mut body = String::from("{\"type\":\"FeatureCollection\",\"features\":[");
     for (n, c) in cells.iter().enumerate() {
         if n > 0 {
@@ -1012,7 +1011,7 @@ async fn analyst_items(
             .served
             .geometry_of(kind, &c.unit)
             .unwrap_or_else(|| "null".into());
-        let (pl, en) = crate::data::status_text(c.status, k);
+        let (pl, en) = crate::data::status_text(c.status);
         let props = json!({
             "unit": c.unit, "category": category, "group": group, "year": year,
             "value": c.value, "status": c.status, "status_pl": pl, "status_en": en, "tier": "analyst",

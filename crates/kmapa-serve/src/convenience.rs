@@ -2,7 +2,7 @@
 //! downloads. Every number is a cell of the snapshot's protected tier, with its status.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kmapa_protect::CellStatus;
+use kmapa_protect::PublicStatus;
 use kmapa_protect::output::{LayerKind, PublishedCell};
 use serde_json::{Value, json};
 
@@ -27,12 +27,13 @@ fn layer_of(name: &str) -> Result<LayerKind, Problem> {
     }
 }
 
-fn cell_json(c: Option<&PublishedCell>, k: u64) -> Value {
+fn cell_json(c: Option<&PublishedCell>) -> Value {
     match c {
         Some(c) => {
-            let (pl, en) = status_text(c.status, k);
+            let status = c.status.public();
+            let (pl, en) = status_text(status);
             json!({
-                "year": c.year, "value": c.value, "status": c.status,
+                "year": c.year, "value": c.value, "status": status,
                 "rate_per_1000": c.rate_per_1000.map(|r| (r * 100.0).round() / 100.0),
                 "status_pl": pl, "status_en": en,
             })
@@ -54,7 +55,7 @@ fn series(s: &Served, layer: LayerKind, unit: &str, measure: &str, group: &str) 
                     group.to_string(),
                     y,
                 ))
-                .map(|c| cell_json(Some(c), s.manifest.k))
+                .map(|c| cell_json(Some(c)))
         })
         .collect()
 }
@@ -145,8 +146,8 @@ pub fn profile_json(s: &Served, code: &str) -> Option<String> {
             hidden += here
                 .iter()
                 .filter(|v| {
-                    serde_json::from_value::<CellStatus>(v["status"].clone())
-                        .is_ok_and(CellStatus::is_hidden)
+                    serde_json::from_value::<PublicStatus>(v["status"].clone())
+                        .is_ok_and(PublicStatus::is_hidden)
                 })
                 .count();
             let city = series(s, LayerKind::City, "city", m, "all");
@@ -235,7 +236,7 @@ pub async fn table_csv(
             csv_field(&c.group),
             c.year,
             c.value.map_or(String::new(), |v| v.to_string()),
-            serde_json::to_value(c.status)
+            serde_json::to_value(c.status.public())
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default(),

@@ -11,7 +11,7 @@ use geo::{BoundingRect, MultiPolygon};
 use h3o::CellIndex;
 use kmapa_geo::City;
 use kmapa_model::Vocabulary;
-use kmapa_protect::CellStatus;
+use kmapa_protect::PublicStatus;
 use kmapa_protect::output::{LayerKind, PublishedCell, layer_name};
 use serde_json::{Value, json};
 
@@ -88,23 +88,20 @@ pub struct Served {
 
 const PROBLEM_FILTERS: &[&str] = &["category", "year", "unit", "district", "sex", "age"];
 
-/// Plain-language status, Polish and English.
-pub fn status_text(status: CellStatus, k: u64) -> (String, String) {
+/// Plain-language status, Polish and English: the same words for every hidden cell,
+/// whatever hid it (docs/privacy.md).
+pub fn status_text(status: PublicStatus) -> (&'static str, &'static str) {
     match status {
-        CellStatus::PrimarySuppressed => (
-            format!("mniej niż {k} osób – ukryte dla ochrony prywatności"),
-            format!("fewer than {k} people – hidden to protect privacy"),
+        PublicStatus::Hidden => (
+            "ukryte dla ochrony prywatności",
+            "hidden to protect privacy",
         ),
-        CellStatus::SecondarySuppressed => (
-            "ukryte, aby nie dało się wyliczyć innych ukrytych liczb".into(),
-            "hidden so that other hidden numbers cannot be worked out".into(),
+        PublicStatus::Empty => ("nikt", "nobody"),
+        PublicStatus::Perturbed => (
+            "wartość lekko zaburzona dla ochrony prywatności",
+            "value slightly perturbed to protect privacy",
         ),
-        CellStatus::Empty => ("nikt".into(), "nobody".into()),
-        CellStatus::Perturbed => (
-            "wartość lekko zaburzona dla ochrony prywatności".into(),
-            "value slightly perturbed to protect privacy".into(),
-        ),
-        CellStatus::Safe => (String::new(), String::new()),
+        PublicStatus::Safe => ("", ""),
     }
 }
 
@@ -175,7 +172,6 @@ impl Served {
         let vocab_path = snapshot.file(VOCABULARY);
         let vocabulary = Vocabulary::read(&vocab_path).map_err(|e| err(&vocab_path, &e))?;
         let city = City::load(&snapshot.dir, &vocabulary).map_err(|e| err(&snapshot.dir, &e))?;
-        let k = snapshot.manifest.k;
         let meta = json!({
             "snapshot": snapshot.manifest.number,
             "policy_version": snapshot.manifest.policy_version,
@@ -330,7 +326,8 @@ impl Served {
                             ),
                             _ => ("", ""),
                         });
-                let (why_pl, why_en) = status_text(c.status, k);
+                let status = c.status.public();
+                let (why_pl, why_en) = status_text(status);
                 let name = match layer {
                     LayerKind::Districts => districts
                         .get(&c.unit)
@@ -344,7 +341,7 @@ impl Served {
                     "category": c.measure, "category_pl": label_pl, "category_en": label_en,
                     "group": c.group, "year": c.year,
                     "value": c.value, "rate_per_1000": c.rate_per_1000.map(|r| (r * 100.0).round() / 100.0),
-                    "status": c.status, "status_pl": why_pl, "status_en": why_en,
+                    "status": status, "status_pl": why_pl, "status_en": why_en,
                     "snapshot": meta["snapshot"], "policy_version": meta["policy_version"],
                 });
                 col.items.push(Item {

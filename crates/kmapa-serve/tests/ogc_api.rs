@@ -79,7 +79,15 @@ fn fixture() -> &'static Fixture {
         )
         .unwrap();
         let audit_ok = audit.passed()
-            && audit_public_tier(&cube, &vocabulary, &tier, &protected).unwrap() == audit;
+            && audit_public_tier(
+                &cube,
+                &vocabulary,
+                city.population.as_ref(),
+                &tier,
+                &protected,
+            )
+            .unwrap()
+                == audit;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().to_path_buf();
         snapshot::publish(&PublishInputs {
@@ -457,16 +465,18 @@ async fn hidden_values_say_why_in_polish_and_english() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["properties"]["status"] == "primary_suppressed")
+        .filter(|f| f["properties"]["status"] == "hidden")
         .collect();
     assert!(!hidden.is_empty());
     for f in hidden {
         assert!(f["properties"]["value"].is_null());
         assert!(f["properties"]["rate_per_1000"].is_null());
+        // The same words for every hidden cell, whatever hid it.
         assert_eq!(
             f["properties"]["status_pl"],
-            "mniej niż 10 osób – ukryte dla ochrony prywatności"
+            "ukryte dla ochrony prywatności"
         );
+        assert_eq!(f["properties"]["status_en"], "hidden to protect privacy");
     }
 }
 
@@ -537,6 +547,19 @@ async fn the_privacy_walk_finds_no_small_count_and_only_audited_numbers() {
                 check(&j);
             }
         }
+    }
+    // The CSV and the profiles say "hidden" for every hidden cell, never why.
+    for uri in [
+        "/api/v1/table.csv",
+        "/api/v1/districts/FAB-01/profile",
+        "/api/v1/series?category=post_prison&unit=FAB-01",
+    ] {
+        let res = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+        assert!(
+            !body.contains("primary") && !body.contains("secondary") && !body.contains("mniej niż"),
+            "{uri}"
+        );
     }
     for d in ["FAB-01", "KRZ-03", "PSP-05"] {
         let (_, j) = get_json(
@@ -663,6 +686,24 @@ async fn the_static_export_serves_the_same_numbers_as_the_live_api() {
     let file: Value =
         serde_json::from_slice(&std::fs::read(bundle.join("districts.geojson")).unwrap()).unwrap();
     assert_eq!(file["features"], live["features"]);
+    // No exported file says why a cell is hidden (a small count, or to cover one):
+    // telling them apart lets a reader narrow hidden cells (docs/privacy.md).
+    let mut hidden = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(bundle.join(f)).unwrap_or_default();
+        for word in [
+            "primary_suppressed",
+            "secondary_suppressed",
+            "fewer than",
+            "mniej niż",
+            "inne ukryte",
+            "other hidden numbers",
+        ] {
+            assert!(!text.contains(word), "{f} says {word:?}");
+        }
+        hidden += text.matches("\"status\":\"hidden\"").count();
+    }
+    assert!(hidden > 100, "{hidden}");
     // A second export into the same place is refused, not merged.
     assert!(kmapa_serve::export::export(&state().served, &bundle).is_err());
 }
@@ -707,10 +748,57 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
         let p = &feat["properties"];
         assert_eq!(p["tier"], "analyst");
         match p["value"].as_u64() {
-            Some(v) => assert!(v == 0 || v >= 10, "{p}"),
-            None => assert_eq!(p["status"], "primary_suppressed"),
+            Some(v) => {
+                assert!(v >= 10, "{p}");
+                assert_eq!(p["status"], "perturbed");
+            }
+            None => assert_eq!(p["status"], "hidden"),
         }
         assert!(!feat["geometry"].is_null());
+    }
+    // The same units are answered whatever the counts: a rare category, a breakdown
+    // group and a common category list the same districts and hexagons (being listed
+    // says nothing), and "nobody" is never said.
+    let units = |uri: String| {
+        let app = &app;
+        let token = f.analyst_token.clone();
+        async move {
+            let res = test::call_service(
+                app,
+                test::TestRequest::get()
+                    .uri(&uri)
+                    .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+                    .to_request(),
+            )
+            .await;
+            assert_eq!(res.status().as_u16(), 200, "{uri}");
+            let j: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+            let feats = j["features"].as_array().unwrap().clone();
+            for feat in &feats {
+                assert_ne!(feat["properties"]["status"], "empty", "{uri}: {feat}");
+            }
+            feats
+                .iter()
+                .map(|f| f["properties"]["unit"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    for layer in ["districts", "h3_9"] {
+        let common = units(format!(
+            "/analyst/layers/{layer}/items?category=poverty&year=2024"
+        ))
+        .await;
+        for q in [
+            "category=trafficking_victim&year=2024",
+            "category=poverty&year=2024&sex=K",
+            "category=post_prison&year=2019&age=65%2B",
+        ] {
+            assert_eq!(
+                units(format!("/analyst/layers/{layer}/items?{q}")).await,
+                common,
+                "{layer} {q}"
+            );
+        }
     }
     // Breakdowns the analyst tier allows, and a clear 400 for others.
     let res = test::call_service(

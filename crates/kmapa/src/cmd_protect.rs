@@ -230,7 +230,13 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
         l.policy.version
     );
     let started = Instant::now();
-    let audit = audit_public_tier(&l.cube, &l.vocabulary, &l.policy.public, &protected)?;
+    let audit = audit_public_tier(
+        &l.cube,
+        &l.vocabulary,
+        l.city.population.as_ref(),
+        &l.policy.public,
+        &protected,
+    )?;
     let took = started.elapsed();
     report(&audit, &protected, a, took.as_secs_f64())?;
     if a.lp_check > 0 {
@@ -259,9 +265,9 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
     }
     anyhow::ensure!(
         audit.passed(),
-        "audit FAILED: {} of {} hidden cells can be narrowed below the required width",
+        "audit FAILED: {} of {} hidden cells and small unpublished cells can be narrowed below the required width",
         audit.failures,
-        audit.hidden_cells
+        audit.hidden_cells + audit.internal_cells
     );
     Ok(())
 }
@@ -303,16 +309,29 @@ fn report(audit: &TierAudit, p: &ProtectedTier, a: &AuditArgs, secs: f64) -> any
             r => r?,
         }
     }
+    for f in &audit.internal_failures {
+        println!(
+            "{} {} ({}) {}: [{}, {}] TOO NARROW (an unpublished small count a reader can work out)",
+            f.cell,
+            f.measure,
+            f.group,
+            f.year,
+            f.lower,
+            f.upper.map_or("∞".into(), |u| u.to_string())
+        );
+    }
     print_loss(p);
     println!(
-        "audit of {} hidden cells in {secs:.2} s: {} too narrow; narrowest interval {} (required {})",
+        "audit of {} hidden cells and {} small unpublished district × hexagon cells in {secs:.2} s: {} too narrow; narrowest interval {} (required {}, and a hidden small count must be able to reach k = {})",
         audit.hidden_cells,
+        audit.internal_cells,
         audit.failures,
         audit.narrowest_width.map_or("-".into(), fmt_width),
-        p.summary.width
+        p.summary.width,
+        p.summary.k,
     );
     println!(
-        "intervals are spanned by solutions of every published relation (each measure's layers, sub-rows ≤ parents ≤ unit totals ≤ sums of categories): an attacker's interval is at least as wide"
+        "threat model (docs/privacy.md): a reader knows every published value, that a hidden cell is hidden (not why), every published relation (each measure's layers, sub-rows ≤ parents ≤ unit totals ≤ sums of categories), the district × hexagon pieces, and the published population; intervals are spanned by solutions of all of it, so an attacker's interval is at least as wide"
     );
     Ok(())
 }
