@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# An outside attacker against the public tier (tests/attacker/attack.py: Python and
+# HiGHS, sharing no code with kmapa's protection), on two cities:
+# - the demo city (Wrocław, synthetic records, every year the demo publishes);
+# - a sparse city of our own making: 15 real districts of two former boroughs with a
+#   twentieth of the demo's cases, some people located by district only.
+# Each is generated, ingested, protected, published and served on loopback; the
+# attacker reads only the public API and must find no hidden cell narrower than the
+# policy width and no exact small count (docs/privacy.md). It also shows that it finds
+# what the old public words ("fewer than k", "hidden to cover others") gave away, and
+# that a second snapshot with late records for a past year reveals no small difference.
+# Servers stop when this ends.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${KMAPA_BIN:-target/debug/kmapa}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+serve() { # data-dir -> prints the base URL once healthy
+  local port; port=$(free_port)
+  "$bin" serve --data-dir "$1" --address "127.0.0.1:$port" --workers 2 --rate-limit 0 >"$1.serve.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 150); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null && break
+    sleep 0.2
+  done
+  echo "http://127.0.0.1:$port"
+}
+
+echo "-- attacker self-test: the reported cases, by hand"
+python3 tests/attacker/attack.py --selftest
+
+echo "-- demo city"
+"$bin" gen --out "$work/demo-gen" --quiet
+"$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --data-dir "$work/demo" --quiet
+"$bin" protect --data-dir "$work/demo" --quiet
+"$bin" publish --data-dir "$work/demo" >/dev/null
+url=$(serve "$work/demo")
+# The demo's records all carry coordinates; the attacker is told so (side knowledge
+# that makes every district exactly the sum of its pieces).
+python3 tests/attacker/attack.py "$url" --all-located
+echo "-- demo city, district × hexagon pieces too (2017 and 2024)"
+python3 tests/attacker/attack.py "$url" --all-located --pieces --years 2017 2024
+echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
+python3 tests/attacker/attack.py "$url" --all-located --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
+
+echo "-- sparse city"
+python3 - "$work/sparse-src" <<'EOF'
+import csv, json, os, sys
+out = sys.argv[1]
+os.makedirs(out)
+keep = {"Psie Pole", "Stare Miasto"}
+with open("../shared/data/wroclaw/osiedla-attributes.csv", encoding="utf-8") as f:
+    rows = [r for r in csv.DictReader(f) if r["dawna_dzielnica"] in keep]
+names = {r["osiedle"] for r in rows}
+with open(f"{out}/attributes.csv", "w", encoding="utf-8", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+fc = json.load(open("../shared/data/wroclaw/osiedla.geojson", encoding="utf-8"))
+fc["features"] = [x for x in fc["features"] if x["properties"]["name"] in names]
+json.dump(fc, open(f"{out}/boundaries.geojson", "w", encoding="utf-8"))
+print(f"sparse city: {len(fc['features'])} districts")
+EOF
+"$bin" gen-city --boundaries "$work/sparse-src/boundaries.geojson" --attributes "$work/sparse-src/attributes.csv" \
+  --out "$work/sparse-city" --address-points 3000 >/dev/null
+"$bin" gen --city "$work/sparse-city" --out "$work/sparse-gen" --years 2021-2024 --scale 0.05 --location mixed --quiet
+"$bin" ingest "$work/sparse-gen/ops.csv" "$work/sparse-gen/pup.csv" --city "$work/sparse-city" --data-dir "$work/sparse" --quiet
+"$bin" protect --city "$work/sparse-city" --data-dir "$work/sparse" --quiet
+"$bin" publish --city "$work/sparse-city" --data-dir "$work/sparse" >/dev/null
+url=$(serve "$work/sparse")
+python3 tests/attacker/attack.py "$url" --pieces
