@@ -358,8 +358,13 @@ pub fn protect_public_tier(
     population: Option<&PopulationTable>,
     tier: &PublicTier,
     policy_version: &str,
+    earlier: &[ProtectedTier],
 ) -> Result<(ProtectedTier, TierAudit), TierError> {
     let mut all = all_year_tables(cube, vocabulary, tier)?;
+    let seen = Seen::of(earlier);
+    for yt in &mut all {
+        hide_small_differences(cube, yt, &seen, tier.k);
+    }
     let Some(first) = all.first() else {
         return Ok((
             ProtectedTier {
@@ -399,7 +404,8 @@ pub fn protect_public_tier(
         }
     }
     let protected = publish(cube, population, tier, policy_version, &all);
-    let audit = audit_years(cube, vocabulary, population, tier, &net, &all);
+    let mut audit = audit_years(cube, vocabulary, population, tier, &net, &all);
+    check_differences(cube, &all, &seen, tier.k, &mut audit);
     Ok((protected, audit))
 }
 
@@ -411,11 +417,103 @@ pub fn audit_public_tier(
     population: Option<&PopulationTable>,
     tier: &PublicTier,
     protected: &ProtectedTier,
+    earlier: &[ProtectedTier],
 ) -> Result<TierAudit, TierError> {
     let Some((all, net)) = with_pattern(cube, vocabulary, tier, protected)? else {
         return Ok(TierAudit::default());
     };
-    Ok(audit_years(cube, vocabulary, population, tier, &net, &all))
+    let mut audit = audit_years(cube, vocabulary, population, tier, &net, &all);
+    check_differences(cube, &all, &Seen::of(earlier), tier.k, &mut audit);
+    Ok(audit)
+}
+
+/// Every value earlier snapshots published, by (unit, measure, group, year).
+struct Seen(std::collections::HashMap<(String, String, String, u16), Vec<u32>>);
+
+impl Seen {
+    fn of(earlier: &[ProtectedTier]) -> Self {
+        let mut m: std::collections::HashMap<_, Vec<u32>> = std::collections::HashMap::new();
+        for t in earlier {
+            for c in &t.cells {
+                if let Some(v) = c.value {
+                    let e = m
+                        .entry((c.unit.clone(), c.measure.clone(), c.group.clone(), c.year))
+                        .or_default();
+                    if !e.contains(&v) {
+                        e.push(v);
+                    }
+                }
+            }
+        }
+        Seen(m)
+    }
+
+    /// An earlier published value that differs from `value` by 1..k−1.
+    fn small_difference(
+        &self,
+        key: &(String, String, String, u16),
+        value: u64,
+        k: u64,
+    ) -> Option<u32> {
+        self.0
+            .get(key)?
+            .iter()
+            .copied()
+            .find(|&w| (1..k).contains(&value.abs_diff(u64::from(w))))
+    }
+}
+
+/// A reader keeps every snapshot: a cell published before and now, whose count moved
+/// by 1..k−1 (a few late records for a past year, a withdrawn batch), shows that small
+/// group exactly. Such a cell is hidden now and protected like a small count: its
+/// interval, and so the difference's, is at least the width.
+fn hide_small_differences(cube: &Cube, yt: &mut YearTables, seen: &Seen, k: u64) {
+    if seen.0.is_empty() {
+        return;
+    }
+    let units = unit_names(cube, &yt.cells);
+    for (m, e) in yt.measures.iter().enumerate() {
+        for (i, (_, name)) in &units {
+            let cell = &mut yt.tables[m].cells[*i];
+            if cell.internal || cell.status.is_hidden() {
+                continue;
+            }
+            let key = (name.clone(), e.code.clone(), e.group.code(), yt.year);
+            if seen.small_difference(&key, cell.value, k).is_some() {
+                cell.status = CellStatus::DifferenceSuppressed;
+            }
+        }
+    }
+}
+
+/// The audit's check of the same: no cell published now differs by 1..k−1 from what
+/// an earlier snapshot published for it.
+fn check_differences(cube: &Cube, all: &[YearTables], seen: &Seen, k: u64, audit: &mut TierAudit) {
+    if seen.0.is_empty() {
+        return;
+    }
+    for yt in all {
+        let units = unit_names(cube, &yt.cells);
+        for (m, e) in yt.measures.iter().enumerate() {
+            for (i, (_, name)) in &units {
+                let cell = &yt.tables[m].cells[*i];
+                if cell.internal || cell.status.is_hidden() {
+                    continue;
+                }
+                let key = (name.clone(), e.code.clone(), e.group.code(), yt.year);
+                if let Some(w) = seen.small_difference(&key, cell.value, k) {
+                    audit.failures += 1;
+                    audit.difference_failures.push(format!(
+                        "{} ({}) {} {name}: published {w} in an earlier snapshot, {} now",
+                        e.code,
+                        e.group.code(),
+                        yt.year,
+                        cell.value
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// What the LP cross-check found.
@@ -714,6 +812,7 @@ fn publish(
                 match cell.status {
                     CellStatus::PrimarySuppressed => loss.primary += 1,
                     CellStatus::SecondarySuppressed => loss.secondary += 1,
+                    CellStatus::DifferenceSuppressed => loss.difference += 1,
                     _ => {}
                 }
                 if hidden {

@@ -46,8 +46,15 @@ fn the_demo_public_tier_is_protected_and_passes_the_audit() {
     let cube = demo_cube(&vocabulary, &city);
     let tier = PublicTier::default();
     let started = Instant::now();
-    let (protected, audit) =
-        protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &tier, "test").unwrap();
+    let (protected, audit) = protect_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &tier,
+        "test",
+        &[],
+    )
+    .unwrap();
     let secs = started.elapsed().as_secs_f64();
     let s = &protected.summary;
     println!(
@@ -117,12 +124,20 @@ fn the_demo_public_tier_is_protected_and_passes_the_audit() {
         city.population.as_ref(),
         &tier,
         &protected,
+        &[],
     )
     .unwrap();
     assert_eq!(again, audit);
     // Deterministic.
-    let (twice, _) =
-        protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &tier, "test").unwrap();
+    let (twice, _) = protect_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &tier,
+        "test",
+        &[],
+    )
+    .unwrap();
     assert_eq!(twice, protected);
     // A doctored file (a hidden cell published) is refused by the audit.
     let mut doctored = protected.clone();
@@ -139,7 +154,8 @@ fn the_demo_public_tier_is_protected_and_passes_the_audit() {
             &vocabulary,
             city.population.as_ref(),
             &tier,
-            &doctored
+            &doctored,
+            &[]
         )
         .is_err()
     );
@@ -157,8 +173,15 @@ fn breakdowns_by_sex_and_age_are_protected_with_the_rest() {
         ..PublicTier::default()
     };
     let started = Instant::now();
-    let (protected, audit) =
-        protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &tier, "test").unwrap();
+    let (protected, audit) = protect_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &tier,
+        "test",
+        &[],
+    )
+    .unwrap();
     println!(
         "2024 with sex and age breakdowns: {} tables in {:.2} s, {} hidden cells; {:?}",
         protected.summary.tables,
@@ -216,7 +239,8 @@ fn breakdowns_by_sex_and_age_are_protected_with_the_rest() {
             &vocabulary,
             city.population.as_ref(),
             &tier,
-            &protected
+            &protected,
+            &[]
         )
         .unwrap(),
         audit
@@ -233,9 +257,15 @@ fn hexagons_for_named_measures_only_keep_the_district_totals_whole() {
     let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
     let cube = demo_cube(&vocabulary, &city);
     let hidden_totals = |tier: &PublicTier| {
-        let (protected, audit) =
-            protect_public_tier(&cube, &vocabulary, city.population.as_ref(), tier, "test")
-                .unwrap();
+        let (protected, audit) = protect_public_tier(
+            &cube,
+            &vocabulary,
+            city.population.as_ref(),
+            tier,
+            "test",
+            &[],
+        )
+        .unwrap();
         assert!(audit.passed());
         assert_eq!(
             audit_public_tier(
@@ -243,7 +273,8 @@ fn hexagons_for_named_measures_only_keep_the_district_totals_whole() {
                 &vocabulary,
                 city.population.as_ref(),
                 tier,
-                &protected
+                &protected,
+                &[]
             )
             .unwrap(),
             audit
@@ -286,8 +317,15 @@ fn hexagons_for_named_measures_only_keep_the_district_totals_whole() {
         h3_measures: vec!["povrety".into()],
         ..all
     };
-    let e = protect_public_tier(&cube, &vocabulary, city.population.as_ref(), &bad, "test")
-        .unwrap_err()
-        .to_string();
+    let e = protect_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &bad,
+        "test",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("povrety") && e.contains("h3_measures"), "{e}");
 }

@@ -44,6 +44,9 @@ pub struct LayerLoss {
     pub non_empty: usize,
     pub primary: usize,
     pub secondary: usize,
+    /// Hidden because the change since an earlier snapshot is a small count.
+    #[serde(default)]
+    pub difference: usize,
     pub persons: u64,
     /// Persons counted in hidden cells of this layer.
     pub hidden_persons: u64,
@@ -93,6 +96,9 @@ pub struct TierAudit {
     /// lower, upper): never more than the failures.
     #[serde(default)]
     pub internal_failures: Vec<InternalFailure>,
+    /// Cells published now whose change since an earlier snapshot is 1..k−1.
+    #[serde(default)]
+    pub difference_failures: Vec<String>,
 }
 
 /// A small internal cell a reader can pin down too closely.

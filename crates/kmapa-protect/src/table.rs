@@ -13,6 +13,10 @@ pub enum CellStatus {
     PrimarySuppressed,
     /// Hidden so that a primary-suppressed cell cannot be recomputed.
     SecondarySuppressed,
+    /// Hidden because it differs from what an earlier snapshot published for the same
+    /// cell by 1..k-1: publishing it would show that small change exactly (a few late
+    /// records for a past year, or a withdrawn batch).
+    DifferenceSuppressed,
     /// Published with cell-key noise (analyst tier).
     Perturbed,
     /// Zero: nobody is counted.
@@ -23,7 +27,9 @@ impl CellStatus {
     pub fn is_hidden(self) -> bool {
         matches!(
             self,
-            CellStatus::PrimarySuppressed | CellStatus::SecondarySuppressed
+            CellStatus::PrimarySuppressed
+                | CellStatus::SecondarySuppressed
+                | CellStatus::DifferenceSuppressed
         )
     }
 
@@ -33,7 +39,9 @@ impl CellStatus {
     pub fn public(self) -> PublicStatus {
         match self {
             CellStatus::Safe => PublicStatus::Safe,
-            CellStatus::PrimarySuppressed | CellStatus::SecondarySuppressed => PublicStatus::Hidden,
+            CellStatus::PrimarySuppressed
+            | CellStatus::SecondarySuppressed
+            | CellStatus::DifferenceSuppressed => PublicStatus::Hidden,
             CellStatus::Perturbed => PublicStatus::Perturbed,
             CellStatus::Empty => PublicStatus::Empty,
         }

@@ -76,6 +76,7 @@ fn fixture() -> &'static Fixture {
             city.population.as_ref(),
             &tier,
             "test-1",
+            &[],
         )
         .unwrap();
         let audit_ok = audit.passed()
@@ -85,6 +86,7 @@ fn fixture() -> &'static Fixture {
                 city.population.as_ref(),
                 &tier,
                 &protected,
+                &[],
             )
             .unwrap()
                 == audit;

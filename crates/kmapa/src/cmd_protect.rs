@@ -60,6 +60,23 @@ pub struct AuditArgs {
     pub lp_check: usize,
 }
 
+/// The public tiers of every snapshot published so far: a reader keeps them all, so
+/// a new tier is protected and audited against them (docs/privacy.md).
+pub fn earlier_tiers(data_dir: &Path) -> anyhow::Result<Vec<ProtectedTier>> {
+    kmapa_serve::snapshot::list(data_dir)
+        .into_iter()
+        .map(|n| {
+            Ok(kmapa_serve::snapshot::Snapshot::load(data_dir, Some(n))
+                .with_context(|| {
+                    format!(
+                        "snapshot {n}: cannot be read, so a new tier cannot be checked against it"
+                    )
+                })?
+                .tier)
+        })
+        .collect()
+}
+
 pub fn load_policy(path: &Path) -> anyhow::Result<Policy> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
@@ -108,12 +125,14 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let l = load(&a.common)?;
     let loaded = started.elapsed();
     let started = Instant::now();
+    let earlier = earlier_tiers(&a.common.data_dir)?;
     let (protected, audit) = protect_public_tier(
         &l.cube,
         &l.vocabulary,
         l.city.population.as_ref(),
         &l.policy.public,
         &l.policy.version,
+        &earlier,
     )?;
     let took = started.elapsed();
     anyhow::ensure!(
@@ -166,24 +185,26 @@ pub fn print_loss(p: &ProtectedTier) {
         p.policy_version, p.summary.k, p.summary.width
     );
     println!(
-        "{:<10} {:>8} {:>9} {:>8} {:>10} {:>10} {:>12} {:>8}",
+        "{:<10} {:>8} {:>9} {:>8} {:>10} {:>8} {:>10} {:>12} {:>8}",
         "layer",
         "cells",
         "non-empty",
         "primary",
         "secondary",
+        "changed",
         "persons",
         "hidden pers.",
         "hidden %"
     );
     for (name, l) in &p.summary.layers {
         println!(
-            "{:<10} {:>8} {:>9} {:>8} {:>10} {:>10} {:>12} {:>7.1}%",
+            "{:<10} {:>8} {:>9} {:>8} {:>10} {:>8} {:>10} {:>12} {:>7.1}%",
             name,
             l.cells,
             l.non_empty,
             l.primary,
             l.secondary,
+            l.difference,
             l.persons,
             l.hidden_persons,
             if l.persons > 0 {
@@ -230,12 +251,14 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
         l.policy.version
     );
     let started = Instant::now();
+    let earlier = earlier_tiers(&a.common.data_dir)?;
     let audit = audit_public_tier(
         &l.cube,
         &l.vocabulary,
         l.city.population.as_ref(),
         &l.policy.public,
         &protected,
+        &earlier,
     )?;
     let took = started.elapsed();
     report(&audit, &protected, a, took.as_secs_f64())?;
@@ -308,6 +331,9 @@ fn report(audit: &TierAudit, p: &ProtectedTier, a: &AuditArgs, secs: f64) -> any
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
             r => r?,
         }
+    }
+    for f in &audit.difference_failures {
+        println!("{f}: TOO SMALL A CHANGE (shows a small group exactly)");
     }
     for f in &audit.internal_failures {
         println!(

@@ -148,6 +148,7 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
         );
         return Ok(latest.manifest.number);
     }
+    let previous = Snapshot::load(&c.data_dir, None).ok();
     let m = snapshot::publish(&PublishInputs {
         data_dir: &c.data_dir,
         tier: &tier,
@@ -163,7 +164,61 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
         m.hidden_cells,
         snapshot::dir(&c.data_dir, m.number).display()
     );
+    if let Some(p) = previous {
+        print_changes(&p.tier, &tier, p.manifest.number);
+    }
     Ok(m.number)
+}
+
+/// What changed against the previous snapshot, per measure and year, and why.
+fn print_changes(
+    before: &kmapa_protect::output::ProtectedTier,
+    after: &kmapa_protect::output::ProtectedTier,
+    number: u32,
+) {
+    use kmapa_protect::CellStatus;
+    use std::collections::{BTreeMap, HashMap};
+    let old: HashMap<_, _> = before
+        .cells
+        .iter()
+        .map(|c| ((c.layer, &c.unit, &c.measure, &c.group, c.year), c))
+        .collect();
+    // (measure, year) -> [values changed, newly hidden, newly shown, hidden for a small change, new cells]
+    let mut by: BTreeMap<(&str, u16), [usize; 5]> = BTreeMap::new();
+    for c in &after.cells {
+        let e = by.entry((c.measure.as_str(), c.year)).or_default();
+        match old.get(&(c.layer, &c.unit, &c.measure, &c.group, c.year)) {
+            None => e[4] += 1,
+            Some(o) => {
+                if o.value.is_some() && c.value.is_some() && o.value != c.value {
+                    e[0] += 1;
+                }
+                if !o.status.is_hidden() && c.status.is_hidden() {
+                    e[1] += 1;
+                }
+                if o.status.is_hidden() && !c.status.is_hidden() {
+                    e[2] += 1;
+                }
+            }
+        }
+        if c.status == CellStatus::DifferenceSuppressed {
+            e[3] += 1;
+        }
+    }
+    by.retain(|_, e| e.iter().any(|&n| n > 0));
+    if by.is_empty() {
+        println!("against snapshot {number}: nothing changed");
+        return;
+    }
+    println!(
+        "against snapshot {number} (the data changed: new, late or withdrawn batches, or another policy):"
+    );
+    for ((measure, year), e) in &by {
+        println!(
+            "  {measure} {year}: {} values changed, {} newly hidden ({} because the change itself was a small count), {} newly shown, {} new cells",
+            e[0], e[1], e[3], e[2], e[4]
+        );
+    }
 }
 
 /// The secret the Cell Key Method derives record keys from: `<data-dir>/ckm.key`,
