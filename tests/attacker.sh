@@ -7,8 +7,9 @@
 # Each is generated, ingested, protected, published and served on loopback; the
 # attacker reads only the public API and must find no hidden cell narrower than the
 # policy width and no exact small count (docs/privacy.md). It also shows that it finds
-# what the old public words ("fewer than k", "hidden to cover others") gave away, and
-# that a second snapshot with late records for a past year reveals no small difference.
+# what the old public words ("fewer than k") gave away, and that a second snapshot with
+# late records for past years, attacked together with the first, reveals no small count
+# and no small difference.
 # Servers stop when this ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,13 +40,42 @@ echo "-- demo city"
 "$bin" protect --data-dir "$work/demo" --quiet
 "$bin" publish --data-dir "$work/demo" >/dev/null
 url=$(serve "$work/demo")
-# The demo's records all carry coordinates; the attacker is told so (side knowledge
-# that makes every district exactly the sum of its pieces).
+python3 tests/attacker/attack.py "$url"
+# Stronger than the truth: the attacker assumes every person is located at a point
+# (the demo locates homeless people by district only), so that every district is
+# exactly the sum of its pieces. A finding under this could be false; none is found.
 python3 tests/attacker/attack.py "$url" --all-located
 echo "-- demo city, district × hexagon pieces too (2017 and 2024)"
 python3 tests/attacker/attack.py "$url" --all-located --pieces --years 2017 2024
 echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
 python3 tests/attacker/attack.py "$url" --all-located --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
+
+echo "-- two snapshots: late records for past years (2022, 2023) published in the second"
+"$bin" gen --out "$work/snap-gen" --years 2022-2024 --quiet
+"$bin" ingest "$work/snap-gen/ops.csv" "$work/snap-gen/pup.csv" --data-dir "$work/snap" --quiet
+"$bin" protect --data-dir "$work/snap" --quiet
+"$bin" publish --data-dir "$work/snap" >/dev/null
+first=$(serve "$work/snap")   # keeps serving snapshot 1 after snapshot 2 is published
+python3 - "$work/snap-gen/ops.csv" "$work/late.csv" <<'EOF'
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+out = [lines[0]]
+# Three new people like an existing 2022 homelessness record (located by district
+# only) and three like a 2023 poverty record (located at a point).
+for j, probe in enumerate([",2022,homelessness,", ",2023,poverty,"]):
+    row = next(l for l in lines[1:] if probe in l).split(",")
+    for i in range(3):
+        r = list(row)
+        r[1], r[2] = f"feedbeef{j:02x}{i:06x}", f"Hfeedbeef{j:02x}{i:05x}"
+        out.append(",".join(r))
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join(out) + "\n")
+EOF
+"$bin" ingest "$work/late.csv" --data-dir "$work/snap" --quiet
+"$bin" protect --data-dir "$work/snap" --quiet
+"$bin" publish --data-dir "$work/snap"
+second=$(serve "$work/snap")
+"$bin" audit --data-dir "$work/snap" --summary | tail -2
+python3 tests/attacker/attack.py "$second" --earlier "$first" --additions-only
 
 echo "-- sparse city"
 python3 - "$work/sparse-src" <<'EOF'

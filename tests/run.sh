@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== test-time tools (Python: h3 and shapely as reference oracles, schemathesis)"
-python3 -c "import h3, shapely, schemathesis, owslib, prometheus_client" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+python3 -c "import h3, shapely, schemathesis, owslib, prometheus_client, highspy, numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
 echo "== browser-test tools (Debian's Chromium, playwright-core from package-lock.json)"
 if [ ! -x /usr/bin/chromium ]; then
@@ -30,6 +30,9 @@ echo "== schemathesis against a live server (tests/api_fuzz.sh)"
 cargo build --locked -p kmapa
 ./tests/api_fuzz.sh
 
+echo "== an outside attacker against the public tier (tests/attacker.sh)"
+./tests/attacker.sh
+
 echo "== web map in Chromium (tests/web_map.sh)"
 weblog=$(mktemp)
 trap 'rm -f "$log" "$weblog"' EXIT
@@ -37,4 +40,4 @@ trap 'rm -f "$log" "$weblog"' EXIT
 web_passed=$(grep -oE '^# pass [0-9]+' "$weblog" | awk '{s += $3} END {print s + 0}')
 
 echo "== summary"
-echo "tests: $((passed + 2 + web_passed)) passed, 0 failed"
+echo "tests: $((passed + 3 + web_passed)) passed, 0 failed"

@@ -183,6 +183,7 @@ class Family:
         districts = pub.districts
         parents = sorted({d["parent"] for d in districts.values() if d["parent"]})
         units = {}  # (layer, unit, m) -> term
+        self.units = units
         for m in self.measures:
             units[("city", "city", m)] = cell("city", "city", m)
             for p in parents:
@@ -372,17 +373,77 @@ class Family:
         return out
 
 
+def joint(new, old, additions_only):
+    """One system of two snapshots' families: the old one's unknowns follow the new
+    one's. A table whose published values and hidden cells are the same in both is
+    taken as unchanged (its unknowns are shared); with `additions_only` (only late
+    records came in), no count went down. Returns the difference variables: for every
+    unit or piece unknown in either snapshot, new − old."""
+    off = len(new.lb)
+    new.lb += old.lb
+    new.ub += old.ub
+    new.names += [f"earlier {n}" for n in old.names]
+    new.integer |= {v + off for v in old.integer}
+    shift = lambda t: t if t is None or t[0] == "const" else ("var", t[1] + off)
+    for coefs, const, sense in old.rows:
+        new.rows.append(({v + off: c for v, c in coefs.items()}, const, sense))
+    # Tables that look unchanged.
+    by_table = defaultdict(list)
+    for key in new.units:
+        if key in old.units:
+            by_table[key[2]].append(key)
+    unchanged = set()
+    for m, keys in by_table.items():
+        same = True
+        for key in keys:
+            a, b = new.units[key], old.units[key]
+            if a is None or b is None:
+                continue
+            if (a[0] == "const") != (b[0] == "const") or (a[0] == "const" and a[1] != b[1]):
+                same = False
+                break
+        if same:
+            unchanged.add(m)
+    # The earlier snapshot's hidden cells are attacked too, with everything now known.
+    new.hidden += [(v + off, (f"earlier {key[0]}",) + key[1:]) for v, key in old.hidden]
+    diffs = []
+    for key, a in new.units.items():
+        b = old.units.get(key)
+        if a is None or b is None:
+            continue
+        b = shift(b)
+        if key[2] in unchanged:
+            new.eq(a, [b])
+            continue
+        if additions_only:
+            new.le_terms(b, a)
+        if a[0] == "var" or b[0] == "var":
+            d = new.new(-math.inf, math.inf, f"difference {key}")
+            new._row([(1.0, ("var", d)), (-1.0, a), (1.0, b)], "eq")
+            diffs.append((d, key))
+    return diffs, unchanged
+
+
 def attack_family(job):
     """Findings in one source × year (run in a worker process)."""
-    pub, pairs, args = JOB_CONTEXT
+    pub, pairs, args, earlier = JOB_CONTEXT
     year, source = job
     findings = []
     result = None
+    diffs = []
     for located_only in ((True,) if args.all_located else (False,)):
         fam = Family(pub, source, year, pairs, located_only, args.trust_reasons)
         targets = [v for v, _ in fam.hidden]
         if args.pieces:
             targets += [v for v, *_ in fam.pieces]
+        if earlier is not None and year in earlier.years:
+            old = Family(earlier, source, year, pairs, located_only, False)
+            diffs, unchanged = joint(fam, old, args.additions_only)
+            # A table that did not change shares its unknowns with the earlier one:
+            # together they say what each says alone (attacked in the plain run).
+            fam.hidden = [(v, key) for v, key in fam.hidden if key[2] not in unchanged]
+            diffs = [(d, key) for d, key in diffs if key[2] not in unchanged]
+            targets = [v for v, _ in fam.hidden] + [d for d, _ in diffs]
         result = fam.solve(targets)
         if result is not None:
             break
@@ -409,6 +470,23 @@ def attack_family(job):
             checked += 1
             if lo_i == hi_i and 1 <= lo_i < pub.k:
                 findings.append(("exact small count", f"{source} {year} {m} piece {d}×{h}: {lo_i}"))
+    for d, key in diffs:
+        lo, hi = result[d]
+        checked += 1
+        lo_i = -math.inf if math.isinf(lo) else math.ceil(lo - 1e-6)
+        hi_i = math.inf if math.isinf(hi) else math.floor(hi + 1e-6)
+        if lo_i == hi_i and 1 <= abs(lo_i) < pub.k:
+            findings.append(("exact small difference", f"{source} {year} {key}: {lo_i}"))
+    # Cells published in both snapshots: their difference is exact.
+    if earlier is not None:
+        for key, (value, _) in pub.cells.items():
+            if key[4] != year or value is None:
+                continue
+            if key[2] not in fam.measures:
+                continue
+            before = earlier.cells.get(key, (None, None))[0]
+            if before is not None and 1 <= abs(value - before) < pub.k:
+                findings.append(("exact small difference", f"{key}: {before} then {value}"))
     note = (f"  {source} {year}: {len(fam.hidden)} hidden cells, {len(fam.pieces)} pieces, "
             f"{len(fam.lb)} unknowns, {len(fam.rows)} relations, "
             f"{'everyone located in a hexagon' if located_only else 'some located by district only'}")
@@ -424,7 +502,10 @@ def attack(pub, args):
     started = time.time()
     sources = sorted({c["source"] for c in pub.vocabulary})
     jobs = [(y, s) for y in pub.years if not args.years or y in args.years for s in sources]
-    JOB_CONTEXT = (pub, pairs, args)
+    earlier = Published(args.earlier) if args.earlier else None
+    if earlier is not None and set(earlier.hexes) - set(pub.hexes):
+        pairs = sorted(set(pairs) | set(pieces(earlier)))
+    JOB_CONTEXT = (pub, pairs, args, earlier)
     import multiprocessing
     with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
         results = pool.map(attack_family, jobs, chunksize=1)
@@ -501,6 +582,11 @@ def main():
                          "self-test also uses that a cell hidden to cover others is 0 or >= k, "
                          "which needs integer programming)")
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
+    ap.add_argument("--earlier", metavar="URL",
+                    help="a server still serving an earlier snapshot: both are attacked together")
+    ap.add_argument("--additions-only", action="store_true",
+                    help="side knowledge: between the snapshots only records were added, so "
+                         "no count went down")
     ap.add_argument("--all-located", action="store_true",
                     help="side knowledge: every person is located at a point (none by district "
                          "only), so a district is exactly the sum of its hexagon pieces")
@@ -515,7 +601,8 @@ def main():
     kinds = defaultdict(int)
     for kind, _ in findings:
         kinds[kind] += 1
-    order = {"exact small count": 0, "proved small": 1, "narrower than the width": 2}
+    order = {"exact small count": 0, "exact small difference": 0, "proved small": 1,
+             "narrower than the width": 2}
     for kind, what in sorted(findings, key=lambda f: order[f[0]])[:40]:
         print(f"{kind}: {what}")
     print("findings by kind: " + (", ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) or "none"))

@@ -78,6 +78,8 @@ struct YearTables {
     measures: Vec<Entry>,
     tables: Vec<Table>,
     cells: LayerCells,
+    /// Per table, per cell: published before with the same count, so it stays so.
+    fixed: Vec<Vec<bool>>,
 }
 
 /// How the tier is laid out (shared by all tables).
@@ -239,6 +241,7 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
     }
     YearTables {
         year,
+        fixed: vec![Vec::new(); measures.len()],
         measures,
         tables,
         cells,
@@ -299,6 +302,7 @@ fn family(
         tables: members.iter().map(|&i| yt.tables[i].clone()).collect(),
         weights,
         caps,
+        fixed: members.iter().map(|&i| yt.fixed[i].clone()).collect(),
         ..Default::default()
     };
     let mut tops: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
@@ -363,7 +367,7 @@ pub fn protect_public_tier(
     let mut all = all_year_tables(cube, vocabulary, tier)?;
     let seen = Seen::of(earlier);
     for yt in &mut all {
-        hide_small_differences(cube, yt, &seen, tier.k);
+        apply_earlier(cube, yt, &seen, tier.k);
     }
     let Some(first) = all.first() else {
         return Ok((
@@ -427,21 +431,23 @@ pub fn audit_public_tier(
     Ok(audit)
 }
 
-/// Every value earlier snapshots published, by (unit, measure, group, year).
-struct Seen(std::collections::HashMap<(String, String, String, u16), Vec<u32>>);
+/// What earlier snapshots published, by (unit, measure, group, year): the values
+/// shown, and whether any snapshot hid the cell.
+struct Seen(std::collections::HashMap<(String, String, String, u16), (Vec<u32>, bool)>);
 
 impl Seen {
     fn of(earlier: &[ProtectedTier]) -> Self {
-        let mut m: std::collections::HashMap<_, Vec<u32>> = std::collections::HashMap::new();
+        let mut m: std::collections::HashMap<_, (Vec<u32>, bool)> =
+            std::collections::HashMap::new();
         for t in earlier {
             for c in &t.cells {
-                if let Some(v) = c.value {
-                    let e = m
-                        .entry((c.unit.clone(), c.measure.clone(), c.group.clone(), c.year))
-                        .or_default();
-                    if !e.contains(&v) {
-                        e.push(v);
-                    }
+                let e = m
+                    .entry((c.unit.clone(), c.measure.clone(), c.group.clone(), c.year))
+                    .or_default();
+                match c.value {
+                    Some(v) if !e.0.contains(&v) => e.0.push(v),
+                    Some(_) => {}
+                    None => e.1 = true,
                 }
             }
         }
@@ -457,37 +463,58 @@ impl Seen {
     ) -> Option<u32> {
         self.0
             .get(key)?
+            .0
             .iter()
             .copied()
             .find(|&w| (1..k).contains(&value.abs_diff(u64::from(w))))
     }
 }
 
-/// A reader keeps every snapshot: a cell published before and now, whose count moved
-/// by 1..k−1 (a few late records for a past year, a withdrawn batch), shows that small
-/// group exactly. Such a cell is hidden now and protected like a small count: its
-/// interval, and so the difference's, is at least the width.
-fn hide_small_differences(cube: &Cube, yt: &mut YearTables, seen: &Seen, k: u64) {
+/// A reader keeps every snapshot, so a new tier is protected against all of them:
+/// - a cell an earlier snapshot hid stays hidden (showing it now would narrow what it
+///   was then);
+/// - a cell published before with the same count stays published (hiding it now would
+///   hide nothing), and is never picked to cover another;
+/// - a cell published before whose count moved by 1..k−1 (a few late records for a
+///   past year, a withdrawn batch) is hidden and protected like a small count: its
+///   interval, and so the difference's, is at least the width.
+///
+/// Where the data did not change, the pattern and the values stay as they were.
+fn apply_earlier(cube: &Cube, yt: &mut YearTables, seen: &Seen, k: u64) {
     if seen.0.is_empty() {
         return;
     }
     let units = unit_names(cube, &yt.cells);
     for (m, e) in yt.measures.iter().enumerate() {
+        let table = &mut yt.tables[m];
+        let mut fixed = vec![false; table.cells.len()];
         for (i, (_, name)) in &units {
-            let cell = &mut yt.tables[m].cells[*i];
+            let cell = &mut table.cells[*i];
             if cell.internal || cell.status.is_hidden() {
                 continue;
             }
             let key = (name.clone(), e.code.clone(), e.group.code(), yt.year);
-            if seen.small_difference(&key, cell.value, k).is_some() {
+            let Some((shown, hidden)) = seen.0.get(&key) else {
+                continue;
+            };
+            if *hidden {
+                cell.status = if (1..k).contains(&cell.value) {
+                    CellStatus::PrimarySuppressed
+                } else {
+                    CellStatus::SecondarySuppressed
+                };
+            } else if seen.small_difference(&key, cell.value, k).is_some() {
                 cell.status = CellStatus::DifferenceSuppressed;
+            } else if shown.iter().any(|&w| u64::from(w) == cell.value) {
+                fixed[*i] = true;
             }
         }
+        yt.fixed[m] = fixed;
     }
 }
 
 /// The audit's check of the same: no cell published now differs by 1..k−1 from what
-/// an earlier snapshot published for it.
+/// an earlier snapshot published for it, or was hidden by one.
 fn check_differences(cube: &Cube, all: &[YearTables], seen: &Seen, k: u64, audit: &mut TierAudit) {
     if seen.0.is_empty() {
         return;
@@ -501,6 +528,16 @@ fn check_differences(cube: &Cube, all: &[YearTables], seen: &Seen, k: u64, audit
                     continue;
                 }
                 let key = (name.clone(), e.code.clone(), e.group.code(), yt.year);
+                if seen.0.get(&key).is_some_and(|s| s.1) {
+                    audit.failures += 1;
+                    audit.difference_failures.push(format!(
+                        "{} ({}) {} {name}: hidden in an earlier snapshot, shown now as {}",
+                        e.code,
+                        e.group.code(),
+                        yt.year,
+                        cell.value
+                    ));
+                }
                 if let Some(w) = seen.small_difference(&key, cell.value, k) {
                     audit.failures += 1;
                     audit.difference_failures.push(format!(

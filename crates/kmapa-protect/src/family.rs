@@ -58,7 +58,14 @@ pub struct Family {
     /// published population of a district, parent area or the city); empty, or `None`
     /// for a cell: no cap. Counts never exceed it, so a witness never moves above it.
     pub caps: Vec<Option<u64>>,
+    /// Per table (empty: none), cells that must stay published: an earlier snapshot
+    /// published them with the same count, so hiding them now would hide nothing from
+    /// a reader who kept it. Secondary suppression never picks them.
+    pub fixed: Vec<Vec<bool>>,
 }
+
+/// What hiding a fixed cell "costs": more than any path of real cells.
+const FORBIDDEN: u64 = 1 << 50;
 
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -416,6 +423,9 @@ impl Family {
                     set.iter()
                         .filter(|&&(t, _)| !self.tables[t].unknown(c))
                         .map(|&(t, _)| {
+                            if self.fixed.get(t).and_then(|f| f.get(c)) == Some(&true) {
+                                return FORBIDDEN;
+                            }
                             (self.tables[t].cells[c].value + 1)
                                 * self.weights.get(c).copied().unwrap_or(1)
                         })
@@ -425,6 +435,10 @@ impl Family {
                     continue;
                 };
                 let cost = hide_cost(cell) + path.iter().map(|&c| hide_cost(c)).sum::<u64>();
+                if cost >= FORBIDDEN {
+                    // Only through cells an earlier snapshot published as they are.
+                    continue;
+                }
                 if best.as_ref().is_none_or(|b| cost < b.0) {
                     best = Some((cost, set, path));
                 }

@@ -56,6 +56,7 @@ fn tables(atoms: &[Vec<Atom>]) -> Family {
         splits: vec![(1, vec![4, 5])],
         weights: Vec::new(),
         caps: Vec::new(),
+        fixed: Vec::new(),
     }
 }
 

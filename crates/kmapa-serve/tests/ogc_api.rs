@@ -456,7 +456,7 @@ async fn responses_carry_an_etag_and_answer_304_and_compress() {
 }
 
 #[actix_web::test]
-async fn hidden_values_say_why_in_polish_and_english() {
+async fn hidden_values_say_only_hidden_in_polish_and_english() {
     let app = app!();
     let (_, j) = get_json(
         &app,
