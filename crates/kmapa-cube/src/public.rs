@@ -433,7 +433,10 @@ pub fn audit_public_tier(
 
 /// What earlier snapshots published, by (unit, measure, group, year): the values
 /// shown, and whether any snapshot hid the cell.
-struct Seen(std::collections::HashMap<(String, String, String, u16), (Vec<u32>, bool)>);
+struct Seen(std::collections::HashMap<CellKey, (Vec<u32>, bool)>);
+
+/// A published cell's identity: (unit, measure, group, year).
+type CellKey = (String, String, String, u16);
 
 impl Seen {
     fn of(earlier: &[ProtectedTier]) -> Self {
@@ -455,12 +458,7 @@ impl Seen {
     }
 
     /// An earlier published value that differs from `value` by 1..k−1.
-    fn small_difference(
-        &self,
-        key: &(String, String, String, u16),
-        value: u64,
-        k: u64,
-    ) -> Option<u32> {
+    fn small_difference(&self, key: &CellKey, value: u64, k: u64) -> Option<u32> {
         self.0
             .get(key)?
             .0
