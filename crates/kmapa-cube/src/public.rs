@@ -373,6 +373,7 @@ pub fn protect_public_tier(
         return Ok((
             ProtectedTier {
                 policy_version: policy_version.to_string(),
+                batches: Vec::new(),
                 summary: TierSummary {
                     k: tier.k,
                     width: tier.width,
@@ -870,6 +871,7 @@ fn publish(
     }
     ProtectedTier {
         policy_version: policy_version.to_string(),
+        batches: Vec::new(),
         summary,
         cells,
     }

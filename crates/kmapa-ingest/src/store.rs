@@ -297,6 +297,24 @@ impl Store {
         Ok(info)
     }
 
+    /// The records file of a batch (also of a withdrawn one: withdrawal keeps it).
+    pub fn record_file(&self, batch: &BatchInfo) -> PathBuf {
+        self.root
+            .join("batches")
+            .join(&batch.dir)
+            .join(RECORDS_FILE)
+    }
+
+    /// Checksums of the active batches, in catalogue order.
+    pub fn active_checksums(&self) -> Result<Vec<String>, IngestError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|b| b.status == "active")
+            .map(|b| b.checksum)
+            .collect())
+    }
+
     /// Paths of the records of every active batch.
     pub fn active_record_files(&self) -> Result<Vec<PathBuf>, IngestError> {
         Ok(self

@@ -123,6 +123,10 @@ impl TierAudit {
 pub struct ProtectedTier {
     /// The policy version that produced it.
     pub policy_version: String,
+    /// Checksums of the ingested batches it was made from: the analyst tier of a
+    /// snapshot answers from these and nothing newer.
+    #[serde(default)]
+    pub batches: Vec<String>,
     pub summary: TierSummary,
     pub cells: Vec<PublishedCell>,
 }

@@ -92,6 +92,8 @@ struct Loaded {
     city: City,
     policy: Policy,
     cube: Cube,
+    /// Checksums of the batches counted.
+    batches: Vec<String>,
 }
 
 fn load(c: &Common) -> anyhow::Result<Loaded> {
@@ -117,6 +119,7 @@ fn load(c: &Common) -> anyhow::Result<Loaded> {
         city,
         policy,
         cube,
+        batches: store.active_checksums()?,
     })
 }
 
@@ -126,7 +129,7 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let loaded = started.elapsed();
     let started = Instant::now();
     let earlier = earlier_tiers(&a.common.data_dir)?;
-    let (protected, audit) = protect_public_tier(
+    let (mut protected, audit) = protect_public_tier(
         &l.cube,
         &l.vocabulary,
         l.city.population.as_ref(),
@@ -141,6 +144,7 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
         audit.failures
     );
     let dir = &a.common.data_dir;
+    protected.batches = l.batches.clone();
     write_json(&dir.join(PROTECTED_FILE), &protected)?;
     write_json(&dir.join(AUDIT_FILE), &audit)?;
     if a.json {

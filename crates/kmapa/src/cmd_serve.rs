@@ -263,7 +263,8 @@ fn check_policy(snap: &Snapshot, policy_file: &std::path::Path) -> anyhow::Resul
     Ok(())
 }
 
-/// The analyst tier over the active batches, under the snapshot's policy.
+/// The analyst tier of the snapshot: the batches it was made from (even if withdrawn
+/// since; never a batch ingested after it), under its policy.
 fn analyst(
     data_dir: &std::path::Path,
     snap: &Snapshot,
@@ -274,8 +275,20 @@ fn analyst(
     let store = kmapa_ingest::Store::open(data_dir)?;
     let mut builder =
         kmapa_cube::CubeBuilder::new(&vocabulary, &city.layer, &ckm_secret(data_dir)?);
-    for f in store.active_record_files()? {
-        builder.add_batch(&f)?;
+    anyhow::ensure!(
+        !snap.tier.batches.is_empty(),
+        "{}: this snapshot does not say which batches it was made from, so the analyst tier cannot answer from it alone: run `kmapa protect` and `kmapa publish` again, or serve with --no-analyst",
+        snap.dir.display()
+    );
+    for checksum in &snap.tier.batches {
+        let batch = store.find(checksum)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: snapshot {} was made from batch {checksum}, which the store no longer has",
+                data_dir.display(),
+                snap.manifest.number
+            )
+        })?;
+        builder.add_batch(&store.record_file(&batch))?;
     }
     Ok(std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
         builder.build(),

@@ -116,3 +116,104 @@ fn late_records_for_a_past_year_show_no_small_difference_between_snapshots() {
     assert!(audit.contains("0 too narrow"), "{audit}");
     println!("{changed} values changed by 10 or more; {hidden_for_it} hidden for a small change");
 }
+
+/// A `kmapa serve` on a free loopback port, stopped when dropped.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(data_dir: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_kmapa"))
+            .args([
+                "serve",
+                "--data-dir",
+                data_dir,
+                "--address",
+                &format!("127.0.0.1:{port}"),
+                "--workers",
+                "1",
+            ])
+            .current_dir(common::repo())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = Server { child, port };
+        for _ in 0..300 {
+            if server.get("/health", None).is_some() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("kmapa serve did not start");
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Option<Value> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+        serde_json::from_str(body).ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_analyst_tier_answers_from_the_published_snapshot_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let generated = tmp.path().join("gen");
+    let data = tmp.path().join("data");
+    let (g, d) = (generated.to_str().unwrap(), data.to_str().unwrap());
+    kmapa(&["gen", "--out", g, "--years", "2024", "--quiet"]);
+    let ops = generated.join("ops.csv");
+    let pup = generated.join("pup.csv");
+    kmapa(&["ingest", ops.to_str().unwrap(), "--data-dir", d, "--quiet"]);
+    kmapa(&["protect", "--data-dir", d, "--quiet"]);
+    kmapa(&["publish", "--data-dir", d]);
+    let token = kmapa(&["users", "add", "ana", "--role", "analyst", "--data-dir", d]);
+    let token = token.lines().last().unwrap().trim().to_string();
+    let city_pup = |server: &Server| {
+        let j = server
+            .get(
+                "/analyst/layers/city/items?category=any_pup&year=2024",
+                Some(&token),
+            )
+            .unwrap();
+        j["features"][0]["properties"].clone()
+    };
+    // The PUP file is ingested but not published: a restarted server does not show it.
+    kmapa(&["ingest", pup.to_str().unwrap(), "--data-dir", d, "--quiet"]);
+    let server = Server::start(d);
+    let before = city_pup(&server);
+    assert_eq!(before["status"], "hidden", "{before}");
+    assert!(before["value"].is_null());
+    drop(server);
+    // Published, it is.
+    kmapa(&["protect", "--data-dir", d, "--quiet"]);
+    kmapa(&["publish", "--data-dir", d]);
+    let server = Server::start(d);
+    let after = city_pup(&server);
+    assert_eq!(after["status"], "perturbed", "{after}");
+    assert!(after["value"].as_u64().unwrap() > 1000, "{after}");
+}
