@@ -39,6 +39,7 @@ echo "-- demo city"
 "$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --data-dir "$work/demo" --quiet
 "$bin" protect --data-dir "$work/demo" --quiet
 "$bin" publish --data-dir "$work/demo" >/dev/null
+token=$("$bin" users add attacker --role analyst --data-dir "$work/demo" | tail -1)
 url=$(serve "$work/demo")
 python3 tests/attacker/attack.py "$url"
 # Stronger than the truth: the attacker assumes every person is located at a point
@@ -49,6 +50,9 @@ echo "-- demo city, district × hexagon pieces too (2017 and 2024)"
 python3 tests/attacker/attack.py "$url" --all-located --pieces --years 2017 2024
 echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
 python3 tests/attacker/attack.py "$url" --all-located --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
+
+echo "-- demo city, analyst tier (Cell Key Method) and public tier together, every year"
+python3 tests/attacker/attack.py "$url" --analyst-token "$token"
 
 echo "-- two snapshots: late records for past years (2022, 2023) published in the second"
 "$bin" gen --out "$work/snap-gen" --years 2022-2024 --quiet

@@ -517,6 +517,87 @@ def attack(pub, args):
     return findings, checked, time.time() - started
 
 
+def analyst_attack(args):
+    """Differencing over analyst and public answers, per category and year: every
+    district, parent area and the city, for everyone and every sex and age group.
+    Each shown analyst value p says the true count is in [p - D, p + D] (the p-table's
+    largest noise D); a hidden one, that it is under threshold + D; the public tier
+    adds its exact values and relations. No count in 1..k-1 may be pinned exactly."""
+    pub = Published(args.url)
+    token = args.analyst_token
+    layers_info = get_json_auth(args.url, "/analyst/layers", token)
+    groups = ["all"] + layers_info["groups"]
+    D, threshold = args.max_noise, args.threshold
+    parents = sorted({d["parent"] for d in pub.districts.values() if d["parent"]})
+    years = args.years or pub.years
+    findings, checked = [], 0
+    started = time.time()
+    for year in years:
+        for cat in pub.vocabulary + [{"code": "any_ops", "years": [year]}, {"code": "any_pup", "years": [year]}]:
+            code = cat["code"]
+            if year not in cat["years"]:
+                continue
+            lb, ub, names, rows = [], [], [], []
+            var = {}
+
+            def new(lo, hi, name):
+                lb.append(lo)
+                ub.append(hi)
+                names.append(name)
+                return len(lb) - 1
+
+            for layer in ("districts", "parents", "city"):
+                for g in groups:
+                    q = "" if g == "all" else "&" + g.replace("+", "%2B")
+                    fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}{q}", token)
+                    for f in fc["features"]:
+                        p = f["properties"]
+                        unit = p["unit"]
+                        if p["value"] is None:
+                            lo, hi = 0.0, float(threshold - 1 + D)
+                        else:
+                            lo, hi = max(0.0, p["value"] - D), float(p["value"] + D)
+                        # The public tier's exact value, where published.
+                        pv = pub.cells.get((layer, unit, code, "all", year)) if g == "all" else None
+                        if pv is not None and pv[0] is not None:
+                            lo = hi = float(pv[0])
+                        var[(unit, g)] = new(lo, hi, f"{code} {year} {unit} {g}")
+            # Geography, per group; groups add up to everyone, per unit.
+            for g in groups:
+                for par in parents:
+                    kids = [d for d, info in pub.districts.items() if info["parent"] == par]
+                    if (par, g) in var and all((d, g) in var for d in kids):
+                        rows.append(({var[(par, g)]: -1.0, **{var[(d, g)]: 1.0 for d in kids}}, 0.0, "eq"))
+                if ("city", g) in var and all((p_, g) in var for p_ in parents):
+                    rows.append(({var[("city", g)]: -1.0, **{var[(p_, g)]: 1.0 for p_ in parents}}, 0.0, "eq"))
+            units = {u for (u, _g) in var}
+            for dim in ("sex=", "age="):
+                parts = [g for g in groups if g.startswith(dim)]
+                for u in units:
+                    if (u, "all") in var and all((u, g) in var for g in parts):
+                        rows.append(({var[(u, "all")]: -1.0, **{var[(u, g)]: 1.0 for g in parts}}, 0.0, "eq"))
+            fam = Family.__new__(Family)
+            fam.lb, fam.ub, fam.names, fam.rows = lb, ub, names, rows
+            fam.integer, fam.k, fam.enough = set(), pub.k, 10**6
+            targets = [v for v in range(len(lb)) if lb[v] < pub.k and lb[v] != ub[v]]
+            res = fam.solve(targets)
+            if res is None:
+                raise SystemExit(f"{code} {year}: analyst and public answers contradict the model (noise larger than {D}?)")
+            for v in targets:
+                lo, hi = res[v]
+                checked += 1
+                lo_i, hi_i = math.ceil(lo - 1e-6), math.floor(hi + 1e-6)
+                if lo_i == hi_i and 1 <= lo_i < pub.k:
+                    findings.append(("exact small count", f"{names[v]}: {lo_i}"))
+    return findings, checked, time.time() - started
+
+
+def get_json_auth(base, path, token):
+    req = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=300) as r:
+        return json.loads(r.read())
+
+
 class Toy:
     """A hand-made publication, for the self-test."""
 
@@ -592,7 +673,16 @@ def main():
                          "only), so a district is exactly the sum of its hexagon pieces")
     ap.add_argument("--expect-leak", action="store_true", help="exit 0 only if something is found")
     ap.add_argument("--report", help="write the findings as JSON here")
+    ap.add_argument("--analyst-token", help="attack the analyst tier together with the public one")
+    ap.add_argument("--max-noise", type=int, default=3, help="the p-table's largest noise (policy analyst.ckm.max_noise)")
+    ap.add_argument("--threshold", type=int, default=10, help="the analyst threshold (policy analyst.threshold)")
     args = ap.parse_args()
+    if args.analyst_token:
+        findings, checked, secs = analyst_attack(args)
+        for kind, what in findings[:40]:
+            print(f"{kind}: {what}")
+        print(f"analyst attacker: {checked} counts checked in {secs:.1f} s, {len(findings)} exact small counts")
+        sys.exit(0 if bool(findings) == args.expect_leak else 1)
     pub = Published(args.url)
     args.trust_reasons = bool(args.reasons)
     if args.reasons:
