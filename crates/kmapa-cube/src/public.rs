@@ -527,25 +527,21 @@ fn check_differences(cube: &Cube, all: &[YearTables], seen: &Seen, k: u64, audit
                     continue;
                 }
                 let key = (name.clone(), e.code.clone(), e.group.code(), yt.year);
-                if seen.0.get(&key).is_some_and(|s| s.1) {
+                let mut fail = |what: String| {
                     audit.failures += 1;
                     audit.difference_failures.push(format!(
-                        "{} ({}) {} {name}: hidden in an earlier snapshot, shown now as {}",
+                        "{} ({}) {} {name}: {what}, {} now",
                         e.code,
                         e.group.code(),
                         yt.year,
                         cell.value
                     ));
+                };
+                if seen.0.get(&key).is_some_and(|s| s.1) {
+                    fail("hidden in an earlier snapshot".into());
                 }
                 if let Some(w) = seen.small_difference(&key, cell.value, k) {
-                    audit.failures += 1;
-                    audit.difference_failures.push(format!(
-                        "{} ({}) {} {name}: published {w} in an earlier snapshot, {} now",
-                        e.code,
-                        e.group.code(),
-                        yt.year,
-                        cell.value
-                    ));
+                    fail(format!("published {w} in an earlier snapshot"));
                 }
             }
         }
