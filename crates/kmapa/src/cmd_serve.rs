@@ -137,8 +137,11 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
         serde_json::from_slice(&std::fs::read(&audit_path).map_err(|e| {
             anyhow::anyhow!("{}: {e}: run `kmapa protect` first", audit_path.display())
         })?)?;
+    // Read (and checksum) the latest snapshot once: to skip a re-publish, and to say
+    // what changed.
+    let previous = Snapshot::load(&c.data_dir, None).ok();
     if !again
-        && let Ok(latest) = Snapshot::load(&c.data_dir, None)
+        && let Some(latest) = &previous
         && latest.tier == tier
     {
         println!(
@@ -148,7 +151,6 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
         );
         return Ok(latest.manifest.number);
     }
-    let previous = Snapshot::load(&c.data_dir, None).ok();
     let m = snapshot::publish(&PublishInputs {
         data_dir: &c.data_dir,
         tier: &tier,
