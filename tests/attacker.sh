@@ -9,21 +9,23 @@
 # policy width and no exact small count (docs/privacy.md). It also shows that it finds
 # what the old public words ("fewer than k") gave away, and that a second snapshot with
 # late records for past years, attacked together with the first, reveals no small count
-# and no small difference.
+# and no small difference; and that the analyst tier (three cell-key secrets on the demo
+# city, one on the sparse city), combined with the public one, pins no small count.
 # Servers stop when this ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${KMAPA_BIN:-target/debug/kmapa}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+# serve() runs in a command substitution (a subshell), so servers' pids go to a file.
+cleanup() { for p in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 serve() { # data-dir -> prints the base URL once healthy
   local port; port=$(free_port)
   "$bin" serve --data-dir "$1" --address "127.0.0.1:$port" --workers 2 --rate-limit 0 >"$1.serve.log" 2>&1 &
-  pids+=($!)
+  pids+=($!); echo $! >>"$work/pids"
   for _ in $(seq 150); do
     python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null && break
     sleep 0.2
@@ -51,9 +53,18 @@ python3 tests/attacker/attack.py "$url" --all-located --pieces --years 2017 2024
 echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
 python3 tests/attacker/attack.py "$url" --all-located --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
 
-# Not run here yet: the analyst tier together with the public one
-#   python3 tests/attacker/attack.py "$url" --analyst-token "$token"
-# pins a few small counts exactly for some cell-key secrets (open in docs/privacy.md).
+echo "-- demo city, the analyst tier with the public one (districts, parents, city; every group and year)"
+python3 tests/attacker/attack.py "$url" --analyst-token "$token"
+# Which small counts differencing could pin depends on the store's cell-key secret
+# (random per store); two more stores of the same records, two more secrets.
+for n in 2 3; do
+  echo "-- demo city, the analyst tier with the public one, cell-key secret $n"
+  "$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --data-dir "$work/demo$n" --quiet
+  "$bin" protect --data-dir "$work/demo$n" --quiet
+  "$bin" publish --data-dir "$work/demo$n" >/dev/null
+  tok=$("$bin" users add attacker --role analyst --data-dir "$work/demo$n" | tail -1)
+  python3 tests/attacker/attack.py "$(serve "$work/demo$n")" --analyst-token "$tok"
+done
 
 echo "-- two snapshots: late records for past years (2022, 2023) published in the second"
 "$bin" gen --out "$work/snap-gen" --years 2022-2024 --quiet
@@ -108,3 +119,6 @@ EOF
 "$bin" publish --city "$work/sparse-city" --data-dir "$work/sparse" >/dev/null
 url=$(serve "$work/sparse")
 python3 tests/attacker/attack.py "$url" --pieces
+echo "-- sparse city, the analyst tier with the public one"
+tok=$("$bin" users add attacker --role analyst --data-dir "$work/sparse" | tail -1)
+python3 tests/attacker/attack.py "$url" --analyst-token "$tok"

@@ -553,7 +553,11 @@ def analyst_attack(args):
                     for f in fc["features"]:
                         p = f["properties"]
                         unit = p["unit"]
-                        if p["value"] is None:
+                        if fc.get("withheld"):
+                            # A withheld answer hides every unit whatever the counts:
+                            # it says nothing about any of them.
+                            lo, hi = 0.0, float("inf")
+                        elif p["value"] is None:
                             lo, hi = 0.0, float(threshold - 1 + D)
                         else:
                             lo, hi = max(0.0, p["value"] - D), float(p["value"] + D)

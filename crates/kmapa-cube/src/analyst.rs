@@ -4,7 +4,7 @@
 
 use h3o::Resolution;
 use kmapa_protect::ckm::PTable;
-use kmapa_protect::output::{Analyst, AnalystCell, LayerKind};
+use kmapa_protect::output::{Analyst, AnalystCell, AnalystQuery, LayerKind};
 use kmapa_protect::policy::{AnalystTier, Layer};
 
 use crate::{Cube, Group, Level, Measure, Unit};
@@ -18,10 +18,14 @@ pub struct CubeAnalyst {
     /// the data lives in, in any year and measure. The same set for every category,
     /// year and group, so that being listed says nothing about a count.
     hexagons: std::collections::BTreeMap<u8, Vec<u64>>,
+    /// Queries the snapshot's audit withholds (crate::analyst_audit).
+    withheld: std::collections::HashSet<AnalystQuery>,
 }
 
 impl CubeAnalyst {
-    pub fn new(cube: Cube, tier: AnalystTier) -> Self {
+    /// The analyst tier of `cube` under `tier`, withholding the queries the snapshot's
+    /// audit withheld ([`crate::analyst_audit::AnalystAuditor::protect`]).
+    pub fn new(cube: Cube, tier: AnalystTier, withheld: &[AnalystQuery]) -> Self {
         let ptable = PTable::generate(tier.ckm.into());
         let hexagons = if tier.layers.contains(&Layer::H3) {
             tier.h3_resolutions
@@ -44,6 +48,7 @@ impl CubeAnalyst {
             tier,
             ptable,
             hexagons,
+            withheld: withheld.iter().cloned().collect(),
         }
     }
 
@@ -123,6 +128,7 @@ impl Analyst for CubeAnalyst {
                 Resolution::try_from(r).map_err(|_| format!("no H3 resolution {r}"))?,
             ),
         };
+        let withheld = self.withheld(layer, category, year, &group.code());
         let mut answers: std::collections::BTreeMap<Unit, crate::AnalystCount> = self
             .cube
             .analyst_measure_query(
@@ -135,6 +141,7 @@ impl Analyst for CubeAnalyst {
             )
             .into_iter()
             .map(|a| (a.unit, a))
+            .filter(|_| !withheld)
             .collect();
         // Units nobody in this cell lives in are answered too, hidden like any count
         // under the threshold: the answer has the same shape whatever the data.
@@ -161,5 +168,15 @@ impl Analyst for CubeAnalyst {
             .collect();
         out.sort_by(|a, b| a.unit.cmp(&b.unit));
         Ok(out)
+    }
+
+    fn withheld(&self, layer: LayerKind, category: &str, year: u16, group: &str) -> bool {
+        !self.withheld.is_empty()
+            && self.withheld.contains(&AnalystQuery {
+                layer,
+                measure: category.to_string(),
+                year,
+                group: group.to_string(),
+            })
     }
 }

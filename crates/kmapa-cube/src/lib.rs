@@ -15,6 +15,7 @@
 //! Records never leave this crate: it hands counts to the protection core.
 
 pub mod analyst;
+pub mod analyst_audit;
 pub mod public;
 
 use std::path::Path;

@@ -380,6 +380,7 @@ pub fn protect_public_tier(
                     ..Default::default()
                 },
                 cells: Vec::new(),
+                analyst: None,
             },
             TierAudit::default(),
         ));
@@ -870,6 +871,7 @@ fn publish(
         batches: Vec::new(),
         summary,
         cells,
+        analyst: None,
     }
 }
 

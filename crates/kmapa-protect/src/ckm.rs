@@ -56,6 +56,16 @@ impl CellKey {
     }
 }
 
+/// A fingerprint of a cell-key secret (not the secret): tells whether two sets of
+/// analyst answers were made with the same keys.
+pub fn fingerprint(secret: &[u8]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"kmapa cell-key secret fingerprint\0");
+    h.update(secret);
+    hex::encode(&h.finalize()[..8])
+}
+
 /// One row of a p-table: for a true count, the possible noises with probabilities.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PRow {
@@ -171,6 +181,47 @@ impl PTable {
         row.outcomes.last().map_or(0, |o| o.0)
     }
 
+    /// The largest noise in any row.
+    pub fn max_noise(&self) -> u64 {
+        self.rows
+            .iter()
+            .flat_map(|r| r.outcomes.iter())
+            .filter(|o| o.1 > 0.0)
+            .map(|o| o.0.unsigned_abs())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Every true count that can be published as `shown`, as the smallest and largest:
+    /// what a reader who knows the table learns from a perturbed value.
+    pub fn preimage(&self, shown: u64) -> Option<(u64, u64)> {
+        let d = self.max_noise();
+        let can = |n: u64| {
+            self.row(n)
+                .outcomes
+                .iter()
+                .any(|&(x, p)| p > 0.0 && (n as i64 + x).max(0) as u64 == shown)
+        };
+        let lo = (shown.saturating_sub(d)..=shown + d).find(|&n| can(n))?;
+        let hi = (shown.saturating_sub(d)..=shown + d).rev().find(|&n| can(n))?;
+        Some((lo, hi))
+    }
+
+    /// The largest true count that can be published below `threshold`: what a reader
+    /// learns from a count hidden under the threshold.
+    pub fn largest_below(&self, threshold: u64) -> u64 {
+        let d = self.max_noise();
+        (0..threshold + d)
+            .rev()
+            .find(|&n| {
+                self.row(n)
+                    .outcomes
+                    .iter()
+                    .any(|&(x, p)| p > 0.0 && ((n as i64 + x).max(0) as u64) < threshold)
+            })
+            .unwrap_or(0)
+    }
+
     /// The perturbed count (never negative).
     pub fn perturb(&self, count: u64, key: CellKey) -> u64 {
         (count as i64 + self.noise(count, key)).max(0) as u64
@@ -271,6 +322,37 @@ mod tests {
         }
         // Far from zero the support is symmetric and the variance is as asked.
         assert!((t.rows.last().unwrap().variance() - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn preimages_are_the_counts_that_can_produce_a_value() {
+        let t = PTable::generate(PTableParams {
+            max_noise: 3,
+            variance: 2.0,
+            js: 2,
+        });
+        // Brute force over counts and keys: every (count, output) pair seen must lie
+        // within the preimage of the output, and the preimage's ends must be seen.
+        let mut seen = std::collections::BTreeMap::<u64, (u64, u64)>::new();
+        for n in 0..40u64 {
+            for i in 0..2000u64 {
+                let key = CellKey(i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let v = t.perturb(n, key);
+                let e = seen.entry(v).or_insert((n, n));
+                e.0 = e.0.min(n);
+                e.1 = e.1.max(n);
+            }
+        }
+        for (&v, &(lo, hi)) in seen.iter().filter(|(v, _)| **v < 30) {
+            assert_eq!(t.preimage(v), Some((lo, hi)), "value {v}");
+        }
+        assert_eq!(t.preimage(1), None, "js = 2: 1 is never published");
+        let below: u64 = (0..40u64)
+            .filter(|&n| (0..2000u64).any(|i| t.perturb(n, CellKey(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))) < 10))
+            .max()
+            .unwrap();
+        assert_eq!(t.largest_below(10), below);
+        assert_eq!(t.max_noise(), 3);
     }
 
     #[test]

@@ -129,6 +129,38 @@ pub struct ProtectedTier {
     pub batches: Vec<String>,
     pub summary: TierSummary,
     pub cells: Vec<PublishedCell>,
+    /// The analyst tier's protection, decided with the public tier: absent in tiers
+    /// written before it existed (such a tier cannot be served with the analyst tier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyst: Option<AnalystProtection>,
+}
+
+/// One analyst query: a layer, a category or unit total, a year and a group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AnalystQuery {
+    pub layer: LayerKind,
+    /// Category code, or `any_ops` / `any_pup`.
+    pub measure: String,
+    pub year: u16,
+    /// `all`, `sex=K`, `age=18-29`, ….
+    pub group: String,
+}
+
+/// How the analyst tier of a snapshot is protected beyond the Cell Key Method: the
+/// queries withheld because their perturbed answers, combined with every other
+/// analyst answer and the public tier, would pin a small count exactly
+/// (docs/privacy.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AnalystProtection {
+    /// Fingerprint of the cell-key secret the audit ran with: answers made with another
+    /// secret were not audited, and the server refuses them.
+    pub key_fingerprint: String,
+    /// Withheld queries: answered with every unit hidden, and said to be withheld.
+    pub withheld: Vec<AnalystQuery>,
+    /// Counts in 1..k−1 the audit checked (every unit and group of the audited layers).
+    pub small_counts_checked: u64,
+    /// Layers the audit covers (analyst hexagons are not audited yet).
+    pub audited_layers: Vec<LayerKind>,
 }
 
 /// The layer's name in reports and collection ids: `city`, `parents`, `districts`,
@@ -168,4 +200,7 @@ pub trait Analyst: Send + Sync {
         year: u16,
         group: &str,
     ) -> Result<Vec<AnalystCell>, String>;
+    /// Whether the query is withheld (every unit answered hidden): its answers would
+    /// pin a small count exactly together with other answers (docs/privacy.md).
+    fn withheld(&self, layer: LayerKind, category: &str, year: u16, group: &str) -> bool;
 }

@@ -903,6 +903,10 @@ pub fn record(state: &AppState, route: &str, status: u16) {
 }
 
 /// The caller's role, from `Authorization: Bearer <token>`; 401 without a valid token,
+/// Why a whole analyst answer is hidden.
+const WITHHELD_PL: &str = "Wstrzymane w całości: w połączeniu z innymi odpowiedziami te wartości pozwoliłyby odtworzyć dokładną małą liczbę osób.";
+const WITHHELD_EN: &str = "Withheld as a whole: together with other answers these values would give away an exact small count of people.";
+
 /// 403 without the analyst role.
 fn require_analyst(req: &HttpRequest, state: &AppState) -> Result<(), Problem> {
     let token = req
@@ -1002,6 +1006,9 @@ async fn analyst_items(
     let cells = a
         .query(kind, category, year, &group)
         .map_err(Problem::bad_request)?;
+    // Withheld: every unit is hidden, and the answer says why, so that a reader does
+    // not read "under the threshold" into it.
+    let withheld = a.withheld(kind, category, year, &group);
     let mut body = String::from("{\"type\":\"FeatureCollection\",\"features\":[");
     for (n, c) in cells.iter().enumerate() {
         if n > 0 {
@@ -1016,6 +1023,10 @@ async fn analyst_items(
             "unit": c.unit, "category": category, "group": group, "year": year,
             "value": c.value, "status": c.status, "status_pl": pl, "status_en": en, "tier": "analyst",
         });
+        let mut props = props;
+        if withheld {
+            props["withheld"] = json!(true);
+        }
         let id = serde_json::to_string(&format!("{}:{category}:{group}:{year}", c.unit))
             .expect("a string");
         body.push_str(&format!(
@@ -1023,9 +1034,17 @@ async fn analyst_items(
         ));
     }
     body.push_str(&format!(
-        "],\"numberMatched\":{0},\"numberReturned\":{0},\"tier\":\"analyst\"}}",
+        "],\"numberMatched\":{0},\"numberReturned\":{0},\"tier\":\"analyst\"",
         cells.len()
     ));
+    if withheld {
+        body.push_str(&format!(
+            ",\"withheld\":true,\"withheld_pl\":{},\"withheld_en\":{}",
+            json!(WITHHELD_PL),
+            json!(WITHHELD_EN)
+        ));
+    }
+    body.push('}');
     // Compressed like every other answer, but never stored by shared caches.
     let mut res = respond(&req, make(body, GEOJSON));
     res.headers_mut().insert(

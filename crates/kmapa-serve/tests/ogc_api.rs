@@ -65,10 +65,7 @@ fn fixture() -> &'static Fixture {
                 b2.add_located(&batch, &mut binner);
             }
         }
-        let analyst = std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
-            b2.build(),
-            kmapa_protect::policy::AnalystTier::default(),
-        ));
+        let analyst_cube = b2.build();
         let tier = PublicTier::default();
         let (protected, audit) = protect_public_tier(
             &cube,
@@ -90,6 +87,17 @@ fn fixture() -> &'static Fixture {
             )
             .unwrap()
                 == audit;
+        // The analyst tier, audited with the public one as `kmapa protect` does.
+        let analyst_tier = kmapa_protect::policy::AnalystTier::default();
+        let (analyst_protection, _) =
+            kmapa_cube::analyst_audit::AnalystAuditor::new(&analyst_cube, &analyst_tier, &protected)
+                .protect("test".into())
+                .unwrap();
+        let analyst = std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
+            analyst_cube,
+            analyst_tier,
+            &analyst_protection.withheld,
+        ));
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().to_path_buf();
         snapshot::publish(&PublishInputs {

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use kmapa_cube::public::{ProtectedTier, TierAudit, audit_public_tier, protect_public_tier};
+use kmapa_cube::analyst_audit::AnalystAuditor;
 use kmapa_cube::{Cube, CubeBuilder};
 use kmapa_geo::City;
 use kmapa_ingest::Store;
@@ -87,6 +88,30 @@ pub fn load_policy(path: &Path) -> anyhow::Result<Policy> {
     Ok(Policy::parse(&path.display().to_string(), &text)?)
 }
 
+/// The secret the Cell Key Method derives record keys from: `<data-dir>/ckm.key`,
+/// made on first use (32 random bytes, readable by the owner only). Changing it changes
+/// every analyst value, so it is kept with the data.
+pub fn ckm_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let path = data_dir.join("ckm.key");
+    if let Ok(s) = std::fs::read(&path) {
+        anyhow::ensure!(
+            s.len() >= 32,
+            "{}: too short; restore it from a backup",
+            path.display()
+        );
+        return Ok(s);
+    }
+    let mut key = vec![0u8; 32];
+    rand::fill(&mut key[..]);
+    kmapa_model::fsutil::write_atomically(&path, |w| std::io::Write::write_all(w, &key))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
 struct Loaded {
     vocabulary: Vocabulary,
     city: City,
@@ -94,6 +119,8 @@ struct Loaded {
     cube: Cube,
     /// Checksums of the batches counted.
     batches: Vec<String>,
+    /// Fingerprint of the cell-key secret the cube's keys come from.
+    key_fingerprint: String,
 }
 
 fn load(c: &Common) -> anyhow::Result<Loaded> {
@@ -107,9 +134,10 @@ fn load(c: &Common) -> anyhow::Result<Loaded> {
         "{}: no active batches: ingest records first (`kmapa ingest`)",
         c.data_dir.display()
     );
-    // The public tier does not use cell keys; the analyst tier derives them from the
-    // store's secret.
-    let mut builder = CubeBuilder::new(&vocabulary, &city.layer, b"");
+    // The public tier does not use cell keys; the analyst tier, audited here with it,
+    // derives them from the store's secret.
+    let secret = ckm_secret(&c.data_dir)?;
+    let mut builder = CubeBuilder::new(&vocabulary, &city.layer, &secret);
     for f in &files {
         builder.add_batch(f)?;
     }
@@ -120,6 +148,7 @@ fn load(c: &Common) -> anyhow::Result<Loaded> {
         policy,
         cube,
         batches: store.active_checksums()?,
+        key_fingerprint: kmapa_protect::ckm::fingerprint(&secret),
     })
 }
 
@@ -143,6 +172,12 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
         "the protected tier fails its own audit ({} cells): this is a bug, please report it",
         audit.failures
     );
+    let started = Instant::now();
+    let auditor = AnalystAuditor::new(&l.cube, &l.policy.analyst, &protected);
+    let (analyst, analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
+    let analyst_took = started.elapsed();
+    let withheld = analyst.withheld.len();
+    protected.analyst = Some(analyst);
     let dir = &a.common.data_dir;
     protected.batches = l.batches.clone();
     write_json(&dir.join(PROTECTED_FILE), &protected)?;
@@ -156,6 +191,9 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
                 "audit": { "hidden_cells": audit.hidden_cells, "failures": audit.failures,
                            "narrowest_width": audit.narrowest_width },
                 "seconds": took.as_secs_f64(),
+                "analyst": { "small_counts_checked": analyst_audit.small_counts_checked,
+                             "withheld_queries": withheld, "lps": analyst_audit.lps,
+                             "seconds": analyst_took.as_secs_f64() },
             }))?
         );
     } else if !a.quiet {
@@ -168,6 +206,11 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
             loaded.as_secs_f64(),
             audit.hidden_cells,
             audit.narrowest_width.map_or("-".into(), fmt_width),
+        );
+        println!(
+            "analyst tier audited with the public one in {:.2} s: {} small counts checked, {withheld} queries withheld so that none is pinned exactly",
+            analyst_took.as_secs_f64(),
+            analyst_audit.small_counts_checked,
         );
         println!("written: {}", dir.join(PROTECTED_FILE).display());
     }
@@ -266,6 +309,7 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
     )?;
     let took = started.elapsed();
     report(&audit, &protected, a, took.as_secs_f64())?;
+    let analyst_pinned = audit_analyst(&l, &protected, a.json)?;
     if a.lp_check > 0 {
         let started = Instant::now();
         let check = kmapa_cube::public::lp_cross_check(
@@ -296,7 +340,49 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
         audit.failures,
         audit.hidden_cells + audit.internal_cells
     );
+    anyhow::ensure!(
+        analyst_pinned == 0,
+        "audit FAILED: analyst answers with the public tier pin {analyst_pinned} small counts exactly"
+    );
     Ok(())
+}
+
+/// Audits the analyst tier as written (its withheld queries) with the public tier;
+/// the number of small counts pinned exactly.
+fn audit_analyst(l: &Loaded, protected: &ProtectedTier, quiet: bool) -> anyhow::Result<usize> {
+    let Some(analyst) = &protected.analyst else {
+        anyhow::bail!(
+            "{}: the tier has no analyst protection (written by an older kmapa): run `kmapa protect` again",
+            PROTECTED_FILE
+        );
+    };
+    anyhow::ensure!(
+        analyst.key_fingerprint == l.key_fingerprint,
+        "the analyst tier was protected with another cell-key secret than the store's ckm.key: run `kmapa protect` again"
+    );
+    let started = Instant::now();
+    let report = AnalystAuditor::new(&l.cube, &l.policy.analyst, protected).audit(&analyst.withheld)?;
+    for p in &report.pinned {
+        eprintln!(
+            "analyst: {} {} {} {} {} is pinned to exactly {}",
+            kmapa_cube::public::layer_name(p.layer),
+            p.unit,
+            p.measure,
+            p.year,
+            p.group,
+            p.value
+        );
+    }
+    if !quiet {
+        println!(
+            "analyst tier with the public one, in {:.2} s: {} small counts checked, {} queries withheld, {} pinned exactly",
+            started.elapsed().as_secs_f64(),
+            report.small_counts_checked,
+            analyst.withheld.len(),
+            report.pinned.len()
+        );
+    }
+    Ok(report.pinned.len())
 }
 
 fn report(audit: &TierAudit, p: &ProtectedTier, a: &AuditArgs, secs: f64) -> anyhow::Result<()> {

@@ -223,30 +223,6 @@ fn print_changes(
     }
 }
 
-/// The secret the Cell Key Method derives record keys from: `<data-dir>/ckm.key`,
-/// made on first use (32 random bytes, readable by the owner only). Changing it changes
-/// every analyst value, so it is kept with the data.
-fn ckm_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let path = data_dir.join("ckm.key");
-    if let Ok(s) = std::fs::read(&path) {
-        anyhow::ensure!(
-            s.len() >= 32,
-            "{}: too short; restore it from a backup",
-            path.display()
-        );
-        return Ok(s);
-    }
-    let mut key = vec![0u8; 32];
-    rand::fill(&mut key[..]);
-    kmapa_model::fsutil::write_atomically(&path, |w| std::io::Write::write_all(w, &key))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(key)
-}
-
 /// Refuses to serve a snapshot published under another policy than `policy_file`.
 fn check_policy(snap: &Snapshot, policy_file: &std::path::Path) -> anyhow::Result<()> {
     let wanted = crate::cmd_protect::load_policy(policy_file)?;
@@ -275,8 +251,23 @@ fn analyst(
     let vocabulary = kmapa_model::Vocabulary::read(&snap.file(snapshot::VOCABULARY))?;
     let city = kmapa_geo::City::load(&snap.dir, &vocabulary)?;
     let store = kmapa_ingest::Store::open(data_dir)?;
-    let mut builder =
-        kmapa_cube::CubeBuilder::new(&vocabulary, &city.layer, &ckm_secret(data_dir)?);
+    let secret = crate::cmd_protect::ckm_secret(data_dir)?;
+    // The withheld queries were decided with the store's secret at `kmapa protect`:
+    // answers made with any other secret were never audited.
+    let protection = snap.tier.analyst.as_ref().ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: this snapshot was published before the analyst tier was audited with the public one: run `kmapa protect` and `kmapa publish` again, or serve with --no-analyst",
+            snap.dir.display()
+        )
+    })?;
+    anyhow::ensure!(
+        protection.key_fingerprint == kmapa_protect::ckm::fingerprint(&secret),
+        "{}: the analyst tier of snapshot {} was audited with another cell-key secret than {}: restore that file, or run `kmapa protect` and `kmapa publish` again (or serve with --no-analyst)",
+        data_dir.display(),
+        snap.manifest.number,
+        data_dir.join("ckm.key").display()
+    );
+    let mut builder = kmapa_cube::CubeBuilder::new(&vocabulary, &city.layer, &secret);
     anyhow::ensure!(
         !snap.tier.batches.is_empty(),
         "{}: this snapshot does not say which batches it was made from, so the analyst tier cannot answer from it alone: run `kmapa protect` and `kmapa publish` again, or serve with --no-analyst",
@@ -295,6 +286,7 @@ fn analyst(
     Ok(std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
         builder.build(),
         policy.analyst,
+        &protection.withheld,
     )))
 }
 

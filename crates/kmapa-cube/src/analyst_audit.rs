@@ -1,0 +1,487 @@
+//! The analyst tier audited together with the public tier (docs/privacy.md).
+//!
+//! An analyst sees every perturbed answer of every query; a reader who knows the
+//! p-table learns from a shown value `v` that the true count is one that can be
+//! published as `v`, and from a hidden one that it is one that can fall under the
+//! threshold. With the public tier's exact values and the relations (districts add up
+//! to their parent area and to the city; sex groups and age groups each add up to
+//! everyone), a linear program can pin a small count exactly for some cell keys. This
+//! module finds such counts, per measure and year, for the district, parent-area and
+//! city layers, and withholds the analyst queries that give them away until none is
+//! left: a withheld query answers every unit hidden and says it is withheld, so it
+//! tells the reader nothing about any count.
+
+use std::collections::{BTreeSet, HashMap};
+
+use kmapa_model::Source;
+use kmapa_protect::ckm::PTable;
+use kmapa_protect::output::{AnalystProtection, AnalystQuery, LayerKind, ProtectedTier};
+use kmapa_protect::policy::{AnalystTier, Layer};
+use microlp::{ComparisonOp, OptimizationDirection, Problem};
+
+use crate::{Cube, Group, Level, Measure, Unit};
+
+/// A count in 1..k−1 that the analyst and public answers pin exactly.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Pinned {
+    pub layer: LayerKind,
+    pub unit: String,
+    pub measure: String,
+    pub year: u16,
+    pub group: String,
+    pub value: u64,
+}
+
+/// What the audit of an analyst tier found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AnalystAudit {
+    /// Counts in 1..k−1 checked (every unit and group of the audited layers).
+    pub small_counts_checked: u64,
+    /// Small counts pinned exactly: empty for a protected tier.
+    pub pinned: Vec<Pinned>,
+    /// Linear programs solved.
+    pub lps: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalystAuditError {
+    #[error(
+        "{0}: the analyst answers contradict the public tier (a bug: please report it with the policy)"
+    )]
+    Infeasible(String),
+    #[error("{0}: the LP solver failed: {1}")]
+    Solver(String, String),
+    #[error(
+        "{0}: small counts stay pinned with every analyst query of it withheld (a bug: please report it)"
+    )]
+    Stuck(String),
+}
+
+/// Layers the audit covers, in the order queries are withheld.
+const LEVELS: [(Level, LayerKind); 3] = [
+    (Level::Districts, LayerKind::Districts),
+    (Level::Parents, LayerKind::Parents),
+    (Level::City, LayerKind::City),
+];
+
+/// No count exceeds this; keeps every LP bounded (a looser bound than any true one,
+/// so the audit stays at least as strong as a reader's).
+const CAP: f64 = 1.0e7;
+
+/// The audit of one analyst tier against one public tier.
+pub struct AnalystAuditor<'a> {
+    cube: &'a Cube,
+    tier: &'a AnalystTier,
+    ptable: PTable,
+    k: u64,
+    groups: Vec<Group>,
+    /// Per breakdown dimension, indices into `groups` of its groups.
+    dimensions: Vec<Vec<usize>>,
+    measures: Vec<(Measure, String)>,
+    years: Vec<u16>,
+    /// Layers of `LEVELS` the analyst tier offers.
+    offered: Vec<LayerKind>,
+    /// Exact public values of the audited layers: (layer, unit, measure, group, year).
+    public: HashMap<(LayerKind, String, String, String, u16), u64>,
+}
+
+/// One measure and year: a variable per (unit, group).
+struct Component {
+    label: String,
+    truth: Vec<u64>,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// Each row: Σ coefficient × variable = 0.
+    rows: Vec<Vec<(usize, f64)>>,
+}
+
+impl<'a> AnalystAuditor<'a> {
+    pub fn new(cube: &'a Cube, tier: &'a AnalystTier, public: &ProtectedTier) -> Self {
+        let mut groups = vec![Group::All];
+        let mut dimensions = Vec::new();
+        for &b in &tier.breakdowns {
+            let start = groups.len();
+            groups.extend(Group::of(b));
+            dimensions.push((start..groups.len()).collect());
+        }
+        let mut measures: Vec<(Measure, String)> = (0..cube.category_codes.len() as u16)
+            .map(|c| (Measure::Category(c), cube.category_codes[c as usize].clone()))
+            .collect();
+        measures.extend(
+            Source::ALL
+                .into_iter()
+                .map(|s| (Measure::AnyOf(s), format!("any_{}", s.code().to_lowercase()))),
+        );
+        let offered = LEVELS
+            .iter()
+            .map(|&(_, l)| l)
+            .filter(|l| {
+                tier.layers.contains(&match l {
+                    LayerKind::City => Layer::City,
+                    LayerKind::Parents => Layer::Parents,
+                    _ => Layer::Districts,
+                })
+            })
+            .collect();
+        let k = public.summary.k;
+        let public = public
+            .cells
+            .iter()
+            .filter(|c| !matches!(c.layer, LayerKind::H3(_)))
+            .filter_map(|c| {
+                let v = c.value?;
+                Some((
+                    (c.layer, c.unit.clone(), c.measure.clone(), c.group.clone(), c.year),
+                    u64::from(v),
+                ))
+            })
+            .collect();
+        AnalystAuditor {
+            cube,
+            tier,
+            ptable: PTable::generate(tier.ckm.into()),
+            k,
+            groups,
+            dimensions,
+            measures,
+            years: cube
+                .years()
+                .into_iter()
+                .filter(|&y| tier.years.includes(i32::from(y)))
+                .collect(),
+            offered,
+            public,
+        }
+    }
+
+    fn units(&self) -> Vec<(LayerKind, Unit)> {
+        let c = self.cube;
+        let mut out: Vec<(LayerKind, Unit)> = (0..c.district_codes.len() as u16)
+            .map(|d| (LayerKind::Districts, Unit::District(d)))
+            .collect();
+        out.extend((0..c.parent_codes.len() as u16).map(|p| (LayerKind::Parents, Unit::Parent(p))));
+        out.push((LayerKind::City, Unit::City));
+        out
+    }
+
+    fn unit_code(&self, u: Unit) -> String {
+        match u {
+            Unit::City => "city".into(),
+            Unit::Parent(p) => self.cube.parent_codes[p as usize].clone(),
+            Unit::District(d) => self.cube.district_codes[d as usize].clone(),
+            Unit::Hex(h) => format!("{h:x}"),
+        }
+    }
+
+    fn query(&self, layer: LayerKind, measure: &str, year: u16, group: Group) -> AnalystQuery {
+        AnalystQuery {
+            layer,
+            measure: measure.to_string(),
+            year,
+            group: group.code(),
+        }
+    }
+
+    /// The system a reader of every answer of one measure and year can set up.
+    fn component(
+        &self,
+        measure: Measure,
+        code: &str,
+        year: u16,
+        withheld: &BTreeSet<AnalystQuery>,
+    ) -> Component {
+        let units = self.units();
+        let ng = self.groups.len();
+        let n = units.len() * ng;
+        let index: HashMap<Unit, usize> =
+            units.iter().enumerate().map(|(i, &(_, u))| (u, i)).collect();
+        let var = |u: Unit, g: usize| index[&u] * ng + g;
+        let mut truth = vec![0u64; n];
+        let mut lo = vec![0.0; n];
+        let mut hi = vec![CAP; n];
+        let below = self.ptable.largest_below(self.tier.threshold) as f64;
+        for &(level, layer) in &LEVELS {
+            for (g, &group) in self.groups.iter().enumerate() {
+                let counts = match measure {
+                    Measure::Category(c) => self.cube.group_counts(level, Some((c, year)), group),
+                    Measure::AnyOf(s) => self.cube.total_counts(level, s, year, group),
+                };
+                let mut keys = HashMap::new();
+                for c in counts {
+                    truth[var(c.unit, g)] = u64::from(c.persons);
+                    keys.insert(c.unit, c.key);
+                }
+                let answered = self.offered.contains(&layer)
+                    && !withheld.contains(&self.query(layer, code, year, group));
+                for &(l, u) in units.iter().filter(|(l, _)| *l == layer) {
+                    let v = var(u, g);
+                    if answered {
+                        // As the server answers: units nobody lives in are hidden.
+                        let shown = keys
+                            .get(&u)
+                            .map(|&key| self.ptable.perturb(truth[v], key))
+                            .filter(|&p| p >= self.tier.threshold);
+                        match shown.and_then(|p| self.ptable.preimage(p)) {
+                            Some((a, b)) => (lo[v], hi[v]) = (a as f64, b as f64),
+                            None => hi[v] = below,
+                        }
+                    }
+                    if let Some(&p) = self.public.get(&(
+                        l,
+                        self.unit_code(u),
+                        code.to_string(),
+                        group.code(),
+                        year,
+                    )) {
+                        (lo[v], hi[v]) = (p as f64, p as f64);
+                    }
+                }
+            }
+        }
+        let mut rows = Vec::new();
+        let districts: Vec<u16> = (0..self.cube.district_codes.len() as u16).collect();
+        for g in 0..ng {
+            for p in 0..self.cube.parent_codes.len() as u16 {
+                let mut row = vec![(var(Unit::Parent(p), g), -1.0)];
+                row.extend(
+                    districts
+                        .iter()
+                        .filter(|&&d| self.cube.parent_of()[d as usize] == Some(p))
+                        .map(|&d| (var(Unit::District(d), g), 1.0)),
+                );
+                rows.push(row);
+            }
+            let mut row = vec![(var(Unit::City, g), -1.0)];
+            row.extend(districts.iter().map(|&d| (var(Unit::District(d), g), 1.0)));
+            rows.push(row);
+        }
+        for &(_, u) in &units {
+            for dim in &self.dimensions {
+                let mut row = vec![(var(u, 0), -1.0)];
+                row.extend(dim.iter().map(|&g| (var(u, g), 1.0)));
+                rows.push(row);
+            }
+        }
+        Component {
+            label: format!("{code} {year}"),
+            truth,
+            lo,
+            hi,
+            rows,
+        }
+    }
+
+    /// Variables of counts in 1..k−1 pinned exactly; the number of such counts checked
+    /// and of LPs solved.
+    fn pinned(&self, c: &Component) -> Result<(Vec<usize>, u64, u64), AnalystAuditError> {
+        let small: Vec<usize> = (0..c.truth.len())
+            .filter(|&v| (1..self.k).contains(&c.truth[v]))
+            .collect();
+        let checked = small.len() as u64;
+        let mut lps = 0;
+        // A count is pinned if no solution consistent with everything the reader knows
+        // puts it a whole person away from its true value. Every solution found clears
+        // the counts it moves; what is left after trying each one up and down is pinned.
+        let mut open = small;
+        let clear = |sol: &[f64], open: &mut Vec<usize>| {
+            open.retain(|&v| (sol[v] - c.truth[v] as f64).abs() < 1.0 - 1e-6)
+        };
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        for round in 0..4 {
+            if open.is_empty() {
+                break;
+            }
+            let objective: Vec<(usize, f64)> = open
+                .iter()
+                .map(|&v| {
+                    let sign = match round {
+                        0 => 1.0,
+                        1 => -1.0,
+                        _ => {
+                            seed ^= seed << 13;
+                            seed ^= seed >> 7;
+                            seed ^= seed << 17;
+                            if seed & 1 == 0 { 1.0 } else { -1.0 }
+                        }
+                    };
+                    (v, sign)
+                })
+                .collect();
+            let sol = solve(c, &objective)?;
+            lps += 1;
+            clear(&sol, &mut open);
+        }
+        let mut pinned = Vec::new();
+        while let Some(&v) = open.first() {
+            let mut moved = false;
+            for sign in [1.0, -1.0] {
+                let sol = solve(c, &[(v, sign)])?;
+                lps += 1;
+                clear(&sol, &mut open);
+                if open.first() != Some(&v) {
+                    moved = true;
+                    break;
+                }
+            }
+            if !moved {
+                pinned.push(v);
+                open.remove(0);
+            }
+        }
+        Ok((pinned, checked, lps))
+    }
+
+    fn pin_of(&self, measure: &str, year: u16, c: &Component, v: usize) -> Pinned {
+        let (layer, unit) = self.units()[v / self.groups.len()];
+        Pinned {
+            layer,
+            unit: self.unit_code(unit),
+            measure: measure.to_string(),
+            year,
+            group: self.groups[v % self.groups.len()].code(),
+            value: c.truth[v],
+        }
+    }
+
+    /// Every (measure, year) the tier answers.
+    fn work(&self) -> Vec<(Measure, &str, u16)> {
+        if self.offered.is_empty() {
+            return Vec::new();
+        }
+        self.years
+            .iter()
+            .flat_map(|&y| self.measures.iter().map(move |(m, code)| (*m, code.as_str(), y)))
+            .collect()
+    }
+
+    /// Audits the tier with `withheld` queries withheld.
+    pub fn audit(&self, withheld: &[AnalystQuery]) -> Result<AnalystAudit, AnalystAuditError> {
+        let withheld: BTreeSet<AnalystQuery> = withheld.iter().cloned().collect();
+        let parts = parallel(self.work(), |(m, code, y)| {
+            let c = self.component(m, code, y, &withheld);
+            let (pinned, checked, lps) = self.pinned(&c)?;
+            Ok(AnalystAudit {
+                small_counts_checked: checked,
+                pinned: pinned.iter().map(|&v| self.pin_of(code, y, &c, v)).collect(),
+                lps,
+            })
+        })?;
+        let mut out = AnalystAudit::default();
+        for p in parts {
+            out.small_counts_checked += p.small_counts_checked;
+            out.pinned.extend(p.pinned);
+            out.lps += p.lps;
+        }
+        Ok(out)
+    }
+
+    /// Decides which queries to withhold: for each pinned count, the query that shows
+    /// it, then the other groups of its layer, then its group on the other layers, then
+    /// everything of its measure and year, one more at a time, until nothing is pinned.
+    pub fn protect(
+        &self,
+        key_fingerprint: String,
+    ) -> Result<(AnalystProtection, AnalystAudit), AnalystAuditError> {
+        let parts = parallel(self.work(), |(m, code, y)| {
+            let mut withheld = BTreeSet::new();
+            let mut lps = 0;
+            let mut checked = None;
+            loop {
+                let c = self.component(m, code, y, &withheld);
+                let (pinned, n, l) = self.pinned(&c)?;
+                checked.get_or_insert(n);
+                lps += l;
+                if pinned.is_empty() {
+                    return Ok((withheld, checked.unwrap_or(0), lps));
+                }
+                for v in pinned {
+                    let next = self
+                        .escalation(v)
+                        .into_iter()
+                        .map(|(layer, g)| self.query(layer, code, y, self.groups[g]))
+                        .find(|q| !withheld.contains(q))
+                        .ok_or_else(|| AnalystAuditError::Stuck(c.label.clone()))?;
+                    withheld.insert(next);
+                }
+            }
+        })?;
+        let mut protection = AnalystProtection {
+            key_fingerprint,
+            audited_layers: self.offered.clone(),
+            ..Default::default()
+        };
+        let mut audit = AnalystAudit::default();
+        for (w, checked, lps) in parts {
+            protection.withheld.extend(w);
+            audit.small_counts_checked += checked;
+            audit.lps += lps;
+        }
+        protection.small_counts_checked = audit.small_counts_checked;
+        Ok((protection, audit))
+    }
+
+    /// Queries to withhold for a pinned variable, first to last.
+    fn escalation(&self, v: usize) -> Vec<(LayerKind, usize)> {
+        let (layer, _) = self.units()[v / self.groups.len()];
+        let g = v % self.groups.len();
+        let ng = self.groups.len();
+        let mut layers = vec![layer];
+        layers.extend(self.offered.iter().copied().filter(|&l| l != layer));
+        let mut out = vec![(layer, g)];
+        out.extend((0..ng).map(|h| (layer, h)));
+        out.extend(layers.iter().map(|&l| (l, g)));
+        out.extend(layers.iter().flat_map(|&l| (0..ng).map(move |h| (l, h))));
+        out.retain(|(l, _)| self.offered.contains(l));
+        out
+    }
+}
+
+/// Solves the component's LP for one objective (maximised); the solution.
+fn solve(c: &Component, objective: &[(usize, f64)]) -> Result<Vec<f64>, AnalystAuditError> {
+    let mut coef = vec![0.0; c.truth.len()];
+    for &(v, w) in objective {
+        coef[v] = w;
+    }
+    let mut p = Problem::new(OptimizationDirection::Maximize);
+    let vars: Vec<_> = (0..c.truth.len())
+        .map(|v| p.add_var(coef[v], (c.lo[v], c.hi[v])))
+        .collect();
+    for row in &c.rows {
+        let expr: Vec<_> = row.iter().map(|&(v, w)| (vars[v], w)).collect();
+        p.add_constraint(&expr[..], ComparisonOp::Eq, 0.0);
+    }
+    match p.solve() {
+        Ok(outcome) => match outcome.solution() {
+            Some(s) => Ok(vars.iter().map(|&x| s.var_value(x)).collect()),
+            None => Err(AnalystAuditError::Solver(c.label.clone(), "interrupted".into())),
+        },
+        Err(microlp::Error::Infeasible) => Err(AnalystAuditError::Infeasible(c.label.clone())),
+        Err(e) => Err(AnalystAuditError::Solver(c.label.clone(), e.to_string())),
+    }
+}
+
+/// Runs `f` over `items` on every core, keeping the order of the results.
+fn parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(T) -> Result<R, AnalystAuditError> + Sync,
+) -> Result<Vec<R>, AnalystAuditError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<Vec<_>>());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let Some((i, item)) = queue.lock().expect("queue").pop() else {
+                        break;
+                    };
+                    let r = f(item);
+                    results.lock().expect("results").push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
