@@ -30,6 +30,7 @@
       inststitle: 'Instytucje działające na osiedlu', wholecity: 'całe miasto', area: 'Obszar działania', serves: 'Pomaga w',
       hours: 'Godziny', phone: 'Telefon', email: 'E-mail', www: 'Strona', address: 'Adres', openprofile: 'Profil osiedla',
       profilepublic: 'Profil pokazuje zawsze warstwę publiczną.', nohex: 'Ten problem nie jest publikowany w heksagonach (za mało osób na heksagon) – pokazano osiedla.', hexnorate: 'Dla heksagonów w warstwie analitycznej – tylko liczba osób.',
+      withheld: 'Ta odpowiedź jest wstrzymana w całości: w połączeniu z innymi odpowiedziami pozwoliłaby odtworzyć dokładną małą liczbę osób.',
       printnote: 'Źródło: kmapa', sector: {
         social_assistance: 'pomoc społeczna', labour_market: 'rynek pracy', police: 'policja', justice: 'wymiar sprawiedliwości',
         education: 'oświata', health: 'ochrona zdrowia', ngo: 'organizacja pozarządowa', housing: 'mieszkalnictwo' },
@@ -59,6 +60,7 @@
       inststitle: 'Institutions serving the district', wholecity: 'whole city', area: 'Area of operation', serves: 'Helps with',
       hours: 'Hours', phone: 'Phone', email: 'E-mail', www: 'Website', address: 'Address', openprofile: 'District profile',
       profilepublic: 'The profile always shows the public tier.', nohex: 'This problem is not published on hexagons (too few people per hexagon) – districts are shown.', hexnorate: 'Analyst hexagons: counts only.',
+      withheld: 'This answer is withheld as a whole: together with other answers it would give away an exact small count of people.',
       printnote: 'Source: kmapa', sector: {
         social_assistance: 'social assistance', labour_market: 'labour market', police: 'police', justice: 'justice',
         education: 'education', health: 'health care', ngo: 'non-governmental organisation', housing: 'housing' },
@@ -115,6 +117,7 @@
   let boundaries = null; // districts FeatureCollection (names, parents, population)
   let institutions = [];
   let shown = []; // features on the map now, with v (shown value) and hid (hidden)
+  let withheld = false; // the analyst answer on the map is withheld as a whole
   let loadSeq = 0;
   const t = (k) => T[state.lang][k];
   const $ = (id) => document.getElementById(id);
@@ -281,6 +284,7 @@
       return;
     }
     if (seq !== loadSeq) return; // a newer choice has been made meanwhile
+    withheld = Boolean(fc.withheld || (before && before.withheld));
     const prev = new Map();
     if (before) for (const f of before.features) prev.set(f.properties.unit, f.properties);
     shown = fc.features.map((f, i) => {
@@ -364,6 +368,7 @@
     box.append(el('div', { class: 'note', text: T[state.lang].hiddennote(snapshot.k) }));
     if (tier === 'analyst' && state.measure === 'rate_per_1000' && currentLayer().startsWith('h3')) box.append(el('div', { class: 'note', text: t('hexnorate') }));
     if (hexFallback()) box.append(el('div', { class: 'note', text: t('nohex') }));
+    if (withheld) box.append(el('div', { class: 'note', text: t('withheld') }));
   }
 
   function describe(p) {

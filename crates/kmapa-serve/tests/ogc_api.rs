@@ -93,10 +93,19 @@ fn fixture() -> &'static Fixture {
             kmapa_cube::analyst_audit::AnalystAuditor::new(&analyst_cube, &analyst_tier, &protected)
                 .protect("test".into())
                 .unwrap();
+        // One more query withheld as the audit would (poverty 2023, women, districts),
+        // to see how the server answers one.
+        let mut withheld = analyst_protection.withheld;
+        withheld.push(kmapa_protect::output::AnalystQuery {
+            layer: kmapa_protect::output::LayerKind::Districts,
+            measure: "poverty".into(),
+            year: 2023,
+            group: "sex=K".into(),
+        });
         let analyst = std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
             analyst_cube,
             analyst_tier,
-            &analyst_protection.withheld,
+            &withheld,
         ));
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().to_path_buf();
@@ -820,6 +829,39 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
     )
     .await;
     assert_eq!(res.status().as_u16(), 200);
+    // A withheld query: every unit hidden, and said to be withheld (in both languages);
+    // the same query for another year is answered as usual.
+    let answer = |uri: &'static str| {
+        let app = &app;
+        let token = f.analyst_token.clone();
+        async move {
+            let res = test::call_service(
+                app,
+                test::TestRequest::get()
+                    .uri(uri)
+                    .insert_header((header::AUTHORIZATION, format!("Bearer {token}")))
+                    .to_request(),
+            )
+            .await;
+            assert_eq!(res.status().as_u16(), 200, "{uri}");
+            serde_json::from_slice::<Value>(&test::read_body(res).await).unwrap()
+        }
+    };
+    let held = answer("/analyst/layers/districts/items?category=poverty&year=2023&sex=K").await;
+    assert_eq!(held["withheld"], true);
+    assert!(held["withheld_pl"].as_str().unwrap().starts_with("Wstrzymane"));
+    assert!(held["withheld_en"].as_str().unwrap().starts_with("Withheld"));
+    let feats = held["features"].as_array().unwrap();
+    assert_eq!(feats.len(), 48);
+    for feat in feats {
+        let p = &feat["properties"];
+        assert!(p["value"].is_null() && p["status"] == "hidden" && p["withheld"] == true, "{p}");
+    }
+    let open = answer("/analyst/layers/districts/items?category=poverty&year=2024&sex=K").await;
+    assert!(open.get("withheld").is_none());
+    let open = open["features"].as_array().unwrap();
+    assert!(open.iter().any(|f| f["properties"]["status"] == "perturbed"));
+    assert!(open.iter().all(|f| f["properties"].get("withheld").is_none()));
     let res = test::call_service(
         &app,
         test::TestRequest::get()
