@@ -1,17 +1,19 @@
 //! The analyst tier as the server sees it: perturbed counts by the Cell Key Method,
 //! for the layers, resolutions, years and breakdowns the policy's analyst tier allows.
 //! Counts never leave unperturbed; the same people get the same noise in every query.
+//! It answers from the snapshot's per-atom counts and cell keys ([`crate::atoms`]),
+//! never from records.
 
 use h3o::Resolution;
 use kmapa_protect::ckm::PTable;
 use kmapa_protect::output::{Analyst, AnalystCell, AnalystQuery, LayerKind};
 use kmapa_protect::policy::{AnalystTier, Layer};
 
-use crate::{Cube, Group, Level, Measure, Unit};
-use kmapa_model::Source;
+use crate::atoms::AnalystAtoms;
+use crate::{Group, Level, Unit};
 
 pub struct CubeAnalyst {
-    cube: Cube,
+    atoms: AnalystAtoms,
     tier: AnalystTier,
     ptable: PTable,
     /// Per offered H3 resolution, every hexagon the tier answers for: those anyone in
@@ -25,26 +27,19 @@ pub struct CubeAnalyst {
 impl CubeAnalyst {
     /// The analyst tier of `cube` under `tier`, withholding the queries the snapshot's
     /// audit withheld ([`crate::analyst_audit::AnalystAuditor::protect`]).
-    pub fn new(cube: Cube, tier: AnalystTier, withheld: &[AnalystQuery]) -> Self {
+    pub fn new(atoms: AnalystAtoms, tier: AnalystTier, withheld: &[AnalystQuery]) -> Self {
         let ptable = PTable::generate(tier.ckm.into());
         let hexagons = if tier.layers.contains(&Layer::H3) {
             tier.h3_resolutions
                 .iter()
                 .filter_map(|&r| Resolution::try_from(r).ok().map(|res| (r, res)))
-                .map(|(r, res)| {
-                    let set: std::collections::BTreeSet<u64> = cube
-                        .atom_support(Some(res))
-                        .into_iter()
-                        .filter_map(|(_, h)| h)
-                        .collect();
-                    (r, set.into_iter().collect())
-                })
+                .map(|(r, res)| (r, atoms.hexagons(res)))
                 .collect()
         } else {
             Default::default()
         };
         CubeAnalyst {
-            cube,
+            atoms,
             tier,
             ptable,
             hexagons,
@@ -56,10 +51,10 @@ impl CubeAnalyst {
     fn units(&self, level: Level) -> Vec<Unit> {
         match level {
             Level::City => vec![Unit::City],
-            Level::Parents => (0..self.cube.parent_codes.len() as u16)
+            Level::Parents => (0..self.atoms.header.parent_codes.len() as u16)
                 .map(Unit::Parent)
                 .collect(),
-            Level::Districts => (0..self.cube.district_codes.len() as u16)
+            Level::Districts => (0..self.atoms.header.district_codes.len() as u16)
                 .map(Unit::District)
                 .collect(),
             Level::Hexagons(r) => self
@@ -104,22 +99,14 @@ impl Analyst for CubeAnalyst {
         if !self.tier.years.includes(i32::from(year)) {
             return Err(format!("the analyst tier does not publish {year}"));
         }
-        let measure = match Source::ALL
-            .into_iter()
-            .find(|s| category == format!("any_{}", s.code().to_lowercase()))
-        {
-            Some(s) => Measure::AnyOf(s),
-            None => Measure::Category(
-                self.cube
-                    .category_codes
-                    .iter()
-                    .position(|x| x == category)
-                    .ok_or_else(|| {
-                        format!("unknown category {category:?} (see /api/v1/vocabulary)")
-                    })? as u16,
-            ),
-        };
+        let measure = self.atoms.measure(category).ok_or_else(|| {
+            format!("unknown category {category:?} (see /api/v1/vocabulary)")
+        })?;
         let group = Group::parse(group).ok_or_else(|| format!("unknown group {group:?}"))?;
+        let group_index = self
+            .atoms
+            .group(group)
+            .ok_or_else(|| format!("the analyst tier has no group {:?}", group.code()))?;
         let level = match layer {
             LayerKind::City => Level::City,
             LayerKind::Parents => Level::Parents,
@@ -129,19 +116,19 @@ impl Analyst for CubeAnalyst {
             ),
         };
         let withheld = self.withheld(layer, category, year, &group.code());
-        let mut answers: std::collections::BTreeMap<Unit, crate::AnalystCount> = self
-            .cube
-            .analyst_measure_query(
-                level,
-                measure,
-                year,
-                group,
-                &self.ptable,
-                self.tier.threshold,
-            )
+        let counts = if withheld {
+            Default::default()
+        } else {
+            self.atoms.counts(level, measure, year, group_index)
+        };
+        let mut answers: std::collections::BTreeMap<Unit, crate::AnalystCount> = counts
             .into_iter()
-            .map(|a| (a.unit, a))
-            .filter(|_| !withheld)
+            .map(|(unit, (persons, key))| {
+                (
+                    unit,
+                    crate::AnalystCount::of(unit, persons, key, &self.ptable, self.tier.threshold),
+                )
+            })
             .collect();
         // Units nobody in this cell lives in are answered too, hidden like any count
         // under the threshold: the answer has the same shape whatever the data.
@@ -158,8 +145,8 @@ impl Analyst for CubeAnalyst {
             .map(|a| AnalystCell {
                 unit: match a.unit {
                     Unit::City => "city".into(),
-                    Unit::Parent(p) => self.cube.parent_codes[p as usize].clone(),
-                    Unit::District(d) => self.cube.district_codes[d as usize].clone(),
+                    Unit::Parent(p) => self.atoms.header.parent_codes[p as usize].clone(),
+                    Unit::District(d) => self.atoms.header.district_codes[d as usize].clone(),
                     Unit::Hex(h) => format!("{h:x}"),
                 },
                 value: a.value,

@@ -16,6 +16,7 @@
 
 pub mod analyst;
 pub mod analyst_audit;
+pub mod atoms;
 pub mod public;
 
 use std::path::Path;
@@ -603,6 +604,43 @@ impl Cube {
         out
     }
 
+    /// Persons and the sum of their record keys (the cell key) per atom (district,
+    /// hexagon at `r` or `None`) of a measure, year and group: what the analyst tier
+    /// needs instead of records ([`crate::atoms`]).
+    pub fn atom_keys(
+        &self,
+        r: Option<Resolution>,
+        measure: Measure,
+        year: u16,
+        group: Group,
+    ) -> std::collections::BTreeMap<(u16, Option<u64>), (u32, CellKey)> {
+        let at = |f: &Fact| (f.district, r.and_then(|r| self.hex_at(f, r)));
+        let mut out = std::collections::BTreeMap::new();
+        let mut add = |f: &Fact| {
+            let e = out.entry(at(f)).or_insert((0u32, CellKey::default()));
+            e.0 += 1;
+            e.1 = e.1.with(self.keys[f.person as usize]);
+        };
+        match measure {
+            Measure::Category(c) => {
+                for f in self.facts_of(c, year).iter().filter(|f| group.holds(f)) {
+                    add(f);
+                }
+            }
+            Measure::AnyOf(source) => {
+                let lo = self.facts.partition_point(|f| f.year < year);
+                let hi = self.facts.partition_point(|f| f.year <= year);
+                let mut seen = rustc_hash::FxHashSet::default();
+                for f in self.facts[lo..hi].iter().filter(|f| group.holds(f)) {
+                    if self.sources[f.category as usize] == source && seen.insert(f.person) {
+                        add(f);
+                    }
+                }
+            }
+        }
+        out
+    }
+
     fn facts_of(&self, category: u16, year: u16) -> &[Fact] {
         let lo = self
             .facts
@@ -625,6 +663,31 @@ pub struct AnalystCount {
     /// zero included: the analyst tier never says "nobody", which would tell a reader
     /// that a count the p-table turned into 0 is not a true zero).
     pub status: kmapa_protect::PublicStatus,
+}
+
+impl AnalystCount {
+    /// The answer for a unit with `persons` and cell key `key`: perturbed, and hidden
+    /// under the threshold.
+    pub fn of(
+        unit: Unit,
+        persons: u32,
+        key: CellKey,
+        ptable: &kmapa_protect::ckm::PTable,
+        threshold: u64,
+    ) -> Self {
+        use kmapa_protect::PublicStatus;
+        let v = ptable.perturb(u64::from(persons), key);
+        let (value, status) = if v < threshold {
+            (None, PublicStatus::Hidden)
+        } else {
+            (Some(v), PublicStatus::Perturbed)
+        };
+        AnalystCount {
+            unit,
+            value,
+            status,
+        }
+    }
 }
 
 impl Cube {
@@ -662,26 +725,13 @@ impl Cube {
         ptable: &kmapa_protect::ckm::PTable,
         threshold: u64,
     ) -> Vec<AnalystCount> {
-        use kmapa_protect::PublicStatus;
         let counts = match measure {
             Measure::Category(c) => self.group_counts(level, Some((c, year)), group),
             Measure::AnyOf(source) => self.total_counts(level, source, year, group),
         };
         counts
             .into_iter()
-            .map(|c| {
-                let v = ptable.perturb(u64::from(c.persons), c.key);
-                let (value, status) = if v < threshold {
-                    (None, PublicStatus::Hidden)
-                } else {
-                    (Some(v), PublicStatus::Perturbed)
-                };
-                AnalystCount {
-                    unit: c.unit,
-                    value,
-                    status,
-                }
-            })
+            .map(|c| AnalystCount::of(c.unit, c.persons, c.key, ptable, threshold))
             .collect()
     }
 }

@@ -363,3 +363,92 @@ fn a_person_who_moves_within_a_year_is_counted_where_first_seen() {
     };
     assert_eq!((total(0, 2024), total(1, 2024), total(1, 2025)), (1, 1, 1));
 }
+
+#[test]
+fn the_analyst_tier_answers_from_atoms_as_from_the_records() {
+    // The server answers analysts from per-atom counts and cell keys written to the
+    // snapshot, not from records: every answer must be the one the records give.
+    use kmapa_cube::analyst::CubeAnalyst;
+    use kmapa_cube::atoms::AnalystAtoms;
+    use kmapa_protect::ckm::PTable;
+    use kmapa_protect::output::{Analyst, LayerKind};
+    use kmapa_protect::policy::AnalystTier;
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let generated = kmapa_synth::generate(
+        &city,
+        &vocabulary,
+        &kmapa_synth::GenOptions {
+            years: 2023..=2024,
+            location: kmapa_synth::LocationMode::Mixed,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut b = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    let mut binner = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
+    for source in Source::ALL {
+        for batch in generated.batches(source, usize::MAX) {
+            b.add_located(&batch, &mut binner);
+        }
+    }
+    let cube = b.build();
+    let tier = AnalystTier::default();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("analyst-atoms.bin");
+    let built = AnalystAtoms::build(&cube, &tier);
+    built.write(&file).unwrap();
+    let atoms = AnalystAtoms::read(&file).unwrap();
+    assert_eq!(atoms, built, "the file round-trips");
+    let analyst = CubeAnalyst::new(atoms, tier.clone(), &[]);
+    let ptable = PTable::generate(tier.ckm.into());
+    let code = |u: Unit| match u {
+        Unit::City => "city".to_string(),
+        Unit::Parent(p) => cube.parent_codes[p as usize].clone(),
+        Unit::District(d) => cube.district_codes[d as usize].clone(),
+        Unit::Hex(h) => format!("{h:x}"),
+    };
+    let mut compared = 0;
+    let mut shown = 0;
+    for (layer, level) in [
+        (LayerKind::City, Level::City),
+        (LayerKind::Parents, Level::Parents),
+        (LayerKind::Districts, Level::Districts),
+        (LayerKind::H3(7), Level::Hexagons(Resolution::Seven)),
+        (LayerKind::H3(9), Level::Hexagons(Resolution::Nine)),
+    ] {
+        for (measure, name) in [
+            (Measure::Category(cube.category_codes.iter().position(|c| c == "poverty").unwrap() as u16), "poverty"),
+            (Measure::Category(cube.category_codes.iter().position(|c| c == "homelessness").unwrap() as u16), "homelessness"),
+            (Measure::AnyOf(Source::Ops), "any_ops"),
+            (Measure::AnyOf(Source::Pup), "any_pup"),
+        ] {
+            for year in [2023u16, 2024] {
+                for group in ["all", "sex=M", "sex=unknown", "age=65+"] {
+                    let g = Group::parse(group).unwrap();
+                    let from_records: HashMap<String, (Option<u64>, PublicStatus)> = cube
+                        .analyst_measure_query(level, measure, year, g, &ptable, tier.threshold)
+                        .into_iter()
+                        .map(|a| (code(a.unit), (a.value, a.status)))
+                        .collect();
+                    let answers = analyst.query(layer, name, year, group).unwrap();
+                    for a in &answers {
+                        let want = from_records
+                            .get(&a.unit)
+                            .copied()
+                            .unwrap_or((None, PublicStatus::Hidden));
+                        assert_eq!((a.value, a.status), want, "{name} {year} {group} {}", a.unit);
+                        compared += 1;
+                        shown += usize::from(a.value.is_some());
+                    }
+                    // Every unit the records count is answered.
+                    let listed: HashSet<&str> = answers.iter().map(|a| a.unit.as_str()).collect();
+                    for u in from_records.keys() {
+                        assert!(listed.contains(u.as_str()), "{name} {year} {group}: {u} missing");
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 10_000 && shown > 1_000, "{compared} answers, {shown} shown");
+}

@@ -161,6 +161,10 @@ pub struct AnalystProtection {
     pub small_counts_checked: u64,
     /// Layers the audit covers (analyst hexagons are not audited yet).
     pub audited_layers: Vec<LayerKind>,
+    /// SHA-256 (hex) of the per-atom counts and cell keys the analyst tier answers from
+    /// (`analyst-atoms.bin`): the tier and its atoms were made together.
+    #[serde(default)]
+    pub atoms_sha256: String,
 }
 
 /// The layer's name in reports and collection ids: `city`, `parents`, `districts`,

@@ -22,6 +22,9 @@ pub const DISTRICTS: &str = "districts.geojson";
 pub const POPULATION: &str = "population.csv";
 pub const INSTITUTIONS: &str = "institutions.csv";
 pub const VOCABULARY: &str = "categories.csv";
+/// The analyst tier's per-atom counts and cell keys (kmapa_cube::atoms), when the policy
+/// has an analyst tier.
+pub const ANALYST_ATOMS: &str = "analyst-atoms.bin";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -55,6 +58,11 @@ pub enum SnapshotError {
     Altered { path: String, file: String },
 }
 
+/// SHA-256 of a file's bytes, hex: what a manifest records.
+pub fn checksum(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 fn file_err(path: &Path, e: impl std::fmt::Display) -> SnapshotError {
     SnapshotError::File {
         path: path.display().to_string(),
@@ -70,6 +78,8 @@ pub struct PublishInputs<'a> {
     pub policy_file: &'a Path,
     pub city_dir: &'a Path,
     pub vocabulary_file: &'a Path,
+    /// The analyst tier's atoms written by `kmapa protect`, if any.
+    pub analyst_atoms: Option<&'a Path>,
 }
 
 /// Numbers of the snapshots present, ascending.
@@ -106,7 +116,7 @@ pub fn publish(inputs: &PublishInputs<'_>) -> Result<Manifest, SnapshotError> {
     let mut put = |name: &str, bytes: &[u8]| -> Result<(), SnapshotError> {
         let path = partial.join(name);
         fs::write(&path, bytes).map_err(|e| file_err(&path, e))?;
-        files.insert(name.to_string(), hex::encode(Sha256::digest(bytes)));
+        files.insert(name.to_string(), checksum(bytes));
         Ok(())
     };
     let json = |v: &dyn erased::Ser| v.to_json();
@@ -115,6 +125,9 @@ pub fn publish(inputs: &PublishInputs<'_>) -> Result<Manifest, SnapshotError> {
     let read = |p: &Path| fs::read(p).map_err(|e| file_err(p, e));
     put(POLICY, &read(inputs.policy_file)?)?;
     put(VOCABULARY, &read(inputs.vocabulary_file)?)?;
+    if let Some(atoms) = inputs.analyst_atoms {
+        put(ANALYST_ATOMS, &read(atoms)?)?;
+    }
     let mut synthetic = false;
     for name in [DISTRICTS, POPULATION, INSTITUTIONS] {
         let source = inputs.city_dir.join(match name {
@@ -175,7 +188,7 @@ impl Snapshot {
         let manifest: Manifest = serde_json::from_slice(&read(MANIFEST)?)
             .map_err(|e| file_err(&dir.join(MANIFEST), e))?;
         for (name, sum) in &manifest.files {
-            if hex::encode(Sha256::digest(read(name)?)) != *sum {
+            if checksum(&read(name)?) != *sum {
                 return Err(SnapshotError::Altered {
                     path: dir.display().to_string(),
                     file: name.clone(),

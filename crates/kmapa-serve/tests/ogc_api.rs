@@ -102,8 +102,9 @@ fn fixture() -> &'static Fixture {
             year: 2023,
             group: "sex=K".into(),
         });
+        let atoms = kmapa_cube::atoms::AnalystAtoms::build(&analyst_cube, &analyst_tier);
         let analyst = std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
-            analyst_cube,
+            atoms,
             analyst_tier,
             &withheld,
         ));
@@ -116,6 +117,7 @@ fn fixture() -> &'static Fixture {
             policy_file: &repo().join("data/policy.toml"),
             city_dir: &repo().join("data/wroclaw"),
             vocabulary_file: &repo().join("data/categories.csv"),
+            analyst_atoms: None,
         })
         .unwrap();
         let users = kmapa_serve::users::Users::open(&data_dir).unwrap();

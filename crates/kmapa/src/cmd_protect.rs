@@ -18,6 +18,8 @@ use kmapa_protect::policy::Policy;
 /// Where `kmapa protect` writes, inside the data directory.
 pub const PROTECTED_FILE: &str = "public/protected.json";
 pub const AUDIT_FILE: &str = "public/audit.json";
+/// The analyst tier's per-atom counts and cell keys, published with the tier.
+pub const ATOMS_FILE: &str = "public/analyst-atoms.bin";
 
 #[derive(Args, Clone)]
 pub struct Common {
@@ -177,8 +179,15 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let (analyst, analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
     let analyst_took = started.elapsed();
     let withheld = analyst.withheld.len();
-    protected.analyst = Some(analyst);
     let dir = &a.common.data_dir;
+    // What the server answers analysts from: no records, per-atom counts and cell keys.
+    let atoms = kmapa_cube::atoms::AnalystAtoms::build(&l.cube, &l.policy.analyst);
+    atoms.write(&dir.join(ATOMS_FILE))?;
+    let atoms_sha256 = kmapa_serve::snapshot::checksum(&std::fs::read(dir.join(ATOMS_FILE))?);
+    protected.analyst = Some(kmapa_protect::output::AnalystProtection {
+        atoms_sha256,
+        ..analyst
+    });
     protected.batches = l.batches.clone();
     write_json(&dir.join(PROTECTED_FILE), &protected)?;
     write_json(&dir.join(AUDIT_FILE), &audit)?;

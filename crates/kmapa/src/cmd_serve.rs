@@ -44,7 +44,7 @@ pub struct ServeArgs {
     /// Worker threads [default: one per core].
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Serve the public tier only (no analyst endpoints; the records are not loaded).
+    /// Serve the public tier only (no analyst endpoints).
     #[arg(long)]
     pub no_analyst: bool,
     /// Requests per second allowed per client address (bursts of twice that); 0: no limit [default: 100].
@@ -158,6 +158,9 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
         policy_file: &c.policy,
         city_dir: &c.city,
         vocabulary_file: &c.vocabulary,
+        analyst_atoms: Some(c.data_dir.join(crate::cmd_protect::ATOMS_FILE))
+            .filter(|p| p.exists())
+            .as_deref(),
     })?;
     println!(
         "published snapshot {} (policy {}, {} hidden cells audited) in {}",
@@ -241,50 +244,34 @@ fn check_policy(snap: &Snapshot, policy_file: &std::path::Path) -> anyhow::Resul
     Ok(())
 }
 
-/// The analyst tier of the snapshot: the batches it was made from (even if withdrawn
-/// since; never a batch ingested after it), under its policy.
-fn analyst(
-    data_dir: &std::path::Path,
-    snap: &Snapshot,
-) -> anyhow::Result<std::sync::Arc<dyn kmapa_serve::app::Analyst>> {
+/// The analyst tier of the snapshot: the per-atom counts and cell keys `kmapa protect`
+/// made from the snapshot's batches (never a batch ingested after it; never a record),
+/// with the queries its audit withheld, under its policy.
+fn analyst(snap: &Snapshot) -> anyhow::Result<std::sync::Arc<dyn kmapa_serve::app::Analyst>> {
     let policy = crate::cmd_protect::load_policy(&snap.file(snapshot::POLICY))?;
-    let vocabulary = kmapa_model::Vocabulary::read(&snap.file(snapshot::VOCABULARY))?;
-    let city = kmapa_geo::City::load(&snap.dir, &vocabulary)?;
-    let store = kmapa_ingest::Store::open(data_dir)?;
-    let secret = crate::cmd_protect::ckm_secret(data_dir)?;
-    // The withheld queries were decided with the store's secret at `kmapa protect`:
-    // answers made with any other secret were never audited.
+    let again = "run `kmapa protect` and `kmapa publish` again, or serve with --no-analyst";
     let protection = snap.tier.analyst.as_ref().ok_or_else(|| {
         anyhow::anyhow!(
-            "{}: this snapshot was published before the analyst tier was audited with the public one: run `kmapa protect` and `kmapa publish` again, or serve with --no-analyst",
+            "{}: this snapshot was published before the analyst tier was audited with the public one: {again}",
             snap.dir.display()
         )
     })?;
+    let published = snap.manifest.files.get(snapshot::ANALYST_ATOMS).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{}: this snapshot has no {}: {again}",
+            snap.dir.display(),
+            snapshot::ANALYST_ATOMS
+        )
+    })?;
     anyhow::ensure!(
-        protection.key_fingerprint == kmapa_protect::ckm::fingerprint(&secret),
-        "{}: the analyst tier of snapshot {} was audited with another cell-key secret than {}: restore that file, or run `kmapa protect` and `kmapa publish` again (or serve with --no-analyst)",
-        data_dir.display(),
-        snap.manifest.number,
-        data_dir.join("ckm.key").display()
+        *published == protection.atoms_sha256,
+        "{}: {} is not the one the tier was protected with: {again}",
+        snap.dir.display(),
+        snapshot::ANALYST_ATOMS
     );
-    let mut builder = kmapa_cube::CubeBuilder::new(&vocabulary, &city.layer, &secret);
-    anyhow::ensure!(
-        !snap.tier.batches.is_empty(),
-        "{}: this snapshot does not say which batches it was made from, so the analyst tier cannot answer from it alone: run `kmapa protect` and `kmapa publish` again, or serve with --no-analyst",
-        snap.dir.display()
-    );
-    for checksum in &snap.tier.batches {
-        let batch = store.find(checksum)?.ok_or_else(|| {
-            anyhow::anyhow!(
-                "{}: snapshot {} was made from batch {checksum}, which the store no longer has",
-                data_dir.display(),
-                snap.manifest.number
-            )
-        })?;
-        builder.add_batch(&store.record_file(&batch))?;
-    }
+    let atoms = kmapa_cube::atoms::AnalystAtoms::read(&snap.file(snapshot::ANALYST_ATOMS))?;
     Ok(std::sync::Arc::new(kmapa_cube::analyst::CubeAnalyst::new(
-        builder.build(),
+        atoms,
         policy.analyst,
         &protection.withheld,
     )))
@@ -305,7 +292,7 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
     let analyst = if settings.no_analyst {
         None
     } else {
-        Some(analyst(&settings.data_dir, &snap)?)
+        Some(analyst(&snap)?)
     };
     kmapa_serve::run(&settings.options, &snap, analyst)
 }
