@@ -55,6 +55,25 @@ python3 tests/attacker/attack.py "$url" --all-located --years 2024 --reasons "$w
 
 echo "-- demo city, the analyst tier with the public one (districts, parents, city; every group and year)"
 python3 tests/attacker/attack.py "$url" --analyst-token "$token"
+echo "-- demo city, the analyst tier with nothing withheld: the attacker must find what the audit withheld for"
+# The snapshot is republished with the audit's withheld list emptied; the attacker, on
+# the years the audit withheld queries in, must then pin small counts exactly.
+years=$(python3 - "$work/demo/public/protected.json" <<'EOF'
+import json, sys
+path = sys.argv[1]
+tier = json.load(open(path, encoding="utf-8"))
+years = sorted({q["year"] for q in tier["analyst"]["withheld"]})
+tier["analyst"]["withheld"] = []
+json.dump(tier, open(path, "w", encoding="utf-8"))
+print(" ".join(map(str, years)))
+EOF
+)
+if [ -n "$years" ]; then
+  "$bin" publish --data-dir "$work/demo" >/dev/null
+  python3 tests/attacker/attack.py "$(serve "$work/demo")" --analyst-token "$token" --years $years --expect-leak
+else
+  echo "(this store's cell-key secret left nothing to withhold)"
+fi
 # Which small counts differencing could pin depends on the store's cell-key secret
 # (random per store); two more stores of the same records, two more secrets.
 for n in 2 3; do

@@ -1,5 +1,7 @@
 //! The analyst tier's query: one category, one year, one hexagon resolution, perturbed
-//! with the Cell Key Method, over a cube of about 10 million records.
+//! with the Cell Key Method, over a cube of about 10 million records; and the same
+//! query as the server answers it, from the per-atom counts and cell keys a snapshot
+//! holds (no records).
 //! Run: `cargo bench -p kmapa-benches --bench analyst` (setup generates the records).
 
 use std::path::Path;
@@ -82,6 +84,27 @@ fn bench(c: &mut Criterion) {
             .len()
         });
     });
+    // As the server answers: from the atoms, every unit of the layer listed.
+    let tier = kmapa_protect::policy::AnalystTier::default();
+    let started = std::time::Instant::now();
+    let atoms = kmapa_cube::atoms::AnalystAtoms::build(&cube, &tier);
+    eprintln!(
+        "atoms: {} rows ({} bytes in analyst-atoms.bin), built in {:.1} s",
+        atoms.len(),
+        atoms.len() * 27,
+        started.elapsed().as_secs_f64()
+    );
+    let analyst = kmapa_cube::analyst::CubeAnalyst::new(atoms, tier, &[]);
+    use kmapa_protect::output::{Analyst, LayerKind};
+    for (name, layer) in [
+        ("H3 res 8", LayerKind::H3(8)),
+        ("H3 res 9", LayerKind::H3(9)),
+        ("districts", LayerKind::Districts),
+    ] {
+        g.bench_function(format!("server, from atoms: poverty, 2024, {name}"), |bch| {
+            bch.iter(|| analyst.query(layer, "poverty", 2024, "all").unwrap().len());
+        });
+    }
     g.finish();
 }
 

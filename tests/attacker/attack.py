@@ -520,14 +520,35 @@ def attack(pub, args):
 def analyst_attack(args):
     """Differencing over analyst and public answers, per category and year: every
     district, parent area and the city, for everyone and every sex and age group.
-    Each shown analyst value p says the true count is in [p - D, p + D] (the p-table's
-    largest noise D); a hidden one, that it is under threshold + D; the public tier
-    adds its exact values and relations. No count in 1..k-1 may be pinned exactly."""
+    Each shown analyst value p says the true count is one the p-table can turn into p
+    (without the p-table: in [p - D, p + D], D the largest noise); a hidden one, that
+    it is one the table can turn into less than the threshold; a withheld answer,
+    nothing. The public tier adds its exact values and relations. No count in 1..k-1
+    may be pinned exactly."""
     pub = Published(args.url)
     token = args.analyst_token
     layers_info = get_json_auth(args.url, "/analyst/layers", token)
     groups = ["all"] + layers_info["groups"]
-    D, threshold = args.max_noise, args.threshold
+    D, threshold = args.max_noise, layers_info.get("threshold", args.threshold)
+    # With the p-table (served to analysts, as offices publish theirs), a shown value
+    # says exactly which true counts could produce it; without, p ± D.
+    ptable = layers_info.get("ptable")
+
+    def outputs(n):
+        row = ptable[min(n, len(ptable) - 1)]
+        return {max(0, n + d) for d, p in row if p > 0}
+
+    if ptable:
+        D = max(abs(d) for row in ptable for d, p in row if p > 0)
+        hidden_hi = max(n for n in range(threshold + D + 1) if min(outputs(n)) < threshold)
+
+    def shown_bounds(v):
+        if not ptable:
+            return max(0.0, v - D), float(v + D)
+        ns = [n for n in range(max(0, v - D), v + D + 1) if v in outputs(n)]
+        if not ns:
+            raise SystemExit(f"a shown value {v} the p-table cannot produce")
+        return float(min(ns)), float(max(ns))
     parents = sorted({d["parent"] for d in pub.districts.values() if d["parent"]})
     years = args.years or pub.years
     findings, checked = [], 0
@@ -558,9 +579,9 @@ def analyst_attack(args):
                             # it says nothing about any of them.
                             lo, hi = 0.0, float("inf")
                         elif p["value"] is None:
-                            lo, hi = 0.0, float(threshold - 1 + D)
+                            lo, hi = 0.0, float(hidden_hi if ptable else threshold - 1 + D)
                         else:
-                            lo, hi = max(0.0, p["value"] - D), float(p["value"] + D)
+                            lo, hi = shown_bounds(p["value"])
                         # The public tier's exact value, where published.
                         pv = pub.cells.get((layer, unit, code, "all", year)) if g == "all" else None
                         if pv is not None and pv[0] is not None:

@@ -157,6 +157,14 @@ impl Analyst for CubeAnalyst {
         Ok(out)
     }
 
+    fn threshold(&self) -> u64 {
+        self.tier.threshold
+    }
+
+    fn ptable(&self) -> &PTable {
+        &self.ptable
+    }
+
     fn withheld(&self, layer: LayerKind, category: &str, year: u16, group: &str) -> bool {
         !self.withheld.is_empty()
             && self.withheld.contains(&AnalystQuery {

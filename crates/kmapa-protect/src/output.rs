@@ -207,4 +207,9 @@ pub trait Analyst: Send + Sync {
     /// Whether the query is withheld (every unit answered hidden): its answers would
     /// pin a small count exactly together with other answers (docs/privacy.md).
     fn withheld(&self, layer: LayerKind, category: &str, year: u16, group: &str) -> bool;
+    /// Perturbed counts under this are hidden.
+    fn threshold(&self) -> u64;
+    /// The p-table: public, as statistical offices publish theirs; protection does not
+    /// rest on its secrecy (docs/privacy.md).
+    fn ptable(&self) -> &crate::ckm::PTable;
 }

@@ -942,7 +942,7 @@ fn analyst_of(state: &AppState) -> Result<&dyn Analyst, Problem> {
 }
 
 #[utoipa::path(get, path = "/analyst/layers", tag = "analyst tier",
-    responses((status = 200, description = "Layers and breakdowns the analyst tier offers"),
+    responses((status = 200, description = "Layers and breakdowns the analyst tier offers, its threshold and its p-table"),
               (status = 401, description = "No or invalid bearer token"), (status = 403, description = "Not an analyst")),
     security(("bearer" = [])))]
 async fn analyst_layers(
@@ -954,7 +954,13 @@ async fn analyst_layers(
     let a = analyst_of(&state)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
-        .json(json!({"tier": "analyst", "layers": a.layers(), "groups": a.groups()})))
+        .json(json!({
+            "tier": "analyst", "layers": a.layers(), "groups": a.groups(),
+            "threshold": a.threshold(),
+            // Row n: for a true count n (the last row for every larger count), each
+            // possible noise with its probability.
+            "ptable": a.ptable().rows.iter().map(|r| &r.outcomes).collect::<Vec<_>>(),
+        })))
 }
 
 #[utoipa::path(get, path = "/analyst/layers/{layer}/items", tag = "analyst tier",

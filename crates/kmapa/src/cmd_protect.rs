@@ -181,8 +181,10 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let withheld = analyst.withheld.len();
     let dir = &a.common.data_dir;
     // What the server answers analysts from: no records, per-atom counts and cell keys.
+    let started = Instant::now();
     let atoms = kmapa_cube::atoms::AnalystAtoms::build(&l.cube, &l.policy.analyst);
     atoms.write(&dir.join(ATOMS_FILE))?;
+    let atoms_took = started.elapsed();
     let atoms_sha256 = kmapa_serve::snapshot::checksum(&std::fs::read(dir.join(ATOMS_FILE))?);
     protected.analyst = Some(kmapa_protect::output::AnalystProtection {
         atoms_sha256,
@@ -202,7 +204,8 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
                 "seconds": took.as_secs_f64(),
                 "analyst": { "small_counts_checked": analyst_audit.small_counts_checked,
                              "withheld_queries": withheld, "lps": analyst_audit.lps,
-                             "seconds": analyst_took.as_secs_f64() },
+                             "seconds": analyst_took.as_secs_f64(),
+                             "atoms": atoms.len(), "atoms_seconds": atoms_took.as_secs_f64() },
             }))?
         );
     } else if !a.quiet {
@@ -220,6 +223,12 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
             "analyst tier audited with the public one in {:.2} s: {} small counts checked, {withheld} queries withheld so that none is pinned exactly",
             analyst_took.as_secs_f64(),
             analyst_audit.small_counts_checked,
+        );
+        println!(
+            "analyst tier's data: {} atom counts with cell keys in {:.2} s ({})",
+            atoms.len(),
+            atoms_took.as_secs_f64(),
+            dir.join(ATOMS_FILE).display()
         );
         println!("written: {}", dir.join(PROTECTED_FILE).display());
     }
