@@ -26,6 +26,13 @@ pub const VOCABULARY: &str = "categories.csv";
 /// has an analyst tier.
 pub const ANALYST_ATOMS: &str = "analyst-atoms.bin";
 
+/// Files every snapshot has.
+const REQUIRED: [&str; 5] = [TIER, AUDIT, POLICY, VOCABULARY, DISTRICTS];
+/// Files a snapshot may have. Nothing else may be in its directory or its manifest:
+/// the set is fixed here, not by the manifest, so that a file dropped from the manifest
+/// cannot be edited and served unchecked.
+const OPTIONAL: [&str; 3] = [POPULATION, INSTITUTIONS, ANALYST_ATOMS];
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub number: u32,
@@ -56,6 +63,10 @@ pub enum SnapshotError {
     AuditFailed(usize),
     #[error("{path}: checksum mismatch for {file}: the snapshot was altered after publishing")]
     Altered { path: String, file: String },
+    #[error(
+        "{path}: {problem}: the snapshot was altered after publishing; restore it from a backup or publish a new one"
+    )]
+    Incomplete { path: String, problem: String },
 }
 
 /// SHA-256 of a file's bytes, hex: what a manifest records.
@@ -187,6 +198,27 @@ impl Snapshot {
         };
         let manifest: Manifest = serde_json::from_slice(&read(MANIFEST)?)
             .map_err(|e| file_err(&dir.join(MANIFEST), e))?;
+        let incomplete = |problem: String| SnapshotError::Incomplete {
+            path: dir.display().to_string(),
+            problem,
+        };
+        for name in REQUIRED {
+            if !manifest.files.contains_key(name) {
+                return Err(incomplete(format!("the manifest does not list {name}")));
+            }
+        }
+        for name in manifest.files.keys() {
+            if !REQUIRED.contains(&name.as_str()) && !OPTIONAL.contains(&name.as_str()) {
+                return Err(incomplete(format!("the manifest lists an unknown file {name}")));
+            }
+        }
+        for entry in fs::read_dir(&dir).map_err(|e| file_err(&dir, e))? {
+            let entry = entry.map_err(|e| file_err(&dir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name != MANIFEST && !manifest.files.contains_key(&name) {
+                return Err(incomplete(format!("{name} is not in the manifest")));
+            }
+        }
         for (name, sum) in &manifest.files {
             if checksum(&read(name)?) != *sum {
                 return Err(SnapshotError::Altered {
