@@ -199,37 +199,42 @@ impl actix_web::ResponseError for Problem {
     }
 }
 
+/// GET, and HEAD with the same status and headers (actix sends no body for HEAD).
+fn read() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+}
+
 /// Wires every route into an actix `App` (tests use the same function).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(landing))
-        .route("/conformance", web::get().to(conformance))
-        .route("/api", web::get().to(api))
-        .route("/collections", web::get().to(collections))
-        .route("/collections/{id}", web::get().to(collection))
-        .route("/collections/{id}/items", web::get().to(items))
-        .route("/collections/{id}/items/{fid}", web::get().to(item))
-        .route("/api/v1/vocabulary", web::get().to(vocabulary))
-        .route("/api/v1/snapshot", web::get().to(snapshot_info))
+    cfg.route("/", read().to(landing))
+        .route("/conformance", read().to(conformance))
+        .route("/api", read().to(api))
+        .route("/collections", read().to(collections))
+        .route("/collections/{id}", read().to(collection))
+        .route("/collections/{id}/items", read().to(items))
+        .route("/collections/{id}/items/{fid}", read().to(item))
+        .route("/api/v1/vocabulary", read().to(vocabulary))
+        .route("/api/v1/snapshot", read().to(snapshot_info))
         .route(
             "/api/v1/series",
-            web::get().to(crate::convenience::series_handler),
+            read().to(crate::convenience::series_handler),
         )
         .route(
             "/api/v1/table.csv",
-            web::get().to(crate::convenience::table_csv),
+            read().to(crate::convenience::table_csv),
         )
         .route(
             "/api/v1/districts/{code}/profile",
-            web::get().to(crate::convenience::profile),
+            read().to(crate::convenience::profile),
         )
-        .route("/analyst/layers", web::get().to(analyst_layers))
+        .route("/analyst/layers", read().to(analyst_layers))
         .route(
             "/analyst/layers/{layer}/items",
-            web::get().to(analyst_items),
+            read().to(analyst_items),
         )
-        .route("/web/{path:.*}", web::get().to(crate::webmap::file))
-        .route("/health", web::get().to(health))
-        .route("/metrics", web::get().to(metrics));
+        .route("/web/{path:.*}", read().to(crate::webmap::file))
+        .route("/health", read().to(health))
+        .route("/metrics", read().to(metrics));
 }
 
 /// The base URL of the request (scheme and host), for links.
@@ -587,6 +592,41 @@ struct Filter {
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 
+/// Refuses a filter value the collection does not have, naming the parameter and the
+/// values it can take (a typo must not look like "nothing here").
+fn check_values(c: &crate::data::Collection, q: &BTreeMap<String, String>) -> Result<(), Problem> {
+    for (k, v) in q {
+        let Some(values) = c.values.get(k.as_str()) else {
+            continue;
+        };
+        if values.is_empty() {
+            return Err(Problem::bad_request(format!(
+                "{k}={v:?}: collection {} publishes no values of {k}",
+                c.id
+            )));
+        }
+        if !values.contains(v) {
+            let listed: Vec<&str> = values.iter().map(String::as_str).take(60).collect();
+            let more = if values.len() > listed.len() {
+                format!(", … ({} in all)", values.len())
+            } else {
+                String::new()
+            };
+            let hint = if k == "category" {
+                " (see /api/v1/vocabulary)"
+            } else {
+                ""
+            };
+            return Err(Problem::bad_request(format!(
+                "{k}={v:?} is not in collection {}; {k} can be: {}{more}{hint}",
+                c.id,
+                listed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn parse_filter(q: &BTreeMap<String, String>) -> Result<Filter, Problem> {
     let number = |k: &str, v: &str| -> Result<usize, Problem> {
         v.parse()
@@ -700,6 +740,7 @@ async fn items(
         allowed.extend(c.filters);
         let q = query(&req, &allowed)?;
         let f = parse_filter(&q)?;
+        check_values(c, &q)?;
         let matching: Vec<&crate::data::Item> = c
             .items
             .iter()

@@ -76,9 +76,48 @@ pub async fn series_handler(
     let category = q
         .get("category")
         .ok_or_else(|| Problem::bad_request("give category (see /api/v1/vocabulary)"))?;
-    let layer = layer_of(q.get("layer").map_or("city", String::as_str))?;
+    let known = state.served.vocabulary.as_array().is_some_and(|codes| {
+        codes
+            .iter()
+            .any(|c| c["code"].as_str() == Some(category.as_str()))
+    });
+    if !known {
+        return Err(Problem::bad_request(format!(
+            "category={category:?} is not a category code (see /api/v1/vocabulary)"
+        )));
+    }
+    // Without a layer, the unit says which (a district, a parent area, a hexagon).
+    let layer = match (q.get("layer"), q.get("unit")) {
+        (Some(l), _) => layer_of(l)?,
+        (None, None) => LayerKind::City,
+        (None, Some(u)) if u == "city" => LayerKind::City,
+        (None, Some(u)) => state
+            .served
+            .collections
+            .iter()
+            .find_map(|c| match c.kind {
+                crate::data::Kind::Problems(l)
+                    if c.values.get("unit").is_some_and(|v| v.contains(u)) =>
+                {
+                    Some(l)
+                }
+                _ => None,
+            })
+            .ok_or_else(|| {
+                Problem::bad_request(format!(
+                    "unit={u:?} is not a published district, parent area or hexagon (see /collections/districts/items)"
+                ))
+            })?,
+    };
     let unit = match layer {
-        LayerKind::City => "city".to_string(),
+        LayerKind::City => match q.get("unit").map(String::as_str) {
+            None | Some("city") => "city".to_string(),
+            Some(u) => {
+                return Err(Problem::bad_request(format!(
+                    "unit={u:?} with layer=city: the city layer has one unit, city"
+                )));
+            }
+        },
         _ => q.get("unit").cloned().ok_or_else(|| {
             Problem::bad_request("give unit (a district, area or H3 code) for this layer")
         })?,

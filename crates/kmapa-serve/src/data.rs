@@ -54,9 +54,39 @@ pub struct Collection {
     pub items: Vec<Item>,
     /// Query parameters this collection filters by (beyond limit, offset, bbox, f).
     pub filters: &'static [&'static str],
+    /// Per filter, every value it can take here (filled by [`Collection::index_values`]):
+    /// anything else is refused with the list, not answered with nothing.
+    pub values: BTreeMap<&'static str, std::collections::BTreeSet<String>>,
 }
 
 impl Collection {
+    /// Fills [`Collection::values`] from the items.
+    pub fn index_values(&mut self) {
+        let mut values: BTreeMap<&'static str, std::collections::BTreeSet<String>> =
+            BTreeMap::new();
+        for &f in self.filters {
+            let set = values.entry(f).or_default();
+            for i in &self.items {
+                match (f, self.kind) {
+                    ("unit" | "district", _) => set.extend(i.unit.clone()),
+                    ("year", _) => set.extend(i.year.map(|y| y.to_string())),
+                    ("category", Kind::Institutions) => set.extend(i.serves.iter().cloned()),
+                    ("category", _) => set.extend(i.category.clone()),
+                    ("type", _) => set.extend(i.kind.clone()),
+                    ("sector", _) => set.extend(i.sector.clone()),
+                    ("sex" | "age", _) => set.extend(
+                        i.group
+                            .as_deref()
+                            .and_then(|g| g.strip_prefix(f)?.strip_prefix('='))
+                            .map(str::to_string),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        self.values = values;
+    }
+
     /// The feature's GeoJSON text.
     pub fn feature(&self, item: &Item) -> String {
         let mut s = String::with_capacity(item.properties.len() + 64);
@@ -197,6 +227,7 @@ impl Served {
             geometries: Vec::new(),
             items: Vec::new(),
             filters: &["district"],
+            values: BTreeMap::new(),
         };
         for d in &city.layer.districts {
             let g = multipolygon_json(&d.geometry);
@@ -293,6 +324,7 @@ impl Served {
                 geometries: Vec::new(),
                 items: Vec::with_capacity(layer_cells.len()),
                 filters: PROBLEM_FILTERS,
+                values: BTreeMap::new(),
             };
             let mut geometry_of: HashMap<String, (usize, [f64; 4])> = HashMap::new();
             for c in layer_cells {
@@ -371,6 +403,7 @@ impl Served {
             geometries: Vec::new(),
             items: Vec::new(),
             filters: &["type", "sector", "category"],
+            values: BTreeMap::new(),
         };
         let mut institutions = Vec::new();
         for i in city.institutions.iter().flatten() {
@@ -430,6 +463,21 @@ impl Served {
                 .collect(),
         );
         geometry.insert((LayerKind::City, "city".into()), multipolygon_json(&all));
+        for c in &mut collections {
+            c.index_values();
+            // Any category of the vocabulary and any year of the snapshot is a valid
+            // question for a problem layer, even where nothing is published for it (the
+            // answer is then empty); only unknown codes are refused.
+            if let Kind::Problems(_) = c.kind {
+                let categories = c.values.entry("category").or_default();
+                categories.extend(vocabulary.categories().iter().map(|x| x.code.clone()));
+                categories.extend(["any_ops".to_string(), "any_pup".to_string()]);
+                c.values
+                    .entry("year")
+                    .or_default()
+                    .extend(years.iter().map(|y| y.to_string()));
+            }
+        }
         Ok(Served {
             geometry,
             manifest: snapshot.manifest.clone(),

@@ -400,6 +400,93 @@ async fn ats_core_query_param_unknown_is_a_400_problem() {
 }
 
 #[actix_web::test]
+async fn unknown_filter_values_are_a_400_naming_the_parameter_and_its_values() {
+    // A typo must not look like "nothing here": each refused with what it can be.
+    let app = app!();
+    for (uri, param, listed) in [
+        ("/collections/problems-districts/items?category=povrety", "category", "poverty"),
+        ("/collections/problems-districts/items?category=%25ZZ", "category", "any_ops"),
+        ("/collections/problems-districts/items?year=1999", "year", "2024"),
+        ("/collections/problems-districts/items?district=NOPE", "district", "FAB-01"),
+        ("/collections/problems-h3-8/items?unit=FAB-01", "unit", "88"),
+        ("/collections/problems-h3-8/items?category=poverty&year=2031", "year", "2024"),
+        ("/collections/institutions/items?type=castle", "type", "ops"),
+        ("/collections/districts/items?district=XYZ-99", "district", "FAB-01"),
+    ] {
+        let (s, p) = get_json(&app, uri).await;
+        assert_eq!(s, 400, "{uri}: {p}");
+        let detail = p["detail"].as_str().unwrap();
+        assert!(detail.starts_with(&format!("{param}=")), "{uri}: {detail}");
+        assert!(detail.contains(listed), "{uri}: {detail}");
+    }
+    // The public tier here publishes no breakdown: sex is refused as such.
+    let (s, p) = get_json(&app, "/collections/problems-districts/items?sex=X").await;
+    assert_eq!(s, 400);
+    assert!(p["detail"].as_str().unwrap().contains("publishes no values of sex"), "{p}");
+    // Known values still filter.
+    let (s, fc) = get_json(
+        &app,
+        "/collections/problems-districts/items?category=poverty&year=2024&district=FAB-01",
+    )
+    .await;
+    assert_eq!((s, fc["numberMatched"].as_u64()), (200, Some(1)));
+    // The city series has one unit: another is an error, not the city's numbers.
+    for uri in [
+        "/api/v1/series?unit=NOPE&category=poverty",
+        "/api/v1/series?unit=FAB-01&layer=city&category=poverty",
+    ] {
+        let (s, p) = get_json(&app, uri).await;
+        assert_eq!(s, 400, "{uri}: {p}");
+        assert!(p["detail"].as_str().unwrap().starts_with("unit="), "{p}");
+    }
+    // A unit without a layer is looked up: the district's series, not the city's.
+    let (s, by_unit) = get_json(&app, "/api/v1/series?unit=FAB-01&category=poverty").await;
+    let (_, by_layer) =
+        get_json(&app, "/api/v1/series?unit=FAB-01&layer=districts&category=poverty").await;
+    assert_eq!(s, 200);
+    assert_eq!(by_unit["series"], by_layer["series"]);
+    assert_eq!(by_unit["unit"], "FAB-01");
+    let (s, p) = get_json(&app, "/api/v1/series?category=nope").await;
+    assert_eq!(s, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().starts_with("category="), "{p}");
+}
+
+#[actix_web::test]
+async fn head_answers_every_get_route_with_the_same_status_and_headers() {
+    let app = app!();
+    for uri in [
+        "/",
+        "/conformance",
+        "/api",
+        "/collections",
+        "/collections/problems-districts",
+        "/collections/problems-districts/items?category=poverty&year=2024",
+        "/collections/problems-districts/items/FAB-01:poverty:all:2024",
+        "/api/v1/vocabulary",
+        "/api/v1/snapshot",
+        "/api/v1/series?category=poverty",
+        "/api/v1/table.csv?category=poverty",
+        "/api/v1/districts/FAB-01/profile",
+        "/health",
+        "/collections/nope",
+    ] {
+        let get = test::call_service(&app, test::TestRequest::get().uri(uri).to_request()).await;
+        let head = test::call_service(
+            &app,
+            test::TestRequest::default()
+                .method(actix_web::http::Method::HEAD)
+                .uri(uri)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(head.status(), get.status(), "{uri}");
+        for h in [header::CONTENT_TYPE, header::ETAG, header::CACHE_CONTROL] {
+            assert_eq!(head.headers().get(&h), get.headers().get(&h), "{uri}: {h}");
+        }
+    }
+}
+
+#[actix_web::test]
 async fn ats_core_f_op_returns_one_feature_or_404() {
     let app = app!();
     let (s, f) = get_json(
