@@ -47,6 +47,23 @@ for f in items["features"]:
     assert p["status"] in ("safe", "empty", "hidden"), p
     assert (p["value"] is None) == (p["status"] == "hidden"), p
 
+# Queryables (Part 3): the filters OWSLib and QGIS offer, with the values they take;
+# a listed value filters, an unlisted one is refused with a 400.
+queryables = api.collection_queryables("problems-districts")
+assert {"category", "year", "unit"} <= set(queryables["properties"]), queryables
+years = queryables["properties"]["year"]["enum"]
+page = api.collection_items("problems-districts", category="poverty", year=years[-1], limit=1000)
+assert page["numberMatched"] > 0 and all(f["properties"]["year"] == years[-1] for f in page["features"])
+import urllib.error, urllib.request as _rq
+try:
+    _rq.urlopen(url + "/collections/problems-districts/items?category=povrety")
+    raise AssertionError("an unknown category was answered")
+except urllib.error.HTTPError as e:
+    assert e.code == 400 and e.headers["Content-Type"] == "application/problem+json", e
+# HEAD, as link checkers and caches send it.
+head = _rq.urlopen(_rq.Request(url + "/collections", method="HEAD"))
+assert head.status == 200 and head.read() == b"", head.status
+
 # bbox: only features that touch it.
 bbox = [17.0, 51.09, 17.05, 51.12]
 inside = api.collection_items("districts", bbox=bbox, limit=1000)

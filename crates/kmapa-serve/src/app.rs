@@ -212,6 +212,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/collections", read().to(collections))
         .route("/collections/{id}", read().to(collection))
         .route("/collections/{id}/items", read().to(items))
+        .route("/collections/{id}/queryables", read().to(queryables))
         .route("/collections/{id}/items/{fid}", read().to(item))
         .route("/api/v1/vocabulary", read().to(vocabulary))
         .route("/api/v1/snapshot", read().to(snapshot_info))
@@ -438,6 +439,8 @@ async fn conformance(
                 "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
                 "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
                 "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+                "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+                "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
             ]})
             .to_string(),
             JSON,
@@ -457,6 +460,7 @@ async fn conformance(
         collections,
         collection,
         items,
+        queryables,
         item,
         vocabulary,
         snapshot_info,
@@ -522,7 +526,64 @@ fn collection_json(b: &str, c: &Collection, state: &AppState) -> Value {
         "links": [
             link(format!("{b}/collections/{}", c.id), "self", JSON, &c.title),
             link(format!("{b}/collections/{}/items", c.id), "items", GEOJSON, "the features"),
+            link(
+                format!("{b}/collections/{}/queryables", c.id),
+                "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                SCHEMA_JSON,
+                "the properties features can be filtered by",
+            ),
         ],
+    })
+}
+
+const SCHEMA_JSON: &str = "application/schema+json";
+
+#[utoipa::path(get, path = "/collections/{collectionId}/queryables", tag = "OGC API – Features",
+    params(("collectionId" = String, Path, description = "Collection id")),
+    responses((status = 200, description = "JSON Schema of the query parameters the items can be filtered by, with their values (OGC API – Features – Part 3)"),
+              (status = 404, description = "No such collection")))]
+async fn queryables(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    let c = find(&state, &id)?;
+    cached_response(&req, &state, || {
+        let b = base(&req);
+        let mut properties = serde_json::Map::new();
+        for &f in c.filters {
+            let values = c.values.get(f).cloned().unwrap_or_default();
+            let description = match f {
+                "category" => "category code (see /api/v1/vocabulary), or any_ops / any_pup",
+                "year" => "year",
+                "unit" | "district" => "unit code: district, parent area or H3 index",
+                "sex" => "breakdown by sex",
+                "age" => "breakdown by age band",
+                "type" => "type of institution",
+                "sector" => "sector of the institution",
+                _ => f,
+            };
+            let schema = if f == "year" {
+                json!({"type": "integer", "title": f, "description": description,
+                       "enum": values.iter().filter_map(|v| v.parse::<u16>().ok()).collect::<Vec<_>>()})
+            } else {
+                json!({"type": "string", "title": f, "description": description, "enum": values})
+            };
+            properties.insert(f.to_string(), schema);
+        }
+        Ok((
+            json!({
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "$id": format!("{b}/collections/{}/queryables", c.id),
+                "type": "object",
+                "title": c.title,
+                "properties": properties,
+                "additionalProperties": false,
+            })
+            .to_string(),
+            SCHEMA_JSON,
+        ))
     })
 }
 

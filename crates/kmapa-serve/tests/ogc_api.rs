@@ -452,6 +452,43 @@ async fn unknown_filter_values_are_a_400_naming_the_parameter_and_its_values() {
 }
 
 #[actix_web::test]
+async fn queryables_list_every_filter_with_the_values_it_accepts() {
+    // OGC API – Features Part 3: what OWSLib and QGIS ask before filtering.
+    let app = app!();
+    let (s, conf) = get_json(&app, "/conformance").await;
+    assert_eq!(s, 200);
+    assert!(conf["conformsTo"].to_string().contains("ogcapi-features-3/1.0/conf/queryables"));
+    for id in ["districts", "problems-districts", "problems-h3-8", "institutions"] {
+        let (s, c) = get_json(&app, &format!("/collections/{id}")).await;
+        assert_eq!(s, 200);
+        assert!(c["links"].to_string().contains("/queryables"), "{id}");
+        let (s, q) = get_json(&app, &format!("/collections/{id}/queryables")).await;
+        assert_eq!(s, 200, "{id}");
+        assert_eq!(q["type"], "object");
+        let props = q["properties"].as_object().unwrap();
+        assert_eq!(
+            props.keys().collect::<Vec<_>>(),
+            c["filters"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
+            "{id}: every filter, nothing else"
+        );
+        // Every listed value is accepted by the items, and a made-up one is not.
+        for (name, schema) in props {
+            let values = schema["enum"].as_array().unwrap();
+            if let Some(v) = values.first() {
+                let v = v.to_string().trim_matches('"').to_string();
+                let uri = format!("/collections/{id}/items?{name}={}&limit=1", v.replace('+', "%2B"));
+                let (s, _) = get_json(&app, &uri).await;
+                assert_eq!(s, 200, "{uri}");
+            }
+            let (s, _) = get_json(&app, &format!("/collections/{id}/items?{name}=no-such-value")).await;
+            assert_eq!(s, 400, "{id} {name}");
+        }
+    }
+    let (s, _) = get_json(&app, "/collections/nope/queryables").await;
+    assert_eq!(s, 404);
+}
+
+#[actix_web::test]
 async fn head_answers_every_get_route_with_the_same_status_and_headers() {
     let app = app!();
     for uri in [
