@@ -17,6 +17,7 @@ trap cleanup EXIT
 "$bin" protect --data-dir "$work/data" --quiet
 "$bin" publish --data-dir "$work/data" >/dev/null
 "$bin" users add fuzz --role analyst --data-dir "$work/data" | tail -1 > "$work/token"
+"$bin" users add prometheus --role metrics --data-dir "$work/data" | tail -1 > "$work/metrics-token"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin" serve --data-dir "$work/data" --address "127.0.0.1:$port" --workers 2 --rate-limit 0 >"$work/serve.log" 2>&1 &
 pid=$!
@@ -28,4 +29,4 @@ st run "http://127.0.0.1:$port/api" \
   --max-examples 25 \
   --header "Authorization: Bearer $(cat "$work/token")" \
   --seed 1
-python3 tests/ogc_client.py "http://127.0.0.1:$port"
+python3 tests/ogc_client.py "http://127.0.0.1:$port" "$(cat "$work/metrics-token")"

@@ -1,13 +1,14 @@
 """A real OGC API - Features client (OWSLib, as used by QGIS plugins and Python GIS
 scripts) reads kmapa's live server: landing page, conformance, the OpenAPI document,
 collections, items with filters, paging and bbox, and one feature. Run by
-tests/api_fuzz.sh against its live server: python3 tests/ogc_client.py URL
+tests/api_fuzz.sh against its live server: python3 tests/ogc_client.py URL METRICS_TOKEN
 """
 import sys
 
 from owslib.ogcapi.features import Features
 
 url = sys.argv[1]
+metrics_token = sys.argv[2]
 api = Features(url)
 
 conformance = api.conformance()["conformsTo"]
@@ -85,7 +86,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 with urllib.request.urlopen(url + "/health") as r:
     assert json.load(r)["status"] == "ok"
-with urllib.request.urlopen(url + "/metrics") as r:
+# Not for the public: without a token 401, with another role's 403.
+for headers, code in (({}, 401), ({"Authorization": "Bearer kmapa_not_a_token"}, 401)):
+    try:
+        urllib.request.urlopen(urllib.request.Request(url + "/metrics", headers=headers))
+        raise AssertionError("/metrics answered without a metrics token")
+    except urllib.error.HTTPError as e:
+        assert e.code == code, (headers, e.code)
+req = urllib.request.Request(url + "/metrics", headers={"Authorization": "Bearer " + metrics_token})
+with urllib.request.urlopen(req) as r:
     text = r.read().decode()
 families = {f.name: f for f in text_string_to_metric_families(text)}
 requests = families["kmapa_http_requests"].samples

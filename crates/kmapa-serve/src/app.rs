@@ -951,7 +951,41 @@ async fn health(state: web::Data<AppState>) -> HttpResponse {
         .json(json!({"status": "ok", "snapshot": state.served.manifest.number}))
 }
 
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// The bearer token's role: 401 without a valid token.
+fn role_of(
+    req: &HttpRequest,
+    state: &AppState,
+    what: &str,
+    role: &str,
+) -> Result<crate::users::Role, Problem> {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token else {
+        return Err(Problem::unauthorized(format!(
+            "{what} needs a bearer token (Authorization: Bearer …); an administrator issues one with `kmapa users add NAME --role {role}`"
+        )));
+    };
+    state
+        .users
+        .as_ref()
+        .and_then(|u| u.role_of(token))
+        .ok_or_else(|| Problem::unauthorized("this token is not valid (revoked, or mistyped)"))
+}
+
+/// Request counts per route and cache hits: for the operator's monitoring, not the
+/// public (a `metrics` or `admin` token; `kmapa users add prometheus --role metrics`).
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, Problem> {
+    let role = role_of(&req, &state, "/metrics", "metrics")?;
+    if !role.reads_metrics() {
+        return Err(Problem::forbidden(format!(
+            "the {} role cannot read /metrics: a metrics or admin token can",
+            role.code()
+        )));
+    }
     let mut s = String::new();
     s.push_str("# HELP kmapa_http_requests_total HTTP requests by route and status.\n# TYPE kmapa_http_requests_total counter\n");
     let requests = state.metrics.requests.read().expect("metrics lock");
@@ -975,10 +1009,10 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         "# HELP kmapa_snapshot The published snapshot served.\n# TYPE kmapa_snapshot gauge\nkmapa_snapshot {}\n",
         state.served.manifest.number
     ));
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .insert_header((header::CACHE_CONTROL, "no-store"))
-        .body(s)
+        .body(s))
 }
 
 /// Counts a finished request for /metrics (the route pattern, never the query).
@@ -1011,28 +1045,14 @@ const WITHHELD_EN: &str = "Withheld as a whole: together with other answers thes
 
 /// 403 without the analyst role.
 fn require_analyst(req: &HttpRequest, state: &AppState) -> Result<(), Problem> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token else {
-        return Err(Problem::unauthorized(
-            "the analyst tier needs a bearer token (Authorization: Bearer …); an administrator issues one with `kmapa users add NAME --role analyst`",
-        ));
-    };
-    let role = state.users.as_ref().and_then(|u| u.role_of(token));
-    match role {
-        None => Err(Problem::unauthorized(
-            "this token is not valid (revoked, or mistyped)",
-        )),
-        Some(r) if !r.is_analyst() => Err(Problem::forbidden(format!(
+    let role = role_of(req, state, "the analyst tier", "analyst")?;
+    if !role.is_analyst() {
+        return Err(Problem::forbidden(format!(
             "a {} token cannot read the analyst tier: ask for the analyst role",
-            r.code()
-        ))),
-        Some(_) => Ok(()),
+            role.code()
+        )));
     }
+    Ok(())
 }
 
 fn analyst_of(state: &AppState) -> Result<&dyn Analyst, Problem> {

@@ -17,6 +17,8 @@ pub enum Role {
     /// The analyst tier: perturbed counts at finer resolutions and by breakdown.
     Analyst,
     Admin,
+    /// Reads `/metrics` only (a Prometheus scraper).
+    Metrics,
 }
 
 impl Role {
@@ -25,6 +27,7 @@ impl Role {
             Role::Public => "public",
             Role::Analyst => "analyst",
             Role::Admin => "admin",
+            Role::Metrics => "metrics",
         }
     }
 
@@ -33,6 +36,7 @@ impl Role {
             "public" => Some(Role::Public),
             "analyst" => Some(Role::Analyst),
             "admin" => Some(Role::Admin),
+            "metrics" => Some(Role::Metrics),
             _ => None,
         }
     }
@@ -40,6 +44,11 @@ impl Role {
     /// May read the analyst tier.
     pub fn is_analyst(self) -> bool {
         matches!(self, Role::Analyst | Role::Admin)
+    }
+
+    /// May read `/metrics` (request counts per route, cache hits).
+    pub fn reads_metrics(self) -> bool {
+        matches!(self, Role::Metrics | Role::Admin)
     }
 }
 

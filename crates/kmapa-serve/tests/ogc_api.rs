@@ -34,6 +34,7 @@ struct Fixture {
     analyst: std::sync::Arc<dyn kmapa_serve::app::Analyst>,
     analyst_token: String,
     public_token: String,
+    metrics_token: String,
 }
 
 /// A snapshot of the demo city's public tier for 2023–2024, published once.
@@ -123,6 +124,7 @@ fn fixture() -> &'static Fixture {
         let users = kmapa_serve::users::Users::open(&data_dir).unwrap();
         let analyst_token = users.add("ana", kmapa_serve::users::Role::Analyst).unwrap();
         let public_token = users.add("pub", kmapa_serve::users::Role::Public).unwrap();
+        let metrics_token = users.add("prom", kmapa_serve::users::Role::Metrics).unwrap();
         Fixture {
             _dir: dir,
             data_dir,
@@ -130,6 +132,7 @@ fn fixture() -> &'static Fixture {
             analyst,
             analyst_token,
             public_token,
+            metrics_token,
         }
     })
 }
@@ -486,6 +489,39 @@ async fn queryables_list_every_filter_with_the_values_it_accepts() {
     }
     let (s, _) = get_json(&app, "/collections/nope/queryables").await;
     assert_eq!(s, 404);
+}
+
+#[actix_web::test]
+async fn metrics_are_for_the_operator_with_a_metrics_token() {
+    let app = app!();
+    let f = fixture();
+    let call = |token: Option<&str>| {
+        let mut r = test::TestRequest::get().uri("/metrics");
+        if let Some(t) = token {
+            r = r.insert_header((header::AUTHORIZATION, format!("Bearer {t}")));
+        }
+        r.to_request()
+    };
+    let res = test::call_service(&app, call(None)).await;
+    assert_eq!(res.status().as_u16(), 401);
+    for token in [&f.public_token, &f.analyst_token] {
+        let res = test::call_service(&app, call(Some(token))).await;
+        assert_eq!(res.status().as_u16(), 403);
+    }
+    let res = test::call_service(&app, call(Some(&f.metrics_token))).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(text.contains("kmapa_snapshot"), "{text}");
+    // A metrics token opens nothing else.
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/analyst/layers")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {}", f.metrics_token)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 403);
 }
 
 #[actix_web::test]

@@ -311,7 +311,7 @@ pub enum UsersAction {
     /// Add a user and print their token (shown once; only its hash is stored).
     Add {
         name: String,
-        /// public, analyst or admin.
+        /// public, analyst, admin, or metrics (reads /metrics only, for Prometheus).
         #[arg(long, default_value = "analyst")]
         role: String,
     },
@@ -326,7 +326,7 @@ pub fn run_users(a: &UsersArgs) -> anyhow::Result<()> {
     match &a.action {
         UsersAction::Add { name, role } => {
             let r = kmapa_serve::users::Role::parse(role)
-                .ok_or_else(|| anyhow::anyhow!("--role {role:?}: use public, analyst or admin"))?;
+                .ok_or_else(|| anyhow::anyhow!("--role {role:?}: use public, analyst, admin or metrics"))?;
             let token = users.add(name, r)?;
             println!(
                 "added {name} ({}). Token, shown only now:\n{token}",
