@@ -27,6 +27,9 @@ pub struct AppState {
     /// A MapLibre style URL for the web map's basemap (deployments with internet); none
     /// by default: the map then draws on a plain background and asks nothing of anyone.
     pub basemap_style: Option<String>,
+    /// The public base URL links are built from (`https://mapa.example.pl/kmapa`);
+    /// none: `http://` and the request's Host header. Never a forwarding header.
+    pub public_url: Option<String>,
 }
 
 #[derive(Clone)]
@@ -107,7 +110,14 @@ impl AppState {
             users: None,
             analyst: None,
             basemap_style: None,
+            public_url: None,
         }
+    }
+
+    /// Links are built from `url` (trailing slashes dropped), whatever the request says.
+    pub fn with_public_url(mut self, url: Option<String>) -> Self {
+        self.public_url = url.map(|u| u.trim_end_matches('/').to_string());
+        self
     }
 
     pub fn with_basemap_style(mut self, url: Option<String>) -> Self {
@@ -238,10 +248,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", read().to(metrics));
 }
 
-/// The base URL of the request (scheme and host), for links.
+/// The base URL for links: the configured public URL, or `http://` and the Host header
+/// (which the response cache keys on). `Forwarded` and `X-Forwarded-*` never reach a
+/// link: one forged request would otherwise put another host into a cached answer.
 fn base(req: &HttpRequest) -> String {
-    let info = req.connection_info();
-    format!("{}://{}", info.scheme(), info.host())
+    if let Some(state) = req.app_data::<web::Data<AppState>>()
+        && let Some(url) = &state.public_url
+    {
+        return url.clone();
+    }
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or(req.app_config().host());
+    let scheme = if req.app_config().secure() { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }
 
 /// The breakdown group a query asks for (`sex=…` or `age=…`, not both): `all` by default.

@@ -30,43 +30,72 @@ pub struct ServeOptions {
     pub rate_limit: u32,
     /// A MapLibre style URL for the web map's basemap; none: a plain background.
     pub basemap_style: Option<String>,
+    /// The public base URL behind a reverse proxy (`https://mapa.example.pl/kmapa`):
+    /// links are built from it; none: `http://` and the Host header.
+    pub public_url: Option<String>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the rate limit);
+    /// from anyone else the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
-/// A token bucket per client address.
+/// Requests per second per client address, with bursts of twice that (GCRA, from the
+/// `governor` crate).
 pub struct RateLimiter {
-    per_second: f64,
-    buckets: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (f64, Instant)>>,
+    limiter: Option<governor::DefaultKeyedRateLimiter<std::net::IpAddr>>,
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl RateLimiter {
+    /// `per_second` 0: no limit.
     pub fn new(per_second: u32) -> Self {
+        let limiter = std::num::NonZeroU32::new(per_second).map(|n| {
+            let burst = n.saturating_mul(std::num::NonZeroU32::new(2).expect("2"));
+            governor::RateLimiter::keyed(governor::Quota::per_second(n).allow_burst(burst))
+        });
         RateLimiter {
-            per_second: f64::from(per_second),
-            buckets: Default::default(),
+            limiter,
+            calls: Default::default(),
         }
     }
 
     /// True when the client may make one more request now.
     pub fn allow(&self, ip: std::net::IpAddr) -> bool {
-        if self.per_second <= 0.0 {
+        let Some(l) = &self.limiter else {
             return true;
+        };
+        // Forget addresses whose bucket is full again, now and then, so that memory
+        // stays bounded by the addresses of the last moments.
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 65_536 == 65_535 {
+            l.retain_recent();
+            l.shrink_to_fit();
         }
-        let now = Instant::now();
-        let burst = 2.0 * self.per_second;
-        let mut b = self.buckets.lock().expect("rate limiter lock");
-        if b.len() > 100_000 {
-            b.retain(|_, (_, t)| now.duration_since(*t).as_secs() < 60);
-        }
-        let (tokens, last) = b.entry(ip).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
+        l.check_key(&ip).is_ok()
+    }
+}
+
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the last
+/// address in `X-Forwarded-For` that is not a trusted proxy (each proxy appends the
+/// address it saw, so entries left of an untrusted one may be forged).
+pub fn client_ip(
+    peer: std::net::IpAddr,
+    forwarded_for: Option<&str>,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let Some(list) = forwarded_for else {
+        return peer;
+    };
+    for part in list.rsplit(',') {
+        match part.trim().parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            // Garbage where an address should be: stop trusting the header here.
+            Err(_) => return peer,
         }
     }
+    peer
 }
 
 /// The route pattern of the hot paths, for /metrics, without running the router's
@@ -100,13 +129,15 @@ pub fn run(
     let number = served.manifest.number;
     let mut state = AppState::new(served)
         .with_users(users::Users::open(&opts.data_dir)?)
-        .with_basemap_style(opts.basemap_style.clone());
+        .with_basemap_style(opts.basemap_style.clone())
+        .with_public_url(opts.public_url.clone());
     if let Some(a) = analyst {
         state = state.with_analyst(a);
     }
     let state = web::Data::new(state);
     let origins = opts.cors_origins.clone();
     let limiter = web::Data::new(RateLimiter::new(opts.rate_limit));
+    let trusted = web::Data::new(opts.trusted_proxies.clone());
     let server = HttpServer::new(move || {
         let mut cors = actix_cors::Cors::default()
             .allowed_methods(["GET", "HEAD"])
@@ -121,13 +152,23 @@ pub fn run(
         App::new()
             .app_data(state.clone())
             .app_data(limiter.clone())
+            .app_data(trusted.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
             // Responses are compressed once, when cached (see `app`), not per request.
             .wrap(middleware::Condition::new(!origins.is_empty(), cors))
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
                 let limited = match (req.app_data::<web::Data<RateLimiter>>(), req.peer_addr()) {
-                    (Some(l), Some(addr)) => !l.allow(addr.ip()),
+                    (Some(l), Some(addr)) => {
+                        let trusted = req
+                            .app_data::<web::Data<Vec<std::net::IpAddr>>>()
+                            .map_or(&[][..], |t| t.as_slice());
+                        let forwarded = req
+                            .headers()
+                            .get("x-forwarded-for")
+                            .and_then(|v| v.to_str().ok());
+                        !l.allow(client_ip(addr.ip(), forwarded, trusted))
+                    }
                     _ => false,
                 };
                 if limited {
@@ -219,6 +260,26 @@ mod tests {
                 .copied();
             assert_eq!(route_of(path), expected, "{path}");
         }
+    }
+
+    #[test]
+    fn the_client_behind_a_trusted_proxy_is_the_last_untrusted_forwarded_address() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        let proxy = ip("127.0.0.1");
+        let trusted = [proxy, ip("10.0.0.2")];
+        // Straight from a client: its own address, whatever it claims.
+        assert_eq!(client_ip(ip("203.0.113.7"), Some("1.2.3.4"), &trusted), ip("203.0.113.7"));
+        // Through the proxy: the address the proxy saw.
+        assert_eq!(client_ip(proxy, Some("198.51.100.4"), &trusted), ip("198.51.100.4"));
+        // A client forging the header: what it wrote is left of what the proxy appended.
+        assert_eq!(client_ip(proxy, Some("1.1.1.1, 198.51.100.4"), &trusted), ip("198.51.100.4"));
+        // Two proxies in a row.
+        assert_eq!(client_ip(proxy, Some("198.51.100.4, 10.0.0.2"), &trusted), ip("198.51.100.4"));
+        // No header, or garbage: the proxy itself.
+        assert_eq!(client_ip(proxy, None, &trusted), proxy);
+        assert_eq!(client_ip(proxy, Some("nonsense"), &trusted), proxy);
+        // Untrusted peers are never taken at their word.
+        assert_eq!(client_ip(ip("10.9.9.9"), Some("198.51.100.4"), &[]), ip("10.9.9.9"));
     }
 
     #[test]

@@ -525,6 +525,70 @@ async fn metrics_are_for_the_operator_with_a_metrics_token() {
 }
 
 #[actix_web::test]
+async fn a_forged_forwarding_header_never_reaches_a_link_or_the_cache() {
+    // The reported poisoning: links were built from X-Forwarded-Host while the cache
+    // keyed on Host, so one forged request put another host into everyone's answers.
+    let app = app!();
+    let links = |uri: &'static str, headers: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        async move {
+            let mut r = test::TestRequest::get().uri(uri);
+            for h in headers {
+                r = r.insert_header(h);
+            }
+            let res = test::call_service(app, r.to_request()).await;
+            assert_eq!(res.status().as_u16(), 200);
+            String::from_utf8(test::read_body(res).await.to_vec()).unwrap()
+        }
+    };
+    let forged = links(
+        "/collections",
+        vec![
+            ("host", "kmapa.example.pl"),
+            ("x-forwarded-host", "evil.example"),
+            ("forwarded", "host=evil.example;proto=https"),
+            ("x-forwarded-proto", "https"),
+        ],
+    )
+    .await;
+    assert!(!forged.contains("evil.example") && forged.contains("http://kmapa.example.pl/"));
+    let after = links("/collections", vec![("host", "kmapa.example.pl")]).await;
+    assert_eq!(after, forged, "the same answer for the same Host");
+    assert!(!after.contains("evil"));
+    // A Host that is not a host name is not echoed into links.
+    let odd = links("/collections/districts", vec![("host", "a\"b<c")]).await;
+    assert!(odd.contains("http://localhost:8080/") && !odd.contains("a\"b"), "{odd}");
+
+    // With a public URL (behind a reverse proxy), every link starts with it.
+    let snap = Snapshot::load(&fixture().data_dir, None).unwrap();
+    let state = web::Data::new(
+        AppState::new(Served::from_snapshot(&snap).unwrap())
+            .with_public_url(Some("https://mapa.wroclaw.pl/kmapa/".into())),
+    );
+    let app = test::init_service(App::new().app_data(state).configure(configure)).await;
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/collections/problems-districts/items?category=poverty&year=2024&limit=5")
+            .insert_header(("host", "127.0.0.1:8080"))
+            .insert_header(("x-forwarded-host", "evil.example"))
+            .to_request(),
+    )
+    .await;
+    let fc: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    let hrefs: Vec<&str> = fc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["href"].as_str().unwrap())
+        .collect();
+    assert!(hrefs.len() >= 2, "{hrefs:?}");
+    for h in hrefs {
+        assert!(h.starts_with("https://mapa.wroclaw.pl/kmapa/collections/"), "{h}");
+    }
+}
+
+#[actix_web::test]
 async fn head_answers_every_get_route_with_the_same_status_and_headers() {
     let app = app!();
     for uri in [

@@ -23,7 +23,8 @@ pub struct PublishArgs {
 pub struct ServeArgs {
     /// A TOML file with any of the settings below, by the same names with underscores
     /// (`data_dir`, `policy`, `address`, `cors_origins`, `workers`, `no_analyst`,
-    /// `rate_limit`, `basemap_style`); flags given on the command line win over it.
+    /// `rate_limit`, `basemap_style`, `public_url`, `trusted_proxies`); flags given on
+    /// the command line win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Data directory (the embedded store, with its snapshots) [default: kmapa-data].
@@ -54,6 +55,15 @@ pub struct ServeArgs {
     /// without it the map asks no one else for anything.
     #[arg(long)]
     pub basemap_style: Option<String>,
+    /// The address the public reaches this server at, behind a reverse proxy
+    /// (e.g. https://mapa.wroclaw.pl/kmapa): every link is built from it. Without it
+    /// links use http:// and the request's Host header; forwarding headers never.
+    #[arg(long)]
+    pub public_url: Option<String>,
+    /// A reverse proxy's address whose X-Forwarded-For names the client, for the rate
+    /// limit (e.g. 127.0.0.1 for nginx on the same machine). Repeatable.
+    #[arg(long = "trusted-proxy")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// `kmapa serve --config FILE`: the same settings as the flags.
@@ -68,6 +78,8 @@ pub struct ServeConfig {
     pub no_analyst: Option<bool>,
     pub rate_limit: Option<u32>,
     pub basemap_style: Option<String>,
+    pub public_url: Option<String>,
+    pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
 }
 
 /// The settings in force: flags, then the config file, then the defaults.
@@ -87,7 +99,7 @@ impl ServeArgs {
                 })?;
                 toml::from_str(&text).map_err(|e| {
                     anyhow::anyhow!(
-                        "{}: {e}\nknown settings: data_dir, policy, address, cors_origins, workers, no_analyst, rate_limit, basemap_style",
+                        "{}: {e}\nknown settings: data_dir, policy, address, cors_origins, workers, no_analyst, rate_limit, basemap_style, public_url, trusted_proxies",
                         p.display()
                     )
                 })?
@@ -119,6 +131,17 @@ impl ServeArgs {
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
                 rate_limit: self.rate_limit.or(c.rate_limit).unwrap_or(100),
                 basemap_style: self.basemap_style.clone().or(c.basemap_style),
+                public_url: match self.public_url.clone().or(c.public_url) {
+                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                        anyhow::bail!("public_url {u:?}: give a full URL, e.g. https://mapa.example.pl/kmapa")
+                    }
+                    u => u,
+                },
+                trusted_proxies: if self.trusted_proxies.is_empty() {
+                    c.trusted_proxies.unwrap_or_default()
+                } else {
+                    self.trusted_proxies.clone()
+                },
             },
             no_analyst: self.no_analyst || c.no_analyst.unwrap_or(false),
             policy: self.policy.clone().or(c.policy),
@@ -382,7 +405,7 @@ mod tests {
         let cfg = dir.path().join("kmapa.toml");
         std::fs::write(
             &cfg,
-            "data_dir = \"/srv/kmapa\"\naddress = \"0.0.0.0:9000\"\ncors_origins = [\"https://www.wroclaw.pl\"]\nrate_limit = 5\nno_analyst = true\nbasemap_style = \"https://tiles.example.org/style.json\"\n",
+            "data_dir = \"/srv/kmapa\"\naddress = \"0.0.0.0:9000\"\ncors_origins = [\"https://www.wroclaw.pl\"]\nrate_limit = 5\nno_analyst = true\nbasemap_style = \"https://tiles.example.org/style.json\"\npublic_url = \"https://mapa.wroclaw.pl/kmapa\"\ntrusted_proxies = [\"127.0.0.1\"]\n",
         )
         .unwrap();
         let from_file = ServeArgs {
@@ -400,6 +423,16 @@ mod tests {
             from_file.options.basemap_style.as_deref(),
             Some("https://tiles.example.org/style.json")
         );
+        assert_eq!(
+            from_file.options.public_url.as_deref(),
+            Some("https://mapa.wroclaw.pl/kmapa")
+        );
+        assert_eq!(from_file.options.trusted_proxies, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        let bad = ServeArgs {
+            public_url: Some("mapa.wroclaw.pl".into()),
+            ..Default::default()
+        };
+        assert!(bad.settings().is_err(), "a public URL without a scheme is refused");
         // Flags win over the file.
         let flags = ServeArgs {
             config: Some(cfg.clone()),
