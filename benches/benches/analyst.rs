@@ -101,9 +101,12 @@ fn bench(c: &mut Criterion) {
         ("H3 res 9", LayerKind::H3(9)),
         ("districts", LayerKind::Districts),
     ] {
-        g.bench_function(format!("server, from atoms: poverty, 2024, {name}"), |bch| {
-            bch.iter(|| analyst.query(layer, "poverty", 2024, "all").unwrap().len());
-        });
+        g.bench_function(
+            format!("server, from atoms: poverty, 2024, {name}"),
+            |bch| {
+                bch.iter(|| analyst.query(layer, "poverty", 2024, "all").unwrap().len());
+            },
+        );
     }
     g.finish();
 }

@@ -99,9 +99,10 @@ impl Analyst for CubeAnalyst {
         if !self.tier.years.includes(i32::from(year)) {
             return Err(format!("the analyst tier does not publish {year}"));
         }
-        let measure = self.atoms.measure(category).ok_or_else(|| {
-            format!("unknown category {category:?} (see /api/v1/vocabulary)")
-        })?;
+        let measure = self
+            .atoms
+            .measure(category)
+            .ok_or_else(|| format!("unknown category {category:?} (see /api/v1/vocabulary)"))?;
         let group = Group::parse(group).ok_or_else(|| format!("unknown group {group:?}"))?;
         let group_index = self
             .atoms

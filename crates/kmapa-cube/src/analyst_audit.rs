@@ -105,13 +105,19 @@ impl<'a> AnalystAuditor<'a> {
             dimensions.push((start..groups.len()).collect());
         }
         let mut measures: Vec<(Measure, String)> = (0..cube.category_codes.len() as u16)
-            .map(|c| (Measure::Category(c), cube.category_codes[c as usize].clone()))
+            .map(|c| {
+                (
+                    Measure::Category(c),
+                    cube.category_codes[c as usize].clone(),
+                )
+            })
             .collect();
-        measures.extend(
-            Source::ALL
-                .into_iter()
-                .map(|s| (Measure::AnyOf(s), format!("any_{}", s.code().to_lowercase()))),
-        );
+        measures.extend(Source::ALL.into_iter().map(|s| {
+            (
+                Measure::AnyOf(s),
+                format!("any_{}", s.code().to_lowercase()),
+            )
+        }));
         let offered = LEVELS
             .iter()
             .map(|&(_, l)| l)
@@ -131,7 +137,13 @@ impl<'a> AnalystAuditor<'a> {
             .filter_map(|c| {
                 let v = c.value?;
                 Some((
-                    (c.layer, c.unit.clone(), c.measure.clone(), c.group.clone(), c.year),
+                    (
+                        c.layer,
+                        c.unit.clone(),
+                        c.measure.clone(),
+                        c.group.clone(),
+                        c.year,
+                    ),
                     u64::from(v),
                 ))
             })
@@ -193,8 +205,11 @@ impl<'a> AnalystAuditor<'a> {
         let units = self.units();
         let ng = self.groups.len();
         let n = units.len() * ng;
-        let index: HashMap<Unit, usize> =
-            units.iter().enumerate().map(|(i, &(_, u))| (u, i)).collect();
+        let index: HashMap<Unit, usize> = units
+            .iter()
+            .enumerate()
+            .map(|(i, &(_, u))| (u, i))
+            .collect();
         let var = |u: Unit, g: usize| index[&u] * ng + g;
         let mut truth = vec![0u64; n];
         let mut lo = vec![0.0; n];
@@ -350,7 +365,11 @@ impl<'a> AnalystAuditor<'a> {
         }
         self.years
             .iter()
-            .flat_map(|&y| self.measures.iter().map(move |(m, code)| (*m, code.as_str(), y)))
+            .flat_map(|&y| {
+                self.measures
+                    .iter()
+                    .map(move |(m, code)| (*m, code.as_str(), y))
+            })
             .collect()
     }
 
@@ -362,7 +381,10 @@ impl<'a> AnalystAuditor<'a> {
             let (pinned, checked, lps) = self.pinned(&c)?;
             Ok(AnalystAudit {
                 small_counts_checked: checked,
-                pinned: pinned.iter().map(|&v| self.pin_of(code, y, &c, v)).collect(),
+                pinned: pinned
+                    .iter()
+                    .map(|&v| self.pin_of(code, y, &c, v))
+                    .collect(),
                 lps,
             })
         })?;
@@ -453,7 +475,10 @@ fn solve(c: &Component, objective: &[(usize, f64)]) -> Result<Vec<f64>, AnalystA
     match p.solve() {
         Ok(outcome) => match outcome.solution() {
             Some(s) => Ok(vars.iter().map(|&x| s.var_value(x)).collect()),
-            None => Err(AnalystAuditError::Solver(c.label.clone(), "interrupted".into())),
+            None => Err(AnalystAuditError::Solver(
+                c.label.clone(),
+                "interrupted".into(),
+            )),
         },
         Err(microlp::Error::Infeasible) => Err(AnalystAuditError::Infeasible(c.label.clone())),
         Err(e) => Err(AnalystAuditError::Solver(c.label.clone(), e.to_string())),

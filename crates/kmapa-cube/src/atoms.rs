@@ -65,9 +65,7 @@ pub struct AnalystAtoms {
 pub enum AtomsError {
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
-    #[error(
-        "{0}: not an analyst atoms file ({1}): run `kmapa protect` and `kmapa publish` again"
-    )]
+    #[error("{0}: not an analyst atoms file ({1}): run `kmapa protect` and `kmapa publish` again")]
     Format(String, String),
 }
 
@@ -83,13 +81,19 @@ pub fn tier_groups(tier: &AnalystTier) -> Vec<Group> {
 /// Every measure of the cube, categories first, with its code.
 pub fn measures_of(cube: &Cube) -> Vec<(Measure, String)> {
     let mut out: Vec<(Measure, String)> = (0..cube.category_codes.len() as u16)
-        .map(|c| (Measure::Category(c), cube.category_codes[c as usize].clone()))
+        .map(|c| {
+            (
+                Measure::Category(c),
+                cube.category_codes[c as usize].clone(),
+            )
+        })
         .collect();
-    out.extend(
-        Source::ALL
-            .into_iter()
-            .map(|s| (Measure::AnyOf(s), format!("any_{}", s.code().to_lowercase()))),
-    );
+    out.extend(Source::ALL.into_iter().map(|s| {
+        (
+            Measure::AnyOf(s),
+            format!("any_{}", s.code().to_lowercase()),
+        )
+    }));
     out
 }
 
@@ -202,7 +206,10 @@ impl AnalystAtoms {
         let header: Header =
             serde_json::from_slice(take(&mut at, n)?).map_err(|e| bad(&e.to_string()))?;
         let count = u64::from_le_bytes(take(&mut at, 8)?.try_into().expect("8 bytes")) as usize;
-        let body = take(&mut at, count.checked_mul(ROW).ok_or_else(|| bad("row count"))?)?;
+        let body = take(
+            &mut at,
+            count.checked_mul(ROW).ok_or_else(|| bad("row count"))?,
+        )?;
         if at != bytes.len() {
             return Err(bad("trailing bytes"));
         }
@@ -233,13 +240,21 @@ impl AnalystAtoms {
 
     /// Index of a measure code.
     pub fn measure(&self, code: &str) -> Option<u16> {
-        self.header.measures.iter().position(|m| m == code).map(|i| i as u16)
+        self.header
+            .measures
+            .iter()
+            .position(|m| m == code)
+            .map(|i| i as u16)
     }
 
     /// Index of a group.
     pub fn group(&self, group: Group) -> Option<u8> {
         let code = group.code();
-        self.header.groups.iter().position(|g| *g == code).map(|i| i as u8)
+        self.header
+            .groups
+            .iter()
+            .position(|g| *g == code)
+            .map(|i| i as u8)
     }
 
     /// Persons and cell key per unit of a level: units with nobody are not listed.

@@ -36,7 +36,10 @@ fn one_district(secret: &[u8]) -> (Cube, ProtectedTier, String, String) {
     let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
     let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
     let district = &city.layer.districts[0];
-    let parent = district.parent.clone().expect("the demo's districts have parents");
+    let parent = district
+        .parent
+        .clone()
+        .expect("the demo's districts have parents");
     let mut b = CubeBuilder::new(&vocabulary, &city.layer, secret);
     for i in 0..42 {
         let sex = match i {
@@ -44,7 +47,15 @@ fn one_district(secret: &[u8]) -> (Cube, ProtectedTier, String, String) {
             23..30 => Some(Sex::Male),
             _ => None,
         };
-        assert!(b.add(&format!("p{i}"), 2024, "poverty", &district.code, None, sex, None));
+        assert!(b.add(
+            &format!("p{i}"),
+            2024,
+            "poverty",
+            &district.code,
+            None,
+            sex,
+            None
+        ));
     }
     let public = ProtectedTier {
         policy_version: "test".into(),
@@ -99,7 +110,10 @@ fn an_exact_small_count_given_away_by_analyst_answers_is_found_and_withheld() {
         "{:?}",
         found.pinned
     );
-    assert_eq!(pinned_at(&found.pinned, LayerKind::Parents, &parent), expected);
+    assert_eq!(
+        pinned_at(&found.pinned, LayerKind::Parents, &parent),
+        expected
+    );
     assert_eq!(pinned_at(&found.pinned, LayerKind::City, "city"), expected);
     assert_eq!(found.pinned.len(), 6, "{:?}", found.pinned);
 
@@ -115,7 +129,10 @@ fn an_exact_small_count_given_away_by_analyst_answers_is_found_and_withheld() {
     );
     // Withholding the women's or the unknowns' count is what breaks it.
     assert!(
-        protection.withheld.iter().any(|q| q.group == "sex=K" || q.group == "sex=unknown"),
+        protection
+            .withheld
+            .iter()
+            .any(|q| q.group == "sex=K" || q.group == "sex=unknown"),
         "{:?}",
         protection.withheld
     );
@@ -138,7 +155,10 @@ fn noise_alone_protects_the_simple_case() {
         let auditor = AnalystAuditor::new(&cube, &t, &public);
         let found = auditor.audit(&[]).unwrap();
         assert!(found.pinned.is_empty(), "{:?}", found.pinned);
-        assert!(found.small_counts_checked >= 3, "the men's 7 in three layers");
+        assert!(
+            found.small_counts_checked >= 3,
+            "the men's 7 in three layers"
+        );
         assert!(auditor.protect("t".into()).unwrap().0.withheld.is_empty());
     }
 }
@@ -199,7 +219,15 @@ fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
         // Every (layer, measure, year, group) the tier answers.
         queries += 3 * (cube.category_codes.len() + 2) * 5 * (1 + 3 + 7);
     }
-    eprintln!("{pinned_before} small counts pinned before; {withheld} of {queries} queries withheld");
-    assert!(pinned_before > 0, "the case this protects against occurs on the demo city");
-    assert!(withheld * 100 < queries, "{withheld} of {queries} queries withheld");
+    eprintln!(
+        "{pinned_before} small counts pinned before; {withheld} of {queries} queries withheld"
+    );
+    assert!(
+        pinned_before > 0,
+        "the case this protects against occurs on the demo city"
+    );
+    assert!(
+        withheld * 100 < queries,
+        "{withheld} of {queries} queries withheld"
+    );
 }

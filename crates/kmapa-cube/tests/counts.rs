@@ -418,8 +418,24 @@ fn the_analyst_tier_answers_from_atoms_as_from_the_records() {
         (LayerKind::H3(9), Level::Hexagons(Resolution::Nine)),
     ] {
         for (measure, name) in [
-            (Measure::Category(cube.category_codes.iter().position(|c| c == "poverty").unwrap() as u16), "poverty"),
-            (Measure::Category(cube.category_codes.iter().position(|c| c == "homelessness").unwrap() as u16), "homelessness"),
+            (
+                Measure::Category(
+                    cube.category_codes
+                        .iter()
+                        .position(|c| c == "poverty")
+                        .unwrap() as u16,
+                ),
+                "poverty",
+            ),
+            (
+                Measure::Category(
+                    cube.category_codes
+                        .iter()
+                        .position(|c| c == "homelessness")
+                        .unwrap() as u16,
+                ),
+                "homelessness",
+            ),
             (Measure::AnyOf(Source::Ops), "any_ops"),
             (Measure::AnyOf(Source::Pup), "any_pup"),
         ] {
@@ -437,18 +453,29 @@ fn the_analyst_tier_answers_from_atoms_as_from_the_records() {
                             .get(&a.unit)
                             .copied()
                             .unwrap_or((None, PublicStatus::Hidden));
-                        assert_eq!((a.value, a.status), want, "{name} {year} {group} {}", a.unit);
+                        assert_eq!(
+                            (a.value, a.status),
+                            want,
+                            "{name} {year} {group} {}",
+                            a.unit
+                        );
                         compared += 1;
                         shown += usize::from(a.value.is_some());
                     }
                     // Every unit the records count is answered.
                     let listed: HashSet<&str> = answers.iter().map(|a| a.unit.as_str()).collect();
                     for u in from_records.keys() {
-                        assert!(listed.contains(u.as_str()), "{name} {year} {group}: {u} missing");
+                        assert!(
+                            listed.contains(u.as_str()),
+                            "{name} {year} {group}: {u} missing"
+                        );
                     }
                 }
             }
         }
     }
-    assert!(compared > 10_000 && shown > 1_000, "{compared} answers, {shown} shown");
+    assert!(
+        compared > 10_000 && shown > 1_000,
+        "{compared} answers, {shown} shown"
+    );
 }

@@ -203,7 +203,9 @@ impl PTable {
                 .any(|&(x, p)| p > 0.0 && (n as i64 + x).max(0) as u64 == shown)
         };
         let lo = (shown.saturating_sub(d)..=shown + d).find(|&n| can(n))?;
-        let hi = (shown.saturating_sub(d)..=shown + d).rev().find(|&n| can(n))?;
+        let hi = (shown.saturating_sub(d)..=shown + d)
+            .rev()
+            .find(|&n| can(n))?;
         Some((lo, hi))
     }
 
@@ -348,7 +350,10 @@ mod tests {
         }
         assert_eq!(t.preimage(1), None, "js = 2: 1 is never published");
         let below: u64 = (0..40u64)
-            .filter(|&n| (0..2000u64).any(|i| t.perturb(n, CellKey(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))) < 10))
+            .filter(|&n| {
+                (0..2000u64)
+                    .any(|i| t.perturb(n, CellKey(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))) < 10)
+            })
             .max()
             .unwrap();
         assert_eq!(t.largest_below(10), below);

@@ -239,10 +239,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             read().to(crate::convenience::profile),
         )
         .route("/analyst/layers", read().to(analyst_layers))
-        .route(
-            "/analyst/layers/{layer}/items",
-            read().to(analyst_items),
-        )
+        .route("/analyst/layers/{layer}/items", read().to(analyst_items))
         .route("/web/{path:.*}", read().to(crate::webmap::file))
         .route("/health", read().to(health))
         .route("/metrics", read().to(metrics));
@@ -263,10 +260,15 @@ fn base(req: &HttpRequest) -> String {
         .and_then(|h| h.to_str().ok())
         .filter(|h| {
             !h.is_empty()
-                && h.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
         })
         .unwrap_or(req.app_config().host());
-    let scheme = if req.app_config().secure() { "https" } else { "http" };
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
     format!("{scheme}://{host}")
 }
 

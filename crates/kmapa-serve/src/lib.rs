@@ -65,7 +65,12 @@ impl RateLimiter {
         };
         // Forget addresses whose bucket is full again, now and then, so that memory
         // stays bounded by the addresses of the last moments.
-        if self.calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 65_536 == 65_535 {
+        if self
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % 65_536
+            == 65_535
+        {
             l.retain_recent();
             l.shrink_to_fit();
         }
@@ -268,18 +273,33 @@ mod tests {
         let proxy = ip("127.0.0.1");
         let trusted = [proxy, ip("10.0.0.2")];
         // Straight from a client: its own address, whatever it claims.
-        assert_eq!(client_ip(ip("203.0.113.7"), Some("1.2.3.4"), &trusted), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(ip("203.0.113.7"), Some("1.2.3.4"), &trusted),
+            ip("203.0.113.7")
+        );
         // Through the proxy: the address the proxy saw.
-        assert_eq!(client_ip(proxy, Some("198.51.100.4"), &trusted), ip("198.51.100.4"));
+        assert_eq!(
+            client_ip(proxy, Some("198.51.100.4"), &trusted),
+            ip("198.51.100.4")
+        );
         // A client forging the header: what it wrote is left of what the proxy appended.
-        assert_eq!(client_ip(proxy, Some("1.1.1.1, 198.51.100.4"), &trusted), ip("198.51.100.4"));
+        assert_eq!(
+            client_ip(proxy, Some("1.1.1.1, 198.51.100.4"), &trusted),
+            ip("198.51.100.4")
+        );
         // Two proxies in a row.
-        assert_eq!(client_ip(proxy, Some("198.51.100.4, 10.0.0.2"), &trusted), ip("198.51.100.4"));
+        assert_eq!(
+            client_ip(proxy, Some("198.51.100.4, 10.0.0.2"), &trusted),
+            ip("198.51.100.4")
+        );
         // No header, or garbage: the proxy itself.
         assert_eq!(client_ip(proxy, None, &trusted), proxy);
         assert_eq!(client_ip(proxy, Some("nonsense"), &trusted), proxy);
         // Untrusted peers are never taken at their word.
-        assert_eq!(client_ip(ip("10.9.9.9"), Some("198.51.100.4"), &[]), ip("10.9.9.9"));
+        assert_eq!(
+            client_ip(ip("10.9.9.9"), Some("198.51.100.4"), &[]),
+            ip("10.9.9.9")
+        );
     }
 
     #[test]

@@ -209,7 +209,9 @@ impl Snapshot {
         }
         for name in manifest.files.keys() {
             if !REQUIRED.contains(&name.as_str()) && !OPTIONAL.contains(&name.as_str()) {
-                return Err(incomplete(format!("the manifest lists an unknown file {name}")));
+                return Err(incomplete(format!(
+                    "the manifest lists an unknown file {name}"
+                )));
             }
         }
         for entry in fs::read_dir(&dir).map_err(|e| file_err(&dir, e))? {

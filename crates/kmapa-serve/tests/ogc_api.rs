@@ -90,10 +90,13 @@ fn fixture() -> &'static Fixture {
                 == audit;
         // The analyst tier, audited with the public one as `kmapa protect` does.
         let analyst_tier = kmapa_protect::policy::AnalystTier::default();
-        let (analyst_protection, _) =
-            kmapa_cube::analyst_audit::AnalystAuditor::new(&analyst_cube, &analyst_tier, &protected)
-                .protect("test".into())
-                .unwrap();
+        let (analyst_protection, _) = kmapa_cube::analyst_audit::AnalystAuditor::new(
+            &analyst_cube,
+            &analyst_tier,
+            &protected,
+        )
+        .protect("test".into())
+        .unwrap();
         // One more query withheld as the audit would (poverty 2023, women, districts),
         // to see how the server answers one.
         let mut withheld = analyst_protection.withheld;
@@ -124,7 +127,9 @@ fn fixture() -> &'static Fixture {
         let users = kmapa_serve::users::Users::open(&data_dir).unwrap();
         let analyst_token = users.add("ana", kmapa_serve::users::Role::Analyst).unwrap();
         let public_token = users.add("pub", kmapa_serve::users::Role::Public).unwrap();
-        let metrics_token = users.add("prom", kmapa_serve::users::Role::Metrics).unwrap();
+        let metrics_token = users
+            .add("prom", kmapa_serve::users::Role::Metrics)
+            .unwrap();
         Fixture {
             _dir: dir,
             data_dir,
@@ -407,14 +412,38 @@ async fn unknown_filter_values_are_a_400_naming_the_parameter_and_its_values() {
     // A typo must not look like "nothing here": each refused with what it can be.
     let app = app!();
     for (uri, param, listed) in [
-        ("/collections/problems-districts/items?category=povrety", "category", "poverty"),
-        ("/collections/problems-districts/items?category=%25ZZ", "category", "any_ops"),
-        ("/collections/problems-districts/items?year=1999", "year", "2024"),
-        ("/collections/problems-districts/items?district=NOPE", "district", "FAB-01"),
+        (
+            "/collections/problems-districts/items?category=povrety",
+            "category",
+            "poverty",
+        ),
+        (
+            "/collections/problems-districts/items?category=%25ZZ",
+            "category",
+            "any_ops",
+        ),
+        (
+            "/collections/problems-districts/items?year=1999",
+            "year",
+            "2024",
+        ),
+        (
+            "/collections/problems-districts/items?district=NOPE",
+            "district",
+            "FAB-01",
+        ),
         ("/collections/problems-h3-8/items?unit=FAB-01", "unit", "88"),
-        ("/collections/problems-h3-8/items?category=poverty&year=2031", "year", "2024"),
+        (
+            "/collections/problems-h3-8/items?category=poverty&year=2031",
+            "year",
+            "2024",
+        ),
         ("/collections/institutions/items?type=castle", "type", "ops"),
-        ("/collections/districts/items?district=XYZ-99", "district", "FAB-01"),
+        (
+            "/collections/districts/items?district=XYZ-99",
+            "district",
+            "FAB-01",
+        ),
     ] {
         let (s, p) = get_json(&app, uri).await;
         assert_eq!(s, 400, "{uri}: {p}");
@@ -425,7 +454,13 @@ async fn unknown_filter_values_are_a_400_naming_the_parameter_and_its_values() {
     // The public tier here publishes no breakdown: sex is refused as such.
     let (s, p) = get_json(&app, "/collections/problems-districts/items?sex=X").await;
     assert_eq!(s, 400);
-    assert!(p["detail"].as_str().unwrap().contains("publishes no values of sex"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("publishes no values of sex"),
+        "{p}"
+    );
     // Known values still filter.
     let (s, fc) = get_json(
         &app,
@@ -444,14 +479,20 @@ async fn unknown_filter_values_are_a_400_naming_the_parameter_and_its_values() {
     }
     // A unit without a layer is looked up: the district's series, not the city's.
     let (s, by_unit) = get_json(&app, "/api/v1/series?unit=FAB-01&category=poverty").await;
-    let (_, by_layer) =
-        get_json(&app, "/api/v1/series?unit=FAB-01&layer=districts&category=poverty").await;
+    let (_, by_layer) = get_json(
+        &app,
+        "/api/v1/series?unit=FAB-01&layer=districts&category=poverty",
+    )
+    .await;
     assert_eq!(s, 200);
     assert_eq!(by_unit["series"], by_layer["series"]);
     assert_eq!(by_unit["unit"], "FAB-01");
     let (s, p) = get_json(&app, "/api/v1/series?category=nope").await;
     assert_eq!(s, 400, "{p}");
-    assert!(p["detail"].as_str().unwrap().starts_with("category="), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap().starts_with("category="),
+        "{p}"
+    );
 }
 
 #[actix_web::test]
@@ -460,8 +501,17 @@ async fn queryables_list_every_filter_with_the_values_it_accepts() {
     let app = app!();
     let (s, conf) = get_json(&app, "/conformance").await;
     assert_eq!(s, 200);
-    assert!(conf["conformsTo"].to_string().contains("ogcapi-features-3/1.0/conf/queryables"));
-    for id in ["districts", "problems-districts", "problems-h3-8", "institutions"] {
+    assert!(
+        conf["conformsTo"]
+            .to_string()
+            .contains("ogcapi-features-3/1.0/conf/queryables")
+    );
+    for id in [
+        "districts",
+        "problems-districts",
+        "problems-h3-8",
+        "institutions",
+    ] {
         let (s, c) = get_json(&app, &format!("/collections/{id}")).await;
         assert_eq!(s, 200);
         assert!(c["links"].to_string().contains("/queryables"), "{id}");
@@ -471,7 +521,14 @@ async fn queryables_list_every_filter_with_the_values_it_accepts() {
         let props = q["properties"].as_object().unwrap();
         assert_eq!(
             props.keys().collect::<Vec<_>>(),
-            c["filters"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
+            c["filters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f.as_str().unwrap())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>(),
             "{id}: every filter, nothing else"
         );
         // Every listed value is accepted by the items, and a made-up one is not.
@@ -479,11 +536,18 @@ async fn queryables_list_every_filter_with_the_values_it_accepts() {
             let values = schema["enum"].as_array().unwrap();
             if let Some(v) = values.first() {
                 let v = v.to_string().trim_matches('"').to_string();
-                let uri = format!("/collections/{id}/items?{name}={}&limit=1", v.replace('+', "%2B"));
+                let uri = format!(
+                    "/collections/{id}/items?{name}={}&limit=1",
+                    v.replace('+', "%2B")
+                );
                 let (s, _) = get_json(&app, &uri).await;
                 assert_eq!(s, 200, "{uri}");
             }
-            let (s, _) = get_json(&app, &format!("/collections/{id}/items?{name}=no-such-value")).await;
+            let (s, _) = get_json(
+                &app,
+                &format!("/collections/{id}/items?{name}=no-such-value"),
+            )
+            .await;
             assert_eq!(s, 400, "{id} {name}");
         }
     }
@@ -557,7 +621,10 @@ async fn a_forged_forwarding_header_never_reaches_a_link_or_the_cache() {
     assert!(!after.contains("evil"));
     // A Host that is not a host name is not echoed into links.
     let odd = links("/collections/districts", vec![("host", "a\"b<c")]).await;
-    assert!(odd.contains("http://localhost:8080/") && !odd.contains("a\"b"), "{odd}");
+    assert!(
+        odd.contains("http://localhost:8080/") && !odd.contains("a\"b"),
+        "{odd}"
+    );
 
     // With a public URL (behind a reverse proxy), every link starts with it.
     let snap = Snapshot::load(&fixture().data_dir, None).unwrap();
@@ -584,7 +651,10 @@ async fn a_forged_forwarding_header_never_reaches_a_link_or_the_cache() {
         .collect();
     assert!(hrefs.len() >= 2, "{hrefs:?}");
     for h in hrefs {
-        assert!(h.starts_with("https://mapa.wroclaw.pl/kmapa/collections/"), "{h}");
+        assert!(
+            h.starts_with("https://mapa.wroclaw.pl/kmapa/collections/"),
+            "{h}"
+        );
     }
 }
 
@@ -1075,19 +1145,38 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
     };
     let held = answer("/analyst/layers/districts/items?category=poverty&year=2023&sex=K").await;
     assert_eq!(held["withheld"], true);
-    assert!(held["withheld_pl"].as_str().unwrap().starts_with("Wstrzymane"));
-    assert!(held["withheld_en"].as_str().unwrap().starts_with("Withheld"));
+    assert!(
+        held["withheld_pl"]
+            .as_str()
+            .unwrap()
+            .starts_with("Wstrzymane")
+    );
+    assert!(
+        held["withheld_en"]
+            .as_str()
+            .unwrap()
+            .starts_with("Withheld")
+    );
     let feats = held["features"].as_array().unwrap();
     assert_eq!(feats.len(), 48);
     for feat in feats {
         let p = &feat["properties"];
-        assert!(p["value"].is_null() && p["status"] == "hidden" && p["withheld"] == true, "{p}");
+        assert!(
+            p["value"].is_null() && p["status"] == "hidden" && p["withheld"] == true,
+            "{p}"
+        );
     }
     let open = answer("/analyst/layers/districts/items?category=poverty&year=2024&sex=K").await;
     assert!(open.get("withheld").is_none());
     let open = open["features"].as_array().unwrap();
-    assert!(open.iter().any(|f| f["properties"]["status"] == "perturbed"));
-    assert!(open.iter().all(|f| f["properties"].get("withheld").is_none()));
+    assert!(
+        open.iter()
+            .any(|f| f["properties"]["status"] == "perturbed")
+    );
+    assert!(
+        open.iter()
+            .all(|f| f["properties"].get("withheld").is_none())
+    );
     let res = test::call_service(
         &app,
         test::TestRequest::get()

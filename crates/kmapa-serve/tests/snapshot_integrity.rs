@@ -40,8 +40,7 @@ fn published() -> (tempfile::TempDir, PathBuf) {
 
 fn edit_manifest(snap: &Path, f: impl FnOnce(&mut serde_json::Value)) {
     let path = snap.join(snapshot::MANIFEST);
-    let mut m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     f(&mut m);
     std::fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
 }
@@ -76,7 +75,10 @@ fn a_file_dropped_from_the_manifest_and_edited_is_not_served() {
     let (dir, snap) = published();
     assert!(snap.join(snapshot::POPULATION).exists());
     edit_manifest(&snap, |m| {
-        m["files"].as_object_mut().unwrap().remove(snapshot::POPULATION);
+        m["files"]
+            .as_object_mut()
+            .unwrap()
+            .remove(snapshot::POPULATION);
     });
     let e = refused(dir.path());
     assert!(e.contains("population.csv is not in the manifest"), "{e}");

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use kmapa_cube::public::{ProtectedTier, TierAudit, audit_public_tier, protect_public_tier};
 use kmapa_cube::analyst_audit::AnalystAuditor;
+use kmapa_cube::public::{ProtectedTier, TierAudit, audit_public_tier, protect_public_tier};
 use kmapa_cube::{Cube, CubeBuilder};
 use kmapa_geo::City;
 use kmapa_ingest::Store;
@@ -379,7 +379,8 @@ fn audit_analyst(l: &Loaded, protected: &ProtectedTier, quiet: bool) -> anyhow::
         "the analyst tier was protected with another cell-key secret than the store's ckm.key: run `kmapa protect` again"
     );
     let started = Instant::now();
-    let report = AnalystAuditor::new(&l.cube, &l.policy.analyst, protected).audit(&analyst.withheld)?;
+    let report =
+        AnalystAuditor::new(&l.cube, &l.policy.analyst, protected).audit(&analyst.withheld)?;
     for p in &report.pinned {
         eprintln!(
             "analyst: {} {} {} {} {} is pinned to exactly {}",

@@ -133,7 +133,9 @@ impl ServeArgs {
                 basemap_style: self.basemap_style.clone().or(c.basemap_style),
                 public_url: match self.public_url.clone().or(c.public_url) {
                     Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
-                        anyhow::bail!("public_url {u:?}: give a full URL, e.g. https://mapa.example.pl/kmapa")
+                        anyhow::bail!(
+                            "public_url {u:?}: give a full URL, e.g. https://mapa.example.pl/kmapa"
+                        )
                     }
                     u => u,
                 },
@@ -279,13 +281,17 @@ fn analyst(snap: &Snapshot) -> anyhow::Result<std::sync::Arc<dyn kmapa_serve::ap
             snap.dir.display()
         )
     })?;
-    let published = snap.manifest.files.get(snapshot::ANALYST_ATOMS).ok_or_else(|| {
-        anyhow::anyhow!(
-            "{}: this snapshot has no {}: {again}",
-            snap.dir.display(),
-            snapshot::ANALYST_ATOMS
-        )
-    })?;
+    let published = snap
+        .manifest
+        .files
+        .get(snapshot::ANALYST_ATOMS)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: this snapshot has no {}: {again}",
+                snap.dir.display(),
+                snapshot::ANALYST_ATOMS
+            )
+        })?;
     anyhow::ensure!(
         *published == protection.atoms_sha256,
         "{}: {} is not the one the tier was protected with: {again}",
@@ -348,8 +354,9 @@ pub fn run_users(a: &UsersArgs) -> anyhow::Result<()> {
     let users = kmapa_serve::users::Users::open(&a.data_dir)?;
     match &a.action {
         UsersAction::Add { name, role } => {
-            let r = kmapa_serve::users::Role::parse(role)
-                .ok_or_else(|| anyhow::anyhow!("--role {role:?}: use public, analyst, admin or metrics"))?;
+            let r = kmapa_serve::users::Role::parse(role).ok_or_else(|| {
+                anyhow::anyhow!("--role {role:?}: use public, analyst, admin or metrics")
+            })?;
             let token = users.add(name, r)?;
             println!(
                 "added {name} ({}). Token, shown only now:\n{token}",
@@ -427,12 +434,18 @@ mod tests {
             from_file.options.public_url.as_deref(),
             Some("https://mapa.wroclaw.pl/kmapa")
         );
-        assert_eq!(from_file.options.trusted_proxies, ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        assert_eq!(
+            from_file.options.trusted_proxies,
+            ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
         let bad = ServeArgs {
             public_url: Some("mapa.wroclaw.pl".into()),
             ..Default::default()
         };
-        assert!(bad.settings().is_err(), "a public URL without a scheme is refused");
+        assert!(
+            bad.settings().is_err(),
+            "a public URL without a scheme is refused"
+        );
         // Flags win over the file.
         let flags = ServeArgs {
             config: Some(cfg.clone()),
