@@ -80,6 +80,18 @@ impl Analyst for CubeAnalyst {
         out
     }
 
+    fn breakdown_layers(&self) -> Vec<String> {
+        self.layers()
+            .into_iter()
+            .filter(|l| match l.as_str() {
+                "city" => self.tier.breakdown_layers.contains(&Layer::City),
+                "parents" => self.tier.breakdown_layers.contains(&Layer::Parents),
+                "districts" => self.tier.breakdown_layers.contains(&Layer::Districts),
+                _ => self.tier.breakdown_layers.contains(&Layer::H3),
+            })
+            .collect()
+    }
+
     fn groups(&self) -> Vec<String> {
         self.tier
             .breakdowns
@@ -104,6 +116,21 @@ impl Analyst for CubeAnalyst {
             .measure(category)
             .ok_or_else(|| format!("unknown category {category:?} (see /api/v1/vocabulary)"))?;
         let group = Group::parse(group).ok_or_else(|| format!("unknown group {group:?}"))?;
+        if group != Group::All {
+            let here = match layer {
+                LayerKind::City => Layer::City,
+                LayerKind::Parents => Layer::Parents,
+                LayerKind::Districts => Layer::Districts,
+                LayerKind::H3(_) => Layer::H3,
+            };
+            if !self.tier.breakdown_layers.contains(&here) {
+                return Err(format!(
+                    "{}: breakdowns are answered at {} only",
+                    group.code(),
+                    self.breakdown_layers().join(", ")
+                ));
+            }
+        }
         let group_index = self
             .atoms
             .group(group)

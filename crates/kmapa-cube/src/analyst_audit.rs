@@ -226,7 +226,13 @@ impl<'a> AnalystAuditor<'a> {
                     truth[var(c.unit, g)] = u64::from(c.persons);
                     keys.insert(c.unit, c.key);
                 }
+                let with_breakdowns = match layer {
+                    LayerKind::City => Layer::City,
+                    LayerKind::Parents => Layer::Parents,
+                    _ => Layer::Districts,
+                };
                 let answered = self.offered.contains(&layer)
+                    && (group == Group::All || self.tier.breakdown_layers.contains(&with_breakdowns))
                     && !withheld.contains(&self.query(layer, code, year, group));
                 for &(l, u) in units.iter().filter(|(l, _)| *l == layer) {
                     let v = var(u, g);

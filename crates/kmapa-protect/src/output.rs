@@ -196,6 +196,8 @@ pub trait Analyst: Send + Sync {
     fn layers(&self) -> Vec<String>;
     /// Breakdown groups offered besides `all` (`sex=K`, `age=18-29`, …).
     fn groups(&self) -> Vec<String>;
+    /// Layers the breakdown groups are offered at (`all` is offered everywhere).
+    fn breakdown_layers(&self) -> Vec<String>;
     /// Perturbed counts of one category and year at one layer, for one group.
     fn query(
         &self,

@@ -19,6 +19,7 @@
 //! layers = ["districts", "parents", "city", "h3"]
 //! h3_resolutions = [7, 8, 9]
 //! breakdowns = ["sex", "age_band"]
+//! breakdown_layers = ["districts", "parents", "city"]   # not hexagons (not audited yet)
 //! threshold = 10              # perturbed counts below this are hidden
 //!
 //! [analyst.ckm]
@@ -124,6 +125,10 @@ pub struct AnalystTier {
     pub h3_resolutions: Vec<u8>,
     pub years: Years,
     pub breakdowns: Vec<Breakdown>,
+    /// Layers the breakdowns are answered at. Not hexagons: analyst answers are
+    /// audited with the public tier at districts, parent areas and the city only
+    /// (docs/privacy.md), so breakdowns by hexagon are refused.
+    pub breakdown_layers: Vec<Layer>,
     /// Perturbed counts below this are not shown.
     pub threshold: u64,
     pub ckm: CkmParams,
@@ -136,6 +141,7 @@ impl Default for AnalystTier {
             h3_resolutions: vec![7, 8, 9],
             years: Years::All(AllYears::All),
             breakdowns: vec![Breakdown::Sex, Breakdown::AgeBand],
+            breakdown_layers: vec![Layer::Districts, Layer::Parents, Layer::City],
             threshold: 10,
             ckm: CkmParams::default(),
         }
@@ -255,6 +261,12 @@ impl Policy {
                 c.max_noise * c.max_noise
             ));
         }
+        if self.analyst.breakdown_layers.contains(&Layer::H3) {
+            return bad(
+                "analyst.breakdown_layers has h3: breakdowns by hexagon are not offered, because the audit of analyst answers does not cover hexagons yet (docs/privacy.md); use districts, parents and city"
+                    .into(),
+            );
+        }
         if self.analyst.threshold < MIN_K {
             return bad(format!(
                 "analyst.threshold = {} is below {MIN_K}",
@@ -319,6 +331,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("at most max_noise²"), "{err}");
+        let err = Policy::parse(
+            "p.toml",
+            "[analyst]\nbreakdown_layers = [\"districts\", \"h3\"]",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("breakdowns by hexagon are not offered"), "{err}");
         let err = Policy::parse("p.toml", "version = \"\"")
             .unwrap_err()
             .to_string();

@@ -1106,6 +1106,7 @@ async fn analyst_layers(
         .insert_header((header::CACHE_CONTROL, "private, no-store"))
         .json(json!({
             "tier": "analyst", "layers": a.layers(), "groups": a.groups(),
+            "breakdown_layers": a.breakdown_layers(),
             "threshold": a.threshold(),
             // Row n: for a true count n (the last row for every larger count), each
             // possible noise with its probability.

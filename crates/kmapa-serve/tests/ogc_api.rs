@@ -1103,11 +1103,16 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
             "/analyst/layers/{layer}/items?category=poverty&year=2024"
         ))
         .await;
-        for q in [
-            "category=trafficking_victim&year=2024",
-            "category=poverty&year=2024&sex=K",
-            "category=post_prison&year=2019&age=65%2B",
-        ] {
+        let queries: &[&str] = if layer == "districts" {
+            &[
+                "category=trafficking_victim&year=2024",
+                "category=poverty&year=2024&sex=K",
+                "category=post_prison&year=2019&age=65%2B",
+            ]
+        } else {
+            &["category=trafficking_victim&year=2024"]
+        };
+        for q in queries {
             assert_eq!(
                 units(format!("/analyst/layers/{layer}/items?{q}")).await,
                 common,
@@ -1177,6 +1182,18 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
         open.iter()
             .all(|f| f["properties"].get("withheld").is_none())
     );
+    // Breakdowns by hexagon are not offered (the analyst audit does not cover them).
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/analyst/layers/h3_9/items?category=poverty&year=2024&sex=K")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {}", f.analyst_token)))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 400);
+    let p: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    assert!(p["detail"].as_str().unwrap().contains("breakdowns are answered at districts, parents, city only"), "{p}");
     let res = test::call_service(
         &app,
         test::TestRequest::get()
