@@ -232,7 +232,8 @@ impl<'a> AnalystAuditor<'a> {
                     _ => Layer::Districts,
                 };
                 let answered = self.offered.contains(&layer)
-                    && (group == Group::All || self.tier.breakdown_layers.contains(&with_breakdowns))
+                    && (group == Group::All
+                        || self.tier.breakdown_layers.contains(&with_breakdowns))
                     && !withheld.contains(&self.query(layer, code, year, group));
                 for &(l, u) in units.iter().filter(|(l, _)| *l == layer) {
                     let v = var(u, g);

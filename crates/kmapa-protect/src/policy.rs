@@ -337,7 +337,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("breakdowns by hexagon are not offered"), "{err}");
+        assert!(
+            err.contains("breakdowns by hexagon are not offered"),
+            "{err}"
+        );
         let err = Policy::parse("p.toml", "version = \"\"")
             .unwrap_err()
             .to_string();

@@ -1193,7 +1193,13 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
     .await;
     assert_eq!(res.status().as_u16(), 400);
     let p: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
-    assert!(p["detail"].as_str().unwrap().contains("breakdowns are answered at districts, parents, city only"), "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("breakdowns are answered at districts, parents, city only"),
+        "{p}"
+    );
     let res = test::call_service(
         &app,
         test::TestRequest::get()
