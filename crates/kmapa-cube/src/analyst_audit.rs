@@ -13,7 +13,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use kmapa_model::Source;
 use kmapa_protect::ckm::PTable;
 use kmapa_protect::output::{AnalystProtection, AnalystQuery, LayerKind, ProtectedTier};
 use kmapa_protect::policy::{AnalystTier, Layer};
@@ -104,20 +103,7 @@ impl<'a> AnalystAuditor<'a> {
             groups.extend(Group::of(b));
             dimensions.push((start..groups.len()).collect());
         }
-        let mut measures: Vec<(Measure, String)> = (0..cube.category_codes.len() as u16)
-            .map(|c| {
-                (
-                    Measure::Category(c),
-                    cube.category_codes[c as usize].clone(),
-                )
-            })
-            .collect();
-        measures.extend(Source::ALL.into_iter().map(|s| {
-            (
-                Measure::AnyOf(s),
-                format!("any_{}", s.code().to_lowercase()),
-            )
-        }));
+        let measures = crate::atoms::measures_of(cube);
         let offered = LEVELS
             .iter()
             .map(|&(_, l)| l)

@@ -582,26 +582,10 @@ impl Cube {
         year: u16,
         group: Group,
     ) -> std::collections::BTreeMap<(u16, Option<u64>), u64> {
-        let at = |f: &Fact| (f.district, r.and_then(|r| self.hex_at(f, r)));
-        let mut out = std::collections::BTreeMap::new();
-        match measure {
-            Measure::Category(c) => {
-                for f in self.facts_of(c, year).iter().filter(|f| group.holds(f)) {
-                    *out.entry(at(f)).or_insert(0) += 1;
-                }
-            }
-            Measure::AnyOf(source) => {
-                let lo = self.facts.partition_point(|f| f.year < year);
-                let hi = self.facts.partition_point(|f| f.year <= year);
-                let mut seen = rustc_hash::FxHashSet::default();
-                for f in self.facts[lo..hi].iter().filter(|f| group.holds(f)) {
-                    if self.sources[f.category as usize] == source && seen.insert(f.person) {
-                        *out.entry(at(f)).or_insert(0) += 1;
-                    }
-                }
-            }
-        }
-        out
+        self.atom_keys(r, measure, year, group)
+            .into_iter()
+            .map(|(atom, (persons, _))| (atom, u64::from(persons)))
+            .collect()
     }
 
     /// Persons and the sum of their record keys (the cell key) per atom (district,
