@@ -20,7 +20,8 @@ pub use kmapa_protect::output::{Analyst, AnalystCell};
 /// Shared state of the service.
 pub struct AppState {
     pub served: Served,
-    cache: std::sync::RwLock<HashMap<String, Cached>>,
+    /// Answers by request, bounded in bytes (moka, weighed by body size).
+    cache: moka::sync::Cache<String, Cached>,
     pub metrics: Metrics,
     pub users: Option<crate::users::Users>,
     pub analyst: Option<std::sync::Arc<dyn Analyst>>,
@@ -97,7 +98,18 @@ pub struct Metrics {
     pub cache_hits: AtomicU64,
 }
 
-const CACHE_ENTRIES: usize = 2048;
+/// The response cache's budget: bodies plus room for their compressed copies.
+pub const CACHE_BYTES: u64 = 256 << 20;
+
+fn new_cache(bytes: u64) -> moka::sync::Cache<String, Cached> {
+    moka::sync::Cache::builder()
+        .weigher(|k: &String, v: &Cached| {
+            // The body, and up to as much again for its gzip and brotli copies.
+            u32::try_from(k.len() + 2 * v.body.len()).unwrap_or(u32::MAX)
+        })
+        .max_capacity(bytes)
+        .build()
+}
 const GEOJSON: &str = "application/geo+json";
 const JSON: &str = "application/json";
 
@@ -105,13 +117,25 @@ impl AppState {
     pub fn new(served: Served) -> Self {
         AppState {
             served,
-            cache: Default::default(),
+            cache: new_cache(CACHE_BYTES),
             metrics: Metrics::default(),
             users: None,
             analyst: None,
             basemap_style: None,
             public_url: None,
         }
+    }
+
+    /// A response cache of at most `bytes` (default [`CACHE_BYTES`]).
+    pub fn with_cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache = new_cache(bytes);
+        self
+    }
+
+    /// Bytes the response cache holds now (after pending evictions).
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.weighted_size()
     }
 
     /// Links are built from `url` (trailing slashes dropped), whatever the request says.
@@ -398,23 +422,24 @@ pub(crate) fn cached_response(
     state: &AppState,
     compute: impl FnOnce() -> Result<(String, &'static str), Problem>,
 ) -> Result<HttpResponse, Problem> {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
+    // Links depend on the Host header unless a public URL is set: then Host is left
+    // out of the key, so that varying it cannot fill the cache with copies.
+    let host = match state.public_url {
+        Some(_) => "",
+        None => req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    };
     let key = format!("{}?{}|{host}", req.path(), req.query_string());
-    if let Some(c) = state.cache.read().expect("cache lock").get(&key).cloned() {
+    if let Some(c) = state.cache.get(&key) {
         state.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
         return Ok(respond(req, c));
     }
     let (body, ct) = compute()?;
     let c = make(body, ct);
-    let mut cache = state.cache.write().expect("cache lock");
-    if cache.len() >= CACHE_ENTRIES {
-        cache.clear();
-    }
-    cache.insert(key, c.clone());
+    state.cache.insert(key, c.clone());
     Ok(respond(req, c))
 }
 
@@ -828,8 +853,11 @@ async fn items(
         let mut allowed = vec!["limit", "offset", "bbox"];
         allowed.extend(c.filters);
         let q = query(&req, &allowed)?;
-        let f = parse_filter(&q)?;
+        let mut f = parse_filter(&q)?;
         check_values(c, &q)?;
+        // A page stays bounded in bytes: a larger limit gets this collection's largest
+        // page, with a link to the next (OGC API – Features lets a server do so).
+        f.limit = f.limit.min(c.max_page);
         let matching: Vec<&crate::data::Item> = c
             .items
             .iter()
@@ -1032,6 +1060,10 @@ async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
     s.push_str(&format!(
         "# HELP kmapa_cache_hits_total Responses served from the response cache.\n# TYPE kmapa_cache_hits_total counter\nkmapa_cache_hits_total {}\n",
         state.metrics.cache_hits.load(Ordering::Relaxed)
+    ));
+    s.push_str(&format!(
+        "# HELP kmapa_cache_bytes Bytes held by the response cache (bounded).\n# TYPE kmapa_cache_bytes gauge\nkmapa_cache_bytes {}\n",
+        state.cache_bytes()
     ));
     s.push_str(&format!(
         "# HELP kmapa_snapshot The published snapshot served.\n# TYPE kmapa_snapshot gauge\nkmapa_snapshot {}\n",

@@ -57,7 +57,13 @@ pub struct Collection {
     /// Per filter, every value it can take here (filled by [`Collection::index_values`]):
     /// anything else is refused with the list, not answered with nothing.
     pub values: BTreeMap<&'static str, std::collections::BTreeSet<String>>,
+    /// The most features one page gives (filled by [`Collection::index_values`]): as
+    /// many as keep a page near [`PAGE_BYTES`], at least 100, at most the API's 10,000.
+    pub max_page: usize,
 }
+
+/// About how large one page of features may get.
+pub const PAGE_BYTES: usize = 8 << 20;
 
 impl Collection {
     /// Fills [`Collection::values`] from the items.
@@ -85,6 +91,13 @@ impl Collection {
             }
         }
         self.values = values;
+        let bytes: usize = self
+            .items
+            .iter()
+            .map(|i| i.properties.len() + self.geometries[i.geometry].len() + 64)
+            .sum();
+        let average = bytes / self.items.len().max(1);
+        self.max_page = (PAGE_BYTES / average.max(1)).clamp(100, crate::app::MAX_LIMIT);
     }
 
     /// The feature's GeoJSON text.
@@ -227,6 +240,7 @@ impl Served {
             geometries: Vec::new(),
             items: Vec::new(),
             filters: &["district"],
+            max_page: crate::app::MAX_LIMIT,
             values: BTreeMap::new(),
         };
         for d in &city.layer.districts {
@@ -324,6 +338,7 @@ impl Served {
                 geometries: Vec::new(),
                 items: Vec::with_capacity(layer_cells.len()),
                 filters: PROBLEM_FILTERS,
+                max_page: crate::app::MAX_LIMIT,
                 values: BTreeMap::new(),
             };
             let mut geometry_of: HashMap<String, (usize, [f64; 4])> = HashMap::new();
@@ -403,6 +418,7 @@ impl Served {
             geometries: Vec::new(),
             items: Vec::new(),
             filters: &["type", "sector", "category"],
+            max_page: crate::app::MAX_LIMIT,
             values: BTreeMap::new(),
         };
         let mut institutions = Vec::new();

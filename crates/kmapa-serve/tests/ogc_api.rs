@@ -659,6 +659,71 @@ async fn a_forged_forwarding_header_never_reaches_a_link_or_the_cache() {
 }
 
 #[actix_web::test]
+async fn the_response_cache_and_pages_stay_bounded_in_bytes() {
+    // The reported exhaustion: large pages under ever new Host headers grew the cache
+    // without bound (it was bounded in entries only).
+    let snap = Snapshot::load(&fixture().data_dir, None).unwrap();
+    let budget = 4u64 << 20;
+    let state = web::Data::new(
+        AppState::new(Served::from_snapshot(&snap).unwrap()).with_cache_bytes(budget),
+    );
+    let app = test::init_service(App::new().app_data(state.clone()).configure(configure)).await;
+    let mut largest = 0;
+    for n in 0..40 {
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/collections/problems-districts/items?limit=10000")
+                .insert_header(("host", format!("h{n}.example")))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 200);
+        let body = test::read_body(res).await;
+        largest = largest.max(body.len());
+        let fc: Value = serde_json::from_slice(&body).unwrap();
+        // One page is capped near 8 MB, with a link to the next.
+        let returned = fc["numberReturned"].as_u64().unwrap();
+        if returned < fc["numberMatched"].as_u64().unwrap() {
+            assert!(fc["links"].to_string().contains("\"next\""));
+        }
+    }
+    assert!(largest <= 12 << 20, "one page is {largest} bytes");
+    let held = state.cache_bytes();
+    assert!(
+        held <= budget,
+        "the cache holds {held} bytes, over its {budget}"
+    );
+    // The paging still gives every feature once.
+    let (_, first) = get_json(&app, "/collections/problems-districts/items?limit=10000").await;
+    let matched = first["numberMatched"].as_u64().unwrap() as usize;
+    let mut seen = std::collections::HashSet::new();
+    let mut page = first;
+    loop {
+        for f in page["features"].as_array().unwrap() {
+            assert!(seen.insert(f["id"].as_str().unwrap().to_string()));
+        }
+        let next = page["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "next")
+            .map(|l| {
+                l["href"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("http://localhost:8080")
+                    .to_string()
+            });
+        match next {
+            Some(uri) => page = get_json(&app, &uri).await.1,
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), matched);
+}
+
+#[actix_web::test]
 async fn head_answers_every_get_route_with_the_same_status_and_headers() {
     let app = app!();
     for uri in [
