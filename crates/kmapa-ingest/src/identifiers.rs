@@ -61,7 +61,7 @@ pub fn identifier_column(header: &str) -> Option<&'static str> {
 /// `free_text` widens the check to phone numbers (for columns kmapa does not know).
 pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
     let v = value.trim();
-    if v.len() == 11 && crate::pesel::is_valid(v) {
+    if contains_pesel(v) {
         return Some("a valid PESEL number");
     }
     if let Some(at) = v.find('@')
@@ -85,6 +85,35 @@ pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// Whether any run of exactly 11 digits in `v` is a valid PESEL: alone, or inside a
+/// longer value (`ID65101821363`, `rodzina 65101821363`, an address). Longer digit runs
+/// (account numbers) are not split, and hexadecimal tokens with a letter (pseudonyms,
+/// whose digit runs would now and then pass the checksum by chance) are not searched.
+pub fn contains_pesel(v: &str) -> bool {
+    if v.len() == 11 {
+        return crate::pesel::is_valid(v);
+    }
+    if v.bytes().all(|c| c.is_ascii_hexdigit()) && v.bytes().any(|c| c.is_ascii_alphabetic()) {
+        return false;
+    }
+    let b = v.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i - start == 11 && crate::pesel::is_valid(&v[start..i]) {
+                return true;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    false
 }
 
 /// Two or three capitalised words ("Jan Kowalski", "Anna Nowak-Wiśniewska"): the shape
@@ -144,6 +173,30 @@ mod tests {
             Some("a valid PESEL number")
         );
         assert_eq!(identifier_value("44051401358", false), None);
+        // Inside longer values, as the outside testers found them.
+        for v in [
+            "ID44051401359",
+            "rodzina 44051401359",
+            "ul. Długa 5 (44051401359)",
+            "44051401359/2024",
+        ] {
+            assert_eq!(
+                identifier_value(v, false),
+                Some("a valid PESEL number"),
+                "{v}"
+            );
+        }
+        // Not split out of longer digit runs; a wrong checksum is not a PESEL; a
+        // pseudonym (hex) is not searched.
+        assert_eq!(
+            identifier_value("PL61109010140000071219812874", false),
+            None
+        );
+        assert_eq!(identifier_value("rodzina 44051401358", false), None);
+        assert_eq!(
+            identifier_value("a44051401359b0c1d2e3f40516273849", false),
+            None
+        );
         assert_eq!(
             identifier_value("jan.kowalski@example.org", false),
             Some("an e-mail address")

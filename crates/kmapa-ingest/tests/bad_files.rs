@@ -192,6 +192,68 @@ fn pesel_values_and_e_mails_anywhere_are_refused_with_line_and_column() {
 }
 
 #[test]
+fn a_pesel_inside_a_longer_value_refuses_the_file_and_is_never_written() {
+    // As outside testers found them: in a pseudonym, in a free-text note, in an
+    // address. Each refuses the whole file; the number appears in no message and no
+    // file of the store.
+    let e = env();
+    for (name, text, column) in [
+        (
+            "id.csv",
+            "source,person_id,year,category,district\nOPS,ID44051401359,2024,poverty,FAB-01\n",
+            "person_id",
+        ),
+        (
+            "note.csv",
+            "source,person_id,year,category,district,uwagi\nOPS,x1,2024,poverty,FAB-01,rodzina 44051401359\n",
+            "uwagi",
+        ),
+        (
+            "addr.csv",
+            "source,person_id,year,category,address\nOPS,x1,2024,poverty,ul. Długa 5 44051401359\n",
+            "address",
+        ),
+    ] {
+        let path = e.file(name, text.as_bytes());
+        let err = e.ingest(&path, &opts()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "line 2: column \"{column}\" holds a valid PESEL number"
+            )),
+            "{name}: {err}"
+        );
+        assert!(
+            !err.contains("44051401359"),
+            "{name}: the number is in the message: {err}"
+        );
+    }
+    let store = e.dir.path().join("store");
+    let store_files = walk(&store);
+    for f in &store_files {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !bytes.windows(11).any(|w| w == b"44051401359"),
+            "{} holds the PESEL",
+            f.display()
+        );
+    }
+    assert!(Store::open(&store).unwrap().list().unwrap().is_empty());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
 fn bad_rows_land_in_the_rejects_with_reasons_and_nothing_is_lost() {
     let e = env();
     let text = "source,person_id,year,category,lat,lon,address,district\n\
