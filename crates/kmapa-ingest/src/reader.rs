@@ -253,6 +253,57 @@ impl<R: Read> Read for SharedHashingReader<R> {
 }
 
 /// Opens a CSV record file: sniffs encoding and delimiter, maps the header.
+/// The longest line a CSV export may have. Real rows are well under a kilobyte; a
+/// longer line is a broken export (a runaway quote, a pasted document), refused before
+/// it is held in memory or copied anywhere.
+pub const MAX_LINE: usize = 1 << 20;
+
+/// Passes bytes through, failing once a line grows past `max` bytes.
+struct LineLimit<R> {
+    inner: R,
+    max: usize,
+    /// Bytes since the last newline.
+    run: usize,
+    /// 1-based number of the line being read.
+    line: u64,
+}
+
+impl<R: Read> LineLimit<R> {
+    fn new(inner: R, max: usize) -> Self {
+        LineLimit {
+            inner,
+            max,
+            run: 0,
+            line: 1,
+        }
+    }
+}
+
+impl<R: Read> Read for LineLimit<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                self.run = 0;
+                self.line += 1;
+            } else {
+                self.run += 1;
+                if self.run > self.max {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "line {} is longer than {} KiB: no row of an export is; the file is broken (a runaway quote?) and nothing was ingested",
+                            self.line,
+                            self.max >> 10
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
 pub fn open_csv(
     path: &Path,
     forced: Option<Encoding>,
@@ -303,6 +354,7 @@ pub fn open_csv(
             .read_exact(&mut bom)
             .map_err(|e| FileError::io(path, e))?;
     }
+    let stream: Box<dyn Read + Send> = Box::new(LineLimit::new(stream, MAX_LINE));
     let mut reader = csv::ReaderBuilder::new()
         // Records end at `\n` only (a `\r` before it is trimmed with the cell): the
         // csv crate's CRLF handling miscounts line numbers by one.
