@@ -87,33 +87,21 @@ pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
     None
 }
 
-/// Whether any run of exactly 11 digits in `v` is a valid PESEL: alone, or inside a
-/// longer value (`ID65101821363`, `rodzina 65101821363`, an address). Longer digit runs
-/// (account numbers) are not split, and hexadecimal tokens with a letter (pseudonyms,
-/// whose digit runs would now and then pass the checksum by chance) are not searched.
+/// Whether `v` holds a valid PESEL as a word of its own: alone, or among other words
+/// (`rodzina 65101821363`, `ul. Długa 5 (65101821363)`, `65101821363/2024`), or after
+/// a short prefix of up to three letters (`ID65101821363`, `nr65101821363`). Words are
+/// runs of letters and digits; a longer digit run (an account number), or digits mixed
+/// with letters (a pseudonym like `Hce8738d2f75bd4a`, whose digits would now and then
+/// pass the checksum by chance), is not a PESEL.
 pub fn contains_pesel(v: &str) -> bool {
-    if v.len() == 11 {
-        return crate::pesel::is_valid(v);
-    }
-    if v.bytes().all(|c| c.is_ascii_hexdigit()) && v.bytes().any(|c| c.is_ascii_alphabetic()) {
-        return false;
-    }
-    let b = v.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_digit() {
-                i += 1;
-            }
-            if i - start == 11 && crate::pesel::is_valid(&v[start..i]) {
-                return true;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    false
+    v.split(|c: char| !c.is_alphanumeric()).any(|word| {
+        let digits = word.trim_start_matches(|c: char| c.is_alphabetic());
+        let prefix = word.len() - digits.len();
+        prefix <= 3
+            && digits.len() == 11
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && crate::pesel::is_valid(digits)
+    })
 }
 
 /// Two or three capitalised words ("Jan Kowalski", "Anna Nowak-Wiśniewska"): the shape

@@ -49,7 +49,25 @@ pub fn detect_encoding(sample: &[u8]) -> Encoding {
         Ok(_) => Encoding::Utf8,
         // A character cut at the end of the sample is still UTF-8.
         Err(e) if e.error_len().is_none() => Encoding::Utf8,
-        Err(_) => Encoding::Windows1250,
+        Err(_) => {
+            // Invalid UTF-8 somewhere. If more lines have letters in UTF-8 than lines
+            // that are not UTF-8, the file is UTF-8 with a stray line (which the reader
+            // then refuses with its number), not Windows-1250.
+            let (mut utf8, mut other) = (0, 0);
+            for line in sample.split(|&b| b == b'\n') {
+                match std::str::from_utf8(line) {
+                    Ok(t) if !t.is_ascii() => utf8 += 1,
+                    Ok(_) => {}
+                    Err(e) if e.error_len().is_none() => {}
+                    Err(_) => other += 1,
+                }
+            }
+            if utf8 > other {
+                Encoding::Utf8
+            } else {
+                Encoding::Windows1250
+            }
+        }
     }
 }
 
@@ -253,6 +271,88 @@ impl<R: Read> Read for SharedHashingReader<R> {
 }
 
 /// Opens a CSV record file: sniffs encoding and delimiter, maps the header.
+/// Passes raw bytes through, failing at the first line in another encoding than the
+/// file's: invalid UTF-8 in a UTF-8 file, or, in a Windows-1250 file, a Polish letter
+/// written as UTF-8 (`ą` as C4 85: in Windows-1250 "Ä…", which no Polish text has).
+struct OneEncoding<R> {
+    inner: R,
+    encoding: Encoding,
+    /// Bytes of a character cut at the end of the last read.
+    carry: Vec<u8>,
+    line: u64,
+}
+
+impl<R: Read> OneEncoding<R> {
+    fn new(inner: R, encoding: Encoding) -> Self {
+        OneEncoding {
+            inner,
+            encoding,
+            carry: Vec::new(),
+            line: 1,
+        }
+    }
+
+    fn mixed(&self, line: u64) -> std::io::Error {
+        let what = match self.encoding {
+            Encoding::Utf8 => "is not UTF-8 (Windows-1250?), unlike the lines before it",
+            Encoding::Windows1250 => "has a letter in UTF-8, while the file has Windows-1250 text",
+        };
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "line {line} {what}: the file mixes encodings and nothing was ingested. Re-export it in one encoding (UTF-8 is best)"
+            ),
+        )
+    }
+}
+
+/// Whether `b` starts with a Polish letter in UTF-8 (ąćęłńóśźż and capitals).
+fn polish_utf8(b: &[u8]) -> bool {
+    matches!(
+        b,
+        [0xC4, 0x84 | 0x85 | 0x86 | 0x87 | 0x98 | 0x99, ..]
+            | [
+                0xC5,
+                0x81 | 0x82 | 0x83 | 0x84 | 0x9A | 0x9B | 0xB9 | 0xBA | 0xBB | 0xBC,
+                ..
+            ]
+            | [0xC3, 0x93 | 0xB3, ..]
+    )
+}
+
+impl<R: Read> Read for OneEncoding<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(&buf[..n]);
+        let line_at = |upto: usize, line: u64| {
+            line + bytes[..upto].iter().filter(|&&b| b == b'\n').count() as u64
+        };
+        match self.encoding {
+            Encoding::Utf8 => match std::str::from_utf8(&bytes) {
+                Ok(_) => {}
+                Err(e) if e.error_len().is_none() && n > 0 => {
+                    // A character cut by the read: check it with the next bytes.
+                    self.carry = bytes[e.valid_up_to()..].to_vec();
+                }
+                Err(e) => return Err(self.mixed(line_at(e.valid_up_to(), self.line))),
+            },
+            Encoding::Windows1250 => {
+                if let Some(i) = (0..bytes.len()).find(|&i| polish_utf8(&bytes[i..])) {
+                    return Err(self.mixed(line_at(i, self.line)));
+                }
+                // A lead byte at the very end: look again with what follows.
+                if n > 0 && matches!(bytes.last(), Some(0xC3..=0xC5)) {
+                    self.carry = vec![*bytes.last().expect("not empty")];
+                }
+            }
+        }
+        let checked = bytes.len() - self.carry.len();
+        self.line = line_at(checked, self.line);
+        Ok(n)
+    }
+}
+
 /// The longest line a CSV export may have. Real rows are well under a kilobyte; a
 /// longer line is a broken export (a runaway quote, a pasted document), refused before
 /// it is held in memory or copied anywhere.
@@ -343,9 +443,14 @@ pub fn open_csv(
         inner: BufReader::with_capacity(1 << 20, file),
         state: state.clone(),
     };
+    // One encoding for the whole file: a line in the other one is refused, wherever it
+    // is, instead of being decoded one way or the other by where it falls.
     let mut stream: Box<dyn Read + Send> = match encoding {
-        Encoding::Utf8 => Box::new(hashed),
-        Encoding::Windows1250 => Box::new(DecodingReader::windows_1250(hashed)),
+        Encoding::Utf8 => Box::new(OneEncoding::new(hashed, Encoding::Utf8)),
+        Encoding::Windows1250 => Box::new(DecodingReader::windows_1250(OneEncoding::new(
+            hashed,
+            Encoding::Windows1250,
+        ))),
     };
     // Skip a UTF-8 BOM.
     if encoding == Encoding::Utf8 && sample.starts_with(b"\xEF\xBB\xBF") {
@@ -364,9 +469,12 @@ pub fn open_csv(
         .flexible(true)
         .buffer_capacity(1 << 20)
         .from_reader(stream);
-    let headers = reader.byte_headers().map_err(|e| {
-        FileError::new(path, format!("cannot read the header line: {e}"))
-            .hint("The first line must name the columns")
+    let headers = reader.byte_headers().map_err(|e| match e.kind() {
+        // The reader reads ahead: a fault further down (a mixed encoding, an overlong
+        // line) can surface here, and says its own line.
+        csv::ErrorKind::Io(io) => FileError::new(path, io.to_string()),
+        _ => FileError::new(path, format!("cannot read the header line: {e}"))
+            .hint("The first line must name the columns"),
     })?;
     let headers: Vec<String> = match headers
         .iter()

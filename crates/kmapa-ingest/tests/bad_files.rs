@@ -390,7 +390,44 @@ fn file_level_faults_reject_the_whole_file() {
         ..opts()
     };
     let err = e.ingest(&path, &forced).unwrap_err().to_string();
-    assert!(err.contains("line 2: text is not valid UTF-8"), "{err}");
+    assert!(err.contains("line 2 is not UTF-8"), "{err}");
+}
+
+#[test]
+fn a_file_mixing_encodings_is_refused_at_the_first_line_in_the_other_one() {
+    // The reported case: one Windows-1250 line among UTF-8 lines was decoded one way or
+    // the other depending on where it fell (inside or past the first 64 KiB).
+    let e = env();
+    let row = "OPS,x{i},2024,poverty,Gajowice,Łódzka\n";
+    for at in [3usize, 5000] {
+        let mut text = b"source,person_id,year,category,district,uwagi\n".to_vec();
+        for i in 0..6000 {
+            if i + 2 == at {
+                // ł as Windows-1250 (B3) in a UTF-8 file.
+                text.extend(format!("OPS,w{i},2024,poverty,Gajowice,").as_bytes());
+                text.extend(b"\xB3\xF3d\xBF\n");
+            } else {
+                text.extend(row.replace("{i}", &i.to_string()).as_bytes());
+            }
+        }
+        let path = e.file(&format!("mixed{at}.csv"), &text);
+        let err = e.ingest(&path, &opts()).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("line {at} ")) && err.contains("mixes encodings"),
+            "{at}: {err}"
+        );
+    }
+    // A Windows-1250 file with one UTF-8 line.
+    let mut text = b"source;person_id;year;category;district;uwagi\nOPS;a;2024;poverty;Gajowice;\xB3\xF3d\xBF\n".to_vec();
+    text.extend("OPS;b;2024;poverty;Gajowice;Łódź\n".as_bytes());
+    let path = e.file("mixed1250.csv", &text);
+    let err = e.ingest(&path, &opts()).unwrap_err().to_string();
+    assert!(
+        err.contains("line 3 has a letter in UTF-8") && err.contains("mixes encodings"),
+        "{err}"
+    );
+    let store = Store::open(&e.dir.path().join("store")).unwrap();
+    assert!(store.list().unwrap().is_empty());
 }
 
 #[test]
