@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 echo "== test-time tools (Python: h3 and shapely as reference oracles, schemathesis)"
 python3 -c "import h3, shapely, schemathesis, owslib, prometheus_client, highspy, numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+echo "== reverse proxy and GIS client (Debian's nginx and gdal-bin)"
+if ! command -v nginx >/dev/null || ! command -v ogr2ogr >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y nginx gdal-bin || { apt-get update && apt-get install -y nginx gdal-bin; }
+  elif command -v sudo >/dev/null; then sudo apt-get install -y nginx gdal-bin
+  else echo "the proxy tests need Debian's nginx and gdal-bin: apt-get install -y nginx gdal-bin" >&2; exit 1; fi
+fi
+
 echo "== browser-test tools (Debian's Chromium, playwright-core from package-lock.json)"
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }
@@ -30,6 +37,9 @@ echo "== schemathesis against a live server (tests/api_fuzz.sh)"
 cargo build --locked -p kmapa
 ./tests/api_fuzz.sh
 
+echo "== behind Debian's nginx: OWSLib, ogr2ogr and a forged header through the proxy (tests/proxy.sh)"
+./tests/proxy.sh
+
 echo "== an outside attacker against the public tier (tests/attacker.sh)"
 ./tests/attacker.sh
 
@@ -40,4 +50,4 @@ trap 'rm -f "$log" "$weblog"' EXIT
 web_passed=$(grep -oE '^# pass [0-9]+' "$weblog" | awk '{s += $3} END {print s + 0}')
 
 echo "== summary"
-echo "tests: $((passed + 3 + web_passed)) passed, 0 failed"
+echo "tests: $((passed + 4 + web_passed)) passed, 0 failed"

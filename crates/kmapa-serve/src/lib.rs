@@ -28,6 +28,10 @@ pub struct ServeOptions {
     pub workers: usize,
     /// Requests per second allowed per client address (bursts of twice that); 0: no limit.
     pub rate_limit: u32,
+    /// Requests one client address may have in flight at once; 0: no limit. A client
+    /// paging one request after another (GDAL, QGIS) is never refused; one opening many
+    /// connections at once is.
+    pub max_in_flight: u32,
     /// A MapLibre style URL for the web map's basemap; none: a plain background.
     pub basemap_style: Option<String>,
     /// The public base URL behind a reverse proxy (`https://mapa.example.pl/kmapa`):
@@ -75,6 +79,66 @@ impl RateLimiter {
             l.shrink_to_fit();
         }
         l.check_key(&ip).is_ok()
+    }
+}
+
+/// Requests in flight per client address.
+pub struct InFlight {
+    max: u32,
+    counts: dashmap::DashMap<std::net::IpAddr, u32>,
+}
+
+/// One request in flight; counted down when dropped.
+pub struct InFlightGuard {
+    owner: std::sync::Arc<InFlight>,
+    ip: std::net::IpAddr,
+}
+
+impl InFlight {
+    /// `max` 0: no limit.
+    pub fn new(max: u32) -> std::sync::Arc<Self> {
+        std::sync::Arc::new(InFlight {
+            max,
+            counts: Default::default(),
+        })
+    }
+
+    /// A guard for one more request from `ip`, or `None` when it has `max` in flight.
+    pub fn enter(self: &std::sync::Arc<Self>, ip: std::net::IpAddr) -> Option<InFlightGuard> {
+        if self.max == 0 {
+            return Some(InFlightGuard {
+                owner: self.clone(),
+                ip,
+            });
+        }
+        let mut n = self.counts.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(InFlightGuard {
+            owner: self.clone(),
+            ip,
+        })
+    }
+
+    /// Requests `ip` has in flight.
+    pub fn of(&self, ip: std::net::IpAddr) -> u32 {
+        self.counts.get(&ip).map_or(0, |n| *n)
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.owner.max == 0 {
+            return;
+        }
+        // Forget the address once it has nothing in flight: memory follows the clients
+        // of the moment.
+        self.owner.counts.remove_if_mut(&self.ip, |_, n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
     }
 }
 
@@ -143,6 +207,7 @@ pub fn run(
     let origins = opts.cors_origins.clone();
     let limiter = web::Data::new(RateLimiter::new(opts.rate_limit));
     let trusted = web::Data::new(opts.trusted_proxies.clone());
+    let in_flight = web::Data::from(InFlight::new(opts.max_in_flight));
     let server = HttpServer::new(move || {
         let mut cors = actix_cors::Cors::default()
             .allowed_methods(["GET", "HEAD"])
@@ -158,29 +223,44 @@ pub fn run(
             .app_data(state.clone())
             .app_data(limiter.clone())
             .app_data(trusted.clone())
+            .app_data(in_flight.clone())
             .app_data(web::PayloadConfig::new(16 * 1024))
             // Responses are compressed once, when cached (see `app`), not per request.
             .wrap(middleware::Condition::new(!origins.is_empty(), cors))
             .wrap_fn(|req, srv| {
                 let started = Instant::now();
-                let limited = match (req.app_data::<web::Data<RateLimiter>>(), req.peer_addr()) {
-                    (Some(l), Some(addr)) => {
-                        let trusted = req
-                            .app_data::<web::Data<Vec<std::net::IpAddr>>>()
-                            .map_or(&[][..], |t| t.as_slice());
-                        let forwarded = req
-                            .headers()
-                            .get("x-forwarded-for")
-                            .and_then(|v| v.to_str().ok());
-                        !l.allow(client_ip(addr.ip(), forwarded, trusted))
-                    }
+                let client = req.peer_addr().map(|addr| {
+                    let trusted = req
+                        .app_data::<web::Data<Vec<std::net::IpAddr>>>()
+                        .map_or(&[][..], |t| t.as_slice());
+                    let forwarded = req
+                        .headers()
+                        .get("x-forwarded-for")
+                        .and_then(|v| v.to_str().ok());
+                    client_ip(addr.ip(), forwarded, trusted)
+                });
+                let too_fast = match (req.app_data::<web::Data<RateLimiter>>(), client) {
+                    (Some(l), Some(ip)) => !l.allow(ip),
                     _ => false,
                 };
-                if limited {
+                let guard = match (req.app_data::<web::Data<InFlight>>(), client) {
+                    (Some(f), Some(ip)) if !too_fast => f.clone().into_inner().enter(ip).ok_or(()),
+                    _ => Err(()),
+                };
+                let refused = match (&guard, too_fast) {
+                    (_, true) => Some("slow down: this address has made too many requests; try again in a second"),
+                    (Err(()), false)
+                        if req.app_data::<web::Data<InFlight>>().is_some() && client.is_some() =>
+                    {
+                        Some("too many requests at once from this address: wait for the answers before asking more")
+                    }
+                    _ => None,
+                };
+                if let Some(detail) = refused {
                     let res = actix_web::ResponseError::error_response(&app::Problem {
                         status: actix_web::http::StatusCode::TOO_MANY_REQUESTS,
                         title: "Too many requests",
-                        detail: "slow down: this address has made too many requests; try again in a second".into(),
+                        detail: detail.into(),
                     });
                     let mut res = req.into_response(res).map_into_right_body();
                     res.headers_mut().insert(
@@ -203,6 +283,8 @@ pub fn run(
                 let fut = srv.call(req);
                 futures_util::future::Either::Right(async move {
                     let res = fut.await?.map_into_left_body();
+                    // Counted as in flight until the handler has answered.
+                    drop(guard);
                     let status = res.status().as_u16();
                     if let Some(s) = state {
                         app::record(&s, &route, status);
@@ -300,6 +382,29 @@ mod tests {
             client_ip(ip("10.9.9.9"), Some("198.51.100.4"), &[]),
             ip("10.9.9.9")
         );
+    }
+
+    #[test]
+    fn a_client_may_have_so_many_requests_in_flight_and_no_more() {
+        let f = InFlight::new(2);
+        let a: std::net::IpAddr = "198.51.100.1".parse().unwrap();
+        let b: std::net::IpAddr = "198.51.100.2".parse().unwrap();
+        let one = f.enter(a).expect("first");
+        let two = f.enter(a).expect("second");
+        assert!(f.enter(a).is_none(), "a third at once is refused");
+        assert!(f.enter(b).is_some(), "others are not affected");
+        drop(one);
+        let three = f.enter(a).expect("one answered: room again");
+        drop((two, three));
+        assert_eq!(f.of(a), 0);
+        assert!(f.counts.is_empty(), "idle addresses are forgotten");
+        // One after another, any number.
+        for _ in 0..10_000 {
+            assert!(f.enter(a).is_some());
+        }
+        let unlimited = InFlight::new(0);
+        let held: Vec<_> = (0..100).map(|_| unlimited.enter(a).unwrap()).collect();
+        assert_eq!(held.len(), 100);
     }
 
     #[test]

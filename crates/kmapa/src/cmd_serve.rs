@@ -23,7 +23,7 @@ pub struct PublishArgs {
 pub struct ServeArgs {
     /// A TOML file with any of the settings below, by the same names with underscores
     /// (`data_dir`, `policy`, `address`, `cors_origins`, `workers`, `no_analyst`,
-    /// `rate_limit`, `basemap_style`, `public_url`, `trusted_proxies`); flags given on
+    /// `rate_limit`, `max_in_flight`, `basemap_style`, `public_url`, `trusted_proxies`); flags given on
     /// the command line win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -48,9 +48,13 @@ pub struct ServeArgs {
     /// Serve the public tier only (no analyst endpoints).
     #[arg(long)]
     pub no_analyst: bool,
-    /// Requests per second allowed per client address (bursts of twice that); 0: no limit [default: 100].
+    /// Requests per second allowed per client address (bursts of twice that); 0: no limit [default: 0].
     #[arg(long)]
     pub rate_limit: Option<u32>,
+    /// Requests one client address may have in flight at once; 0: no limit [default: 16].
+    /// Clients paging one request after another (GDAL, QGIS) are never refused.
+    #[arg(long)]
+    pub max_in_flight: Option<u32>,
     /// A MapLibre style URL to draw under the layers (for deployments with internet);
     /// without it the map asks no one else for anything.
     #[arg(long)]
@@ -77,6 +81,7 @@ pub struct ServeConfig {
     pub workers: Option<usize>,
     pub no_analyst: Option<bool>,
     pub rate_limit: Option<u32>,
+    pub max_in_flight: Option<u32>,
     pub basemap_style: Option<String>,
     pub public_url: Option<String>,
     pub trusted_proxies: Option<Vec<std::net::IpAddr>>,
@@ -99,7 +104,7 @@ impl ServeArgs {
                 })?;
                 toml::from_str(&text).map_err(|e| {
                     anyhow::anyhow!(
-                        "{}: {e}\nknown settings: data_dir, policy, address, cors_origins, workers, no_analyst, rate_limit, basemap_style, public_url, trusted_proxies",
+                        "{}: {e}\nknown settings: data_dir, policy, address, cors_origins, workers, no_analyst, rate_limit, max_in_flight, basemap_style, public_url, trusted_proxies",
                         p.display()
                     )
                 })?
@@ -129,7 +134,8 @@ impl ServeArgs {
                     .workers
                     .or(c.workers)
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-                rate_limit: self.rate_limit.or(c.rate_limit).unwrap_or(100),
+                rate_limit: self.rate_limit.or(c.rate_limit).unwrap_or(0),
+                max_in_flight: self.max_in_flight.or(c.max_in_flight).unwrap_or(16),
                 basemap_style: self.basemap_style.clone().or(c.basemap_style),
                 public_url: match self.public_url.clone().or(c.public_url) {
                     Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
@@ -462,6 +468,7 @@ mod tests {
         assert_eq!(flags.data_dir, PathBuf::from("/srv/kmapa"));
         // Defaults without either.
         let none = ServeArgs::default().settings().unwrap();
+        assert_eq!(none.options.max_in_flight, 16);
         assert_eq!(
             (
                 none.data_dir,
@@ -472,7 +479,7 @@ mod tests {
             (
                 PathBuf::from("kmapa-data"),
                 "127.0.0.1:8080".into(),
-                100,
+                0,
                 false
             )
         );
