@@ -99,7 +99,7 @@ pub struct Metrics {
 }
 
 /// The response cache's budget: bodies plus room for their compressed copies.
-pub const CACHE_BYTES: u64 = 256 << 20;
+pub const CACHE_BYTES: u64 = 128 << 20;
 
 fn new_cache(bytes: u64) -> moka::sync::Cache<String, Cached> {
     moka::sync::Cache::builder()

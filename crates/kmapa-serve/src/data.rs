@@ -63,7 +63,7 @@ pub struct Collection {
 }
 
 /// About how large one page of features may get.
-pub const PAGE_BYTES: usize = 8 << 20;
+pub const PAGE_BYTES: usize = 4 << 20;
 
 impl Collection {
     /// Fills [`Collection::values`] from the items.

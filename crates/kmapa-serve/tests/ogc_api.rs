@@ -682,13 +682,13 @@ async fn the_response_cache_and_pages_stay_bounded_in_bytes() {
         let body = test::read_body(res).await;
         largest = largest.max(body.len());
         let fc: Value = serde_json::from_slice(&body).unwrap();
-        // One page is capped near 8 MB, with a link to the next.
+        // One page is capped near 4 MB, with a link to the next.
         let returned = fc["numberReturned"].as_u64().unwrap();
         if returned < fc["numberMatched"].as_u64().unwrap() {
             assert!(fc["links"].to_string().contains("\"next\""));
         }
     }
-    assert!(largest <= 12 << 20, "one page is {largest} bytes");
+    assert!(largest <= 6 << 20, "one page is {largest} bytes");
     let held = state.cache_bytes();
     assert!(
         held <= budget,
