@@ -6,7 +6,7 @@
 
 use h3o::Resolution;
 use kmapa_protect::ckm::PTable;
-use kmapa_protect::output::{Analyst, AnalystCell, AnalystQuery, LayerKind};
+use kmapa_protect::output::{Analyst, AnalystCell, AnalystQuery, LayerKind, layer_name};
 use kmapa_protect::policy::{AnalystTier, Layer};
 
 use crate::atoms::AnalystAtoms;
@@ -47,6 +47,20 @@ impl CubeAnalyst {
         }
     }
 
+    /// The layers the tier offers, in the policy's order (one per H3 resolution).
+    fn kinds(&self) -> Vec<LayerKind> {
+        let mut out = Vec::new();
+        for l in &self.tier.layers {
+            match l {
+                Layer::City => out.push(LayerKind::City),
+                Layer::Parents => out.push(LayerKind::Parents),
+                Layer::Districts => out.push(LayerKind::Districts),
+                Layer::H3 => out.extend(self.tier.h3_resolutions.iter().map(|&r| LayerKind::H3(r))),
+            }
+        }
+        out
+    }
+
     /// Every unit of a layer the tier answers for, whatever the counts.
     fn units(&self, level: Level) -> Vec<Unit> {
         match level {
@@ -68,27 +82,14 @@ impl CubeAnalyst {
 
 impl Analyst for CubeAnalyst {
     fn layers(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for l in &self.tier.layers {
-            match l {
-                Layer::City => out.push("city".to_string()),
-                Layer::Parents => out.push("parents".into()),
-                Layer::Districts => out.push("districts".into()),
-                Layer::H3 => out.extend(self.tier.h3_resolutions.iter().map(|r| format!("h3_{r}"))),
-            }
-        }
-        out
+        self.kinds().into_iter().map(layer_name).collect()
     }
 
     fn breakdown_layers(&self) -> Vec<String> {
-        self.layers()
+        self.kinds()
             .into_iter()
-            .filter(|l| match l.as_str() {
-                "city" => self.tier.breakdown_layers.contains(&Layer::City),
-                "parents" => self.tier.breakdown_layers.contains(&Layer::Parents),
-                "districts" => self.tier.breakdown_layers.contains(&Layer::Districts),
-                _ => self.tier.breakdown_layers.contains(&Layer::H3),
-            })
+            .filter(|k| self.tier.breakdown_layers.contains(&k.policy_layer()))
+            .map(layer_name)
             .collect()
     }
 
@@ -116,20 +117,12 @@ impl Analyst for CubeAnalyst {
             .measure(category)
             .ok_or_else(|| format!("unknown category {category:?} (see /api/v1/vocabulary)"))?;
         let group = Group::parse(group).ok_or_else(|| format!("unknown group {group:?}"))?;
-        if group != Group::All {
-            let here = match layer {
-                LayerKind::City => Layer::City,
-                LayerKind::Parents => Layer::Parents,
-                LayerKind::Districts => Layer::Districts,
-                LayerKind::H3(_) => Layer::H3,
-            };
-            if !self.tier.breakdown_layers.contains(&here) {
-                return Err(format!(
-                    "{}: breakdowns are answered at {} only",
-                    group.code(),
-                    self.breakdown_layers().join(", ")
-                ));
-            }
+        if group != Group::All && !self.tier.breakdown_layers.contains(&layer.policy_layer()) {
+            return Err(format!(
+                "{}: breakdowns are answered at {} only",
+                group.code(),
+                self.breakdown_layers().join(", ")
+            ));
         }
         let group_index = self
             .atoms

@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use kmapa_protect::ckm::PTable;
 use kmapa_protect::output::{AnalystProtection, AnalystQuery, LayerKind, ProtectedTier};
-use kmapa_protect::policy::{AnalystTier, Layer};
+use kmapa_protect::policy::AnalystTier;
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
 use crate::{Cube, Group, Level, Measure, Unit};
@@ -107,13 +107,7 @@ impl<'a> AnalystAuditor<'a> {
         let offered = LEVELS
             .iter()
             .map(|&(_, l)| l)
-            .filter(|l| {
-                tier.layers.contains(&match l {
-                    LayerKind::City => Layer::City,
-                    LayerKind::Parents => Layer::Parents,
-                    _ => Layer::Districts,
-                })
-            })
+            .filter(|l| tier.layers.contains(&l.policy_layer()))
             .collect();
         let k = public.summary.k;
         let public = public
@@ -212,14 +206,9 @@ impl<'a> AnalystAuditor<'a> {
                     truth[var(c.unit, g)] = u64::from(c.persons);
                     keys.insert(c.unit, c.key);
                 }
-                let with_breakdowns = match layer {
-                    LayerKind::City => Layer::City,
-                    LayerKind::Parents => Layer::Parents,
-                    _ => Layer::Districts,
-                };
                 let answered = self.offered.contains(&layer)
                     && (group == Group::All
-                        || self.tier.breakdown_layers.contains(&with_breakdowns))
+                        || self.tier.breakdown_layers.contains(&layer.policy_layer()))
                     && !withheld.contains(&self.query(layer, code, year, group));
                 for &(l, u) in units.iter().filter(|(l, _)| *l == layer) {
                     let v = var(u, g);

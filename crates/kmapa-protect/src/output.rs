@@ -19,6 +19,19 @@ pub enum LayerKind {
     H3(u8),
 }
 
+impl LayerKind {
+    /// The policy's name for this kind of layer (every H3 resolution is `h3`).
+    pub fn policy_layer(self) -> crate::policy::Layer {
+        use crate::policy::Layer;
+        match self {
+            LayerKind::City => Layer::City,
+            LayerKind::Parents => Layer::Parents,
+            LayerKind::Districts => Layer::Districts,
+            LayerKind::H3(_) => Layer::H3,
+        }
+    }
+}
+
 /// One published number with its status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedCell {
