@@ -53,7 +53,7 @@ python3 tests/attacker/attack.py "$url" --all-located --pieces --years 2017 2024
 echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
 python3 tests/attacker/attack.py "$url" --all-located --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
 
-echo "-- demo city, the analyst tier with the public one (districts, parents, city; every group and year)"
+echo "-- demo city, the analyst tier with the public one (districts, parents, city: every group; hexagons h3_7-9; every year)"
 python3 tests/attacker/attack.py "$url" --analyst-token "$token"
 echo "-- demo city, the analyst tier with nothing withheld: the attacker must find what the audit withheld for"
 # The snapshot is republished with the audit's withheld list emptied; the attacker, on

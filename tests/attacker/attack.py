@@ -123,13 +123,18 @@ class Published:
 def pieces(pub):
     """(district, hexagon) pairs that can hold persons: the hexagon's res-10 children
     (kmapa bins at res 10 and counts hexagons as their parents) touch the district."""
-    if not pub.hexes:
+    return pieces_of(pub, pub.hexes)
+
+
+def pieces_of(pub, hexes):
+    """As pieces, for the hexagons given."""
+    if not hexes:
         return []
     codes = list(pub.districts)
     geoms = [pub.districts[c]["geometry"] for c in codes]
     tree = shapely.STRtree(geoms)
     out = []
-    for h in pub.hexes:
+    for h in hexes:
         children = h3.cell_to_children(h, 10)
         area = shape(h3.cells_to_geo(children))
         for i in tree.query(area, predicate="intersects"):
@@ -519,7 +524,8 @@ def attack(pub, args):
 
 def analyst_attack(args):
     """Differencing over analyst and public answers, per category and year: every
-    district, parent area and the city, for everyone and every sex and age group.
+    district, parent area and the city, for everyone and every sex and age group, and
+    every hexagon of every analyst resolution with its district pieces.
     Each shown analyst value p says the true count is one the p-table can turn into p
     (without the p-table: in [p - D, p + D], D the largest noise); a hidden one, that
     it is one the table can turn into less than the threshold; a withheld answer,
@@ -551,6 +557,18 @@ def analyst_attack(args):
         return float(min(ns)), float(max(ns))
     parents = sorted({d["parent"] for d in pub.districts.values() if d["parent"]})
     years = args.years or pub.years
+    names_of = [l if isinstance(l, str) else l.get("id", l.get("name")) for l in layers_info["layers"]]
+    hex_layers = sorted((l for l in names_of if l.startswith("h3_")), key=lambda l: int(l[3:]))
+    if args.no_analyst_hexagons:
+        hex_layers = []
+    listed, finest_pieces = {}, []
+    if hex_layers:
+        # The hexagons each layer lists (the same for every query): read once.
+        probe = pub.vocabulary[0]["code"]
+        for layer in hex_layers:
+            fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={probe}&year={years[0]}", token)
+            listed[layer] = sorted(f["properties"]["unit"] for f in fc["features"])
+        finest_pieces = pieces_of(pub, listed[hex_layers[-1]])
     findings, checked = [], 0
     started = time.time()
     for year in years:
@@ -601,20 +619,122 @@ def analyst_attack(args):
                 for u in units:
                     if (u, "all") in var and all((u, g) in var for g in parts):
                         rows.append(({var[(u, "all")]: -1.0, **{var[(u, g)]: 1.0 for g in parts}}, 0.0, "eq"))
+            if hex_layers:
+                # Hexagons (everyone only): each listed hexagon is the sum of its listed
+                # children at the next finer resolution (the list is the same for
+                # every query, so a hexagon not listed holds nobody at all); a finest
+                # hexagon is the sum of its district pieces; a district is at least
+                # the sum of its pieces (the rest: people located by district only).
+                hv = {}
+                for layer in hex_layers:
+                    fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}", token)
+                    for f in fc["features"]:
+                        p = f["properties"]
+                        unit = p["unit"]
+                        if fc.get("withheld"):
+                            lo, hi = 0.0, float("inf")
+                        elif p["value"] is None:
+                            lo, hi = 0.0, float(hidden_hi if ptable else threshold - 1 + D)
+                        else:
+                            lo, hi = shown_bounds(p["value"])
+                        pv = pub.cells.get((layer, unit, code, "all", year))
+                        if pv is not None and pv[0] is not None:
+                            lo = hi = float(pv[0])
+                        hv[unit] = new(lo, hi, f"{code} {year} {layer} {unit}")
+                res_of = {layer: int(layer[3:]) for layer in hex_layers}
+                for coarse, fine in zip(hex_layers, hex_layers[1:]):
+                    kids = defaultdict(list)
+                    for h in listed[fine]:
+                        kids[h3.cell_to_parent(h, res_of[coarse])].append(hv[h])
+                    for h in listed[coarse]:
+                        rows.append(({hv[h]: -1.0, **{c: 1.0 for c in kids[h]}}, 0.0, "eq"))
+                finest = hex_layers[-1]
+                piece_of_district = defaultdict(list)
+                by_hex = defaultdict(list)
+                for d, h in finest_pieces:
+                    by_hex[h].append(d)
+                for h in listed[finest]:
+                    if not by_hex[h]:
+                        continue  # outside every district: nothing to add
+                    if len(by_hex[h]) == 1:
+                        piece_of_district[by_hex[h][0]].append(hv[h])
+                        continue
+                    ps = [new(0.0, float("inf"), f"{code} {year} {d}/{h}") for d in by_hex[h]]
+                    rows.append(({hv[h]: -1.0, **{x: 1.0 for x in ps}}, 0.0, "eq"))
+                    for d, x in zip(by_hex[h], ps):
+                        piece_of_district[d].append(x)
+                for d in pub.districts:
+                    if (d, "all") in var and piece_of_district[d]:
+                        if args.all_located:
+                            rows.append(({var[(d, "all")]: -1.0, **{x: 1.0 for x in piece_of_district[d]}}, 0.0, "eq"))
+                        else:
+                            rows.append(({var[(d, "all")]: -1.0, **{x: 1.0 for x in piece_of_district[d]}}, 0.0, "le"))
             fam = Family.__new__(Family)
             fam.lb, fam.ub, fam.names, fam.rows = lb, ub, names, rows
             fam.integer, fam.k, fam.enough = set(), pub.k, 10**6
             targets = [v for v in range(len(lb)) if lb[v] < pub.k and lb[v] != ub[v]]
+            # Most unknowns are shown not to be pinned by a few solutions that move
+            # them apart; only the rest get their exact minimum and maximum.
+            checked += len(targets)
+            targets = open_after_sweeps(fam, targets)
             res = fam.solve(targets)
             if res is None:
                 raise SystemExit(f"{code} {year}: analyst and public answers contradict the model (noise larger than {D}?)")
             for v in targets:
                 lo, hi = res[v]
-                checked += 1
                 lo_i, hi_i = math.ceil(lo - 1e-6), math.floor(hi + 1e-6)
                 if lo_i == hi_i and 1 <= lo_i < pub.k:
                     findings.append(("exact small count", f"{names[v]}: {lo_i}"))
     return findings, checked, time.time() - started
+
+
+def open_after_sweeps(fam, targets, most=40):
+    """The targets that LP solutions pushing them up, down and at random (random
+    weights, until a few in a row clear almost nothing) do not show to be free of an
+    exact small count: only these can be pinned to one value in 1..k-1."""
+    if len(targets) < 50:
+        return targets
+    inf = highspy.kHighsInf
+    n = len(fam.lb)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.addVars(n, np.array(fam.lb, dtype=float),
+              np.array([inf if math.isinf(u) else u for u in fam.ub], dtype=float))
+    for coefs, const, sense in fam.rows:
+        idx = np.array(list(coefs), dtype=np.int32)
+        val = np.array(list(coefs.values()))
+        h.addRow(-const if sense == "eq" else -inf, -const, len(idx), idx, val)
+    lo = {v: math.inf for v in targets}
+    hi = {v: -math.inf for v in targets}
+    rng = np.random.default_rng(20261126)
+    open_ = list(targets)
+    idle = 0
+    for sweep in range(most):
+        if not open_ or idle >= 3:
+            break
+        if sweep < 2:
+            weights = np.full(len(open_), 1.0 if sweep == 0 else -1.0)
+        else:
+            weights = rng.uniform(-1.0, 1.0, len(open_))
+        cost = np.zeros(n)
+        cost[open_] = -weights  # HiGHS minimises: push each target the way of its weight
+        h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+        h.run()
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return targets  # unbounded or infeasible: let the exact solve say
+        x = h.getSolution().col_value
+        for v in open_:
+            lo[v], hi[v] = min(lo[v], x[v]), max(hi[v], x[v])
+        before = len(open_)
+        # A target seen under 1 cannot have a minimum of 1 or more, one seen at k or
+        # more cannot have a maximum under k, and one seen at two integers is not
+        # pinned: none of them can be an exact small count.
+        k = fam.k
+        open_ = [v for v in open_
+                 if lo[v] >= 1 - 1e-6 and hi[v] <= k - 1 + 1e-6
+                 and math.floor(hi[v] + 1e-6) <= math.ceil(lo[v] - 1e-6)]
+        idle = idle + 1 if before - len(open_) < max(5, before // 20) else 0
+    return open_
 
 
 def get_json_auth(base, path, token):
@@ -699,6 +819,8 @@ def main():
     ap.add_argument("--expect-leak", action="store_true", help="exit 0 only if something is found")
     ap.add_argument("--report", help="write the findings as JSON here")
     ap.add_argument("--analyst-token", help="attack the analyst tier together with the public one")
+    ap.add_argument("--no-analyst-hexagons", action="store_true",
+                    help="leave the analyst tier's hexagon layers out (faster)")
     ap.add_argument("--max-noise", type=int, default=3, help="the p-table's largest noise (policy analyst.ckm.max_noise)")
     ap.add_argument("--threshold", type=int, default=10, help="the analyst threshold (policy analyst.threshold)")
     args = ap.parse_args()

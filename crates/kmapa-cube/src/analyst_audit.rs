@@ -5,17 +5,20 @@
 //! published as `v`, and from a hidden one that it is one that can fall under the
 //! threshold. With the public tier's exact values and the relations (districts add up
 //! to their parent area and to the city; sex groups and age groups each add up to
-//! everyone), a linear program can pin a small count exactly for some cell keys. This
-//! module finds such counts, per measure and year, for the district, parent-area and
-//! city layers, and withholds the analyst queries that give them away until none is
-//! left: a withheld query answers every unit hidden and says it is withheld, so it
-//! tells the reader nothing about any count.
+//! everyone; a hexagon is the sum of its children at the next finer resolution offered,
+//! the finest the sum of its district × hexagon atoms, a district the sum of its atoms),
+//! a linear program can pin a small count exactly for some cell keys. This module finds
+//! such counts, per measure and year, in every district, parent area, the city, every
+//! hexagon of every offered resolution and every atom, and withholds the analyst
+//! queries that give them away until none is left: a withheld query answers every unit
+//! hidden and says it is withheld, so it tells the reader nothing about any count.
 
 use std::collections::{BTreeSet, HashMap};
 
-use kmapa_protect::ckm::PTable;
+use h3o::{CellIndex, Resolution};
+use kmapa_protect::ckm::{CellKey, PTable};
 use kmapa_protect::output::{AnalystProtection, AnalystQuery, LayerKind, ProtectedTier};
-use kmapa_protect::policy::AnalystTier;
+use kmapa_protect::policy::{AnalystTier, Layer};
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
 use crate::{Cube, Group, Level, Measure, Unit};
@@ -78,20 +81,99 @@ pub struct AnalystAuditor<'a> {
     dimensions: Vec<Vec<usize>>,
     measures: Vec<(Measure, String)>,
     years: Vec<u16>,
-    /// Layers of `LEVELS` the analyst tier offers.
+    /// Layers the analyst tier offers: those of `LEVELS`, then one per H3 resolution.
     offered: Vec<LayerKind>,
+    /// H3 resolutions the tier answers, ascending (empty: no hexagons).
+    resolutions: Vec<Resolution>,
+    /// Atoms (district × hexagon of the finest resolution) anyone lives in.
+    support: Vec<(u16, Option<u64>)>,
     /// Exact public values of the audited layers: (layer, unit, measure, group, year).
     public: HashMap<(LayerKind, String, String, String, u16), u64>,
 }
 
-/// One measure and year: a variable per (unit, group).
+/// One measure and year: a variable per (unit, group) of `LEVELS`, then one per
+/// hexagon anyone of the measure and year lives in (group `all`), then one per atom
+/// (district × hexagon of the finest resolution, or district alone).
 struct Component {
     label: String,
+    /// What the variables after the (unit, group) ones are: layer and unit code (an
+    /// atom: the finest hexagon layer, `district/hexagon`).
+    extra: Vec<(LayerKind, String)>,
     truth: Vec<u64>,
     lo: Vec<f64>,
     hi: Vec<f64>,
     /// Each row: Σ coefficient × variable = 0.
     rows: Vec<Vec<(usize, f64)>>,
+    /// The variables a reader does not know exactly, split into independent systems
+    /// (set by [`Component::split`]).
+    parts: Vec<Part>,
+    /// Per variable, its part (`usize::MAX`: known exactly).
+    part_of: Vec<usize>,
+}
+
+/// Variables linked by rows, none known exactly, and their rows with the known values
+/// moved to the right-hand side.
+struct Part {
+    vars: Vec<usize>,
+    rows: Vec<(Vec<(usize, f64)>, f64)>,
+}
+
+impl Component {
+    /// Splits the system: variables known exactly become constants, and what is left
+    /// falls apart into systems with no row in common (solved one at a time, and only
+    /// those an objective touches: the true values are a solution of every other).
+    fn split(mut self) -> Self {
+        let n = self.truth.len();
+        let free = |v: usize| self.lo[v] < self.hi[v];
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn find(p: &mut [usize], mut x: usize) -> usize {
+            while p[x] != x {
+                p[x] = p[p[x]];
+                x = p[x];
+            }
+            x
+        }
+        for row in &self.rows {
+            let mut first = None;
+            for &(v, _) in row.iter().filter(|&&(v, _)| free(v)) {
+                let r = find(&mut parent, v);
+                match first {
+                    None => first = Some(r),
+                    Some(f) if f != r => parent[r] = f,
+                    Some(_) => {}
+                }
+            }
+        }
+        let mut index = HashMap::new();
+        let mut part_of = vec![usize::MAX; n];
+        let mut parts: Vec<Part> = Vec::new();
+        for v in (0..n).filter(|&v| free(v)) {
+            let r = find(&mut parent, v);
+            let i = *index.entry(r).or_insert_with(|| {
+                parts.push(Part {
+                    vars: Vec::new(),
+                    rows: Vec::new(),
+                });
+                parts.len() - 1
+            });
+            part_of[v] = i;
+            parts[i].vars.push(v);
+        }
+        for row in &self.rows {
+            let rhs: f64 = -row
+                .iter()
+                .filter(|&&(v, _)| !free(v))
+                .map(|&(v, w)| w * self.lo[v])
+                .sum::<f64>();
+            let terms: Vec<(usize, f64)> = row.iter().copied().filter(|&(v, _)| free(v)).collect();
+            if let Some(&(v, _)) = terms.first() {
+                parts[part_of[v]].rows.push((terms, rhs));
+            }
+        }
+        self.parts = parts;
+        self.part_of = part_of;
+        self
+    }
 }
 
 impl<'a> AnalystAuditor<'a> {
@@ -104,16 +186,28 @@ impl<'a> AnalystAuditor<'a> {
             dimensions.push((start..groups.len()).collect());
         }
         let measures = crate::atoms::measures_of(cube);
-        let offered = LEVELS
+        let resolutions: Vec<Resolution> = if tier.layers.contains(&Layer::H3) {
+            let mut r: Vec<Resolution> = tier
+                .h3_resolutions
+                .iter()
+                .filter_map(|&r| Resolution::try_from(r).ok())
+                .collect();
+            r.sort();
+            r.dedup();
+            r
+        } else {
+            Vec::new()
+        };
+        let mut offered: Vec<LayerKind> = LEVELS
             .iter()
             .map(|&(_, l)| l)
             .filter(|l| tier.layers.contains(&l.policy_layer()))
             .collect();
+        offered.extend(resolutions.iter().map(|&r| LayerKind::H3(u8::from(r))));
         let k = public.summary.k;
         let public = public
             .cells
             .iter()
-            .filter(|c| !matches!(c.layer, LayerKind::H3(_)))
             .filter_map(|c| {
                 let v = c.value?;
                 Some((
@@ -142,6 +236,11 @@ impl<'a> AnalystAuditor<'a> {
                 .filter(|&y| tier.years.includes(i32::from(y)))
                 .collect(),
             offered,
+            support: resolutions
+                .last()
+                .map(|&r| cube.atom_support(Some(r)).into_iter().collect())
+                .unwrap_or_default(),
+            resolutions,
             public,
         }
     }
@@ -259,13 +358,154 @@ impl<'a> AnalystAuditor<'a> {
                 rows.push(row);
             }
         }
+        let mut extra = Vec::new();
+        if let Some(&finest) = self.resolutions.last() {
+            // Hexagons are answered for everyone only (no breakdowns). A district is the
+            // sum of its atoms; a hexagon of the finest resolution the sum of its atoms
+            // (the atom itself, when the hexagon lies in one district); a coarser one the
+            // sum of its children at the next resolution offered. The atoms are those
+            // anyone lives in (any measure and year), as the public audit assumes a
+            // reader knows where people live; a count of 0 where nobody of this measure
+            // and year does.
+            let counted = self.cube.atom_keys(Some(finest), measure, year, Group::All);
+            let mut add = |truth_v: u64, a: f64, b: f64, label: (LayerKind, String)| {
+                truth.push(truth_v);
+                lo.push(a);
+                hi.push(b);
+                extra.push(label);
+                truth.len() - 1
+            };
+            let bounds = |layer: LayerKind, unit: &str, persons: u64, key: CellKey| {
+                let (mut a, mut b) = (0.0, CAP);
+                if !withheld.contains(&self.query(layer, code, year, Group::All)) {
+                    let shown = Some(self.ptable.perturb(persons, key))
+                        .filter(|&p| p >= self.tier.threshold);
+                    match shown.and_then(|p| self.ptable.preimage(p)) {
+                        Some((x, y)) => (a, b) = (x as f64, y as f64),
+                        None => b = below,
+                    }
+                }
+                let public = (
+                    layer,
+                    unit.to_string(),
+                    code.to_string(),
+                    Group::All.code(),
+                    year,
+                );
+                if let Some(&p) = self.public.get(&public) {
+                    (a, b) = (p as f64, p as f64);
+                }
+                (a, b)
+            };
+            // Finest hexagons first: (hexagon, persons, key, atoms).
+            let mut finest_hexes: std::collections::BTreeMap<u64, (u64, CellKey, Vec<usize>)> =
+                Default::default();
+            let atoms: Vec<(_, (u32, CellKey))> = self
+                .support
+                .iter()
+                .map(|&atom| {
+                    let c = counted
+                        .get(&atom)
+                        .copied()
+                        .unwrap_or((0, CellKey::default()));
+                    (atom, c)
+                })
+                .collect();
+            for (i, ((_, cell), (persons, key))) in atoms.iter().enumerate() {
+                if let Some(h) = cell {
+                    let e = finest_hexes
+                        .entry(*h)
+                        .or_insert((0, CellKey::default(), Vec::new()));
+                    e.0 += u64::from(*persons);
+                    e.1 = CellKey(e.1.0.wrapping_add(key.0));
+                    e.2.push(i);
+                }
+            }
+            let finest_layer = LayerKind::H3(u8::from(finest));
+            let mut atom_var = vec![usize::MAX; atoms.len()];
+            // (hexagon, variable, persons, key) at the resolution last added.
+            let mut level: Vec<(u64, usize, u64, CellKey)> = Vec::new();
+            for (h, (persons, key, members)) in finest_hexes {
+                let unit = format!("{h:x}");
+                let (a, b) = bounds(finest_layer, &unit, persons, key);
+                let v = add(persons, a, b, (finest_layer, unit));
+                if let [only] = members[..] {
+                    atom_var[only] = v;
+                } else {
+                    let mut row = vec![(v, -1.0)];
+                    for m in members {
+                        let ((district, _), (p, _)) = &atoms[m];
+                        let d = &self.cube.district_codes[*district as usize];
+                        let label = (finest_layer, format!("{d}/{h:x}"));
+                        atom_var[m] = add(u64::from(*p), 0.0, CAP, label);
+                        row.push((atom_var[m], 1.0));
+                    }
+                    rows.push(row);
+                }
+                level.push((h, v, persons, key));
+            }
+            for &r in self.resolutions.iter().rev().skip(1) {
+                let layer = LayerKind::H3(u8::from(r));
+                let mut parents: std::collections::BTreeMap<u64, (u64, CellKey, Vec<usize>)> =
+                    Default::default();
+                for &(h, v, persons, key) in &level {
+                    if let Some(p) = hex_at(Some(h), r) {
+                        let e = parents
+                            .entry(p)
+                            .or_insert((0, CellKey::default(), Vec::new()));
+                        e.0 += persons;
+                        e.1 = CellKey(e.1.0.wrapping_add(key.0));
+                        e.2.push(v);
+                    }
+                }
+                level = Vec::new();
+                for (h, (persons, key, children)) in parents {
+                    let unit = format!("{h:x}");
+                    let (a, b) = bounds(layer, &unit, persons, key);
+                    let v = add(persons, a, b, (layer, unit));
+                    let mut row = vec![(v, -1.0)];
+                    row.extend(children.into_iter().map(|c| (c, 1.0)));
+                    rows.push(row);
+                    level.push((h, v, persons, key));
+                }
+            }
+            let mut by_district: HashMap<u16, Vec<usize>> = HashMap::new();
+            for (i, ((district, cell), (persons, _))) in atoms.iter().enumerate() {
+                if cell.is_none() {
+                    let d = &self.cube.district_codes[*district as usize];
+                    atom_var[i] = add(
+                        u64::from(*persons),
+                        0.0,
+                        CAP,
+                        (finest_layer, format!("{d}/-")),
+                    );
+                }
+                by_district.entry(*district).or_default().push(atom_var[i]);
+            }
+            // A district no one lives in holds nobody.
+            for d in 0..self.cube.district_codes.len() as u16 {
+                let mut row = vec![(var(Unit::District(d), 0), -1.0)];
+                row.extend(
+                    by_district
+                        .remove(&d)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|a| (a, 1.0)),
+                );
+                rows.push(row);
+            }
+        }
         Component {
             label: format!("{code} {year}"),
+            extra,
             truth,
             lo,
             hi,
             rows,
+            parts: Vec::new(),
+            part_of: Vec::new(),
         }
+        .split()
     }
 
     /// Variables of counts in 1..k−1 pinned exactly; the number of such counts checked
@@ -276,6 +516,7 @@ impl<'a> AnalystAuditor<'a> {
             .collect();
         let checked = small.len() as u64;
         let mut lps = 0;
+
         // A count is pinned if no solution consistent with everything the reader knows
         // puts it a whole person away from its true value. Every solution found clears
         // the counts it moves; what is left after trying each one up and down is pinned.
@@ -329,15 +570,27 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     fn pin_of(&self, measure: &str, year: u16, c: &Component, v: usize) -> Pinned {
-        let (layer, unit) = self.units()[v / self.groups.len()];
+        let (layer, unit, g) = self.variable(c, v);
         Pinned {
             layer,
-            unit: self.unit_code(unit),
+            unit,
             measure: measure.to_string(),
             year,
-            group: self.groups[v % self.groups.len()].code(),
+            group: self.groups[g].code(),
             value: c.truth[v],
         }
+    }
+
+    /// A variable's layer, unit code and group index.
+    fn variable(&self, c: &Component, v: usize) -> (LayerKind, String, usize) {
+        let ng = self.groups.len();
+        let base = self.units().len() * ng;
+        if v >= base {
+            let (layer, unit) = c.extra[v - base].clone();
+            return (layer, unit, 0);
+        }
+        let (layer, unit) = self.units()[v / ng];
+        (layer, self.unit_code(unit), v % ng)
     }
 
     /// Every (measure, year) the tier answers.
@@ -400,7 +653,7 @@ impl<'a> AnalystAuditor<'a> {
                 }
                 for v in pinned {
                     let next = self
-                        .escalation(v)
+                        .escalation(&c, v)
                         .into_iter()
                         .map(|(layer, g)| self.query(layer, code, y, self.groups[g]))
                         .find(|q| !withheld.contains(q))
@@ -425,9 +678,8 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// Queries to withhold for a pinned variable, first to last.
-    fn escalation(&self, v: usize) -> Vec<(LayerKind, usize)> {
-        let (layer, _) = self.units()[v / self.groups.len()];
-        let g = v % self.groups.len();
+    fn escalation(&self, c: &Component, v: usize) -> Vec<(LayerKind, usize)> {
+        let (layer, _, g) = self.variable(c, v);
         let ng = self.groups.len();
         let mut layers = vec![layer];
         layers.extend(self.offered.iter().copied().filter(|&l| l != layer));
@@ -435,36 +687,69 @@ impl<'a> AnalystAuditor<'a> {
         out.extend((0..ng).map(|h| (layer, h)));
         out.extend(layers.iter().map(|&l| (l, g)));
         out.extend(layers.iter().flat_map(|&l| (0..ng).map(move |h| (l, h))));
-        out.retain(|(l, _)| self.offered.contains(l));
+        // Hexagons are answered for everyone only.
+        out.retain(|&(l, h)| {
+            self.offered.contains(&l) && (h == 0 || !matches!(l, LayerKind::H3(_)))
+        });
         out
     }
 }
 
-/// Solves the component's LP for one objective (maximised); the solution.
+/// The hexagon at `r` holding an atom's finest hexagon.
+fn hex_at(cell: Option<u64>, r: Resolution) -> Option<u64> {
+    CellIndex::try_from(cell?).ok()?.parent(r).map(u64::from)
+}
+
+/// Solves the component's LP for one objective (maximised); the solution. Only the
+/// parts the objective touches are solved; the others keep their true values.
 fn solve(c: &Component, objective: &[(usize, f64)]) -> Result<Vec<f64>, AnalystAuditError> {
-    let mut coef = vec![0.0; c.truth.len()];
+    let mut sol: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
+    let mut coef: HashMap<usize, f64> = HashMap::new();
+    let mut touched = BTreeSet::new();
     for &(v, w) in objective {
-        coef[v] = w;
+        *coef.entry(v).or_default() += w;
+        if c.part_of[v] != usize::MAX {
+            touched.insert(c.part_of[v]);
+        }
     }
-    let mut p = Problem::new(OptimizationDirection::Maximize);
-    let vars: Vec<_> = (0..c.truth.len())
-        .map(|v| p.add_var(coef[v], (c.lo[v], c.hi[v])))
-        .collect();
-    for row in &c.rows {
-        let expr: Vec<_> = row.iter().map(|&(v, w)| (vars[v], w)).collect();
-        p.add_constraint(&expr[..], ComparisonOp::Eq, 0.0);
+    for i in touched {
+        let part = &c.parts[i];
+        let mut p = Problem::new(OptimizationDirection::Maximize);
+        let mut local = HashMap::new();
+        let vars: Vec<_> = part
+            .vars
+            .iter()
+            .map(|&v| {
+                let x = p.add_var(coef.get(&v).copied().unwrap_or(0.0), (c.lo[v], c.hi[v]));
+                local.insert(v, x);
+                x
+            })
+            .collect();
+        for (row, rhs) in &part.rows {
+            let expr: Vec<_> = row.iter().map(|&(v, w)| (local[&v], w)).collect();
+            p.add_constraint(&expr[..], ComparisonOp::Eq, *rhs);
+        }
+        match p.solve() {
+            Ok(outcome) => match outcome.solution() {
+                Some(s) => {
+                    for (&v, &x) in part.vars.iter().zip(&vars) {
+                        sol[v] = s.var_value(x);
+                    }
+                }
+                None => {
+                    return Err(AnalystAuditError::Solver(
+                        c.label.clone(),
+                        "interrupted".into(),
+                    ));
+                }
+            },
+            Err(microlp::Error::Infeasible) => {
+                return Err(AnalystAuditError::Infeasible(c.label.clone()));
+            }
+            Err(e) => return Err(AnalystAuditError::Solver(c.label.clone(), e.to_string())),
+        }
     }
-    match p.solve() {
-        Ok(outcome) => match outcome.solution() {
-            Some(s) => Ok(vars.iter().map(|&x| s.var_value(x)).collect()),
-            None => Err(AnalystAuditError::Solver(
-                c.label.clone(),
-                "interrupted".into(),
-            )),
-        },
-        Err(microlp::Error::Infeasible) => Err(AnalystAuditError::Infeasible(c.label.clone())),
-        Err(e) => Err(AnalystAuditError::Solver(c.label.clone(), e.to_string())),
-    }
+    Ok(sol)
 }
 
 /// Runs `f` over `items` on every core, keeping the order of the results.

@@ -141,6 +141,95 @@ fn an_exact_small_count_given_away_by_analyst_answers_is_found_and_withheld() {
 }
 
 #[test]
+fn a_small_count_given_away_by_hexagon_answers_is_found_and_withheld() {
+    // One district: 30 people with poverty in one hexagon, 7 in a hexagon whose
+    // parents at every coarser resolution hold nobody else. Without noise the district
+    // (37) and the first hexagon (30) are shown, and 37 − 30 = 7 gives the second
+    // hexagon's 7 away at every resolution: the audit finds it there, and withholds
+    // hexagon answers until it is not pinned anywhere.
+    use h3o::{CellIndex, LatLng};
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let district = &city.layer.districts[0];
+    let centre = LatLng::new(51.11, 17.03).unwrap().to_cell(Resolution::Ten);
+    // A cell far enough away not to share a hexagon at resolution 7 with the centre.
+    let far = LatLng::new(51.16, 16.90).unwrap().to_cell(Resolution::Ten);
+    assert_ne!(
+        centre.parent(Resolution::Seven),
+        far.parent(Resolution::Seven)
+    );
+    let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"s");
+    for i in 0..37 {
+        let cell: CellIndex = if i < 30 { centre } else { far };
+        assert!(b.add(
+            &format!("p{i}"),
+            2024,
+            "poverty",
+            &district.code,
+            Some(u64::from(cell)),
+            None,
+            None
+        ));
+    }
+    let cube = b.build();
+    let (_, public, _, _) = one_district(b"s");
+    let public = ProtectedTier {
+        cells: Vec::new(),
+        ..public
+    };
+    let exact = AnalystTier {
+        layers: vec![Layer::Districts, Layer::H3],
+        h3_resolutions: vec![7, 8, 9],
+        breakdowns: Vec::new(),
+        threshold: 10,
+        ckm: CkmParams {
+            max_noise: 0,
+            variance: 0.0,
+            js: 0,
+        },
+        ..AnalystTier::default()
+    };
+    let auditor = AnalystAuditor::new(&cube, &exact, &public);
+    let found = auditor.audit(&[]).unwrap();
+    for r in [7u8, 8, 9] {
+        let hex = format!(
+            "{:x}",
+            u64::from(far.parent(Resolution::try_from(r).unwrap()).unwrap())
+        );
+        assert_eq!(
+            pinned_at(&found.pinned, LayerKind::H3(r), &hex),
+            vec![
+                ("poverty".to_string(), "all".to_string(), 7),
+                ("any_ops".to_string(), "all".to_string(), 7)
+            ],
+            "resolution {r}: {:?}",
+            found.pinned
+        );
+    }
+    let (protection, _) = auditor.protect("test".into()).unwrap();
+    assert!(
+        protection.withheld.iter().all(|q| matches!(
+            q.layer,
+            LayerKind::H3(_) | LayerKind::Districts
+        ) && ["poverty", "any_ops"]
+            .contains(&q.measure.as_str())),
+        "{:?}",
+        protection.withheld
+    );
+    assert!(
+        protection
+            .withheld
+            .iter()
+            .any(|q| q.layer == LayerKind::H3(9)),
+        "the finest hexagons, which show it first, are withheld first: {:?}",
+        protection.withheld
+    );
+    let after = auditor.audit(&protection.withheld).unwrap();
+    assert!(after.pinned.is_empty(), "{:?}", after.pinned);
+    assert!(protection.audited_layers.contains(&LayerKind::H3(9)));
+}
+
+#[test]
 fn noise_alone_protects_the_simple_case() {
     // With the policy's p-table (noise up to ±3) the women's count is known only to
     // ±3, so the men's 7 is not pinned, whatever the secret: nothing is withheld.
@@ -206,7 +295,9 @@ fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
         )
         .unwrap();
         let auditor = AnalystAuditor::new(&cube, &policy.analyst, &public);
+        let started = std::time::Instant::now();
         let before = auditor.audit(&[]).unwrap();
+        eprintln!("analyst audit: {:.2} s", started.elapsed().as_secs_f64());
         pinned_before += before.pinned.len();
         for p in &before.pinned {
             assert!((1..10).contains(&p.value), "{p:?}");

@@ -19,7 +19,7 @@
 //! layers = ["districts", "parents", "city", "h3"]
 //! h3_resolutions = [7, 8, 9]
 //! breakdowns = ["sex", "age_band"]
-//! breakdown_layers = ["districts", "parents", "city"]   # not hexagons (not audited yet)
+//! breakdown_layers = ["districts", "parents", "city"]   # not hexagons (breakdowns there are not audited)
 //! threshold = 10              # perturbed counts below this are hidden
 //!
 //! [analyst.ckm]
