@@ -74,12 +74,36 @@ for path in ("/collections", "/collections/problems-districts/items?limit=5"):
     assert hrefs and all(h.startswith(base + "/") for h in hrefs), hrefs
 # HEAD passes the proxy; anything else is refused there.
 assert urllib.request.urlopen(urllib.request.Request(base + "/collections", method="HEAD")).status == 200
-try:
-    urllib.request.urlopen(urllib.request.Request(base + "/collections", data=b"x", method="POST"))
-    raise AssertionError("POST went through")
-except urllib.error.HTTPError as e:
-    assert e.code == 403, e.code
-print("links name the public URL only; HEAD passes, POST is refused at the proxy")
+def problem(req, code):
+    try:
+        urllib.request.urlopen(req)
+        raise AssertionError(f"{req.full_url} went through")
+    except urllib.error.HTTPError as e:
+        assert e.code == code, (e.code, code)
+        assert e.headers["Content-Type"] == "application/problem+json", e.headers["Content-Type"]
+        body = json.loads(e.read())
+        assert body["status"] == code and body["title"] and body["detail"], body
+        return e
+e = problem(urllib.request.Request(base + "/collections", data=b"x", method="POST"), 405)
+assert e.headers["Allow"] == "GET, HEAD"
+# Errors the HTTP layers answer before kmapa's code runs are problem+json too.
+problem(urllib.request.Request(base + "/collections", headers={"X-Big": "x" * (64 << 10)}), 431)
+problem(urllib.request.Request(base + "/collections?q=" + "x" * (64 << 10)), 414)
+# A control character in a header: http.client will not send it, so by hand.
+import socket
+host, port = base.split("//")[1].split(":")
+s = socket.create_connection((host, int(port)))
+s.sendall(b"GET /collections HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \x01\x02\r\nConnection: close\r\n\r\n")
+raw = b""
+while chunk := s.recv(65536):
+    raw += chunk
+head, _, body = raw.partition(b"\r\n\r\n")
+status = int(head.split()[1])
+if status >= 400:
+    assert b"application/problem+json" in head, head
+    assert json.loads(body)["status"] == status, body
+print(f"links name the public URL only; HEAD passes; POST 405, a 64 KiB header 431, a 64 KiB URI 414, "
+      f"a control character in Authorization {status}: all problem+json")
 EOF
 
 echo "-- one client opening 48 connections at once: nothing but 200 and 429"

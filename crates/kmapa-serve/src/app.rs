@@ -240,33 +240,44 @@ fn read() -> actix_web::Route {
 
 /// Wires every route into an actix `App` (tests use the same function).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", read().to(landing))
-        .route("/conformance", read().to(conformance))
-        .route("/api", read().to(api))
-        .route("/collections", read().to(collections))
-        .route("/collections/{id}", read().to(collection))
-        .route("/collections/{id}/items", read().to(items))
-        .route("/collections/{id}/queryables", read().to(queryables))
-        .route("/collections/{id}/items/{fid}", read().to(item))
-        .route("/api/v1/vocabulary", read().to(vocabulary))
-        .route("/api/v1/snapshot", read().to(snapshot_info))
-        .route(
-            "/api/v1/series",
-            read().to(crate::convenience::series_handler),
-        )
-        .route(
-            "/api/v1/table.csv",
-            read().to(crate::convenience::table_csv),
-        )
-        .route(
-            "/api/v1/districts/{code}/profile",
-            read().to(crate::convenience::profile),
-        )
-        .route("/analyst/layers", read().to(analyst_layers))
-        .route("/analyst/layers/{layer}/items", read().to(analyst_items))
-        .route("/web/{path:.*}", read().to(crate::webmap::file))
-        .route("/health", read().to(health))
-        .route("/metrics", read().to(metrics));
+    for (path, route) in [
+        ("/", read().to(landing)),
+        ("/conformance", read().to(conformance)),
+        ("/api", read().to(api)),
+        ("/collections", read().to(collections)),
+        ("/collections/{id}", read().to(collection)),
+        ("/collections/{id}/items", read().to(items)),
+        ("/collections/{id}/queryables", read().to(queryables)),
+        ("/collections/{id}/items/{fid}", read().to(item)),
+        ("/api/v1/vocabulary", read().to(vocabulary)),
+        ("/api/v1/snapshot", read().to(snapshot_info)),
+        ("/api/v1/series", read().to(crate::convenience::series_handler)),
+        ("/api/v1/table.csv", read().to(crate::convenience::table_csv)),
+        ("/api/v1/districts/{code}/profile", read().to(crate::convenience::profile)),
+        ("/analyst/layers", read().to(analyst_layers)),
+        ("/analyst/layers/{layer}/items", read().to(analyst_items)),
+        ("/web/{path:.*}", read().to(crate::webmap::file)),
+        ("/health", read().to(health)),
+        ("/metrics", read().to(metrics)),
+    ] {
+        // Any other method: 405 with the methods allowed, as problem+json.
+        cfg.service(
+            web::resource(path)
+                .route(route)
+                .default_service(web::to(method_not_allowed)),
+        );
+    }
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    let mut res = actix_web::ResponseError::error_response(&Problem {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        title: "Method not allowed",
+        detail: "this API is read-only: GET and HEAD only".into(),
+    });
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+    res
 }
 
 /// The base URL for links: the configured public URL, or `http://` and the Host header
@@ -416,8 +427,10 @@ pub(crate) fn static_response(
     respond(req, c)
 }
 
-/// Answers from the response cache, or computes, caches and answers.
-pub(crate) fn cached_response(
+/// Answers from the response cache, or computes, caches and answers. Hashing a new
+/// answer and compressing a large one run on the blocking pool, not on the async
+/// workers, so that a few large pages do not stall every other request.
+pub(crate) async fn cached_response(
     req: &HttpRequest,
     state: &AppState,
     compute: impl FnOnce() -> Result<(String, &'static str), Problem>,
@@ -433,14 +446,59 @@ pub(crate) fn cached_response(
             .unwrap_or(""),
     };
     let key = format!("{}?{}|{host}", req.path(), req.query_string());
-    if let Some(c) = state.cache.get(&key) {
-        state.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
-        return Ok(respond(req, c));
-    }
-    let (body, ct) = compute()?;
-    let c = make(body, ct);
-    state.cache.insert(key, c.clone());
+    let c = match state.cache.get(&key) {
+        Some(c) => {
+            state.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
+            c
+        }
+        None => {
+            let (body, ct) = compute()?;
+            let c = if body.len() > OFF_WORKER_BYTES {
+                off_worker(move || make(body, ct)).await?
+            } else {
+                make(body, ct)
+            };
+            state.cache.insert(key, c.clone());
+            c
+        }
+    };
+    let c = compressed(c, encoding(req)).await?;
     Ok(respond(req, c))
+}
+
+/// Answers larger than this are hashed and compressed off the async workers.
+const OFF_WORKER_BYTES: usize = 64 << 10;
+
+/// Runs CPU-heavy work on actix's blocking pool.
+async fn off_worker<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Problem> {
+    web::block(f).await.map_err(|_| Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Busy",
+        detail: "the server could not finish this answer; try again".into(),
+    })
+}
+
+/// The answer with its copy in `encoding` made, off the workers when it is large.
+async fn compressed(c: Cached, encoding: Option<&'static str>) -> Result<Cached, Problem> {
+    let missing = match encoding {
+        _ if c.body.len() <= 1024 => false,
+        Some("br") => c.brotli.get().is_none(),
+        Some(_) => c.gzip.get().is_none(),
+        None => false,
+    };
+    if !missing || c.body.len() <= OFF_WORKER_BYTES {
+        return Ok(c);
+    }
+    off_worker(move || {
+        match encoding {
+            Some("br") => drop(c.brotli()),
+            _ => drop(c.gzip()),
+        }
+        c
+    })
+    .await
 }
 
 fn link(href: String, rel: &str, ty: &str, title: &str) -> Value {
@@ -476,7 +534,7 @@ async fn landing(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRes
             .to_string(),
             JSON,
         ))
-    })
+    }).await
 }
 
 #[utoipa::path(get, path = "/conformance", tag = "OGC API – Features",
@@ -498,7 +556,7 @@ async fn conformance(
             .to_string(),
             JSON,
         ))
-    })
+    }).await
 }
 
 #[derive(OpenApi)]
@@ -553,7 +611,7 @@ async fn api(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespons
             openapi().to_json().expect("the document serialises"),
             "application/vnd.oai.openapi+json;version=3.0",
         ))
-    })
+    }).await
 }
 
 fn collection_json(b: &str, c: &Collection, state: &AppState) -> Value {
@@ -637,7 +695,7 @@ async fn queryables(
             .to_string(),
             SCHEMA_JSON,
         ))
-    })
+    }).await
 }
 
 #[utoipa::path(get, path = "/collections", tag = "OGC API – Features",
@@ -657,7 +715,7 @@ async fn collections(
             .to_string(),
             JSON,
         ))
-    })
+    }).await
 }
 
 fn find<'a>(state: &'a AppState, id: &str) -> Result<&'a Collection, Problem> {
@@ -687,7 +745,7 @@ async fn collection(
     let c = find(&state, &id)?;
     cached_response(&req, &state, || {
         Ok((collection_json(&base(&req), c, &state).to_string(), JSON))
-    })
+    }).await
 }
 
 /// The filters of one items request, checked.
@@ -934,7 +992,7 @@ async fn items(
         .to_string();
         body.push_str(&tail[1..]);
         Ok((body, GEOJSON))
-    })
+    }).await
 }
 
 fn enc(s: &str) -> String {
@@ -964,7 +1022,7 @@ async fn item(
         .iter()
         .find(|i| i.id == fid)
         .ok_or_else(|| Problem::not_found(format!("no feature {fid:?} in {id}")))?;
-    cached_response(&req, &state, || Ok((c.feature(i), GEOJSON)))
+    cached_response(&req, &state, || Ok((c.feature(i), GEOJSON))).await
 }
 
 #[utoipa::path(get, path = "/api/v1/vocabulary", tag = "kmapa",
@@ -973,7 +1031,7 @@ async fn vocabulary(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     query(&req, &[])?;
     cached_response(&req, &state, || {
         Ok((state.served.vocabulary.to_string(), JSON))
-    })
+    }).await
 }
 
 #[utoipa::path(get, path = "/api/v1/snapshot", tag = "kmapa",
@@ -996,7 +1054,7 @@ async fn snapshot_info(
             .to_string(),
             JSON,
         ))
-    })
+    }).await
 }
 
 #[utoipa::path(get, path = "/health", tag = "operations",
@@ -1234,8 +1292,15 @@ async fn analyst_items(
         ));
     }
     body.push('}');
-    // Compressed like every other answer, but never stored by shared caches.
-    let mut res = respond(&req, make(body, GEOJSON));
+    // Compressed like every other answer (off the workers when large), but never
+    // stored by shared caches.
+    let c = if body.len() > OFF_WORKER_BYTES {
+        off_worker(move || make(body, GEOJSON)).await?
+    } else {
+        make(body, GEOJSON)
+    };
+    let c = compressed(c, encoding(&req)).await?;
+    let mut res = respond(&req, c);
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, no-store"),

@@ -138,7 +138,7 @@ pub async fn series_handler(
             .to_string(),
             JSON,
         ))
-    })
+    }).await
 }
 
 /// `/api/v1/districts/{code}/profile`: every category over the years against the city,
@@ -163,7 +163,7 @@ pub async fn profile(
             profile_json(&state.served, &code).expect("a district"),
             JSON,
         ))
-    })
+    }).await
 }
 
 /// The district profile document (as `/api/v1/districts/{code}/profile` answers it and
@@ -284,7 +284,7 @@ pub async fn table_csv(
             csv_field(&s.manifest.policy_version),
         ));
     }
-    let mut res = cached_response(&req, &state, || Ok((out, "text/csv; charset=utf-8")))?;
+    let mut res = cached_response(&req, &state, || Ok((out, "text/csv; charset=utf-8"))).await?;
     res.headers_mut().insert(
         actix_web::http::header::CONTENT_DISPOSITION,
         actix_web::http::header::HeaderValue::from_static("attachment; filename=\"kmapa.csv\""),

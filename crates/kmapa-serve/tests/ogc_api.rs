@@ -759,6 +759,42 @@ async fn head_answers_every_get_route_with_the_same_status_and_headers() {
 }
 
 #[actix_web::test]
+async fn other_methods_get_405_as_problem_json_naming_get_and_head() {
+    let app = app!();
+    for (method, uri) in [
+        (actix_web::http::Method::POST, "/collections"),
+        (actix_web::http::Method::PUT, "/collections/problems-districts/items"),
+        (actix_web::http::Method::DELETE, "/api/v1/snapshot"),
+        (actix_web::http::Method::PATCH, "/analyst/layers"),
+    ] {
+        let res = test::call_service(
+            &app,
+            test::TestRequest::default()
+                .method(method.clone())
+                .uri(uri)
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 405, "{method} {uri}");
+        assert_eq!(res.headers().get(header::ALLOW).unwrap(), "GET, HEAD");
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/problem+json"
+        );
+        let body: serde_json::Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+        assert_eq!(body["status"], 405, "{method} {uri}");
+        assert!(body["detail"].as_str().unwrap().contains("GET and HEAD"));
+    }
+    // A path that is no route at all stays a 404, whatever the method.
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post().uri("/nothing-here").to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+}
+
+#[actix_web::test]
 async fn ats_core_f_op_returns_one_feature_or_404() {
     let app = app!();
     let (s, f) = get_json(
