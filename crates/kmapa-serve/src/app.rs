@@ -251,9 +251,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/collections/{id}/items/{fid}", read().to(item)),
         ("/api/v1/vocabulary", read().to(vocabulary)),
         ("/api/v1/snapshot", read().to(snapshot_info)),
-        ("/api/v1/series", read().to(crate::convenience::series_handler)),
-        ("/api/v1/table.csv", read().to(crate::convenience::table_csv)),
-        ("/api/v1/districts/{code}/profile", read().to(crate::convenience::profile)),
+        (
+            "/api/v1/series",
+            read().to(crate::convenience::series_handler),
+        ),
+        (
+            "/api/v1/table.csv",
+            read().to(crate::convenience::table_csv),
+        ),
+        (
+            "/api/v1/districts/{code}/profile",
+            read().to(crate::convenience::profile),
+        ),
         ("/analyst/layers", read().to(analyst_layers)),
         ("/analyst/layers/{layer}/items", read().to(analyst_items)),
         ("/web/{path:.*}", read().to(crate::webmap::file)),
@@ -611,7 +620,8 @@ async fn api(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespons
             openapi().to_json().expect("the document serialises"),
             "application/vnd.oai.openapi+json;version=3.0",
         ))
-    }).await
+    })
+    .await
 }
 
 fn collection_json(b: &str, c: &Collection, state: &AppState) -> Value {
@@ -745,7 +755,8 @@ async fn collection(
     let c = find(&state, &id)?;
     cached_response(&req, &state, || {
         Ok((collection_json(&base(&req), c, &state).to_string(), JSON))
-    }).await
+    })
+    .await
 }
 
 /// The filters of one items request, checked.
@@ -992,7 +1003,8 @@ async fn items(
         .to_string();
         body.push_str(&tail[1..]);
         Ok((body, GEOJSON))
-    }).await
+    })
+    .await
 }
 
 fn enc(s: &str) -> String {
@@ -1031,7 +1043,8 @@ async fn vocabulary(req: HttpRequest, state: web::Data<AppState>) -> Result<Http
     query(&req, &[])?;
     cached_response(&req, &state, || {
         Ok((state.served.vocabulary.to_string(), JSON))
-    }).await
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/api/v1/snapshot", tag = "kmapa",

@@ -163,7 +163,8 @@ pub async fn profile(
             profile_json(&state.served, &code).expect("a district"),
             JSON,
         ))
-    }).await
+    })
+    .await
 }
 
 /// The district profile document (as `/api/v1/districts/{code}/profile` answers it and

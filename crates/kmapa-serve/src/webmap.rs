@@ -78,7 +78,8 @@ pub async fn file(
                 config("api", state.basemap_style.as_deref()),
                 "application/json",
             ))
-        }).await;
+        })
+        .await;
     }
     let (name, ct, body) = FILES
         .iter()

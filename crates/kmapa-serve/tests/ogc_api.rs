@@ -763,7 +763,10 @@ async fn other_methods_get_405_as_problem_json_naming_get_and_head() {
     let app = app!();
     for (method, uri) in [
         (actix_web::http::Method::POST, "/collections"),
-        (actix_web::http::Method::PUT, "/collections/problems-districts/items"),
+        (
+            actix_web::http::Method::PUT,
+            "/collections/problems-districts/items",
+        ),
         (actix_web::http::Method::DELETE, "/api/v1/snapshot"),
         (actix_web::http::Method::PATCH, "/analyst/layers"),
     ] {
@@ -792,6 +795,39 @@ async fn other_methods_get_405_as_problem_json_naming_get_and_head() {
     )
     .await;
     assert_eq!(res.status(), 404);
+}
+
+#[actix_web::test]
+async fn a_large_answer_is_hashed_and_compressed_off_the_worker_so_others_go_first() {
+    // The test runtime is one thread, as one actix worker is. A large page asked for
+    // with brotli is hashed and compressed on the blocking pool: while that runs, the
+    // worker answers a small request. Done on the worker, the small one would wait.
+    let app = app!();
+    let order = std::sync::Mutex::new(Vec::new());
+    let big = async {
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/collections/problems-districts/items?limit=10000")
+                .insert_header((header::ACCEPT_ENCODING, "br"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers().get(header::CONTENT_ENCODING).unwrap(), "br");
+        let n = test::read_body(res).await.len();
+        order.lock().unwrap().push("large");
+        n
+    };
+    let small = async {
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/health").to_request()).await;
+        assert_eq!(res.status(), 200);
+        order.lock().unwrap().push("small");
+    };
+    let (compressed, ()) = futures_util::join!(big, small);
+    assert!(compressed > 0);
+    assert_eq!(*order.lock().unwrap(), ["small", "large"]);
 }
 
 #[actix_web::test]
