@@ -18,7 +18,7 @@ size=$(du -ch "$work/gen/ops.csv" "$work/gen/pup.csv" | tail -1 | cut -f1)
 echo "input: ops.csv + pup.csv, $rows records, $size"
 
 start=$(date +%s.%N)
-/usr/bin/time -f '%M' -o "$work/rss" "$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --data-dir "$work/store" --quiet
+/usr/bin/time -f '%M' -o "$work/rss" "$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --city data/wroclaw --data-dir "$work/store" --quiet
 end=$(date +%s.%N)
 
 secs=$(python3 -c "print(f'{$end-$start:.1f}')")

@@ -15,7 +15,7 @@ cargo build --release --locked -p kmapa >/dev/null 2>&1 || cargo build --release
 bin=$PWD/target/release/kmapa
 
 "$bin" gen --out "$work/gen" --quiet
-"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --data-dir "$work/store" --quiet
+"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --city data/wroclaw --data-dir "$work/store" --quiet
 for i in $(seq "$runs"); do
   "$bin" protect --data-dir "$work/store" --json |
     python3 -c "import json,sys; j=json.load(sys.stdin); print(f'protect run $i: {j[\"summary\"][\"tables\"]} tables, {j[\"audit\"][\"hidden_cells\"]} hidden cells, protect + audit {j[\"seconds\"]:.2f} s')"

@@ -21,7 +21,7 @@ bin=${KMAPA_BIN:-$PWD/target/release/kmapa}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 "$bin" gen --out "$work/gen" --quiet
-"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --data-dir "$work/data" --quiet
+"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --city data/wroclaw --data-dir "$work/data" --quiet
 "$bin" protect --data-dir "$work/data" --quiet
 "$bin" publish --data-dir "$work/data" >/dev/null
 kport=$(free_port)

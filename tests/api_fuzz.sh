@@ -13,7 +13,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
 "$bin" gen --out "$work/gen" --years 2023-2024 --quiet
-"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --data-dir "$work/data" --quiet
+"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --city data/wroclaw --data-dir "$work/data" --quiet
 "$bin" protect --data-dir "$work/data" --quiet
 "$bin" publish --data-dir "$work/data" >/dev/null
 "$bin" users add fuzz --role analyst --data-dir "$work/data" | tail -1 > "$work/token"

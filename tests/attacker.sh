@@ -38,7 +38,7 @@ python3 tests/attacker/attack.py --selftest
 
 echo "-- demo city"
 "$bin" gen --out "$work/demo-gen" --quiet
-"$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --data-dir "$work/demo" --quiet
+"$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --city data/wroclaw --data-dir "$work/demo" --quiet
 "$bin" protect --data-dir "$work/demo" --quiet
 "$bin" publish --data-dir "$work/demo" >/dev/null
 token=$("$bin" users add attacker --role analyst --data-dir "$work/demo" | tail -1)
@@ -78,7 +78,7 @@ fi
 # (random per store); two more stores of the same records, two more secrets.
 for n in 2 3; do
   echo "-- demo city, the analyst tier with the public one, cell-key secret $n"
-  "$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --data-dir "$work/demo$n" --quiet
+  "$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --city data/wroclaw --data-dir "$work/demo$n" --quiet
   "$bin" protect --data-dir "$work/demo$n" --quiet
   "$bin" publish --data-dir "$work/demo$n" >/dev/null
   tok=$("$bin" users add attacker --role analyst --data-dir "$work/demo$n" | tail -1)
@@ -87,7 +87,7 @@ done
 
 echo "-- two snapshots: late records for past years (2022, 2023) published in the second"
 "$bin" gen --out "$work/snap-gen" --years 2022-2024 --quiet
-"$bin" ingest "$work/snap-gen/ops.csv" "$work/snap-gen/pup.csv" --data-dir "$work/snap" --quiet
+"$bin" ingest "$work/snap-gen/ops.csv" "$work/snap-gen/pup.csv" --city data/wroclaw --data-dir "$work/snap" --quiet
 "$bin" protect --data-dir "$work/snap" --quiet
 "$bin" publish --data-dir "$work/snap" >/dev/null
 first=$(serve "$work/snap")   # keeps serving snapshot 1 after snapshot 2 is published
@@ -105,7 +105,7 @@ for j, probe in enumerate([",2022,homelessness,", ",2023,poverty,"]):
         out.append(",".join(r))
 open(sys.argv[2], "w", encoding="utf-8").write("\n".join(out) + "\n")
 EOF
-"$bin" ingest "$work/late.csv" --data-dir "$work/snap" --quiet
+"$bin" ingest "$work/late.csv" --city data/wroclaw --data-dir "$work/snap" --quiet
 "$bin" protect --data-dir "$work/snap" --quiet
 "$bin" publish --data-dir "$work/snap"
 second=$(serve "$work/snap")

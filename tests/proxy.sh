@@ -24,7 +24,7 @@ wait_for() { # url
 }
 
 "$bin" gen --out "$work/gen" --years 2023-2024 --quiet
-"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --data-dir "$work/data" --quiet
+"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --city data/wroclaw --data-dir "$work/data" --quiet
 "$bin" protect --data-dir "$work/data" --quiet
 "$bin" publish --data-dir "$work/data" >/dev/null
 metrics=$("$bin" users add prometheus --role metrics --data-dir "$work/data" | tail -1)

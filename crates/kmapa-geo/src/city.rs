@@ -19,6 +19,71 @@ pub const POPULATION_FILE: &str = "population.csv";
 pub const ADDRESSES_FILE: &str = "addresses.csv";
 pub const INSTITUTIONS_FILE: &str = "institutions.csv";
 
+/// What identifies a city directory: a fingerprint of its files, with its name and
+/// number of districts for people to read. A data directory is bound to one city
+/// (`kmapa init`), and every snapshot says which one it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CityId {
+    /// The directory's name (`wroclaw`).
+    pub name: String,
+    /// SHA-256 over the city's files (name, length and contents of each present),
+    /// hex, first 16 characters.
+    pub fingerprint: String,
+    pub districts: usize,
+}
+
+impl CityId {
+    /// The identity of the city in `dir` (its files must be readable; their contents
+    /// are checked by [`City::load`]).
+    pub fn of(dir: &Path) -> Result<Self, ContractError> {
+        use sha2::Digest;
+        let districts_path = dir.join(DISTRICTS_FILE);
+        if !districts_path.exists() {
+            return Err(ContractError::Invalid(vec![
+                Problem::new(&districts_path, "no district boundaries here".to_string()).hint(
+                    "pass the city directory (the one holding districts.geojson), e.g. --city data/wroclaw",
+                ),
+            ]));
+        }
+        let mut h = sha2::Sha256::new();
+        for name in [
+            DISTRICTS_FILE,
+            POPULATION_FILE,
+            ADDRESSES_FILE,
+            INSTITUTIONS_FILE,
+        ] {
+            let path = dir.join(name);
+            if !path.exists() {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(|e| ContractError::io(&path, e))?;
+            h.update(name.as_bytes());
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(&bytes);
+        }
+        let layer = DistrictLayer::read(&districts_path)?;
+        let name = std::fs::canonicalize(dir)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| dir.display().to_string());
+        Ok(CityId {
+            name,
+            fingerprint: hex::encode(h.finalize())[..16].to_string(),
+            districts: layer.districts.len(),
+        })
+    }
+}
+
+impl std::fmt::Display for CityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({} districts, fingerprint {})",
+            self.name, self.districts, self.fingerprint
+        )
+    }
+}
+
 pub struct City {
     pub dir: PathBuf,
     pub layer: DistrictLayer,

@@ -66,6 +66,16 @@ pub enum IngestError {
     },
     #[error("data directory {path}: {message}")]
     Store { path: String, message: String },
+    #[error(
+        "{path}: {outside} of the {located} rows located by a point or an address lie outside the city: \
+         are these records from another city? Nothing was ingested. Ingest them into a data directory \
+         of their own city (--city DIR --data-dir OTHER)"
+    )]
+    WrongCity {
+        path: String,
+        outside: u64,
+        located: u64,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("{0}")]

@@ -107,6 +107,23 @@ pub fn ingest_file(
             return Err(e);
         }
     };
+    // A few points outside the city are typos; most of them means another city's
+    // records (whose district codes may well exist here too).
+    let outside = outcome
+        .reasons
+        .iter()
+        .filter(|(k, _)| k.ends_with("outside the city"))
+        .map(|(_, v)| *v)
+        .sum::<u64>();
+    let located = outside + outcome.rows_located;
+    if located >= 20 && outside * 2 > located {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(IngestError::WrongCity {
+            path: path.display().to_string(),
+            outside,
+            located,
+        });
+    }
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -160,6 +177,8 @@ struct Outcome {
     checksum: String,
     rows_read: u64,
     rows_accepted: u64,
+    /// Rows accepted with a point (coordinates or a geocoded address).
+    rows_located: u64,
     rows_rejected: u64,
     records: u64,
     reasons: HashMap<&'static str, u64>,
@@ -272,6 +291,7 @@ fn ingest_into(
         checksum: String::new(),
         rows_read: 0,
         rows_accepted: 0,
+        rows_located: 0,
         rows_rejected: 0,
         records: 0,
         reasons: HashMap::new(),
@@ -348,6 +368,13 @@ fn ingest_into(
                 });
             } else if validator.row(*line, &cells, &mut records, &mut rejects) {
                 out.rows_accepted += 1;
+                if records
+                    .records
+                    .last()
+                    .is_some_and(|r| r.located_by != crate::validate::LocatedBy::District)
+                {
+                    out.rows_located += 1;
+                }
             }
             if !rejects.is_empty() {
                 out.rows_rejected += 1;

@@ -2,7 +2,8 @@
 //! (records as Parquet, rejects as CSV) and a SQLite catalogue of the batches.
 //!
 //! ```text
-//! DATA/catalog.sqlite            batches: checksum, file, source, time, counts, status
+//! DATA/catalog.sqlite            batches: checksum, file, source, time, counts, status;
+//!                                the city the directory is bound to
 //! DATA/batches/<checksum16>/     records.parquet, rejects.csv
 //! DATA/.lock                     one writer at a time
 //! ```
@@ -41,6 +42,12 @@ CREATE TABLE IF NOT EXISTS batches (
     withdrawn_at TEXT,
     withdraw_reason TEXT,
     kmapa_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS city (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    path TEXT NOT NULL,
+    identity TEXT NOT NULL,
+    bound_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -156,6 +163,33 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The city this data directory is bound to: its directory as given when bound,
+    /// and its identity then.
+    pub fn bound_city(&self) -> Result<Option<(PathBuf, kmapa_geo::city::CityId)>, IngestError> {
+        let row: Option<(String, String)> = self
+            .db
+            .query_row("SELECT path, identity FROM city WHERE id = 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        row.map(|(path, identity)| {
+            serde_json::from_str(&identity)
+                .map(|id| (PathBuf::from(path), id))
+                .map_err(|e| store_err(&self.root, format!("the recorded city is unreadable: {e}")))
+        })
+        .transpose()
+    }
+
+    /// Binds this data directory to a city (replacing any earlier binding).
+    pub fn bind_city(&self, dir: &Path, id: &kmapa_geo::city::CityId) -> Result<(), IngestError> {
+        let identity = serde_json::to_string(id).expect("plain data");
+        self.db.execute(
+            "INSERT OR REPLACE INTO city (id, path, identity, bound_at) VALUES (1, ?1, ?2, ?3)",
+            params![dir.display().to_string(), identity, now()],
+        )?;
+        Ok(())
     }
 
     /// Removes whatever an interrupted ingest left under `batches/`.

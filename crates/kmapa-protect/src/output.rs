@@ -74,6 +74,10 @@ pub struct TierSummary {
     /// Measure × year tables published.
     pub tables: usize,
     pub layers: BTreeMap<String, LayerLoss>,
+    /// Fingerprint of the city files the tier was made with (`kmapa_geo::city::CityId`):
+    /// publishing it with another city's boundaries is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
 }
 
 /// One hidden cell's interval as the audit proves it. No true value: the report can be

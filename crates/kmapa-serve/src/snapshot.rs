@@ -49,6 +49,10 @@ pub struct Manifest {
     pub synthetic: bool,
     /// File name → SHA-256 (hex).
     pub files: std::collections::BTreeMap<String, String>,
+    /// The city it was made from (absent in snapshots made before cities were
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<kmapa_geo::city::CityId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,8 @@ pub struct PublishInputs<'a> {
     pub audit: &'a TierAudit,
     pub policy_file: &'a Path,
     pub city_dir: &'a Path,
+    /// The city's identity, recorded in the manifest.
+    pub city: Option<&'a kmapa_geo::city::CityId>,
     pub vocabulary_file: &'a Path,
     /// The analyst tier's atoms written by `kmapa protect`, if any.
     pub analyst_atoms: Option<&'a Path>,
@@ -163,6 +169,7 @@ pub fn publish(inputs: &PublishInputs<'_>) -> Result<Manifest, SnapshotError> {
         audit_passed: true,
         synthetic,
         files,
+        city: inputs.city.cloned(),
     };
     let path = partial.join(MANIFEST);
     fs::write(

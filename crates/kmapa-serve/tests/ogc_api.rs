@@ -120,6 +120,7 @@ fn fixture() -> &'static Fixture {
             audit: &audit,
             policy_file: &repo().join("data/policy.toml"),
             city_dir: &repo().join("data/wroclaw"),
+            city: None,
             vocabulary_file: &repo().join("data/categories.csv"),
             analyst_atoms: None,
         })

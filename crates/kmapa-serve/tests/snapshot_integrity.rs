@@ -30,6 +30,7 @@ fn published() -> (tempfile::TempDir, PathBuf) {
         audit: &TierAudit::default(),
         policy_file: &repo().join("data/policy.toml"),
         city_dir: &repo().join("data/wroclaw"),
+        city: None,
         vocabulary_file: &repo().join("data/categories.csv"),
         analyst_atoms: None,
     })

@@ -50,7 +50,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
     cmd_ingest::run(&cmd_ingest::IngestArgs {
         files: vec![a.generated.join("ops.csv"), a.generated.join("pup.csv")],
         data_dir: a.data_dir.clone(),
-        city: "data/wroclaw".into(),
+        city: Some(crate::city::DEMO_CITY.into()),
         vocabulary: "data/categories.csv".into(),
         source: None,
         encoding: None,
@@ -66,7 +66,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
     let common = cmd_protect::Common {
         data_dir: a.data_dir.clone(),
         policy: a.policy.clone(),
-        city: "data/wroclaw".into(),
+        city: None,
         vocabulary: "data/categories.csv".into(),
     };
     cmd_protect::run_protect(&cmd_protect::ProtectArgs {

@@ -16,8 +16,12 @@ pub struct IngestArgs {
     /// Data directory (the embedded store).
     #[arg(long, default_value = "kmapa-data")]
     pub data_dir: PathBuf,
-    #[arg(long, default_value = "data/wroclaw")]
-    pub city: PathBuf,
+    /// City directory (districts.geojson, population.csv, …). The first ingest that
+    /// accepts a row binds the data directory to it: later commands leave it out, and
+    /// another city is refused. Needed for a new data directory (the demo city:
+    /// data/wroclaw).
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     #[arg(long, default_value = "data/categories.csv")]
     pub vocabulary: PathBuf,
     /// Source of rows without a `source` column: OPS or PUP.
@@ -42,7 +46,8 @@ pub struct IngestArgs {
 
 pub fn run(a: &IngestArgs) -> anyhow::Result<()> {
     let vocabulary = Vocabulary::read(&a.vocabulary)?;
-    let city = City::load(&a.city, &vocabulary)?;
+    let resolved = crate::city::resolve(&a.data_dir, a.city.as_deref())?;
+    let city = City::load(&resolved.dir, &vocabulary)?;
     let resolution = h3o::Resolution::try_from(a.resolution)
         .ok()
         .filter(|r| (7..=12).contains(&u8::from(*r)))
@@ -56,7 +61,9 @@ pub fn run(a: &IngestArgs) -> anyhow::Result<()> {
         ..IngestOptions::default()
     };
     let mut store = Store::open_for_writing(&a.data_dir)?;
-    for file in &a.files {
+    // Files whose rows were all refused: the command fails after the others.
+    let mut nothing_accepted = Vec::new();
+    for (n, file) in a.files.iter().enumerate() {
         let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
         let bar = if a.quiet || a.json {
             indicatif::ProgressBar::hidden()
@@ -79,7 +86,26 @@ pub fn run(a: &IngestArgs) -> anyhow::Result<()> {
             bar.set_message(format!("{rows} rows, {:.0} rows/s", rows as f64 / secs));
         });
         bar.finish_and_clear();
-        let summary = summary?;
+        let summary = summary.map_err(anyhow::Error::from).map_err(|e| {
+            let rest: Vec<String> = a.files[n + 1..]
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect();
+            if rest.is_empty() {
+                e
+            } else {
+                e.context(format!(
+                    "{} refused; not attempted: {} (batches ingested before it stay)",
+                    file.display(),
+                    rest.join(", ")
+                ))
+            }
+        })?;
+        if summary.rows_accepted > 0 || summary.already_ingested && summary.batch.records > 0 {
+            resolved.bind_with(&store, &a.data_dir, a.quiet || a.json)?;
+        } else if !summary.already_ingested || summary.batch.records == 0 {
+            nothing_accepted.push((file.clone(), summary.top_reasons.clone()));
+        }
         if a.json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             continue;
@@ -131,6 +157,29 @@ pub fn run(a: &IngestArgs) -> anyhow::Result<()> {
         if summary.batch.synthetic {
             println!("  the file says its data is synthetic");
         }
+    }
+    if let Some((file, reasons)) = nothing_accepted.first() {
+        let reasons: Vec<String> = reasons.iter().map(|(k, v)| format!("{k} ({v})")).collect();
+        anyhow::bail!(
+            "{}: no row was accepted ({}){}. The records are checked against the city {} ({}): if most rows lie outside it, \
+             is it the city the records come from? Pass --city DIR with a new --data-dir",
+            file.display(),
+            if reasons.is_empty() {
+                "the file has no rows".to_string()
+            } else {
+                reasons.join(", ")
+            },
+            if nothing_accepted.len() > 1 {
+                format!(
+                    " and neither from {} more file(s)",
+                    nothing_accepted.len() - 1
+                )
+            } else {
+                String::new()
+            },
+            resolved.id,
+            resolved.dir.display()
+        );
     }
     Ok(())
 }

@@ -29,10 +29,22 @@ pub struct Common {
     /// Protection policy (TOML).
     #[arg(long, default_value = "data/policy.toml")]
     pub policy: PathBuf,
-    #[arg(long, default_value = "data/wroclaw")]
-    pub city: PathBuf,
+    /// City directory (districts.geojson, population.csv, …). Remembered by the data
+    /// directory at its first ingest (or `kmapa init`): leave it out afterwards; another
+    /// city is refused.
+    #[arg(long)]
+    pub city: Option<PathBuf>,
     #[arg(long, default_value = "data/categories.csv")]
     pub vocabulary: PathBuf,
+}
+
+impl Common {
+    /// The data directory's city (bound now if it had none).
+    pub fn city_dir(&self) -> anyhow::Result<(PathBuf, kmapa_geo::city::CityId)> {
+        let r = crate::city::resolve(&self.data_dir, self.city.as_deref())?;
+        r.bind_if_new(&self.data_dir, false)?;
+        Ok((r.dir, r.id))
+    }
 }
 
 #[derive(Args)]
@@ -117,6 +129,7 @@ pub fn ckm_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 struct Loaded {
     vocabulary: Vocabulary,
     city: City,
+    city_id: kmapa_geo::city::CityId,
     policy: Policy,
     cube: Cube,
     /// Checksums of the batches counted.
@@ -128,8 +141,9 @@ struct Loaded {
 fn load(c: &Common) -> anyhow::Result<Loaded> {
     let policy = load_policy(&c.policy)?;
     let vocabulary = Vocabulary::read(&c.vocabulary)?;
-    let city = City::load(&c.city, &vocabulary)?;
     let store = Store::open(&c.data_dir)?;
+    let (city_dir, city_id) = c.city_dir()?;
+    let city = City::load(&city_dir, &vocabulary)?;
     let files = store.active_record_files()?;
     anyhow::ensure!(
         !files.is_empty(),
@@ -147,6 +161,7 @@ fn load(c: &Common) -> anyhow::Result<Loaded> {
     Ok(Loaded {
         vocabulary,
         city,
+        city_id,
         policy,
         cube,
         batches: store.active_checksums()?,
@@ -191,6 +206,7 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
         ..analyst
     });
     protected.batches = l.batches.clone();
+    protected.summary.city = Some(l.city_id.fingerprint.clone());
     write_json(&dir.join(PROTECTED_FILE), &protected)?;
     write_json(&dir.join(AUDIT_FILE), &audit)?;
     if a.json {

@@ -182,12 +182,21 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
         );
         return Ok(latest.manifest.number);
     }
+    let (city_dir, city) = c.city_dir()?;
+    if let Some(made_with) = &tier.summary.city {
+        anyhow::ensure!(
+            *made_with == city.fingerprint,
+            "{}: made from other city files (fingerprint {made_with}) than the city now bound, {city}: run `kmapa protect` again",
+            c.data_dir.join(PROTECTED_FILE).display()
+        );
+    }
     let m = snapshot::publish(&PublishInputs {
         data_dir: &c.data_dir,
         tier: &tier,
         audit: &audit,
         policy_file: &c.policy,
-        city_dir: &c.city,
+        city_dir: &city_dir,
+        city: Some(&city),
         vocabulary_file: &c.vocabulary,
         analyst_atoms: Some(c.data_dir.join(crate::cmd_protect::ATOMS_FILE))
             .filter(|p| p.exists())

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod city;
 mod cmd_demo;
 mod cmd_gen;
 mod cmd_ingest;
@@ -31,6 +32,8 @@ enum Command {
     Gen(cmd_gen::GenArgs),
     /// Prepare a demo city from real boundaries: codes, synthetic population and address points.
     GenCity(cmd_gen::GenCityArgs),
+    /// Bind a data directory to a city: later commands use it without --city and refuse another.
+    Init(city::InitArgs),
     /// Check a city directory and the vocabulary against the data contract.
     Validate(cmd_validate::ValidateArgs),
     /// Ingest OPS/PUP record files into the embedded store: validate, geocode, bin.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd_demo::run(&a),
         Command::Gen(a) => cmd_gen::run(&a),
         Command::GenCity(a) => cmd_gen::run_city(&a),
+        Command::Init(a) => city::run_init(&a),
         Command::Validate(a) => cmd_validate::run(&a),
         Command::Ingest(a) => cmd_ingest::run(&a),
         Command::Protect(a) => cmd_protect::run_protect(&a),

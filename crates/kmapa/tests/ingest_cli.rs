@@ -25,6 +25,8 @@ fn killing_an_ingest_midway_leaves_no_partial_batch_and_a_clean_rerun_works() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kmapa"))
         .args([
             "ingest",
+            "--city",
+            "data/wroclaw",
             input.to_str().unwrap(),
             "--data-dir",
             store.to_str().unwrap(),
@@ -65,6 +67,8 @@ fn killing_an_ingest_midway_leaves_no_partial_batch_and_a_clean_rerun_works() {
     // A clean re-run works and clears the debris.
     let out = kmapa(&[
         "ingest",
+        "--city",
+        "data/wroclaw",
         input.to_str().unwrap(),
         "--data-dir",
         store.to_str().unwrap(),
@@ -78,6 +82,8 @@ fn killing_an_ingest_midway_leaves_no_partial_batch_and_a_clean_rerun_works() {
     assert!(!names[0].starts_with('.'));
     let again = kmapa(&[
         "ingest",
+        "--city",
+        "data/wroclaw",
         input.to_str().unwrap(),
         "--data-dir",
         store.to_str().unwrap(),
@@ -183,6 +189,8 @@ fn offices_pseudonymise_with_one_key_and_the_link_survives() {
     let store = tmp.path().join("store");
     let out = kmapa(&[
         "ingest",
+        "--city",
+        "data/wroclaw",
         ops_out.to_str().unwrap(),
         pup_out.to_str().unwrap(),
         "--data-dir",
@@ -193,6 +201,8 @@ fn offices_pseudonymise_with_one_key_and_the_link_survives() {
     // And a raw export is refused by ingest.
     let err = kmapa_fails(&[
         "ingest",
+        "--city",
+        "data/wroclaw",
         pup_in.to_str().unwrap(),
         "--data-dir",
         store.to_str().unwrap(),
@@ -213,6 +223,8 @@ fn withdrawing_needs_a_reason_and_is_listed() {
     let store = tmp.path().join("store");
     let out = kmapa(&[
         "ingest",
+        "--city",
+        "data/wroclaw",
         f.to_str().unwrap(),
         "--data-dir",
         store.to_str().unwrap(),

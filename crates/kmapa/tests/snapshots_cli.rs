@@ -45,7 +45,15 @@ fn late_records_for_a_past_year_show_no_small_difference_between_snapshots() {
     let (g, d) = (generated.to_str().unwrap(), data.to_str().unwrap());
     kmapa(&["gen", "--out", g, "--years", "2023-2024", "--quiet"]);
     let ops = generated.join("ops.csv");
-    kmapa(&["ingest", ops.to_str().unwrap(), "--data-dir", d, "--quiet"]);
+    kmapa(&[
+        "ingest",
+        "--city",
+        "data/wroclaw",
+        ops.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--quiet",
+    ]);
     kmapa(&["protect", "--data-dir", d, "--quiet"]);
     kmapa(&["publish", "--data-dir", d]);
     let first = cells(&data, 1);
@@ -71,7 +79,15 @@ fn late_records_for_a_past_year_show_no_small_difference_between_snapshots() {
         out.push('\n');
     }
     std::fs::write(&late, out).unwrap();
-    kmapa(&["ingest", late.to_str().unwrap(), "--data-dir", d, "--quiet"]);
+    kmapa(&[
+        "ingest",
+        "--city",
+        "data/wroclaw",
+        late.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--quiet",
+    ]);
     kmapa(&["protect", "--data-dir", d, "--quiet"]);
     let published = kmapa(&["publish", "--data-dir", d]);
     assert!(published.contains("published snapshot 2"), "{published}");
@@ -188,7 +204,15 @@ fn the_analyst_tier_answers_from_the_published_snapshot_only() {
     kmapa(&["gen", "--out", g, "--years", "2024", "--quiet"]);
     let ops = generated.join("ops.csv");
     let pup = generated.join("pup.csv");
-    kmapa(&["ingest", ops.to_str().unwrap(), "--data-dir", d, "--quiet"]);
+    kmapa(&[
+        "ingest",
+        "--city",
+        "data/wroclaw",
+        ops.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--quiet",
+    ]);
     kmapa(&["protect", "--data-dir", d, "--quiet"]);
     kmapa(&["publish", "--data-dir", d]);
     let token = kmapa(&["users", "add", "ana", "--role", "analyst", "--data-dir", d]);
@@ -203,7 +227,15 @@ fn the_analyst_tier_answers_from_the_published_snapshot_only() {
         j["features"][0]["properties"].clone()
     };
     // The PUP file is ingested but not published: a restarted server does not show it.
-    kmapa(&["ingest", pup.to_str().unwrap(), "--data-dir", d, "--quiet"]);
+    kmapa(&[
+        "ingest",
+        "--city",
+        "data/wroclaw",
+        pup.to_str().unwrap(),
+        "--data-dir",
+        d,
+        "--quiet",
+    ]);
     let server = Server::start(d);
     let before = city_pup(&server);
     assert_eq!(before["status"], "hidden", "{before}");
