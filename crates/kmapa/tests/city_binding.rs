@@ -61,19 +61,31 @@ fn a_data_directory_remembers_its_city_and_refuses_another() {
         generated.to_str().unwrap(),
         data.to_str().unwrap(),
     );
-    kmapa(&["gen", "--city", c, "--out", g, "--years", "2024", "--scale", "0.2", "--quiet"]);
+    kmapa(&[
+        "gen", "--city", c, "--out", g, "--years", "2024", "--scale", "0.2", "--quiet",
+    ]);
     let ops = generated.join("ops.csv");
     let ops = ops.to_str().unwrap();
 
     // A new data directory needs a city: none is assumed.
     let err = kmapa_fails(&["ingest", ops, "--data-dir", d]);
-    assert!(err.contains("bound to no city yet") && err.contains("--city"), "{err}");
+    assert!(
+        err.contains("bound to no city yet") && err.contains("--city"),
+        "{err}"
+    );
 
     // Records of this city against the demo city: every point is outside it (its
     // district codes exist there too, so rows located by code alone would pass). The
     // command fails, says so, ingests nothing and binds nothing.
     let wrong = tmp.path().join("wrong");
-    let err = kmapa_fails(&["ingest", ops, "--city", "data/wroclaw", "--data-dir", wrong.to_str().unwrap()]);
+    let err = kmapa_fails(&[
+        "ingest",
+        ops,
+        "--city",
+        "data/wroclaw",
+        "--data-dir",
+        wrong.to_str().unwrap(),
+    ]);
     assert!(
         err.contains("lie outside the city") && err.contains("Nothing was ingested"),
         "{err}"
@@ -85,7 +97,10 @@ fn a_data_directory_remembers_its_city_and_refuses_another() {
 
     // The first ingest binds; protect and publish use the city without --city.
     let out = kmapa(&["ingest", ops, "--city", c, "--data-dir", d]);
-    assert!(out.contains("bound to the city") && out.contains("psie-pole (12 districts"), "{out}");
+    assert!(
+        out.contains("bound to the city") && out.contains("psie-pole (12 districts"),
+        "{out}"
+    );
     kmapa(&["protect", "--data-dir", d, "--quiet"]);
     let without = tier(&data);
     let units: std::collections::BTreeSet<&str> = without["cells"]
@@ -127,12 +142,25 @@ fn a_data_directory_remembers_its_city_and_refuses_another() {
     let text = std::fs::read_to_string(&pop).unwrap();
     std::fs::write(&pop, text.replacen("PSP-01,2024,", "PSP-01,2024,1", 1)).unwrap();
     let err = kmapa_fails(&["protect", "--data-dir", d]);
-    assert!(err.contains("changed since") && err.contains("--rebind"), "{err}");
-    let err = kmapa_fails(&["init", "--city", "data/wroclaw", "--data-dir", d, "--rebind"]);
+    assert!(
+        err.contains("changed since") && err.contains("--rebind"),
+        "{err}"
+    );
+    let err = kmapa_fails(&[
+        "init",
+        "--city",
+        "data/wroclaw",
+        "--data-dir",
+        d,
+        "--rebind",
+    ]);
     assert!(err.contains("never another city"), "{err}");
     kmapa(&["init", "--city", c, "--data-dir", d, "--rebind"]);
     kmapa(&["protect", "--data-dir", d, "--quiet"]);
-    assert_ne!(tier(&data)["summary"]["city"].as_str().unwrap(), fingerprint);
+    assert_ne!(
+        tier(&data)["summary"]["city"].as_str().unwrap(),
+        fingerprint
+    );
 
     // A file of which no row is accepted fails the command, after the others.
     let bad = tmp.path().join("bad.csv");
