@@ -105,11 +105,18 @@ pub fn resolve(data_dir: &Path, given: Option<&Path>) -> anyhow::Result<Resolved
                 unbound: false,
             })
         }
-        (None, Some(g)) => Ok(Resolved {
-            dir: g.to_path_buf(),
-            id: CityId::of(g)?,
-            unbound: true,
-        }),
+        (None, Some(g)) => {
+            // Binding accepts the city: its boundaries must be usable.
+            let layer = kmapa_geo::districts::DistrictLayer::read(
+                &g.join(kmapa_geo::city::DISTRICTS_FILE),
+            )?;
+            crate::cmd_validate::geometry(&layer, false)?;
+            Ok(Resolved {
+                dir: g.to_path_buf(),
+                id: CityId::of(g)?,
+                unbound: true,
+            })
+        }
         (None, None) => anyhow::bail!(
             "{}: this data directory is bound to no city yet: pass --city DIR (the directory with the city's \
              districts.geojson; the demo city is --city {DEMO_CITY}). It is remembered: later commands need no --city",
@@ -136,6 +143,10 @@ pub struct InitArgs {
 /// `kmapa init`: binds a data directory to a city.
 pub fn run_init(a: &InitArgs) -> anyhow::Result<()> {
     let id = CityId::of(&a.city)?;
+    crate::cmd_validate::geometry(
+        &kmapa_geo::districts::DistrictLayer::read(&a.city.join(kmapa_geo::city::DISTRICTS_FILE))?,
+        true,
+    )?;
     let store = Store::open_for_writing(&a.data_dir)?;
     if let Some((path, bound)) = store.bound_city()? {
         if bound.fingerprint == id.fingerprint {

@@ -42,6 +42,35 @@ pub fn run(a: &ValidateArgs) -> anyhow::Result<()> {
     if let Some(i) = &city.institutions {
         println!("{} institutions", i.len());
     }
+    geometry(&city.layer, true)?;
     println!("ok: every file follows the data contract");
+    Ok(())
+}
+
+/// Refuses a district layer with invalid polygons or overlapping districts; reports
+/// slivers and gaps (when `verbose`).
+pub fn geometry(layer: &kmapa_geo::districts::DistrictLayer, verbose: bool) -> anyhow::Result<()> {
+    let report = kmapa_geo::topology::check(layer);
+    if verbose {
+        if report.slivers.0 > 0 {
+            println!(
+                "{} slivers where neighbouring borders do not quite agree ({:.4} km² in all, each under {} m²): harmless",
+                report.slivers.0,
+                report.slivers.1,
+                kmapa_geo::topology::OVERLAP_KM2 * 1e6
+            );
+        }
+        for (km2, (lat, lon)) in &report.gaps {
+            println!(
+                "gap: {km2:.3} km² inside the city belong to no district (around {lat:.5}, {lon:.5}); people living there are refused at ingest"
+            );
+        }
+    }
+    anyhow::ensure!(
+        !report.refused(),
+        "{}: the district boundaries are not usable:\n{}",
+        layer.path.display(),
+        report.lines().join("\n")
+    );
     Ok(())
 }

@@ -175,3 +175,38 @@ fn a_data_directory_remembers_its_city_and_refuses_another() {
         "{err}"
     );
 }
+
+#[test]
+fn districts_that_overlap_are_refused_by_validate_and_never_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let city = tmp.path().join("with-whole-city");
+    second_city(&city);
+    // A whole-city feature left in the file, over every district (as in a real
+    // Warsaw file): a box around them all.
+    let path = city.join("districts.geojson");
+    let mut fc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let ring = serde_json::json!([[
+        [17.9, 51.0],
+        [18.3, 51.0],
+        [18.3, 51.3],
+        [17.9, 51.3],
+        [17.9, 51.0]
+    ]]);
+    let whole = serde_json::json!({"type": "Feature", "properties": {"code": "ALL", "name": "Całe miasto", "parent": "PSP", "parent_name": "Psie Pole"},
+        "geometry": {"type": "Polygon", "coordinates": ring}});
+    fc["features"].as_array_mut().unwrap().push(whole);
+    std::fs::write(&path, fc.to_string()).unwrap();
+    // (without a population file: the geometry is what is checked here)
+    std::fs::remove_file(city.join("population.csv")).unwrap();
+    let err = kmapa_fails(&["validate", "--city", city.to_str().unwrap()]);
+    assert!(err.contains("district ALL covers district PSP-01"), "{err}");
+    let data = tmp.path().join("data");
+    let err = kmapa_fails(&[
+        "init",
+        "--city",
+        city.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(err.contains("ALL covers"), "{err}");
+}
