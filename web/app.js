@@ -10,7 +10,7 @@
       title: 'Mapa problemów społecznych', moresettings: 'Więcej ustawień', lesssettings: 'Mniej ustawień', skip: 'Przejdź do ustawień mapy', category: 'Problem', year: 'Rok',
       compare: 'Porównaj z rokiem', nocompare: '– bez porównania –', measure: 'Miara', count: 'liczba osób',
       rate: 'na 1000 mieszkańców', layer: 'Podział', districts: 'osiedla', parents: 'obszary (dawne dzielnice)',
-      hex: 'heksagony H3', search: 'Szukaj osiedla', searchph: 'np. Biskupin', institutions: 'Instytucje',
+      hex: 'heksagony H3', search: 'Szukaj osiedla', searchph: 'np. {example}', institutions: 'Instytucje',
       showinst: 'pokaż na mapie', insttype: 'Rodzaj', all: 'wszystkie', instserves: 'tylko pomagające w wybranym problemie',
       csv: 'Pobierz CSV', print: 'Drukuj raport', close: 'Zamknij', signin: 'Zaloguj (analityk)', signout: 'Wyloguj',
       signintitle: 'Logowanie do warstwy analitycznej',
@@ -40,7 +40,7 @@
       title: 'Map of social problems', moresettings: 'More settings', lesssettings: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
       compare: 'Compare with year', nocompare: '– no comparison –', measure: 'Measure', count: 'persons',
       rate: 'per 1,000 residents', layer: 'Areas', districts: 'districts', parents: 'areas (former boroughs)',
-      hex: 'H3 hexagons', search: 'Find a district', searchph: 'e.g. Biskupin', institutions: 'Institutions',
+      hex: 'H3 hexagons', search: 'Find a district', searchph: 'e.g. {example}', institutions: 'Institutions',
       showinst: 'show on the map', insttype: 'Type', all: 'all', instserves: 'only those helping with the chosen problem',
       csv: 'Download CSV', print: 'Print report', close: 'Close', signin: 'Sign in (analyst)', signout: 'Sign out',
       signintitle: 'Sign in to the analyst tier',
@@ -623,7 +623,12 @@
   function texts() {
     document.documentElement.lang = state.lang;
     document.querySelectorAll('[data-i18n]').forEach((e) => { e.textContent = t(e.dataset.i18n); });
-    document.querySelectorAll('[data-i18n-placeholder]').forEach((e) => { e.placeholder = t(e.dataset.i18nPlaceholder); });
+    // The example district and the boundaries' attribution come from the snapshot:
+    // the map names this city's places and sources, not the demo city's.
+    const example = (snapshot && snapshot.example_district) || '';
+    document.querySelectorAll('[data-i18n-placeholder]').forEach((e) => {
+      e.placeholder = example ? t(e.dataset.i18nPlaceholder).replace('{example}', example) : '';
+    });
     document.querySelectorAll('[data-i18n-label]').forEach((e) => { e.setAttribute('aria-label', t(e.dataset.i18nLabel)); });
     $('lang').textContent = t('lang');
     $('more').textContent = t($('controls').classList.contains('open') ? 'lesssettings' : 'moresettings');
@@ -639,11 +644,12 @@
     const notice = $('notice');
     notice.replaceChildren();
     if (snapshot.synthetic) notice.append(el('strong', { text: t('synthetic') }), ' ');
-    notice.append(`${t('snapshot')} ${snapshot.number} (${String(snapshot.published_at || '').slice(0, 10)}), ${t('policy')} ${snapshot.policy_version}. ${t('attribution')}.`);
+    const attribution = snapshot.attribution || t('attribution');
+    notice.append(`${t('snapshot')} ${snapshot.number} (${String(snapshot.published_at || '').slice(0, 10)}), ${t('policy')} ${snapshot.policy_version}. ${attribution.replace(/\.$/, '')}.`);
     if (map && map._kmapaAttribution) map.removeControl(map._kmapaAttribution);
     if (map) {
       map._kmapaAttribution = new maplibregl.AttributionControl({ compact: window.innerWidth < 700,
-        customAttribution: [t('attribution'), snapshot.synthetic ? t('synthetic') : ''].filter(Boolean).join(' · ') });
+        customAttribution: [attribution, snapshot.synthetic ? t('synthetic') : ''].filter(Boolean).join(' · ') });
       map.addControl(map._kmapaAttribution, 'bottom-right');
     }
     fillInstitutionTypes();

@@ -260,6 +260,11 @@ test('hexagons at a resolution the zoom fits, and a district found by keyboard',
     assert.equal(await page.evaluate(() => window.kmapa.layer()), 'districts');
     assert.match(await legend(page), /nie jest publikowany w heksagonach/);
   }
+  // The search suggests a district of this city, and the map credits this city's
+  // boundaries: both come from the snapshot, not from the page.
+  assert.ok(snap.example_district && snap.attribution, 'the snapshot names an example district and an attribution');
+  assert.equal(await page.locator('#search').getAttribute('placeholder'), `np. ${snap.example_district}`);
+  assert.ok((await page.locator('.maplibregl-ctrl-attrib').innerText()).includes(snap.attribution));
   await page.focus('#search');
   await page.keyboard.type('Biskupin');
   await page.keyboard.press('Enter');

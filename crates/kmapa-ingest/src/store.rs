@@ -331,6 +331,52 @@ impl Store {
         Ok(info)
     }
 
+    /// Restores a withdrawn batch (withdrawn by mistake): it is used again; the
+    /// withdrawal and the restoration stay in its history.
+    pub fn restore(&mut self, id: i64, reason: &str) -> Result<BatchInfo, IngestError> {
+        if reason.trim().is_empty() {
+            return Err(store_err(
+                &self.root,
+                "give a reason for restoring (--reason)",
+            ));
+        }
+        let tx = self.db.transaction()?;
+        let status: Option<String> = tx
+            .query_row("SELECT status FROM batches WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match status.as_deref() {
+            None => {
+                return Err(store_err(
+                    &self.root,
+                    format!("there is no batch {id} (see kmapa batches)"),
+                ));
+            }
+            Some("withdrawn") => {}
+            Some(other) => {
+                return Err(store_err(
+                    &self.root,
+                    format!("batch {id} is {other}, not withdrawn: nothing to restore"),
+                ));
+            }
+        }
+        let at = now();
+        tx.execute(
+            "UPDATE batches SET status = 'active', withdrawn_at = NULL, withdraw_reason = NULL WHERE id = ?1",
+            params![id],
+        )?;
+        tx.execute(
+            "INSERT INTO events (batch_id, at, event, detail) VALUES (?1, ?2, 'restored', ?3)",
+            params![id, at, reason],
+        )?;
+        tx.commit()?;
+        self.list()?
+            .into_iter()
+            .find(|b| b.id == id)
+            .ok_or_else(|| store_err(&self.root, "batch vanished"))
+    }
+
     /// The records file of a batch (also of a withdrawn one: withdrawal keeps it).
     pub fn record_file(&self, batch: &BatchInfo) -> PathBuf {
         self.root

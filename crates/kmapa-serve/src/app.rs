@@ -1063,6 +1063,8 @@ async fn snapshot_info(
                 "layers": state.served.problem_layers(),
                 "hexagon_measures": state.served.hexagon_measures(),
                 "bbox": state.served.collection("districts").map(|c| c.bbox),
+                "city": m.city, "attribution": state.served.attribution,
+                "example_district": state.served.example_district,
             })
             .to_string(),
             JSON,

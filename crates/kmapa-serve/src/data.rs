@@ -127,6 +127,10 @@ pub struct Served {
     pub years: Vec<u16>,
     /// GeoJSON geometry of districts, parents and the city, by unit.
     pub geometry: HashMap<(LayerKind, String), String>,
+    /// Attribution the district boundaries' file carries (the map shows it).
+    pub attribution: Option<String>,
+    /// A district's name to show as an example (the most populous in the latest year).
+    pub example_district: Option<String>,
 }
 
 const PROBLEM_FILTERS: &[&str] = &["category", "year", "unit", "district", "sex", "age"];
@@ -494,8 +498,17 @@ impl Served {
                     .extend(years.iter().map(|y| y.to_string()));
             }
         }
+        let latest = years.last().copied();
+        let example_district = city
+            .layer
+            .districts
+            .iter()
+            .max_by_key(|d| latest.and_then(|y| population(&d.code, y)).unwrap_or(0))
+            .map(|d| d.name.clone());
         Ok(Served {
             geometry,
+            attribution: city.layer.attribution.clone(),
+            example_district,
             manifest: snapshot.manifest.clone(),
             collections,
             vocabulary: vocabulary_json,

@@ -306,6 +306,10 @@ pub fn run(
             }))
     })
     .workers(opts.workers.max(1))
+    // Hashing and compressing large answers run here (app::off_worker): two threads
+    // per worker bound both the CPU they take and the memory of answers being made
+    // (each thread's allocator arena holds on to what it has used).
+    .worker_max_blocking_threads(2)
     .bind(&opts.address)?;
     println!(
         "serving snapshot {number} at http://{} (Ctrl-C stops)",

@@ -205,6 +205,12 @@ pub enum BatchAction {
         #[arg(long)]
         reason: String,
     },
+    /// Restore a withdrawn batch (withdrawn by mistake); recorded with time and reason.
+    Restore {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 pub fn run_batches(a: &BatchesArgs) -> anyhow::Result<()> {
@@ -249,6 +255,14 @@ pub fn run_batches(a: &BatchesArgs) -> anyhow::Result<()> {
                 b.file_name,
                 b.withdrawn_at.unwrap_or_default(),
                 reason
+            );
+        }
+        Some(BatchAction::Restore { id, reason }) => {
+            let mut store = Store::open_for_writing(&a.data_dir)?;
+            let b = store.restore(*id, reason)?;
+            println!(
+                "batch {} ({}) restored: {reason}; run `kmapa protect` and `kmapa publish` to use it",
+                b.id, b.file_name
             );
         }
     }

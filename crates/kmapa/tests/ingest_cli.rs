@@ -247,6 +247,33 @@ fn withdrawing_needs_a_reason_and_is_listed() {
         list.contains("withdrawn") && list.contains("test export"),
         "{list}"
     );
+    // Withdrawn by mistake: restored, with a reason; an active batch cannot be.
+    let s = store.to_str().unwrap();
+    let out = kmapa(&[
+        "batches",
+        "--data-dir",
+        s,
+        "restore",
+        "1",
+        "--reason",
+        "the right file after all",
+    ]);
+    assert!(out.contains("restored"), "{out}");
+    let list: serde_json::Value =
+        serde_json::from_str(&kmapa(&["batches", "--data-dir", s, "--json"])).unwrap();
+    assert_eq!(list[0]["status"], "active", "{list}");
+    assert!(list[0]["withdraw_reason"].is_null(), "{list}");
+    let err = kmapa_fails(&[
+        "batches",
+        "--data-dir",
+        s,
+        "restore",
+        "1",
+        "--reason",
+        "again",
+    ]);
+    assert!(err.contains("not withdrawn"), "{err}");
+    kmapa(&["protect", "--data-dir", s, "--quiet"]);
 }
 
 #[test]
