@@ -352,6 +352,10 @@ test('the static export draws the same numbers as the live API', async () => {
   for (const f of live.features) assert.equal(drawnValues[f.properties.unit], f.properties.value);
   assert.ok(requests.every((u) => u.startsWith(STATIC + '/') || u.startsWith('data:') || u.startsWith('blob:')));
   assert.equal(await page.locator('#signin').isVisible(), false, 'no sign-in on a static site');
+  // The exported site names the same example district and credits the same source.
+  const snap = await getJSON(`${BASE}/api/v1/snapshot`);
+  assert.equal(await page.locator('#search').getAttribute('placeholder'), `np. ${snap.example_district}`);
+  assert.ok((await page.locator('.maplibregl-ctrl-attrib').innerText()).includes(snap.attribution));
   const pt = await findPoint(page, (s) => s && !s.hid);
   await page.mouse.click(pt.x, pt.y);
   await page.waitForSelector('#profile:not([hidden]) .cat svg');

@@ -153,6 +153,8 @@ pub fn export(served: &Served, out: &Path) -> Result<Vec<String>, ExportError> {
         "layers": served.problem_layers(),
         "hexagon_measures": served.hexagon_measures(),
         "bbox": served.collection("districts").map(|c| c.bbox),
+        "city": m.city, "attribution": served.attribution,
+        "example_district": served.example_district,
         "files": files,
     });
     write(&partial, "index.json", index.to_string().as_bytes())?;
