@@ -455,6 +455,32 @@ pub(crate) async fn cached_response(
             .unwrap_or(""),
     };
     let key = format!("{}?{}|{host}", req.path(), req.query_string());
+    cached(req, state, key, compute).await
+}
+
+/// As [`cached_response`], for an answer only signed-in users may see (the caller has
+/// checked the token): the same for every such user, so cached once, but never stored
+/// by shared caches. Such answers hold no links, so Host is not part of the key.
+pub(crate) async fn cached_private_response(
+    req: &HttpRequest,
+    state: &AppState,
+    compute: impl FnOnce() -> Result<(String, &'static str), Problem>,
+) -> Result<HttpResponse, Problem> {
+    let key = format!("private|{}?{}", req.path(), req.query_string());
+    let mut res = cached(req, state, key, compute).await?;
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(res)
+}
+
+async fn cached(
+    req: &HttpRequest,
+    state: &AppState,
+    key: String,
+    compute: impl FnOnce() -> Result<(String, &'static str), Problem>,
+) -> Result<HttpResponse, Problem> {
     let c = match state.cache.get(&key) {
         Some(c) => {
             state.metrics.cache_hits.fetch_add(1, Ordering::Relaxed);
@@ -1234,17 +1260,28 @@ async fn analyst_items(
     layer: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     require_analyst(&req, &state)?;
-    let q = query(&req, &["category", "year", "sex", "age"])?;
-    let a = analyst_of(&state)?;
-    if !a.layers().contains(&layer) {
+    // The same answer for every analyst: cached once (bounded with the rest),
+    // compressed once, never stored by shared caches.
+    cached_private_response(&req, &state, || analyst_answer(&req, &state, &layer)).await
+}
+
+/// An analyst layer's answer for the request's query.
+fn analyst_answer(
+    req: &HttpRequest,
+    state: &AppState,
+    layer: &str,
+) -> Result<(String, &'static str), Problem> {
+    let q = query(req, &["category", "year", "sex", "age"])?;
+    let a = analyst_of(state)?;
+    if !a.layers().iter().any(|l| l == layer) {
         return Err(Problem::not_found(format!(
             "the analyst tier has no layer {:?}; it has: {}",
-            layer.as_str(),
+            layer,
             a.layers().join(", ")
         )));
     }
     use kmapa_protect::output::LayerKind;
-    let kind = match layer.as_str() {
+    let kind = match layer {
         "city" => LayerKind::City,
         "parents" => LayerKind::Parents,
         "districts" => LayerKind::Districts,
@@ -1307,18 +1344,5 @@ async fn analyst_items(
         ));
     }
     body.push('}');
-    // Compressed like every other answer (off the workers when large), but never
-    // stored by shared caches.
-    let c = if body.len() > OFF_WORKER_BYTES {
-        off_worker(move || make(body, GEOJSON)).await?
-    } else {
-        make(body, GEOJSON)
-    };
-    let c = compressed(c, encoding(&req)).await?;
-    let mut res = respond(&req, c);
-    res.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    Ok(res)
+    Ok((body, GEOJSON))
 }

@@ -1161,6 +1161,98 @@ async fn the_static_export_serves_the_same_numbers_as_the_live_api() {
     assert!(kmapa_serve::export::export(&state().served, &bundle).is_err());
 }
 
+/// The fixture's analyst tier, counting the queries it is asked.
+struct Counting(
+    std::sync::Arc<dyn kmapa_serve::app::Analyst>,
+    std::sync::atomic::AtomicUsize,
+);
+
+impl kmapa_serve::app::Analyst for Counting {
+    fn layers(&self) -> Vec<String> {
+        self.0.layers()
+    }
+    fn groups(&self) -> Vec<String> {
+        self.0.groups()
+    }
+    fn breakdown_layers(&self) -> Vec<String> {
+        self.0.breakdown_layers()
+    }
+    fn query(
+        &self,
+        layer: kmapa_protect::output::LayerKind,
+        category: &str,
+        year: u16,
+        group: &str,
+    ) -> Result<Vec<kmapa_protect::output::AnalystCell>, String> {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.0.query(layer, category, year, group)
+    }
+    fn withheld(
+        &self,
+        layer: kmapa_protect::output::LayerKind,
+        category: &str,
+        year: u16,
+        group: &str,
+    ) -> bool {
+        self.0.withheld(layer, category, year, group)
+    }
+    fn threshold(&self) -> u64 {
+        self.0.threshold()
+    }
+    fn ptable(&self) -> &kmapa_protect::ckm::PTable {
+        self.0.ptable()
+    }
+}
+
+#[actix_web::test]
+async fn analyst_answers_are_computed_once_per_query_and_never_shared_without_a_token() {
+    let f = fixture();
+    let counting = std::sync::Arc::new(Counting(f.analyst.clone(), Default::default()));
+    let snap = Snapshot::load(&f.data_dir, None).unwrap();
+    let state = web::Data::new(
+        AppState::new(Served::from_snapshot(&snap).unwrap())
+            .with_users(kmapa_serve::users::Users::open(&f.data_dir).unwrap())
+            .with_analyst(counting.clone()),
+    );
+    let app = test::init_service(App::new().app_data(state).configure(configure)).await;
+    let uri = "/analyst/layers/districts/items?category=poverty&year=2024&sex=K";
+    let ask = |token: Option<&str>, encoding: &str| {
+        let mut r = test::TestRequest::get()
+            .uri(uri)
+            .insert_header((header::ACCEPT_ENCODING, encoding.to_string()));
+        if let Some(t) = token {
+            r = r.insert_header((header::AUTHORIZATION, format!("Bearer {t}")));
+        }
+        r.to_request()
+    };
+    let first = test::call_service(&app, ask(Some(&f.analyst_token), "identity")).await;
+    assert_eq!(first.status(), 200);
+    let etag = first.headers().get(header::ETAG).unwrap().clone();
+    let first = test::read_body(first).await;
+    for encoding in ["identity", "gzip", "br"] {
+        let res = test::call_service(&app, ask(Some(&f.analyst_token), encoding)).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers().get(header::ETAG).unwrap(), &etag);
+        assert_eq!(
+            res.headers().get(header::CACHE_CONTROL).unwrap(),
+            "private, no-store"
+        );
+        if encoding == "identity" {
+            assert_eq!(test::read_body(res).await, first);
+        }
+    }
+    assert_eq!(
+        counting.1.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "four answers, one query"
+    );
+    // The cached answer is no one's without a valid analyst token.
+    let res = test::call_service(&app, ask(None, "identity")).await;
+    assert_eq!(res.status(), 401);
+    let res = test::call_service(&app, ask(Some(&f.public_token), "identity")).await;
+    assert_eq!(res.status(), 403);
+}
+
 #[actix_web::test]
 async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
     let app = app!();
