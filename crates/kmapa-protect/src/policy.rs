@@ -263,7 +263,7 @@ impl Policy {
         }
         if self.analyst.breakdown_layers.contains(&Layer::H3) {
             return bad(
-                "analyst.breakdown_layers has h3: breakdowns by hexagon are not offered, because the audit of analyst answers does not cover hexagons yet (docs/privacy.md); use districts, parents and city"
+                "analyst.breakdown_layers has h3: breakdowns by hexagon are not offered, because the audit of analyst answers covers hexagons for everyone only (docs/privacy.md); use districts, parents and city"
                     .into(),
             );
         }
@@ -280,6 +280,36 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_policy_key_is_documented_in_docs_policy_md() {
+        let doc = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/policy.md"),
+        )
+        .unwrap();
+        let value = toml::Value::try_from(Policy::default()).unwrap();
+        let mut missing = Vec::new();
+        fn walk(v: &toml::Value, path: &str, doc: &str, missing: &mut Vec<String>) {
+            let Some(map) = v.as_table() else { return };
+            for (key, inner) in map {
+                let full = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if inner.is_table() {
+                    if !doc.contains(&format!("## `[{full}]`")) {
+                        missing.push(format!("[{full}]"));
+                    }
+                    walk(inner, &full, doc, missing);
+                } else if !doc.contains(&format!("| `{key}` |")) {
+                    missing.push(full);
+                }
+            }
+        }
+        walk(&value, "", &doc, &mut missing);
+        assert!(missing.is_empty(), "not in docs/policy.md: {missing:?}");
+    }
 
     #[test]
     fn an_empty_file_gives_the_safe_defaults() {
