@@ -21,7 +21,8 @@ use kmapa_protect::output::{AnalystProtection, AnalystQuery, LayerKind, Protecte
 use kmapa_protect::policy::{AnalystTier, Layer};
 use microlp::{ComparisonOp, OptimizationDirection, Problem};
 
-use crate::{Cube, Group, Level, Measure, Unit};
+use crate::atoms::AnalystAtoms;
+use crate::{Group, Level, Unit};
 
 /// A count in 1..k−1 that the analyst and public answers pin exactly.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -72,14 +73,15 @@ const CAP: f64 = 1.0e7;
 
 /// The audit of one analyst tier against one public tier.
 pub struct AnalystAuditor<'a> {
-    cube: &'a Cube,
+    atoms: &'a AnalystAtoms,
     tier: &'a AnalystTier,
     ptable: PTable,
     k: u64,
     groups: Vec<Group>,
     /// Per breakdown dimension, indices into `groups` of its groups.
     dimensions: Vec<Vec<usize>>,
-    measures: Vec<(Measure, String)>,
+    /// Measure codes, by the atoms' measure index.
+    measures: Vec<String>,
     years: Vec<u16>,
     /// Layers the analyst tier offers: those of `LEVELS`, then one per H3 resolution.
     offered: Vec<LayerKind>,
@@ -177,7 +179,9 @@ impl Component {
 }
 
 impl<'a> AnalystAuditor<'a> {
-    pub fn new(cube: &'a Cube, tier: &'a AnalystTier, public: &ProtectedTier) -> Self {
+    /// The audit of the analyst answers `atoms` give (as the server answers from them)
+    /// under `tier`, with the public tier `public`.
+    pub fn new(atoms: &'a AnalystAtoms, tier: &'a AnalystTier, public: &ProtectedTier) -> Self {
         let mut groups = vec![Group::All];
         let mut dimensions = Vec::new();
         for &b in &tier.breakdowns {
@@ -185,7 +189,7 @@ impl<'a> AnalystAuditor<'a> {
             groups.extend(Group::of(b));
             dimensions.push((start..groups.len()).collect());
         }
-        let measures = crate::atoms::measures_of(cube);
+        let measures = atoms.header.measures.clone();
         let resolutions: Vec<Resolution> = if tier.layers.contains(&Layer::H3) {
             let mut r: Vec<Resolution> = tier
                 .h3_resolutions
@@ -223,30 +227,27 @@ impl<'a> AnalystAuditor<'a> {
             })
             .collect();
         AnalystAuditor {
-            cube,
+            atoms,
             tier,
             ptable: PTable::generate(tier.ckm.into()),
             k,
             groups,
             dimensions,
             measures,
-            years: cube
-                .years()
-                .into_iter()
-                .filter(|&y| tier.years.includes(i32::from(y)))
-                .collect(),
+            years: atoms.header.years.clone(),
             offered,
-            support: resolutions
-                .last()
-                .map(|&r| cube.atom_support(Some(r)).into_iter().collect())
-                .unwrap_or_default(),
+            support: if resolutions.is_empty() {
+                Vec::new()
+            } else {
+                atoms.support().into_iter().collect()
+            },
             resolutions,
             public,
         }
     }
 
     fn units(&self) -> Vec<(LayerKind, Unit)> {
-        let c = self.cube;
+        let c = &self.atoms.header;
         let mut out: Vec<(LayerKind, Unit)> = (0..c.district_codes.len() as u16)
             .map(|d| (LayerKind::Districts, Unit::District(d)))
             .collect();
@@ -258,8 +259,8 @@ impl<'a> AnalystAuditor<'a> {
     fn unit_code(&self, u: Unit) -> String {
         match u {
             Unit::City => "city".into(),
-            Unit::Parent(p) => self.cube.parent_codes[p as usize].clone(),
-            Unit::District(d) => self.cube.district_codes[d as usize].clone(),
+            Unit::Parent(p) => self.atoms.header.parent_codes[p as usize].clone(),
+            Unit::District(d) => self.atoms.header.district_codes[d as usize].clone(),
             Unit::Hex(h) => format!("{h:x}"),
         }
     }
@@ -276,7 +277,7 @@ impl<'a> AnalystAuditor<'a> {
     /// The system a reader of every answer of one measure and year can set up.
     fn component(
         &self,
-        measure: Measure,
+        measure: u16,
         code: &str,
         year: u16,
         withheld: &BTreeSet<AnalystQuery>,
@@ -296,14 +297,10 @@ impl<'a> AnalystAuditor<'a> {
         let below = self.ptable.largest_below(self.tier.threshold) as f64;
         for &(level, layer) in &LEVELS {
             for (g, &group) in self.groups.iter().enumerate() {
-                let counts = match measure {
-                    Measure::Category(c) => self.cube.group_counts(level, Some((c, year)), group),
-                    Measure::AnyOf(s) => self.cube.total_counts(level, s, year, group),
-                };
                 let mut keys = HashMap::new();
-                for c in counts {
-                    truth[var(c.unit, g)] = u64::from(c.persons);
-                    keys.insert(c.unit, c.key);
+                for (unit, (persons, key)) in self.atoms.counts(level, measure, year, g as u8) {
+                    truth[var(unit, g)] = u64::from(persons);
+                    keys.insert(unit, key);
                 }
                 let answered = self.offered.contains(&layer)
                     && (group == Group::All
@@ -335,14 +332,15 @@ impl<'a> AnalystAuditor<'a> {
             }
         }
         let mut rows = Vec::new();
-        let districts: Vec<u16> = (0..self.cube.district_codes.len() as u16).collect();
+        let header = &self.atoms.header;
+        let districts: Vec<u16> = (0..header.district_codes.len() as u16).collect();
         for g in 0..ng {
-            for p in 0..self.cube.parent_codes.len() as u16 {
+            for p in 0..header.parent_codes.len() as u16 {
                 let mut row = vec![(var(Unit::Parent(p), g), -1.0)];
                 row.extend(
                     districts
                         .iter()
-                        .filter(|&&d| self.cube.parent_of()[d as usize] == Some(p))
+                        .filter(|&&d| header.parent_of[d as usize] == Some(p))
                         .map(|&d| (var(Unit::District(d), g), 1.0)),
                 );
                 rows.push(row);
@@ -367,7 +365,8 @@ impl<'a> AnalystAuditor<'a> {
             // anyone lives in (any measure and year), as the public audit assumes a
             // reader knows where people live; a count of 0 where nobody of this measure
             // and year does.
-            let counted = self.cube.atom_keys(Some(finest), measure, year, Group::All);
+            let counted: HashMap<(u16, Option<u64>), (u32, CellKey)> =
+                self.atoms.atom_rows(measure, year, 0).collect();
             let mut add = |truth_v: u64, a: f64, b: f64, label: (LayerKind, String)| {
                 truth.push(truth_v);
                 lo.push(a);
@@ -435,7 +434,7 @@ impl<'a> AnalystAuditor<'a> {
                     let mut row = vec![(v, -1.0)];
                     for m in members {
                         let ((district, _), (p, _)) = &atoms[m];
-                        let d = &self.cube.district_codes[*district as usize];
+                        let d = &header.district_codes[*district as usize];
                         let label = (finest_layer, format!("{d}/{h:x}"));
                         atom_var[m] = add(u64::from(*p), 0.0, CAP, label);
                         row.push((atom_var[m], 1.0));
@@ -472,7 +471,7 @@ impl<'a> AnalystAuditor<'a> {
             let mut by_district: HashMap<u16, Vec<usize>> = HashMap::new();
             for (i, ((district, cell), (persons, _))) in atoms.iter().enumerate() {
                 if cell.is_none() {
-                    let d = &self.cube.district_codes[*district as usize];
+                    let d = &header.district_codes[*district as usize];
                     atom_var[i] = add(
                         u64::from(*persons),
                         0.0,
@@ -483,7 +482,7 @@ impl<'a> AnalystAuditor<'a> {
                 by_district.entry(*district).or_default().push(atom_var[i]);
             }
             // A district no one lives in holds nobody.
-            for d in 0..self.cube.district_codes.len() as u16 {
+            for d in 0..header.district_codes.len() as u16 {
                 let mut row = vec![(var(Unit::District(d), 0), -1.0)];
                 row.extend(
                     by_district
@@ -594,7 +593,7 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// Every (measure, year) the tier answers.
-    fn work(&self) -> Vec<(Measure, &str, u16)> {
+    fn work(&self) -> Vec<(u16, &str, u16)> {
         if self.offered.is_empty() {
             return Vec::new();
         }
@@ -603,7 +602,8 @@ impl<'a> AnalystAuditor<'a> {
             .flat_map(|&y| {
                 self.measures
                     .iter()
-                    .map(move |(m, code)| (*m, code.as_str(), y))
+                    .enumerate()
+                    .map(move |(m, code)| (m as u16, code.as_str(), y))
             })
             .collect()
     }

@@ -257,6 +257,36 @@ impl AnalystAtoms {
             .map(|i| i as u8)
     }
 
+    /// Persons and cell key per atom (district, finest hexagon or `None` for people
+    /// located by district only) of one measure, year and group.
+    pub fn atom_rows(
+        &self,
+        measure: u16,
+        year: u16,
+        group: u8,
+    ) -> impl Iterator<Item = ((u16, Option<u64>), (u32, CellKey))> + '_ {
+        let lo = self
+            .rows
+            .partition_point(|r| (r.measure, r.year, r.group) < (measure, year, group));
+        let hi = self
+            .rows
+            .partition_point(|r| (r.measure, r.year, r.group) <= (measure, year, group));
+        self.rows[lo..hi].iter().map(|r| {
+            (
+                (r.district, (r.cell != 0).then_some(r.cell)),
+                (r.persons, CellKey(r.key)),
+            )
+        })
+    }
+
+    /// Every atom anyone lives in, in any measure, year and group.
+    pub fn support(&self) -> std::collections::BTreeSet<(u16, Option<u64>)> {
+        self.rows
+            .iter()
+            .map(|r| (r.district, (r.cell != 0).then_some(r.cell)))
+            .collect()
+    }
+
     /// Persons and cell key per unit of a level: units with nobody are not listed.
     pub fn counts(
         &self,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use h3o::Resolution;
 use kmapa_cube::analyst_audit::{AnalystAuditor, Pinned};
+use kmapa_cube::atoms::AnalystAtoms;
 use kmapa_cube::public::protect_public_tier;
 use kmapa_cube::{Cube, CubeBuilder};
 use kmapa_geo::City;
@@ -100,7 +101,8 @@ fn an_exact_small_count_given_away_by_analyst_answers_is_found_and_withheld() {
         variance: 0.0,
         js: 0,
     });
-    let auditor = AnalystAuditor::new(&cube, &exact, &public);
+    let atoms = AnalystAtoms::build(&cube, &exact);
+    let auditor = AnalystAuditor::new(&atoms, &exact, &public);
     let found = auditor.audit(&[]).unwrap();
     let men = |m: &str| (m.to_string(), "sex=M".to_string(), 7);
     let expected = vec![men("poverty"), men("any_ops")];
@@ -189,7 +191,8 @@ fn a_small_count_given_away_by_hexagon_answers_is_found_and_withheld() {
         },
         ..AnalystTier::default()
     };
-    let auditor = AnalystAuditor::new(&cube, &exact, &public);
+    let atoms = AnalystAtoms::build(&cube, &exact);
+    let auditor = AnalystAuditor::new(&atoms, &exact, &public);
     let found = auditor.audit(&[]).unwrap();
     for r in [7u8, 8, 9] {
         let hex = format!(
@@ -241,7 +244,8 @@ fn noise_alone_protects_the_simple_case() {
     for secret in [b"a".as_slice(), b"b", b"c", b"d"] {
         let (cube, public, _, _) = one_district(secret);
         let t = tier(policy.analyst.ckm);
-        let auditor = AnalystAuditor::new(&cube, &t, &public);
+        let atoms = AnalystAtoms::build(&cube, &t);
+        let auditor = AnalystAuditor::new(&atoms, &t, &public);
         let found = auditor.audit(&[]).unwrap();
         assert!(found.pinned.is_empty(), "{:?}", found.pinned);
         assert!(
@@ -294,7 +298,8 @@ fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
             &[],
         )
         .unwrap();
-        let auditor = AnalystAuditor::new(&cube, &policy.analyst, &public);
+        let atoms = AnalystAtoms::build(&cube, &policy.analyst);
+        let auditor = AnalystAuditor::new(&atoms, &policy.analyst, &public);
         let started = std::time::Instant::now();
         let before = auditor.audit(&[]).unwrap();
         eprintln!("analyst audit: {:.2} s", started.elapsed().as_secs_f64());

@@ -91,7 +91,7 @@ fn fixture() -> &'static Fixture {
         // The analyst tier, audited with the public one as `kmapa protect` does.
         let analyst_tier = kmapa_protect::policy::AnalystTier::default();
         let (analyst_protection, _) = kmapa_cube::analyst_audit::AnalystAuditor::new(
-            &analyst_cube,
+            &kmapa_cube::atoms::AnalystAtoms::build(&analyst_cube, &analyst_tier),
             &analyst_tier,
             &protected,
         )

@@ -136,6 +136,7 @@ struct Loaded {
     batches: Vec<String>,
     /// Fingerprint of the cell-key secret the cube's keys come from.
     key_fingerprint: String,
+    data_dir: PathBuf,
 }
 
 fn load(c: &Common) -> anyhow::Result<Loaded> {
@@ -166,6 +167,7 @@ fn load(c: &Common) -> anyhow::Result<Loaded> {
         cube,
         batches: store.active_checksums()?,
         key_fingerprint: kmapa_protect::ckm::fingerprint(&secret),
+        data_dir: c.data_dir.clone(),
     })
 }
 
@@ -189,17 +191,18 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
         "the protected tier fails its own audit ({} cells): this is a bug, please report it",
         audit.failures
     );
-    let started = Instant::now();
-    let auditor = AnalystAuditor::new(&l.cube, &l.policy.analyst, &protected);
-    let (analyst, analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
-    let analyst_took = started.elapsed();
-    let withheld = analyst.withheld.len();
     let dir = &a.common.data_dir;
-    // What the server answers analysts from: no records, per-atom counts and cell keys.
+    // What the server answers analysts from: no records, per-atom counts and cell keys;
+    // the audit checks exactly these answers.
     let started = Instant::now();
     let atoms = kmapa_cube::atoms::AnalystAtoms::build(&l.cube, &l.policy.analyst);
     atoms.write(&dir.join(ATOMS_FILE))?;
     let atoms_took = started.elapsed();
+    let started = Instant::now();
+    let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected);
+    let (analyst, analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
+    let analyst_took = started.elapsed();
+    let withheld = analyst.withheld.len();
     let atoms_sha256 = kmapa_serve::snapshot::checksum(&std::fs::read(dir.join(ATOMS_FILE))?);
     protected.analyst = Some(kmapa_protect::output::AnalystProtection {
         atoms_sha256,
@@ -394,9 +397,23 @@ fn audit_analyst(l: &Loaded, protected: &ProtectedTier, quiet: bool) -> anyhow::
         analyst.key_fingerprint == l.key_fingerprint,
         "the analyst tier was protected with another cell-key secret than the store's ckm.key: run `kmapa protect` again"
     );
+    // The answers the snapshot will give: the atoms protect wrote, which must be the
+    // ones the data give and the ones the tier was protected with.
+    let path = l.data_dir.join(ATOMS_FILE);
+    let atoms = kmapa_cube::atoms::AnalystAtoms::read(&path)?;
+    anyhow::ensure!(
+        kmapa_serve::snapshot::checksum(&std::fs::read(&path)?) == analyst.atoms_sha256,
+        "{}: not the analyst data the tier was protected with: run `kmapa protect` again",
+        path.display()
+    );
+    anyhow::ensure!(
+        atoms == kmapa_cube::atoms::AnalystAtoms::build(&l.cube, &l.policy.analyst),
+        "{}: not what the ingested batches give: run `kmapa protect` again",
+        path.display()
+    );
     let started = Instant::now();
     let report =
-        AnalystAuditor::new(&l.cube, &l.policy.analyst, protected).audit(&analyst.withheld)?;
+        AnalystAuditor::new(&atoms, &l.policy.analyst, protected).audit(&analyst.withheld)?;
     for p in &report.pinned {
         eprintln!(
             "analyst: {} {} {} {} {} is pinned to exactly {}",
