@@ -90,7 +90,66 @@ pub struct AnalystAuditor<'a> {
     /// Atoms (district × hexagon of the finest resolution) anyone lives in.
     support: Vec<(u16, Option<u64>)>,
     /// Exact public values of the audited layers: (layer, unit, measure, group, year).
-    public: HashMap<(LayerKind, String, String, String, u16), u64>,
+    public: PublicValues,
+    /// Earlier snapshots a reader kept.
+    earlier: Vec<Earlier>,
+}
+
+/// Exact public values: (layer, unit, measure, group, year).
+type PublicValues = HashMap<(LayerKind, String, String, String, u16), u64>;
+
+/// One snapshot's answers: its atoms, its public tier's exact values, and where people
+/// live.
+struct Source<'s> {
+    atoms: &'s AnalystAtoms,
+    public: &'s PublicValues,
+    support: &'s [(u16, Option<u64>)],
+}
+
+/// An earlier snapshot: a reader who kept its analyst answers and its public tier
+/// combines them with this one's.
+pub struct Earlier {
+    pub number: u32,
+    pub atoms: AnalystAtoms,
+    pub withheld: BTreeSet<AnalystQuery>,
+    public: PublicValues,
+    /// Where people live by its data and by this snapshot's.
+    support: Vec<(u16, Option<u64>)>,
+}
+
+impl Earlier {
+    pub fn new(number: u32, atoms: AnalystAtoms, tier: &ProtectedTier) -> Self {
+        Earlier {
+            number,
+            atoms,
+            withheld: tier
+                .analyst
+                .as_ref()
+                .map(|a| a.withheld.iter().cloned().collect())
+                .unwrap_or_default(),
+            public: exact_values(tier),
+            support: Vec::new(),
+        }
+    }
+}
+
+fn exact_values(tier: &ProtectedTier) -> PublicValues {
+    tier.cells
+        .iter()
+        .filter_map(|c| {
+            let v = c.value?;
+            Some((
+                (
+                    c.layer,
+                    c.unit.clone(),
+                    c.measure.clone(),
+                    c.group.clone(),
+                    c.year,
+                ),
+                u64::from(v),
+            ))
+        })
+        .collect()
 }
 
 /// One measure and year: a variable per (unit, group) of `LEVELS`, then one per
@@ -98,9 +157,11 @@ pub struct AnalystAuditor<'a> {
 /// (district × hexagon of the finest resolution, or district alone).
 struct Component {
     label: String,
-    /// What the variables after the (unit, group) ones are: layer and unit code (an
-    /// atom: the finest hexagon layer, `district/hexagon`).
-    extra: Vec<(LayerKind, String)>,
+    /// Every variable's layer, unit code (an atom: the finest hexagon layer,
+    /// `district/hexagon`; an earlier snapshot's: marked so) and group index.
+    labels: Vec<(LayerKind, String, usize)>,
+    /// Per variable, the variable of this snapshot whose queries are withheld for it.
+    escalate: Vec<usize>,
     truth: Vec<u64>,
     lo: Vec<f64>,
     hi: Vec<f64>,
@@ -209,23 +270,7 @@ impl<'a> AnalystAuditor<'a> {
             .collect();
         offered.extend(resolutions.iter().map(|&r| LayerKind::H3(u8::from(r))));
         let k = public.summary.k;
-        let public = public
-            .cells
-            .iter()
-            .filter_map(|c| {
-                let v = c.value?;
-                Some((
-                    (
-                        c.layer,
-                        c.unit.clone(),
-                        c.measure.clone(),
-                        c.group.clone(),
-                        c.year,
-                    ),
-                    u64::from(v),
-                ))
-            })
-            .collect();
+        let public = exact_values(public);
         AnalystAuditor {
             atoms,
             tier,
@@ -243,7 +288,22 @@ impl<'a> AnalystAuditor<'a> {
             },
             resolutions,
             public,
+            earlier: Vec::new(),
         }
+    }
+
+    /// Audits together with the analyst answers and public tiers of earlier snapshots.
+    #[must_use]
+    pub fn with_earlier(mut self, mut earlier: Vec<Earlier>) -> Self {
+        for e in &mut earlier {
+            if !self.resolutions.is_empty() {
+                let mut all = e.atoms.support();
+                all.extend(self.support.iter().copied());
+                e.support = all.into_iter().collect();
+            }
+        }
+        self.earlier = earlier;
+        self
     }
 
     fn units(&self) -> Vec<(LayerKind, Unit)> {
@@ -274,9 +334,11 @@ impl<'a> AnalystAuditor<'a> {
         }
     }
 
-    /// The system a reader of every answer of one measure and year can set up.
-    fn component(
+    /// The system a reader of every answer of one measure and year of one snapshot
+    /// (`src`) can set up.
+    fn component_from(
         &self,
+        src: &Source<'_>,
         measure: u16,
         code: &str,
         year: u16,
@@ -298,7 +360,7 @@ impl<'a> AnalystAuditor<'a> {
         for &(level, layer) in &LEVELS {
             for (g, &group) in self.groups.iter().enumerate() {
                 let mut keys = HashMap::new();
-                for (unit, (persons, key)) in self.atoms.counts(level, measure, year, g as u8) {
+                for (unit, (persons, key)) in src.atoms.counts(level, measure, year, g as u8) {
                     truth[var(unit, g)] = u64::from(persons);
                     keys.insert(unit, key);
                 }
@@ -319,7 +381,7 @@ impl<'a> AnalystAuditor<'a> {
                             None => hi[v] = below,
                         }
                     }
-                    if let Some(&p) = self.public.get(&(
+                    if let Some(&p) = src.public.get(&(
                         l,
                         self.unit_code(u),
                         code.to_string(),
@@ -332,7 +394,7 @@ impl<'a> AnalystAuditor<'a> {
             }
         }
         let mut rows = Vec::new();
-        let header = &self.atoms.header;
+        let header = &src.atoms.header;
         let districts: Vec<u16> = (0..header.district_codes.len() as u16).collect();
         for g in 0..ng {
             for p in 0..header.parent_codes.len() as u16 {
@@ -366,7 +428,7 @@ impl<'a> AnalystAuditor<'a> {
             // reader knows where people live; a count of 0 where nobody of this measure
             // and year does.
             let counted: HashMap<(u16, Option<u64>), (u32, CellKey)> =
-                self.atoms.atom_rows(measure, year, 0).collect();
+                src.atoms.atom_rows(measure, year, 0).collect();
             let mut add = |truth_v: u64, a: f64, b: f64, label: (LayerKind, String)| {
                 truth.push(truth_v);
                 lo.push(a);
@@ -391,7 +453,7 @@ impl<'a> AnalystAuditor<'a> {
                     Group::All.code(),
                     year,
                 );
-                if let Some(&p) = self.public.get(&public) {
+                if let Some(&p) = src.public.get(&public) {
                     (a, b) = (p as f64, p as f64);
                 }
                 (a, b)
@@ -399,7 +461,7 @@ impl<'a> AnalystAuditor<'a> {
             // Finest hexagons first: (hexagon, persons, key, atoms).
             let mut finest_hexes: std::collections::BTreeMap<u64, (u64, CellKey, Vec<usize>)> =
                 Default::default();
-            let atoms: Vec<(_, (u32, CellKey))> = self
+            let atoms: Vec<(_, (u32, CellKey))> = src
                 .support
                 .iter()
                 .map(|&atom| {
@@ -494,9 +556,17 @@ impl<'a> AnalystAuditor<'a> {
                 rows.push(row);
             }
         }
+        let mut labels: Vec<(LayerKind, String, usize)> = (0..n)
+            .map(|v| {
+                let (layer, unit) = units[v / ng];
+                (layer, self.unit_code(unit), v % ng)
+            })
+            .collect();
+        labels.extend(extra.into_iter().map(|(l, u)| (l, u, 0)));
         Component {
             label: format!("{code} {year}"),
-            extra,
+            escalate: (0..labels.len()).collect(),
+            labels,
             truth,
             lo,
             hi,
@@ -504,7 +574,96 @@ impl<'a> AnalystAuditor<'a> {
             parts: Vec::new(),
             part_of: Vec::new(),
         }
-        .split()
+    }
+
+    /// The system a reader of every answer of one measure and year can set up: this
+    /// snapshot's, and every earlier snapshot's whose data for it differ (the same data
+    /// give the same answers), tied together by what the reader may know of the change:
+    /// that each count only grew (late records) or only shrank (withdrawals). The change
+    /// itself is a count too: an exact small one is pinned like any other.
+    fn component(
+        &self,
+        measure: u16,
+        code: &str,
+        year: u16,
+        withheld: &BTreeSet<AnalystQuery>,
+    ) -> Component {
+        let now = Source {
+            atoms: self.atoms,
+            public: &self.public,
+            support: &self.support,
+        };
+        let mut c = self.component_from(&now, measure, code, year, withheld);
+        let keys: HashMap<(LayerKind, String, usize), usize> = c
+            .labels
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(v, l)| (l, v))
+            .collect();
+        for e in &self.earlier {
+            let Some(m) = e.atoms.measure(code) else {
+                continue;
+            };
+            let groups = self.groups.len() as u8;
+            let same = (0..groups).all(|g| {
+                e.atoms
+                    .atom_rows(m, year, g)
+                    .eq(self.atoms.atom_rows(measure, year, g))
+            });
+            let (h, now) = (&e.atoms.header, &self.atoms.header);
+            if same
+                || h.district_codes != now.district_codes
+                || h.groups != now.groups
+                || h.resolution != now.resolution
+            {
+                // Identical answers add nothing; another city, other groups or another
+                // resolution leave nothing to tie (a new policy is audited afresh).
+                continue;
+            }
+            let src = Source {
+                atoms: &e.atoms,
+                public: &e.public,
+                support: &e.support,
+            };
+            let old = self.component_from(&src, m, code, year, &e.withheld);
+            let at = c.truth.len();
+            c.truth.extend(&old.truth);
+            c.lo.extend(&old.lo);
+            c.hi.extend(&old.hi);
+            c.rows.extend(
+                old.rows
+                    .iter()
+                    .map(|r| r.iter().map(|&(v, w)| (v + at, w)).collect::<Vec<_>>()),
+            );
+            let twins: Vec<Option<usize>> =
+                old.labels.iter().map(|l| keys.get(l).copied()).collect();
+            for ((layer, unit, g), twin) in old.labels.iter().cloned().zip(&twins) {
+                c.labels
+                    .push((layer, format!("{unit} in snapshot {}", e.number), g));
+                // Withholding acts on this snapshot's queries: the same unit's.
+                c.escalate.push(twin.unwrap_or(0));
+            }
+            for (v, twin) in twins.iter().enumerate() {
+                let Some(t) = *twin else { continue };
+                // The change, whichever way it went, as a count of its own.
+                let (new, was) = (c.truth[t], old.truth[v]);
+                let s = c.truth.len();
+                c.truth.push(new.abs_diff(was));
+                c.lo.push(0.0);
+                c.hi.push(CAP);
+                let sign = if new >= was { 1.0 } else { -1.0 };
+                c.rows.push(vec![(t, sign), (v + at, -sign), (s, -1.0)]);
+                let (layer, unit, g) = old.labels[v].clone();
+                c.labels.push((
+                    layer,
+                    format!("{unit}: change since snapshot {}", e.number),
+                    g,
+                ));
+                c.escalate.push(t);
+            }
+        }
+        c.split()
     }
 
     /// Variables of counts in 1..k−1 pinned exactly; the number of such counts checked
@@ -582,14 +741,7 @@ impl<'a> AnalystAuditor<'a> {
 
     /// A variable's layer, unit code and group index.
     fn variable(&self, c: &Component, v: usize) -> (LayerKind, String, usize) {
-        let ng = self.groups.len();
-        let base = self.units().len() * ng;
-        if v >= base {
-            let (layer, unit) = c.extra[v - base].clone();
-            return (layer, unit, 0);
-        }
-        let (layer, unit) = self.units()[v / ng];
-        (layer, self.unit_code(unit), v % ng)
+        c.labels[v].clone()
     }
 
     /// Every (measure, year) the tier answers.
@@ -679,7 +831,7 @@ impl<'a> AnalystAuditor<'a> {
 
     /// Queries to withhold for a pinned variable, first to last.
     fn escalation(&self, c: &Component, v: usize) -> Vec<(LayerKind, usize)> {
-        let (layer, _, g) = self.variable(c, v);
+        let (layer, _, g) = self.variable(c, c.escalate[v]);
         let ng = self.groups.len();
         let mut layers = vec![layer];
         layers.extend(self.offered.iter().copied().filter(|&l| l != layer));

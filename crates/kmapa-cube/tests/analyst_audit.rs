@@ -233,6 +233,95 @@ fn a_small_count_given_away_by_hexagon_answers_is_found_and_withheld() {
 }
 
 #[test]
+fn a_late_record_shown_as_an_exact_difference_between_snapshots_is_found_and_withheld() {
+    // Snapshot 1: 12 women and 5 men with poverty in 2024 in one district. Snapshot 2
+    // adds one late record, a person of unknown sex. Without noise, each snapshot
+    // alone pins nothing small (men + unknown is 5, then 6, each hidden), but a
+    // reader who kept the first answers sees the district go from 17 to 18: one
+    // person added, an exact small count. The audit finds it only with the earlier
+    // snapshot, and withholds this snapshot's answers until it is gone.
+    use kmapa_cube::analyst_audit::Earlier;
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let district = &city.layer.districts[0];
+    let cube = |late: bool| {
+        let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"s");
+        for i in 0..17 + usize::from(late) {
+            let sex = match i {
+                0..12 => Some(Sex::Female),
+                12..17 => Some(Sex::Male),
+                _ => None,
+            };
+            assert!(b.add(
+                &format!("p{i}"),
+                2024,
+                "poverty",
+                &district.code,
+                None,
+                sex,
+                None
+            ));
+        }
+        b.build()
+    };
+    let exact = tier(CkmParams {
+        max_noise: 0,
+        variance: 0.0,
+        js: 0,
+    });
+    let (_, public, _, _) = one_district(b"s");
+    let public = ProtectedTier {
+        cells: Vec::new(),
+        ..public
+    };
+    let first = AnalystAtoms::build(&cube(false), &exact);
+    let second = AnalystAtoms::build(&cube(true), &exact);
+    let alone = AnalystAuditor::new(&first, &exact, &public)
+        .audit(&[])
+        .unwrap();
+    assert!(alone.pinned.is_empty(), "{:?}", alone.pinned);
+    let alone = AnalystAuditor::new(&second, &exact, &public)
+        .audit(&[])
+        .unwrap();
+    assert!(alone.pinned.is_empty(), "{:?}", alone.pinned);
+
+    let joint = || {
+        AnalystAuditor::new(&second, &exact, &public).with_earlier(vec![Earlier::new(
+            1,
+            first.clone(),
+            &public,
+        )])
+    };
+    let found = joint().audit(&[]).unwrap();
+    let change = |layer: LayerKind, unit: &str| {
+        found.pinned.iter().any(|p| {
+            p.layer == layer
+                && p.unit == format!("{unit}: change since snapshot 1")
+                && p.measure == "poverty"
+                && p.group == "all"
+                && p.value == 1
+        })
+    };
+    assert!(
+        change(LayerKind::Districts, &district.code),
+        "{:?}",
+        found.pinned
+    );
+    assert!(change(LayerKind::City, "city"), "{:?}", found.pinned);
+    let (protection, _) = joint().protect("t".into()).unwrap();
+    assert!(
+        protection
+            .withheld
+            .iter()
+            .any(|q| q.measure == "poverty" && q.year == 2024 && q.group == "all"),
+        "{:?}",
+        protection.withheld
+    );
+    let after = joint().audit(&protection.withheld).unwrap();
+    assert!(after.pinned.is_empty(), "{:?}", after.pinned);
+}
+
+#[test]
 fn noise_alone_protects_the_simple_case() {
     // With the policy's p-table (noise up to ±3) the women's count is known only to
     // ±3, so the men's 7 is not pinned, whatever the secret: nothing is withheld.

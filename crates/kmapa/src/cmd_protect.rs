@@ -92,6 +92,25 @@ pub fn earlier_tiers(data_dir: &Path) -> anyhow::Result<Vec<ProtectedTier>> {
         .collect()
 }
 
+/// The analyst answers of every snapshot published so far, with its public tier: a
+/// reader who kept them combines them with the new ones (docs/privacy.md).
+fn earlier_analyst(
+    data_dir: &Path,
+    tiers: &[ProtectedTier],
+) -> anyhow::Result<Vec<kmapa_cube::analyst_audit::Earlier>> {
+    let mut out = Vec::new();
+    for (n, tier) in kmapa_serve::snapshot::list(data_dir).into_iter().zip(tiers) {
+        let path =
+            kmapa_serve::snapshot::dir(data_dir, n).join(kmapa_serve::snapshot::ANALYST_ATOMS);
+        if !path.exists() {
+            continue; // a snapshot without an analyst tier answered no analyst
+        }
+        let atoms = kmapa_cube::atoms::AnalystAtoms::read(&path)?;
+        out.push(kmapa_cube::analyst_audit::Earlier::new(n, atoms, tier));
+    }
+    Ok(out)
+}
+
 pub fn load_policy(path: &Path) -> anyhow::Result<Policy> {
     let text = std::fs::read_to_string(path).with_context(|| {
         format!(
@@ -199,7 +218,8 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     atoms.write(&dir.join(ATOMS_FILE))?;
     let atoms_took = started.elapsed();
     let started = Instant::now();
-    let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected);
+    let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected)
+        .with_earlier(earlier_analyst(dir, &earlier)?);
     let (analyst, analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
     let analyst_took = started.elapsed();
     let withheld = analyst.withheld.len();
@@ -412,8 +432,10 @@ fn audit_analyst(l: &Loaded, protected: &ProtectedTier, quiet: bool) -> anyhow::
         path.display()
     );
     let started = Instant::now();
-    let report =
-        AnalystAuditor::new(&atoms, &l.policy.analyst, protected).audit(&analyst.withheld)?;
+    let earlier = earlier_analyst(&l.data_dir, &earlier_tiers(&l.data_dir)?)?;
+    let report = AnalystAuditor::new(&atoms, &l.policy.analyst, protected)
+        .with_earlier(earlier)
+        .audit(&analyst.withheld)?;
     for p in &report.pinned {
         eprintln!(
             "analyst: {} {} {} {} {} is pinned to exactly {}",
