@@ -40,6 +40,9 @@ cargo build --locked -p kmapa
 echo "== behind Debian's nginx: OWSLib, ogr2ogr and a forged header through the proxy (tests/proxy.sh)"
 ./tests/proxy.sh
 
+echo "== a new city by the walkthrough in docs/onboarding.md, against a recount (tests/onboarding.sh)"
+./tests/onboarding.sh
+
 echo "== an outside attacker against the public tier (tests/attacker.sh)"
 ./tests/attacker.sh
 
@@ -50,4 +53,4 @@ trap 'rm -f "$log" "$weblog"' EXIT
 web_passed=$(grep -oE '^# pass [0-9]+' "$weblog" | awk '{s += $3} END {print s + 0}')
 
 echo "== summary"
-echo "tests: $((passed + 4 + web_passed)) passed, 0 failed"
+echo "tests: $((passed + 5 + web_passed)) passed, 0 failed"
