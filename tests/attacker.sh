@@ -131,7 +131,7 @@ json.dump(fc, open(f"{out}/boundaries.geojson", "w", encoding="utf-8"))
 print(f"sparse city: {len(fc['features'])} districts")
 EOF
 "$bin" gen-city --boundaries "$work/sparse-src/boundaries.geojson" --attributes "$work/sparse-src/attributes.csv" \
-  --out "$work/sparse-city" --address-points 3000 >/dev/null
+  --out "$work/sparse-city" --address-points 3000 --population-total 180000 >/dev/null
 "$bin" gen --city "$work/sparse-city" --out "$work/sparse-gen" --years 2021-2024 --scale 0.05 --location mixed --quiet
 "$bin" ingest "$work/sparse-gen/ops.csv" "$work/sparse-gen/pup.csv" --city "$work/sparse-city" --data-dir "$work/sparse" --quiet
 "$bin" protect --city "$work/sparse-city" --data-dir "$work/sparse" --quiet

@@ -27,8 +27,9 @@ pub struct CityOptions {
     pub total_year: i32,
     /// Years to give populations for.
     pub years: std::ops::RangeInclusive<i32>,
-    /// The city centre (lon, lat): density falls with distance from it.
-    pub centre: (f64, f64),
+    /// The city centre (lon, lat): density falls with distance from it. `None`: the
+    /// centroid of all districts.
+    pub centre: Option<(f64, f64)>,
     /// About how many address points to generate.
     pub address_points: usize,
     pub attribution: String,
@@ -42,7 +43,7 @@ impl Default for CityOptions {
             total_year: 2024,
             years: 2015..=2024,
             // Wrocław's market square.
-            centre: (17.0320, 51.1100),
+            centre: Some((17.0320, 51.1100)),
             address_points: 30_000,
             attribution: "Granice osiedli: © OpenStreetMap contributors, ODbL 1.0".into(),
         }
@@ -103,27 +104,73 @@ pub fn prepare(
     .map_err(|e| ContractError::Invalid(vec![Problem::new(boundaries, e.to_string())]))?;
     let attrs = Table::read(attributes)?;
     let cols = attrs.require(&["osiedle", "dawna_dzielnica"])?;
+    // Codes given by the city, if any: `kod` (district) and `kod_dzielnicy` (parent).
+    let given_code = attrs.column("kod");
+    let given_parent = attrs.column("kod_dzielnicy");
     let parent_of: HashMap<String, String> = attrs
         .rows()
         .iter()
         .map(|r| (r.get(cols[0]).to_string(), r.get(cols[1]).to_string()))
         .collect();
-    // Codes: parent code + number in the attributes' order within the parent.
+    // Parent codes: as given, or made from the name, distinct for distinct names
+    // ("Północ" and "Południe" both start POL: the second becomes PO2).
+    let mut parent_codes: HashMap<String, String> = HashMap::new();
+    let mut taken: HashMap<String, String> = HashMap::new();
+    let mut problems = Vec::new();
+    for row in attrs.rows() {
+        let name = row.get(cols[1]).to_string();
+        if parent_codes.contains_key(&name) {
+            continue;
+        }
+        let code = match given_parent.map(|c| row.get(c).trim().to_string()) {
+            Some(c) if !c.is_empty() => c,
+            _ => {
+                let base = parent_code(&name);
+                let mut code = base.clone();
+                let mut n = 2;
+                while taken.contains_key(&code) {
+                    code = format!("{}{n}", &base[..base.len().min(2)]);
+                    n += 1;
+                }
+                code
+            }
+        };
+        if let Some(other) = taken.get(&code) {
+            problems.push(
+                Problem::new(
+                    attributes,
+                    format!("parent code {code} is given to {other:?} and {name:?}"),
+                )
+                .line(row.line)
+                .column("kod_dzielnicy")
+                .value(code.clone())
+                .hint("Give each parent area its own code"),
+            );
+        }
+        taken.insert(code.clone(), name.clone());
+        parent_codes.insert(name, code);
+    }
+    // District codes: as given, or the parent code + number in the attributes' order
+    // within the parent.
     let mut numbering: BTreeMap<String, u32> = BTreeMap::new();
     let mut code_of: HashMap<String, String> = HashMap::new();
     for row in attrs.rows() {
-        let parent = parent_code(row.get(cols[1]));
+        let parent = parent_codes[row.get(cols[1])].clone();
         let n = numbering.entry(parent.clone()).or_insert(0);
         *n += 1;
-        code_of.insert(row.get(cols[0]).to_string(), format!("{parent}-{n:02}"));
+        let code = match given_code.map(|c| row.get(c).trim().to_string()) {
+            Some(c) if !c.is_empty() => c,
+            _ => format!("{parent}-{n:02}"),
+        };
+        code_of.insert(row.get(cols[0]).to_string(), code);
     }
+    kmapa_model::problem::check(std::mem::take(&mut problems))?;
     let features = raw
         .get("features")
         .and_then(Value::as_array)
         .ok_or_else(|| {
             ContractError::Invalid(vec![Problem::new(boundaries, "no features array")])
         })?;
-    let mut problems = Vec::new();
     let mut out_features: Vec<(String, Value)> = Vec::new();
     for (i, f) in features.iter().enumerate() {
         let name = f
@@ -147,7 +194,7 @@ pub fn prepare(
                 "properties": {
                     "code": code,
                     "name": name,
-                    "parent": parent_code(parent),
+                    "parent": parent_codes[parent],
                     "parent_name": parent,
                 },
                 "geometry": f.get("geometry").cloned().unwrap_or(Value::Null),
@@ -202,10 +249,21 @@ fn centroid(d: &District) -> (f64, f64) {
 /// The given year sums exactly to the real city total.
 fn synthetic_population(layer: &DistrictLayer, opts: &CityOptions) -> BTreeMap<(String, i32), u64> {
     let mut rng = stream(opts.seed, "population");
+    let centre = opts.centre.unwrap_or_else(|| {
+        let all = geo::MultiPolygon(
+            layer
+                .districts
+                .iter()
+                .flat_map(|d| d.geometry.0.iter().cloned())
+                .collect(),
+        );
+        all.centroid()
+            .map_or((0.0, 0.0), |c: Point<f64>| (c.x(), c.y()))
+    });
     let mut weights = Vec::new();
     let mut growth = Vec::new();
     for d in &layer.districts {
-        let r = km_between(centroid(d), opts.centre);
+        let r = km_between(centroid(d), centre);
         let density = 11_000.0 * (-r / 2.2).exp() + 400.0;
         // Large districts hold fields, forests and allotments: residents grow slower than area.
         weights.push(density * d.area_km2().powf(0.6) * lognormal(&mut rng, 0.3).clamp(0.6, 1.6));

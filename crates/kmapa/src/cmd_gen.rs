@@ -73,6 +73,17 @@ pub struct GenCityArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 30_000)]
     pub address_points: usize,
+    /// The city's residents (e.g. from GUS BDL) that the synthetic district populations
+    /// add up to in --population-year. Needed for any city but the demo (Wrocław).
+    #[arg(long)]
+    pub population_total: Option<u64>,
+    /// The year --population-total is for.
+    #[arg(long, default_value_t = 2024)]
+    pub population_year: i32,
+    /// The city centre as LON,LAT (population density falls with distance from it)
+    /// [default: the centroid of the districts; the market square for the demo].
+    #[arg(long)]
+    pub centre: Option<String>,
 }
 
 pub fn parse_years(s: &str) -> anyhow::Result<std::ops::RangeInclusive<i32>> {
@@ -92,10 +103,47 @@ pub fn parse_years(s: &str) -> anyhow::Result<std::ops::RangeInclusive<i32>> {
 }
 
 pub fn run_city(a: &GenCityArgs) -> anyhow::Result<()> {
+    // The demo city's own figures only for the demo city's boundaries.
+    let same = |x: &std::path::Path, y: &str| {
+        std::fs::canonicalize(x)
+            .ok()
+            .is_some_and(|x| std::fs::canonicalize(y).ok() == Some(x))
+    };
+    let demo = same(&a.boundaries, "../shared/data/wroclaw/osiedla.geojson");
+    let defaults = CityOptions::default();
+    let total_population = match (a.population_total, demo) {
+        (Some(n), _) => n,
+        (None, true) => defaults.total_population,
+        (None, false) => bail!(
+            "--population-total: give the number of residents of {} (e.g. from GUS BDL) for {}: \
+             the synthetic district populations add up to it",
+            a.boundaries.display(),
+            a.population_year
+        ),
+    };
+    let centre = match (&a.centre, demo) {
+        (Some(text), _) => {
+            let (lon, lat) = text
+                .split_once(',')
+                .and_then(|(x, y)| {
+                    Some((x.trim().parse::<f64>().ok()?, y.trim().parse::<f64>().ok()?))
+                })
+                .filter(|(x, y)| (-180.0..=180.0).contains(x) && (-90.0..=90.0).contains(y))
+                .with_context(|| {
+                    format!("--centre {text:?}: give LON,LAT, e.g. 16.9252,52.4064")
+                })?;
+            Some((lon, lat))
+        }
+        (None, true) => defaults.centre,
+        (None, false) => None,
+    };
     let opts = CityOptions {
         seed: a.seed,
         address_points: a.address_points,
-        ..CityOptions::default()
+        total_population,
+        total_year: a.population_year,
+        centre,
+        ..defaults
     };
     let files = kmapa_synth::city::prepare(&a.boundaries, &a.attributes, &opts)?;
     files.write(&a.out)?;

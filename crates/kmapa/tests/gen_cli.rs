@@ -106,3 +106,83 @@ fn bad_options_fail_clearly() {
     let err = kmapa_fails(&["gen", "--city", "no/such/dir", "--out", "/tmp/never"]);
     assert!(err.contains("no/such/dir/districts.geojson"), "{err}");
 }
+
+#[test]
+fn gen_city_makes_distinct_codes_takes_given_ones_and_needs_the_city_population() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Raw boundaries with names only (the made-up city's shapes), and attributes whose
+    // parent names both start "Pół…"/"Poł…" (POL).
+    let mut fc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::repo().join("tests/fixtures/nowe-miasto/districts.geojson"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut rows = vec!["osiedle,dawna_dzielnica,kod".to_string()];
+    for f in fc["features"].as_array_mut().unwrap() {
+        let p = f["properties"].clone();
+        let parent = if p["parent"] == "PN" {
+            "Północ"
+        } else {
+            "Południe"
+        };
+        // One district keeps the code the city gives it.
+        let code = if p["name"] == "Zamek" { "ZAMEK-1" } else { "" };
+        rows.push(format!("{},{parent},{code}", p["name"].as_str().unwrap()));
+        f["properties"] = serde_json::json!({"name": p["name"]});
+    }
+    let raw = tmp.path().join("raw.geojson");
+    let attrs = tmp.path().join("attrs.csv");
+    std::fs::write(&raw, fc.to_string()).unwrap();
+    std::fs::write(&attrs, rows.join("\n") + "\n").unwrap();
+    let out = tmp.path().join("city");
+    let (r, a, o) = (
+        raw.to_str().unwrap(),
+        attrs.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let err = kmapa_fails(&["gen-city", "--boundaries", r, "--attributes", a, "--out", o]);
+    assert!(err.contains("--population-total"), "{err}");
+    kmapa(&[
+        "gen-city",
+        "--boundaries",
+        r,
+        "--attributes",
+        a,
+        "--out",
+        o,
+        "--population-total",
+        "52000",
+        "--address-points",
+        "500",
+    ]);
+    let made: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("districts.geojson")).unwrap()).unwrap();
+    let props: Vec<&serde_json::Value> = made["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["properties"])
+        .collect();
+    let parents: std::collections::BTreeMap<&str, &str> = props
+        .iter()
+        .map(|p| {
+            (
+                p["parent_name"].as_str().unwrap(),
+                p["parent"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(parents["Północ"], "POL", "{parents:?}");
+    assert_eq!(parents["Południe"], "PO2", "{parents:?}");
+    assert!(props.iter().any(|p| p["code"] == "ZAMEK-1"), "{props:?}");
+    // The synthetic populations add up to the city's residents.
+    let pop = std::fs::read_to_string(out.join("population.csv")).unwrap();
+    let total: u64 = pop
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1) == Some("2024"))
+        .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, 52_000);
+    kmapa(&["validate", "--city", o]);
+}
