@@ -370,3 +370,50 @@ fn demo_generates_once_ingests_once_and_protects_a_tier_that_passes_the_audit() 
         "{second}"
     );
 }
+
+#[test]
+fn a_refused_file_names_the_files_not_attempted_and_keeps_those_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = tmp.path().join("good.csv");
+    let raw = tmp.path().join("raw.csv");
+    let later = tmp.path().join("later.csv");
+    std::fs::write(
+        &good,
+        "source,person_id,year,category,district\nOPS,a,2024,poverty,FAB-01\n",
+    )
+    .unwrap();
+    // A raw export with a PESEL column: refused whole.
+    std::fs::write(
+        &raw,
+        "source,pesel,year,category,district\nOPS,65101821363,2024,poverty,FAB-01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &later,
+        "source,person_id,year,category,district\nOPS,b,2024,poverty,FAB-02\n",
+    )
+    .unwrap();
+    let store = tmp.path().join("store");
+    let s = store.to_str().unwrap();
+    let err = kmapa_fails(&[
+        "ingest",
+        "--city",
+        "data/wroclaw",
+        good.to_str().unwrap(),
+        raw.to_str().unwrap(),
+        later.to_str().unwrap(),
+        "--data-dir",
+        s,
+    ]);
+    assert!(
+        err.contains("not attempted") && err.contains("later.csv") && !err.contains("65101821363"),
+        "{err}"
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&kmapa(&["batches", "--data-dir", s, "--json"])).unwrap();
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the batch before the refusal stays: {list}"
+    );
+}
