@@ -89,6 +89,11 @@ assert e.headers["Allow"] == "GET, HEAD"
 # Errors the HTTP layers answer before kmapa's code runs are problem+json too.
 problem(urllib.request.Request(base + "/collections", headers={"X-Big": "x" * (64 << 10)}), 431)
 problem(urllib.request.Request(base + "/collections?q=" + "x" * (64 << 10)), 414)
+# nginx's own locations for these answers are internal: asked for, not found, in kind.
+problem(urllib.request.Request(base + "/.problem/400"), 404)
+# kmapa's own errors pass through untouched.
+problem(urllib.request.Request(base + "/collections/nope"), 404)
+problem(urllib.request.Request(base + "/collections/problems-districts/items?limit=abc"), 400)
 # A control character in a header: http.client will not send it, so by hand.
 import socket
 host, port = base.split("//")[1].split(":")
