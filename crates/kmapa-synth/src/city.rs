@@ -32,6 +32,9 @@ pub struct CityOptions {
     pub centre: Option<(f64, f64)>,
     /// About how many address points to generate.
     pub address_points: usize,
+    /// The city's own population per district and year (`osiedle` or
+    /// `district_code`, `year`, `population`): used instead of a synthetic one.
+    pub population: Option<std::path::PathBuf>,
     pub attribution: String,
 }
 
@@ -45,6 +48,7 @@ impl Default for CityOptions {
             // Wrocław's market square.
             centre: Some((17.0320, 51.1100)),
             address_points: 30_000,
+            population: None,
             attribution: "Granice osiedli: © OpenStreetMap contributors, ODbL 1.0".into(),
         }
     }
@@ -217,10 +221,13 @@ pub fn prepare(
     }
     geojson.push_str("\n]}\n");
     let layer = DistrictLayer::parse(Path::new("districts.geojson"), geojson.as_bytes())?;
-    let populations = synthetic_population(&layer, opts);
+    let (populations, synthetic) = match &opts.population {
+        Some(path) => (given_population(path, &layer, &code_of)?, false),
+        None => (synthetic_population(&layer, opts), true),
+    };
     let mut population_csv = String::from("district_code,year,population,synthetic\n");
     for ((code, year), pop) in &populations {
-        let _ = writeln!(population_csv, "{code},{year},{pop},true");
+        let _ = writeln!(population_csv, "{code},{year},{pop},{synthetic}");
     }
     let addresses_csv = synthetic_addresses(&layer, &populations, opts);
     Ok(CityFiles {
@@ -228,6 +235,85 @@ pub fn prepare(
         population_csv,
         addresses_csv,
     })
+}
+
+/// The city's own population table, by district name (`osiedle`) or code
+/// (`district_code`): every district in every year the file gives.
+fn given_population(
+    path: &Path,
+    layer: &DistrictLayer,
+    code_of: &HashMap<String, String>,
+) -> Result<BTreeMap<(String, i32), u64>, ContractError> {
+    let t = Table::read(path)?;
+    let cols = t.require(&["year", "population"])?;
+    let key = t
+        .column("district_code")
+        .or_else(|| t.column("osiedle"))
+        .ok_or_else(|| {
+            ContractError::Invalid(vec![Problem::new(path, "no district column").line(1).hint(
+                "Name districts in a column `osiedle` (as in the attributes) or `district_code`",
+            )])
+        })?;
+    let by_code = t.column("district_code").is_some();
+    let codes: std::collections::HashSet<&str> =
+        layer.districts.iter().map(|d| d.code.as_str()).collect();
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for row in t.rows() {
+        let raw = row.get(key).trim();
+        let code = if by_code {
+            Some(raw.to_string()).filter(|c| codes.contains(c.as_str()))
+        } else {
+            code_of.get(raw).cloned()
+        };
+        let year = row.get(cols[0]).trim().parse::<i32>().ok();
+        let pop = row
+            .get(cols[1])
+            .trim()
+            .replace([' ', '\u{a0}'], "")
+            .parse::<u64>()
+            .ok();
+        match (code, year, pop) {
+            (Some(c), Some(y), Some(p)) => {
+                out.insert((c, y), p);
+            }
+            (None, ..) => problems.push(
+                Problem::new(path, "unknown district")
+                    .line(row.line)
+                    .column(if by_code { "district_code" } else { "osiedle" })
+                    .value(raw)
+                    .hint("Use the districts' names from the attributes (or their codes)"),
+            ),
+            (_, None, _) => problems.push(
+                Problem::new(path, "not a year")
+                    .line(row.line)
+                    .column("year")
+                    .value(row.get(cols[0])),
+            ),
+            (_, _, None) => problems.push(
+                Problem::new(path, "not a number of residents")
+                    .line(row.line)
+                    .column("population")
+                    .value(row.get(cols[1])),
+            ),
+        }
+    }
+    let years: std::collections::BTreeSet<i32> = out.keys().map(|(_, y)| *y).collect();
+    for y in &years {
+        for d in &layer.districts {
+            if !out.contains_key(&(d.code.clone(), *y)) {
+                problems.push(
+                    Problem::new(
+                        path,
+                        format!("no population for {} ({}) in {y}", d.name, d.code),
+                    )
+                    .hint("Give every district a row for every year"),
+                );
+            }
+        }
+    }
+    kmapa_model::problem::check(problems)?;
+    Ok(out)
 }
 
 /// Distance in km between two lon/lat points (equirectangular; fine within a city).

@@ -73,8 +73,14 @@ pub struct GenCityArgs {
     pub seed: u64,
     #[arg(long, default_value_t = 30_000)]
     pub address_points: usize,
-    /// The city's residents (e.g. from GUS BDL) that the synthetic district populations
-    /// add up to in --population-year. Needed for any city but the demo (Wrocław).
+    /// The city's own population per district and year (CSV: `osiedle` or
+    /// `district_code`, `year`, `population`; the city's register or GUS figures),
+    /// used as it is instead of a synthetic one.
+    #[arg(long)]
+    pub population: Option<PathBuf>,
+    /// Without --population: the city's residents (e.g. from GUS BDL) that the
+    /// synthetic district populations add up to in --population-year. Needed for any
+    /// city but the demo (Wrocław).
     #[arg(long)]
     pub population_total: Option<u64>,
     /// The year --population-total is for.
@@ -111,12 +117,12 @@ pub fn run_city(a: &GenCityArgs) -> anyhow::Result<()> {
     };
     let demo = same(&a.boundaries, "../shared/data/wroclaw/osiedla.geojson");
     let defaults = CityOptions::default();
-    let total_population = match (a.population_total, demo) {
+    let total_population = match (a.population_total, demo || a.population.is_some()) {
         (Some(n), _) => n,
         (None, true) => defaults.total_population,
         (None, false) => bail!(
-            "--population-total: give the number of residents of {} (e.g. from GUS BDL) for {}: \
-             the synthetic district populations add up to it",
+            "--population FILE (the city's population per district and year) or --population-total \
+             (the residents of {} in {}, e.g. from GUS BDL, for a synthetic population adding up to it)",
             a.boundaries.display(),
             a.population_year
         ),
@@ -143,6 +149,7 @@ pub fn run_city(a: &GenCityArgs) -> anyhow::Result<()> {
         total_population,
         total_year: a.population_year,
         centre,
+        population: a.population.clone(),
         ..defaults
     };
     let files = kmapa_synth::city::prepare(&a.boundaries, &a.attributes, &opts)?;

@@ -185,4 +185,55 @@ fn gen_city_makes_distinct_codes_takes_given_ones_and_needs_the_city_population(
         .sum();
     assert_eq!(total, 52_000);
     kmapa(&["validate", "--city", o]);
+
+    // The city's own population, by district name: used as it is, not synthetic.
+    let own = tmp.path().join("ludnosc.csv");
+    let mut text = String::from("osiedle,year,population\n");
+    for (i, p) in props.iter().enumerate() {
+        text.push_str(&format!(
+            "{},2024,{}\n",
+            p["name"].as_str().unwrap(),
+            1000 + i
+        ));
+    }
+    std::fs::write(&own, &text).unwrap();
+    let out2 = tmp.path().join("city2");
+    let o2 = out2.to_str().unwrap();
+    let args = |pop: &str| {
+        vec![
+            "gen-city".to_string(),
+            "--boundaries".into(),
+            r.into(),
+            "--attributes".into(),
+            a.into(),
+            "--out".into(),
+            o2.into(),
+            "--population".into(),
+            pop.into(),
+            "--address-points".into(),
+            "300".into(),
+        ]
+    };
+    let own_s = own.to_str().unwrap().to_string();
+    kmapa(&args(&own_s).iter().map(String::as_str).collect::<Vec<_>>());
+    let pop = std::fs::read_to_string(out2.join("population.csv")).unwrap();
+    assert!(pop.lines().skip(1).all(|l| l.ends_with(",false")), "{pop}");
+    let zamek = pop
+        .lines()
+        .find(|l| l.starts_with("ZAMEK-1,2024,"))
+        .unwrap();
+    let i = props.iter().position(|p| p["name"] == "Zamek").unwrap();
+    assert_eq!(zamek, format!("ZAMEK-1,2024,{},false", 1000 + i));
+    // A district missing from it is refused by name.
+    std::fs::write(
+        &own,
+        text.lines()
+            .filter(|l| !l.starts_with("Wyspa"))
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n",
+    )
+    .unwrap();
+    let err = kmapa_fails(&args(&own_s).iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(err.contains("no population for Wyspa"), "{err}");
 }
