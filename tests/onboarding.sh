@@ -87,3 +87,36 @@ while url:
 assert checked > 100, checked
 print(f"{rows} records recounted: {checked} published district counts equal the recount, {hidden} hidden")
 PY
+
+echo "-- the municipality's own files: GeoPackage and GeoJSON in EPSG:2180 and 2177, projected by GDAL, read back by kmapa city new"
+for crs in 2180 2177; do
+  ogr2ogr -f GPKG "$work/city-$crs.gpkg" "$CITY/districts.geojson" -t_srs "EPSG:$crs" -nln osiedla
+  ogr2ogr -f GeoJSON "$work/city-$crs.geojson" "$CITY/districts.geojson" -t_srs "EPSG:$crs"
+  for ext in gpkg geojson; do
+    "$bin" city new --boundaries "$work/city-$crs.$ext" --parent-column parent --parent-name-column parent_name \
+      --population "$CITY/population.csv" --out "$work/new-$crs-$ext" >/dev/null
+    "$bin" validate --city "$work/new-$crs-$ext" >/dev/null
+    python3 - "$CITY/districts.geojson" "$work/new-$crs-$ext/districts.geojson" "EPSG:$crs $ext" <<'PY'
+import json, sys
+def points(path):
+    out = {}
+    for f in json.load(open(path, encoding="utf-8"))["features"]:
+        g = f["geometry"]
+        polys = [g["coordinates"]] if g["type"] == "Polygon" else g["coordinates"]
+        out[f["properties"]["code"]] = [p for poly in polys for ring in poly for p in ring]
+    return out
+a, b = points(sys.argv[1]), points(sys.argv[2])
+assert a.keys() == b.keys(), (a.keys(), b.keys())
+worst = max(abs(p[i] - q[i]) for k in a for p, q in zip(a[k], b[k], strict=True) for i in (0, 1))
+assert worst < 1e-9, f"{sys.argv[3]}: a vertex moved by {worst} degrees"
+print(f"{sys.argv[3]}: every vertex back within {worst:.1e} degrees")
+PY
+  done
+done
+# A system kmapa does not read is refused, not guessed.
+ogr2ogr -f GeoJSON "$work/city-3857.geojson" "$CITY/districts.geojson" -t_srs EPSG:3857
+if "$bin" city new --boundaries "$work/city-3857.geojson" --population "$CITY/population.csv" --out "$work/new-3857" 2>"$work/err"; then
+  echo "EPSG:3857 was not refused" >&2; exit 1
+fi
+grep -q "3857" "$work/err" && grep -q "EPSG:4326, 2180 or 2176-2179" "$work/err"
+echo "EPSG:3857 refused: $(head -1 "$work/err")"

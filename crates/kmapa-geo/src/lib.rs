@@ -7,6 +7,7 @@ pub mod binning;
 pub mod city;
 pub mod districts;
 pub mod geocode;
+pub mod import;
 pub mod topology;
 
 pub use binning::{Bin, BinError, Binner};

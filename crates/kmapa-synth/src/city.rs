@@ -239,7 +239,7 @@ pub fn prepare(
 
 /// The city's own population table, by district name (`osiedle`) or code
 /// (`district_code`): every district in every year the file gives.
-fn given_population(
+pub fn given_population(
     path: &Path,
     layer: &DistrictLayer,
     code_of: &HashMap<String, String>,

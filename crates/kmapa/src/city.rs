@@ -174,3 +174,131 @@ pub fn run_init(a: &InitArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct NewCityArgs {
+    /// The municipality's district boundaries: GeoJSON or GeoPackage (a Shapefile
+    /// converts with `ogr2ogr -f GPKG out.gpkg in.shp`), in EPSG:4326, 2180 (PUWG 1992)
+    /// or 2176-2179 (PUWG 2000), reprojected to WGS84.
+    #[arg(long)]
+    pub boundaries: PathBuf,
+    /// The GeoPackage table with the districts (when it has several).
+    #[arg(long)]
+    pub layer: Option<String>,
+    /// The coordinate system when the file does not say it, e.g. EPSG:2180.
+    #[arg(long)]
+    pub crs: Option<String>,
+    /// Column with each district's stable code.
+    #[arg(long, default_value = "code")]
+    pub code_column: String,
+    /// Column with each district's name.
+    #[arg(long, default_value = "name")]
+    pub name_column: String,
+    /// Column with the code of the coarser area each district belongs to (optional).
+    #[arg(long)]
+    pub parent_column: Option<String>,
+    /// Column with the name of that coarser area (optional).
+    #[arg(long)]
+    pub parent_name_column: Option<String>,
+    /// Population per district and year (CSV: `district_code` or `osiedle` (the
+    /// district's name), `year`, `population`): the city's register or GUS figures.
+    #[arg(long)]
+    pub population: PathBuf,
+    /// Where the boundaries come from, shown on the map.
+    #[arg(long)]
+    pub attribution: Option<String>,
+    /// The city directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `kmapa city new`: a city directory from the municipality's own files.
+pub fn run_new(a: &NewCityArgs) -> anyhow::Result<()> {
+    use kmapa_geo::import::{Crs, read_boundaries};
+    let crs =
+        match &a.crs {
+            Some(name) => Some(Crs::parse(name).with_context(|| {
+                format!("--crs {name}: kmapa reads EPSG:4326, 2180 and 2176-2179")
+            })?),
+            None => None,
+        };
+    let (features, crs) = read_boundaries(&a.boundaries, crs, a.layer.as_deref())?;
+    let text = |f: &kmapa_geo::import::RawFeature, col: &str| -> Option<String> {
+        match f.properties.get(col)? {
+            serde_json::Value::String(s) => Some(s.trim().to_string()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
+        .filter(|s| !s.is_empty())
+    };
+    let mut out = Vec::new();
+    for (i, f) in features.iter().enumerate() {
+        let missing = |col: &str| {
+            anyhow::anyhow!(
+                "{}, feature {i}: no value in column {col:?} (columns: {}); name the right one with --code-column / --name-column",
+                a.boundaries.display(),
+                f.properties.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        };
+        let code = text(f, &a.code_column).ok_or_else(|| missing(&a.code_column))?;
+        let name = text(f, &a.name_column).ok_or_else(|| missing(&a.name_column))?;
+        let parent = a.parent_column.as_deref().and_then(|c| text(f, c));
+        let parent_name = a.parent_name_column.as_deref().and_then(|c| text(f, c));
+        let geometry = geojson::Geometry::new(geojson::GeometryValue::from(&f.geometry));
+        out.push(serde_json::json!({
+            "type": "Feature",
+            "properties": {"code": code, "name": name, "parent": parent, "parent_name": parent_name},
+            "geometry": geometry,
+        }));
+    }
+    let attribution = a.attribution.clone().unwrap_or_else(|| {
+        format!(
+            "Granice: {}",
+            a.boundaries
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
+    });
+    let fc = serde_json::json!({
+        "type": "FeatureCollection", "name": "districts", "attribution": attribution, "features": out,
+    });
+    let geojson_text = fc.to_string();
+    let districts_path = a.out.join(kmapa_geo::city::DISTRICTS_FILE);
+    let layer =
+        kmapa_geo::districts::DistrictLayer::parse(&districts_path, geojson_text.as_bytes())?;
+    crate::cmd_validate::geometry(&layer, true)?;
+    let code_of = layer
+        .districts
+        .iter()
+        .map(|d| (d.name.clone(), d.code.clone()))
+        .collect();
+    let population = kmapa_synth::city::given_population(&a.population, &layer, &code_of)?;
+    std::fs::create_dir_all(&a.out)?;
+    kmapa_model::fsutil::write_atomically(&districts_path, |w| {
+        std::io::Write::write_all(w, geojson_text.as_bytes())
+    })?;
+    let mut csv = String::from("district_code,year,population,synthetic\n");
+    for ((code, year), n) in &population {
+        csv.push_str(&format!("{code},{year},{n},false\n"));
+    }
+    kmapa_model::fsutil::write_atomically(&a.out.join(kmapa_geo::city::POPULATION_FILE), |w| {
+        std::io::Write::write_all(w, csv.as_bytes())
+    })?;
+    println!(
+        "{}: {} districts ({}), population for {} years; next: kmapa validate --city {}",
+        a.out.display(),
+        layer.districts.len(),
+        match crs {
+            Crs::Wgs84 => "WGS84".to_string(),
+            Crs::Tm(code, ..) => format!("reprojected from EPSG:{code}"),
+        },
+        population
+            .keys()
+            .map(|(_, y)| y)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        a.out.display()
+    );
+    Ok(())
+}

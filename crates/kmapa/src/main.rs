@@ -34,6 +34,11 @@ enum Command {
     GenCity(cmd_gen::GenCityArgs),
     /// Bind a data directory to a city: later commands use it without --city and refuse another.
     Init(city::InitArgs),
+    /// Make a city directory from the municipality's own boundaries and population.
+    City {
+        #[command(subcommand)]
+        action: CityAction,
+    },
     /// Check a city directory and the vocabulary against the data contract.
     Validate(cmd_validate::ValidateArgs),
     /// Ingest OPS/PUP record files into the embedded store: validate, geocode, bin.
@@ -58,6 +63,12 @@ enum Command {
     Pseudonymise(cmd_ingest::PseudonymiseArgs),
 }
 
+#[derive(Subcommand)]
+enum CityAction {
+    /// From district boundaries (GeoJSON or GeoPackage; EPSG:4326, 2180 or 2176-2179) and a population table.
+    New(city::NewCityArgs),
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -65,6 +76,9 @@ fn main() -> ExitCode {
         Command::Gen(a) => cmd_gen::run(&a),
         Command::GenCity(a) => cmd_gen::run_city(&a),
         Command::Init(a) => city::run_init(&a),
+        Command::City {
+            action: CityAction::New(a),
+        } => city::run_new(&a),
         Command::Validate(a) => cmd_validate::run(&a),
         Command::Ingest(a) => cmd_ingest::run(&a),
         Command::Protect(a) => cmd_protect::run_protect(&a),
