@@ -120,3 +120,27 @@ if "$bin" city new --boundaries "$work/city-3857.geojson" --population "$CITY/po
 fi
 grep -q "3857" "$work/err" && grep -q "EPSG:4326, 2180 or 2176-2179" "$work/err"
 echo "EPSG:3857 refused: $(head -1 "$work/err")"
+
+echo "-- address points from the national register (PRG GML, EPSG:2180): records giving an address geocode against them"
+cp -r "$CITY" "$work/with-addresses"
+rm -f "$work/with-addresses/prg-punkty-adresowe.gml"
+"$bin" city addresses --prg "$CITY/prg-punkty-adresowe.gml" --city "$work/with-addresses" | tee "$work/addresses.log"
+grep -q "72 address points in the city (1 outside it left out)" "$work/addresses.log"
+python3 - "$work/with-addresses" <<'PY'
+import csv, json, sys
+from shapely.geometry import Point, shape
+city = sys.argv[1]
+# In the sample each street lies in one district: every point must land in it.
+where = {"Rynek": "PN-1", "ul. Ratuszowa": "PN-1", "ul. Zamkowa": "PN-2", "ul. Kolejowa": "PN-3",
+         "ul. Dworcowa": "PN-3", "ul. Łąkowa": "PD-1", "ul. Polna": "PD-1", "ul. Wyspiańskiego": "PD-2",
+         "ul. Przewoźników": "PD-2", "ul. Fabryczna": "PD-3", "al. Przemysłowa": "PD-3"}
+shapes = {f["properties"]["code"]: shape(f["geometry"])
+          for f in json.load(open(f"{city}/districts.geojson", encoding="utf-8"))["features"]}
+rows = list(csv.DictReader(open(f"{city}/addresses.csv", encoding="utf-8")))
+for r in rows:
+    assert shapes[where[r["street"]]].contains(Point(float(r["lon"]), float(r["lat"]))), r
+print(f"{len(rows)} address points, each in its street's district")
+PY
+"$bin" gen --city "$work/with-addresses" --out "$work/address-gen" --years 2024 --location address --quiet
+"$bin" ingest "$work/address-gen/ops.csv" --city "$work/with-addresses" --data-dir "$work/address-data" | tee "$work/ingest.log"
+grep -q "addresses: .* geocoded against the city's address points (100.0 %)" "$work/ingest.log"

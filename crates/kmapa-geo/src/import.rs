@@ -432,6 +432,125 @@ impl Wkb<'_> {
     }
 }
 
+/// One address point of the national register (PRG, `PRG_PunktAdresowy`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrgPoint {
+    /// The place (`miejscowosc`).
+    pub locality: String,
+    /// The street (`ulica`); empty where addresses have no street (villages).
+    pub street: String,
+    pub house_number: String,
+    pub postcode: String,
+    pub lon: f64,
+    pub lat: f64,
+}
+
+/// Reads the address points of a PRG file in GUGiK's published GML layout
+/// (`PRG_PunktAdresowy` features: `miejscowosc`, `ulica`, `numerPorzadkowy`,
+/// `kodPocztowy`, and `pozycja` as a `gml:Point`, in EPSG:2180 with GML's axis order,
+/// northing first). Elements are matched by local name, whatever the namespace prefix.
+pub fn read_prg(path: &Path) -> Result<Vec<PrgPoint>, ContractError> {
+    use quick_xml::events::Event;
+    let file = std::fs::File::open(path).map_err(|e| ContractError::io(path, e))?;
+    let mut reader = quick_xml::Reader::from_reader(std::io::BufReader::new(file));
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    let mut problems = Vec::new();
+    let mut current: Option<std::collections::HashMap<String, String>> = None;
+    let mut element = String::new();
+    let mut srs = String::new();
+    let mut n = 0usize;
+    loop {
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            invalid(
+                path,
+                &format!("not XML at byte {}: {e}", reader.buffer_position()),
+                "Give the PRG address points as GUGiK publishes them (GML)",
+            )
+        })?;
+        match event {
+            Event::Start(e) => {
+                let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if name == "PRG_PunktAdresowy" {
+                    current = Some(Default::default());
+                    n += 1;
+                } else if name == "Point" {
+                    srs = e
+                        .attributes()
+                        .flatten()
+                        .find(|a| a.key.local_name().as_ref() == b"srsName")
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                        .unwrap_or_default();
+                }
+                element = name;
+            }
+            Event::Text(t) => {
+                if let Some(c) = current.as_mut() {
+                    let text = t.xml_content().unwrap_or_default().trim().to_string();
+                    if !text.is_empty() {
+                        c.entry(element.clone()).or_insert(text);
+                    }
+                }
+            }
+            Event::End(e) => {
+                if e.local_name().as_ref() == b"PRG_PunktAdresowy"
+                    && let Some(c) = current.take()
+                {
+                    let get = |k: &str| c.get(k).cloned().unwrap_or_default();
+                    let crs = if srs.is_empty() {
+                        Crs::from_epsg(2180)
+                    } else {
+                        Crs::parse(&srs)
+                    };
+                    let pos: Vec<f64> = get("pos")
+                        .split_whitespace()
+                        .filter_map(|v| v.parse().ok())
+                        .collect();
+                    let point = match (crs, &pos[..]) {
+                        // GML follows the system's axis order: EPSG:2180 and 2176-2179
+                        // give northing then easting, EPSG:4326 latitude then longitude.
+                        (Some(Crs::Tm(..)), [north, east, ..]) => {
+                            Some(crs.unwrap().to_wgs84(*east, *north))
+                        }
+                        (Some(Crs::Wgs84), [lat, lon, ..]) => Some((*lon, *lat)),
+                        _ => None,
+                    };
+                    let number = get("numerPorzadkowy");
+                    match point {
+                        Some((lon, lat)) if !number.is_empty() => out.push(PrgPoint {
+                            locality: get("miejscowosc"),
+                            street: get("ulica"),
+                            house_number: number,
+                            postcode: get("kodPocztowy"),
+                            lon,
+                            lat,
+                        }),
+                        _ => problems.push(
+                            Problem::new(path, "an address point without a position or number")
+                                .feature(n - 1)
+                                .value(format!("{} {} ({})", get("ulica"), number, get("pos")))
+                                .hint("Each PRG_PunktAdresowy needs numerPorzadkowy and pozycja in EPSG:2180"),
+                        ),
+                    }
+                }
+                element.clear();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    if out.is_empty() && problems.is_empty() {
+        return Err(invalid(
+            path,
+            "no PRG_PunktAdresowy in it",
+            "Give the PRG address points (GML) of your gmina as GUGiK publishes them",
+        ));
+    }
+    kmapa_model::problem::check(problems)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -463,5 +582,35 @@ mod tests {
             .unwrap()
             .to_wgs84(6_500_000.0, 5_700_000.0);
         assert!((lon - 18.0).abs() < 1e-9, "{lon}");
+    }
+
+    #[test]
+    fn prg_positions_are_read_northing_first() {
+        // EPSG:2180's axis order is northing, easting: GUGiK's GML gives the point on
+        // the central meridian at the false northing as "-5300000 500000".
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("prg.gml");
+        std::fs::write(
+            &path,
+            r#"<gml:FeatureCollection xmlns:gml="http://www.opengis.net/gml/3.2" xmlns:prg-ad="urn:x">
+              <gml:featureMember><prg-ad:PRG_PunktAdresowy>
+                <prg-ad:miejscowosc>Zalesie</prg-ad:miejscowosc><prg-ad:ulica/>
+                <prg-ad:numerPorzadkowy>7</prg-ad:numerPorzadkowy><prg-ad:kodPocztowy>00-001</prg-ad:kodPocztowy>
+                <prg-ad:pozycja><gml:Point srsName="urn:ogc:def:crs:EPSG::2180"><gml:pos>-5300000 500000</gml:pos></gml:Point></prg-ad:pozycja>
+              </prg-ad:PRG_PunktAdresowy></gml:featureMember></gml:FeatureCollection>"#,
+        )
+        .unwrap();
+        let points = read_prg(&path).unwrap();
+        assert_eq!(points.len(), 1);
+        let p = &points[0];
+        assert_eq!(
+            (
+                p.locality.as_str(),
+                p.street.as_str(),
+                p.house_number.as_str()
+            ),
+            ("Zalesie", "", "7")
+        );
+        assert!((p.lon - 19.0).abs() < 1e-9 && p.lat.abs() < 1e-9, "{p:?}");
     }
 }

@@ -84,6 +84,9 @@ pub struct IngestSummary {
     pub ignored_columns: Vec<String>,
     pub encoding: String,
     pub seconds: f64,
+    /// Rows giving an address (and no coordinates): how many were geocoded.
+    pub addresses_given: u64,
+    pub addresses_geocoded: u64,
 }
 
 const READ_CHUNK: usize = 16_384;
@@ -147,6 +150,8 @@ pub fn ingest_file(
         ignored_columns: outcome.ignored.clone(),
         encoding: outcome.encoding.clone(),
         seconds: started.elapsed().as_secs_f64(),
+        addresses_given: outcome.addresses_geocoded + outcome.addresses_failed,
+        addresses_geocoded: outcome.addresses_geocoded,
     };
     if let Some(existing) = store.find(&outcome.checksum)? {
         let _ = std::fs::remove_dir_all(&partial);
@@ -179,6 +184,8 @@ struct Outcome {
     rows_accepted: u64,
     /// Rows accepted with a point (coordinates or a geocoded address).
     rows_located: u64,
+    addresses_geocoded: u64,
+    addresses_failed: u64,
     rows_rejected: u64,
     records: u64,
     reasons: HashMap<&'static str, u64>,
@@ -292,6 +299,8 @@ fn ingest_into(
         rows_read: 0,
         rows_accepted: 0,
         rows_located: 0,
+        addresses_geocoded: 0,
+        addresses_failed: 0,
         rows_rejected: 0,
         records: 0,
         reasons: HashMap::new(),
@@ -368,16 +377,21 @@ fn ingest_into(
                 });
             } else if validator.row(*line, &cells, &mut records, &mut rejects) {
                 out.rows_accepted += 1;
-                if records
-                    .records
-                    .last()
-                    .is_some_and(|r| r.located_by != crate::validate::LocatedBy::District)
-                {
-                    out.rows_located += 1;
+                match records.records.last().map(|r| r.located_by) {
+                    Some(crate::validate::LocatedBy::District) | None => {}
+                    Some(by) => {
+                        out.rows_located += 1;
+                        if by == crate::validate::LocatedBy::Address {
+                            out.addresses_geocoded += 1;
+                        }
+                    }
                 }
             }
             if !rejects.is_empty() {
                 out.rows_rejected += 1;
+                if rejects.iter().any(|r| r.column == "address") {
+                    out.addresses_failed += 1;
+                }
                 if opts.strict {
                     let r = &rejects[0];
                     failure = Some(IngestError::Strict {

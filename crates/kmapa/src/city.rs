@@ -302,3 +302,81 @@ pub fn run_new(a: &NewCityArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[derive(Args)]
+pub struct CityAddressesArgs {
+    /// The gmina's address points from the national register (PRG), as GUGiK publishes
+    /// them (GML: PRG_PunktAdresowy, positions in EPSG:2180).
+    #[arg(long)]
+    pub prg: PathBuf,
+    /// The city directory: its districts decide which points are the city's;
+    /// addresses.csv is written there.
+    #[arg(long)]
+    pub city: PathBuf,
+}
+
+/// `kmapa city addresses`: the city's address points from the PRG, with a report per
+/// district, so that records giving an address geocode against real points.
+pub fn run_addresses(a: &CityAddressesArgs) -> anyhow::Result<()> {
+    let layer =
+        kmapa_geo::districts::DistrictLayer::read(&a.city.join(kmapa_geo::city::DISTRICTS_FILE))?;
+    let index = kmapa_geo::districts::DistrictIndex::new(&layer);
+    let points = kmapa_geo::import::read_prg(&a.prg)?;
+    let mut per_district = vec![0usize; layer.districts.len()];
+    let mut outside = 0usize;
+    let mut csv = String::from("street,house_number,postcode,lat,lon,synthetic\n");
+    let quote = |s: &str| {
+        if s.contains([',', '"', '\n']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    for p in &points {
+        let Some(d) = index.locate(p.lon, p.lat) else {
+            outside += 1;
+            continue;
+        };
+        per_district[d] += 1;
+        // Without a street (in villages) the place's name stands for it, as on letters.
+        let street = if p.street.is_empty() {
+            &p.locality
+        } else {
+            &p.street
+        };
+        csv.push_str(&format!(
+            "{},{},{},{:.7},{:.7},false\n",
+            quote(street),
+            quote(&p.house_number),
+            quote(&p.postcode),
+            p.lat,
+            p.lon
+        ));
+    }
+    let inside: usize = per_district.iter().sum();
+    anyhow::ensure!(
+        inside > 0,
+        "{}: none of its {} address points lies in the districts of {}: is it this city's file?",
+        a.prg.display(),
+        points.len(),
+        a.city.display()
+    );
+    kmapa_model::fsutil::write_atomically(&a.city.join(kmapa_geo::city::ADDRESSES_FILE), |w| {
+        std::io::Write::write_all(w, csv.as_bytes())
+    })?;
+    println!(
+        "{}: {inside} address points in the city ({outside} outside it left out), written to {}",
+        a.prg.display(),
+        a.city.join(kmapa_geo::city::ADDRESSES_FILE).display()
+    );
+    println!("address points per district:");
+    for (d, n) in layer.districts.iter().zip(&per_district) {
+        let flag = if *n == 0 {
+            "  <- none: records giving an address here cannot be placed"
+        } else {
+            ""
+        };
+        println!("  {:<10} {:<30} {n:>7}{flag}", d.code, d.name);
+    }
+    Ok(())
+}

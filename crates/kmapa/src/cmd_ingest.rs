@@ -135,6 +135,14 @@ pub fn run(a: &IngestArgs) -> anyhow::Result<()> {
             summary.seconds,
             summary.rows_read as f64 / summary.seconds.max(1e-3)
         );
+        if summary.addresses_given > 0 {
+            println!(
+                "  addresses: {} of {} geocoded against the city's address points ({:.1} %)",
+                summary.addresses_geocoded,
+                summary.addresses_given,
+                100.0 * summary.addresses_geocoded as f64 / summary.addresses_given as f64
+            );
+        }
         if summary.rows_rejected > 0 {
             let reasons: Vec<String> = summary
                 .top_reasons

@@ -67,6 +67,8 @@ enum Command {
 enum CityAction {
     /// From district boundaries (GeoJSON or GeoPackage; EPSG:4326, 2180 or 2176-2179) and a population table.
     New(city::NewCityArgs),
+    /// The city's address points from the national register (PRG GML), with a report per district.
+    Addresses(city::CityAddressesArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +81,9 @@ fn main() -> ExitCode {
         Command::City {
             action: CityAction::New(a),
         } => city::run_new(&a),
+        Command::City {
+            action: CityAction::Addresses(a),
+        } => city::run_addresses(&a),
         Command::Validate(a) => cmd_validate::run(&a),
         Command::Ingest(a) => cmd_ingest::run(&a),
         Command::Protect(a) => cmd_protect::run_protect(&a),
