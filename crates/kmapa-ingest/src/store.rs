@@ -96,6 +96,13 @@ pub struct NewBatch {
     pub top_reasons: String,
 }
 
+/// A change of a batch's status.
+#[derive(Clone, Copy)]
+enum Change {
+    Withdraw,
+    Restore,
+}
+
 pub struct Store {
     root: PathBuf,
     db: Connection,
@@ -286,58 +293,30 @@ impl Store {
     /// Withdraws a batch: it stays on disk and in the catalogue, marked withdrawn with
     /// the time and the reason, and is no longer used.
     pub fn withdraw(&mut self, id: i64, reason: &str) -> Result<BatchInfo, IngestError> {
-        if reason.trim().is_empty() {
-            return Err(store_err(
-                &self.root,
-                "give a reason for withdrawing (--reason)",
-            ));
-        }
-        let tx = self.db.transaction()?;
-        let status: Option<String> = tx
-            .query_row("SELECT status FROM batches WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        match status.as_deref() {
-            None => {
-                return Err(store_err(
-                    &self.root,
-                    format!("there is no batch {id} (see kmapa batches)"),
-                ));
-            }
-            Some("withdrawn") => {
-                return Err(store_err(
-                    &self.root,
-                    format!("batch {id} is already withdrawn"),
-                ));
-            }
-            _ => {}
-        }
-        let at = now();
-        tx.execute(
-            "UPDATE batches SET status = 'withdrawn', withdrawn_at = ?2, withdraw_reason = ?3 WHERE id = ?1",
-            params![id, at, reason],
-        )?;
-        tx.execute(
-            "INSERT INTO events (batch_id, at, event, detail) VALUES (?1, ?2, 'withdrawn', ?3)",
-            params![id, at, reason],
-        )?;
-        tx.commit()?;
-        let info = self
-            .list()?
-            .into_iter()
-            .find(|b| b.id == id)
-            .ok_or_else(|| store_err(&self.root, "batch vanished"))?;
-        Ok(info)
+        self.change_status(id, reason, Change::Withdraw)
     }
 
     /// Restores a withdrawn batch (withdrawn by mistake): it is used again; the
     /// withdrawal and the restoration stay in its history.
     pub fn restore(&mut self, id: i64, reason: &str) -> Result<BatchInfo, IngestError> {
+        self.change_status(id, reason, Change::Restore)
+    }
+
+    /// Withdraws or restores a batch in one transaction, with an event recording why.
+    fn change_status(
+        &mut self,
+        id: i64,
+        reason: &str,
+        change: Change,
+    ) -> Result<BatchInfo, IngestError> {
+        let (verb, event) = match change {
+            Change::Withdraw => ("withdrawing", "withdrawn"),
+            Change::Restore => ("restoring", "restored"),
+        };
         if reason.trim().is_empty() {
             return Err(store_err(
                 &self.root,
-                "give a reason for restoring (--reason)",
+                format!("give a reason for {verb} (--reason)"),
             ));
         }
         let tx = self.db.transaction()?;
@@ -346,29 +325,33 @@ impl Store {
                 r.get(0)
             })
             .optional()?;
-        match status.as_deref() {
-            None => {
-                return Err(store_err(
-                    &self.root,
-                    format!("there is no batch {id} (see kmapa batches)"),
-                ));
+        let refusal = match (status.as_deref(), change) {
+            (None, _) => Some(format!("there is no batch {id} (see kmapa batches)")),
+            (Some("withdrawn"), Change::Withdraw) => {
+                Some(format!("batch {id} is already withdrawn"))
             }
-            Some("withdrawn") => {}
-            Some(other) => {
-                return Err(store_err(
-                    &self.root,
-                    format!("batch {id} is {other}, not withdrawn: nothing to restore"),
-                ));
-            }
+            (Some("withdrawn"), Change::Restore) | (Some(_), Change::Withdraw) => None,
+            (Some(other), Change::Restore) => Some(format!(
+                "batch {id} is {other}, not withdrawn: nothing to restore"
+            )),
+        };
+        if let Some(message) = refusal {
+            return Err(store_err(&self.root, message));
         }
         let at = now();
+        match change {
+            Change::Withdraw => tx.execute(
+                "UPDATE batches SET status = 'withdrawn', withdrawn_at = ?2, withdraw_reason = ?3 WHERE id = ?1",
+                params![id, at, reason],
+            )?,
+            Change::Restore => tx.execute(
+                "UPDATE batches SET status = 'active', withdrawn_at = NULL, withdraw_reason = NULL WHERE id = ?1",
+                params![id],
+            )?,
+        };
         tx.execute(
-            "UPDATE batches SET status = 'active', withdrawn_at = NULL, withdraw_reason = NULL WHERE id = ?1",
-            params![id],
-        )?;
-        tx.execute(
-            "INSERT INTO events (batch_id, at, event, detail) VALUES (?1, ?2, 'restored', ?3)",
-            params![id, at, reason],
+            "INSERT INTO events (batch_id, at, event, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![id, at, event, reason],
         )?;
         tx.commit()?;
         self.list()?
