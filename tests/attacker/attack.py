@@ -555,6 +555,22 @@ def analyst_attack(args):
         if not ns:
             raise SystemExit(f"a shown value {v} the p-table cannot produce")
         return float(min(ns)), float(max(ns))
+    def answer_bounds(fc, p, layer, code, group, year):
+        """What one analyst answer says of its count: a withheld answer nothing (it
+        hides every unit whatever the counts), a hidden one that the table can turn the
+        count into less than the threshold, a shown one its preimage; the public tier's
+        exact value, where published, wins."""
+        if fc.get("withheld"):
+            lo, hi = 0.0, float("inf")
+        elif p["value"] is None:
+            lo, hi = 0.0, float(hidden_hi if ptable else threshold - 1 + D)
+        else:
+            lo, hi = shown_bounds(p["value"])
+        pv = pub.cells.get((layer, p["unit"], code, "all", year)) if group == "all" else None
+        if pv is not None and pv[0] is not None:
+            lo = hi = float(pv[0])
+        return lo, hi
+
     parents = sorted({d["parent"] for d in pub.districts.values() if d["parent"]})
     years = args.years or pub.years
     names_of = [l if isinstance(l, str) else l.get("id", l.get("name")) for l in layers_info["layers"]]
@@ -590,20 +606,8 @@ def analyst_attack(args):
                     q = "" if g == "all" else "&" + g.replace("+", "%2B")
                     fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}{q}", token)
                     for f in fc["features"]:
-                        p = f["properties"]
-                        unit = p["unit"]
-                        if fc.get("withheld"):
-                            # A withheld answer hides every unit whatever the counts:
-                            # it says nothing about any of them.
-                            lo, hi = 0.0, float("inf")
-                        elif p["value"] is None:
-                            lo, hi = 0.0, float(hidden_hi if ptable else threshold - 1 + D)
-                        else:
-                            lo, hi = shown_bounds(p["value"])
-                        # The public tier's exact value, where published.
-                        pv = pub.cells.get((layer, unit, code, "all", year)) if g == "all" else None
-                        if pv is not None and pv[0] is not None:
-                            lo = hi = float(pv[0])
+                        unit = f["properties"]["unit"]
+                        lo, hi = answer_bounds(fc, f["properties"], layer, code, g, year)
                         var[(unit, g)] = new(lo, hi, f"{code} {year} {unit} {g}")
             # Geography, per group; groups add up to everyone, per unit.
             for g in groups:
@@ -629,17 +633,8 @@ def analyst_attack(args):
                 for layer in hex_layers:
                     fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}", token)
                     for f in fc["features"]:
-                        p = f["properties"]
-                        unit = p["unit"]
-                        if fc.get("withheld"):
-                            lo, hi = 0.0, float("inf")
-                        elif p["value"] is None:
-                            lo, hi = 0.0, float(hidden_hi if ptable else threshold - 1 + D)
-                        else:
-                            lo, hi = shown_bounds(p["value"])
-                        pv = pub.cells.get((layer, unit, code, "all", year))
-                        if pv is not None and pv[0] is not None:
-                            lo = hi = float(pv[0])
+                        unit = f["properties"]["unit"]
+                        lo, hi = answer_bounds(fc, f["properties"], layer, code, "all", year)
                         hv[unit] = new(lo, hi, f"{code} {year} {layer} {unit}")
                 res_of = {layer: int(layer[3:]) for layer in hex_layers}
                 for coarse, fine in zip(hex_layers, hex_layers[1:]):

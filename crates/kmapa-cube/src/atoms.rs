@@ -54,6 +54,14 @@ struct Row {
     key: u64,
 }
 
+impl Row {
+    /// The atom: district, and finest hexagon or `None` for people located by district
+    /// only.
+    fn atom(&self) -> (u16, Option<u64>) {
+        (self.district, (self.cell != 0).then_some(self.cell))
+    }
+}
+
 /// Persons and the sum of their record keys per atom.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalystAtoms {
@@ -265,26 +273,26 @@ impl AnalystAtoms {
         year: u16,
         group: u8,
     ) -> impl Iterator<Item = ((u16, Option<u64>), (u32, CellKey))> + '_ {
-        let lo = self
-            .rows
-            .partition_point(|r| (r.measure, r.year, r.group) < (measure, year, group));
-        let hi = self
-            .rows
-            .partition_point(|r| (r.measure, r.year, r.group) <= (measure, year, group));
-        self.rows[lo..hi].iter().map(|r| {
-            (
-                (r.district, (r.cell != 0).then_some(r.cell)),
-                (r.persons, CellKey(r.key)),
-            )
-        })
+        self.rows_of(measure, year, group)
+            .iter()
+            .map(|r| (r.atom(), (r.persons, CellKey(r.key))))
     }
 
     /// Every atom anyone lives in, in any measure, year and group.
     pub fn support(&self) -> std::collections::BTreeSet<(u16, Option<u64>)> {
-        self.rows
-            .iter()
-            .map(|r| (r.district, (r.cell != 0).then_some(r.cell)))
-            .collect()
+        self.rows.iter().map(Row::atom).collect()
+    }
+
+    /// The rows of one measure, year and group (rows are sorted by them).
+    fn rows_of(&self, measure: u16, year: u16, group: u8) -> &[Row] {
+        let key = (measure, year, group);
+        let lo = self
+            .rows
+            .partition_point(|r| (r.measure, r.year, r.group) < key);
+        let hi = self
+            .rows
+            .partition_point(|r| (r.measure, r.year, r.group) <= key);
+        &self.rows[lo..hi]
     }
 
     /// Persons and cell key per unit of a level: units with nobody are not listed.
@@ -295,14 +303,8 @@ impl AnalystAtoms {
         year: u16,
         group: u8,
     ) -> FxHashMap<Unit, (u32, CellKey)> {
-        let lo = self
-            .rows
-            .partition_point(|r| (r.measure, r.year, r.group) < (measure, year, group));
-        let hi = self
-            .rows
-            .partition_point(|r| (r.measure, r.year, r.group) <= (measure, year, group));
         let mut out: FxHashMap<Unit, (u32, CellKey)> = FxHashMap::default();
-        for r in &self.rows[lo..hi] {
+        for r in self.rows_of(measure, year, group) {
             let unit = match level {
                 Level::City => Some(Unit::City),
                 Level::Parents => self.header.parent_of[r.district as usize].map(Unit::Parent),
