@@ -18,7 +18,7 @@ bin=$PWD/target/release/kmapa
 "$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --city data/wroclaw --data-dir "$work/store" --quiet
 for i in $(seq "$runs"); do
   "$bin" protect --data-dir "$work/store" --json |
-    python3 -c "import json,sys; j=json.load(sys.stdin); print(f'protect run $i: {j[\"summary\"][\"tables\"]} tables, {j[\"audit\"][\"hidden_cells\"]} hidden cells, protect + audit {j[\"seconds\"]:.2f} s')"
+    python3 -c "import json,sys; j=json.load(sys.stdin); a=j['analyst']; whole=j['seconds']+a['seconds']+a['atoms_seconds']; print(f'protect run $i: {j[\"summary\"][\"tables\"]} tables, {j[\"audit\"][\"hidden_cells\"]} hidden cells, public protect + audit {j[\"seconds\"]:.2f} s; analyst audit {a[\"seconds\"]:.2f} s ({a[\"small_counts_checked\"]} small counts, {a[\"withheld_queries\"]} queries withheld); analyst data {a[\"atoms_seconds\"]:.2f} s; whole tier {whole:.2f} s')"
 done
 start=$(date +%s.%N)
 "$bin" audit --data-dir "$work/store" --summary | tail -2 | head -1

@@ -668,60 +668,69 @@ impl<'a> AnalystAuditor<'a> {
 
     /// Variables of counts in 1..k−1 pinned exactly; the number of such counts checked
     /// and of LPs solved.
+    ///
+    /// A count is pinned if no solution consistent with everything the reader knows
+    /// puts it a whole person away from its true value (by convexity: none puts it at
+    /// its value ± 1). Per independent part, one LP moves every small count of it as
+    /// far up as it can; each count still unmoved is then tried at its value + 1 and − 1
+    /// from that solution (a warm-started dual simplex), and every solution found clears
+    /// the counts it moves.
     fn pinned(&self, c: &Component) -> Result<(Vec<usize>, u64, u64), AnalystAuditError> {
         let small: Vec<usize> = (0..c.truth.len())
             .filter(|&v| (1..self.k).contains(&c.truth[v]))
             .collect();
         let checked = small.len() as u64;
         let mut lps = 0;
-
-        // A count is pinned if no solution consistent with everything the reader knows
-        // puts it a whole person away from its true value. Every solution found clears
-        // the counts it moves; what is left after trying each one up and down is pinned.
-        let mut open = small;
-        let clear = |sol: &[f64], open: &mut Vec<usize>| {
-            open.retain(|&v| (sol[v] - c.truth[v] as f64).abs() < 1.0 - 1e-6)
-        };
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        for round in 0..4 {
-            if open.is_empty() {
-                break;
+        let mut pinned = Vec::new();
+        let mut by_part: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for v in small {
+            if c.part_of[v] == usize::MAX {
+                pinned.push(v); // known exactly
+            } else {
+                by_part.entry(c.part_of[v]).or_default().push(v);
             }
-            let objective: Vec<(usize, f64)> = open
+        }
+        for (i, mut open) in by_part {
+            let part = &c.parts[i];
+            let mut problem = Problem::new(OptimizationDirection::Maximize);
+            let local: HashMap<usize, microlp::Variable> = part
+                .vars
                 .iter()
                 .map(|&v| {
-                    let sign = match round {
-                        0 => 1.0,
-                        1 => -1.0,
-                        _ => {
-                            seed ^= seed << 13;
-                            seed ^= seed >> 7;
-                            seed ^= seed << 17;
-                            if seed & 1 == 0 { 1.0 } else { -1.0 }
-                        }
-                    };
-                    (v, sign)
+                    let w = if open.contains(&v) { 1.0 } else { 0.0 };
+                    (v, problem.add_var(w, (c.lo[v], c.hi[v])))
                 })
                 .collect();
-            let sol = solve(c, &objective)?;
-            lps += 1;
-            clear(&sol, &mut open);
-        }
-        let mut pinned = Vec::new();
-        while let Some(&v) = open.first() {
-            let mut moved = false;
-            for sign in [1.0, -1.0] {
-                let sol = solve(c, &[(v, sign)])?;
-                lps += 1;
-                clear(&sol, &mut open);
-                if open.first() != Some(&v) {
-                    moved = true;
-                    break;
-                }
+            for (row, rhs) in &part.rows {
+                let expr: Vec<_> = row.iter().map(|&(v, w)| (local[&v], w)).collect();
+                problem.add_constraint(&expr[..], ComparisonOp::Eq, *rhs);
             }
-            if !moved {
-                pinned.push(v);
-                open.remove(0);
+            let clear = |s: &microlp::Solution, open: &mut Vec<usize>| {
+                open.retain(|&v| (s.var_value(local[&v]) - c.truth[v] as f64).abs() < 1.0 - 1e-6)
+            };
+            let first = outcome(problem.solve(), &c.label)?;
+            lps += 1;
+            clear(&first, &mut open);
+            while let Some(&v) = open.first() {
+                let mut moved = false;
+                for to in [c.truth[v] as f64 + 1.0, c.truth[v] as f64 - 1.0] {
+                    if to < c.lo[v] || to > c.hi[v] {
+                        continue;
+                    }
+                    lps += 1;
+                    match first.clone().fix_var(local[&v], to) {
+                        Err(microlp::Error::Infeasible) => {}
+                        fixed => {
+                            clear(&outcome(fixed, &c.label)?, &mut open);
+                            moved = true;
+                            break;
+                        }
+                    }
+                }
+                if !moved {
+                    pinned.push(v);
+                    open.remove(0);
+                }
             }
         }
         Ok((pinned, checked, lps))
@@ -852,56 +861,18 @@ fn hex_at(cell: Option<u64>, r: Resolution) -> Option<u64> {
     CellIndex::try_from(cell?).ok()?.parent(r).map(u64::from)
 }
 
-/// Solves the component's LP for one objective (maximised); the solution. Only the
-/// parts the objective touches are solved; the others keep their true values.
-fn solve(c: &Component, objective: &[(usize, f64)]) -> Result<Vec<f64>, AnalystAuditError> {
-    let mut sol: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
-    let mut coef: HashMap<usize, f64> = HashMap::new();
-    let mut touched = BTreeSet::new();
-    for &(v, w) in objective {
-        *coef.entry(v).or_default() += w;
-        if c.part_of[v] != usize::MAX {
-            touched.insert(c.part_of[v]);
-        }
+/// The solution of a solve, or the audit's error for a failed one.
+fn outcome(
+    solved: Result<microlp::SolveOutcome, microlp::Error>,
+    label: &str,
+) -> Result<microlp::Solution, AnalystAuditError> {
+    match solved {
+        Ok(outcome) => outcome
+            .into_solution()
+            .map_err(|_| AnalystAuditError::Solver(label.to_string(), "interrupted".into())),
+        Err(microlp::Error::Infeasible) => Err(AnalystAuditError::Infeasible(label.to_string())),
+        Err(e) => Err(AnalystAuditError::Solver(label.to_string(), e.to_string())),
     }
-    for i in touched {
-        let part = &c.parts[i];
-        let mut p = Problem::new(OptimizationDirection::Maximize);
-        let mut local = HashMap::new();
-        let vars: Vec<_> = part
-            .vars
-            .iter()
-            .map(|&v| {
-                let x = p.add_var(coef.get(&v).copied().unwrap_or(0.0), (c.lo[v], c.hi[v]));
-                local.insert(v, x);
-                x
-            })
-            .collect();
-        for (row, rhs) in &part.rows {
-            let expr: Vec<_> = row.iter().map(|&(v, w)| (local[&v], w)).collect();
-            p.add_constraint(&expr[..], ComparisonOp::Eq, *rhs);
-        }
-        match p.solve() {
-            Ok(outcome) => match outcome.solution() {
-                Some(s) => {
-                    for (&v, &x) in part.vars.iter().zip(&vars) {
-                        sol[v] = s.var_value(x);
-                    }
-                }
-                None => {
-                    return Err(AnalystAuditError::Solver(
-                        c.label.clone(),
-                        "interrupted".into(),
-                    ));
-                }
-            },
-            Err(microlp::Error::Infeasible) => {
-                return Err(AnalystAuditError::Infeasible(c.label.clone()));
-            }
-            Err(e) => return Err(AnalystAuditError::Solver(c.label.clone(), e.to_string())),
-        }
-    }
-    Ok(sol)
 }
 
 /// Runs `f` over `items` on every core, keeping the order of the results.
