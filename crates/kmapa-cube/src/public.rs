@@ -263,6 +263,9 @@ fn protect_atoms(table: &mut Table, cells: &LayerCells, k: u64) {
 /// a parent area's, [`PARENT_WEIGHT`] times (districts and hexagons: once).
 const CITY_WEIGHT: u64 = 100;
 const PARENT_WEIGHT: u64 = 10;
+/// Hiding a unit total (all OPS clients, all PUP registrants) costs this many times its
+/// count: it is the number a reader looks for first.
+const TOTAL_WEIGHT: u64 = 4;
 
 /// The tables of one source in one year, with the relations between them; and which
 /// measure of the year each table is.
@@ -300,6 +303,13 @@ fn family(
     }
     let mut f = Family {
         tables: members.iter().map(|&i| yt.tables[i].clone()).collect(),
+        table_weights: members
+            .iter()
+            .map(|&i| match yt.measures[i].measure {
+                Measure::AnyOf(_) => TOTAL_WEIGHT,
+                Measure::Category(_) => 1,
+            })
+            .collect(),
         weights,
         caps,
         fixed: members.iter().map(|&i| yt.fixed[i].clone()).collect(),

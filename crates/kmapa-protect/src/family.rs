@@ -54,6 +54,9 @@ pub struct Family {
     /// all). The public tier weights city and parent-area totals heavily: users miss
     /// them far more than a few more hexagons.
     pub weights: Vec<u64>,
+    /// How much worse than its count it is to hide a cell of each table (by table;
+    /// empty: 1 for all): a unit total says more than any one category.
+    pub table_weights: Vec<u64>,
     /// The most a cell can hold in any table, by cell, when a reader knows it (the
     /// published population of a district, parent area or the city); empty, or `None`
     /// for a cell: no cap. Counts never exceed it, so a witness never moves above it.
@@ -249,6 +252,50 @@ impl Family {
         for j in 0..choices {
             push(plus(self.complete(class, own.clone(), j)));
         }
+        // With its ancestors one level at a time (a sub-row with its parent category,
+        // then with the unit total too): the smaller set hides fewer tables.
+        let mut level = own.clone();
+        loop {
+            let mut next = level.clone();
+            for &(small, large) in &self.pairs {
+                if level.contains(&small) {
+                    next.insert(large);
+                }
+            }
+            let next = self.closure(class, &next);
+            if next == level {
+                break;
+            }
+            for j in 0..choices {
+                push(plus(self.with_parts(
+                    class,
+                    next.clone(),
+                    &|p: &[usize]| p[j % p.len()],
+                )));
+            }
+            level = next;
+        }
+        // A top-level category up and another down, the unit total unchanged: the sum
+        // of the categories stays the same, so the total need not move (nor be hidden).
+        for (_, parts) in &self.sums {
+            if !parts.iter().any(|p| own.contains(p)) {
+                continue;
+            }
+            for &q in parts {
+                for j in 0..choices {
+                    let pick = |p: &[usize]| p[j % p.len()];
+                    let mine = self.with_parts(class, own.clone(), &pick);
+                    let other = self.with_parts(class, BTreeSet::from([q]), &pick);
+                    if other.iter().any(|o| mine.contains(o)) {
+                        continue;
+                    }
+                    let mut s: Moves = plus(mine);
+                    s.extend(other.iter().map(|&o| (o, -1)));
+                    s.sort_unstable();
+                    push(s);
+                }
+            }
+        }
         let up = self.with_ancestors(&own);
         for (total, parts) in &self.sums {
             if up.contains(total) {
@@ -428,6 +475,7 @@ impl Family {
                             }
                             (self.tables[t].cells[c].value + 1)
                                 * self.weights.get(c).copied().unwrap_or(1)
+                                * self.table_weights.get(t).copied().unwrap_or(1)
                         })
                         .sum()
                 };

@@ -55,6 +55,7 @@ fn tables(atoms: &[Vec<Atom>]) -> Family {
         sums: vec![(0, vec![1, 2])],
         splits: vec![(1, vec![4, 5])],
         weights: Vec::new(),
+        table_weights: Vec::new(),
         caps: Vec::new(),
         fixed: Vec::new(),
     }
