@@ -43,6 +43,9 @@ echo "== behind Debian's nginx: OWSLib, ogr2ogr and a forged header through the 
 echo "== a new city by the walkthrough in docs/onboarding.md, against a recount (tests/onboarding.sh)"
 ./tests/onboarding.sh
 
+echo "== a small city keeps its district totals (tests/small_city.sh)"
+./tests/small_city.sh
+
 echo "== an outside attacker against the public tier (tests/attacker.sh)"
 ./tests/attacker.sh
 
@@ -53,4 +56,4 @@ trap 'rm -f "$log" "$weblog"' EXIT
 web_passed=$(grep -oE '^# pass [0-9]+' "$weblog" | awk '{s += $3} END {print s + 0}')
 
 echo "== summary"
-echo "tests: $((passed + 5 + web_passed)) passed, 0 failed"
+echo "tests: $((passed + 6 + web_passed)) passed, 0 failed"
