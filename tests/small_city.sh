@@ -37,6 +37,10 @@ PY
 "$bin" ingest "$work/ops.csv" --city "$work/city" --data-dir "$work/data" --quiet
 "$bin" protect --data-dir "$work/data" --quiet
 "$bin" audit --data-dir "$work/data" >/dev/null
+# Why a cell is hidden, down to the small count that started it.
+"$bin" protect --data-dir "$work/data" --quiet --explain TO-2 disability 2024 | tee "$work/explain.txt"
+grep -q "disability (all) 2024 district TO-2: hidden, 18 persons, hidden to protect" "$work/explain.txt"
+grep -q "fewer than k = 10" "$work/explain.txt"
 python3 - "$work/data/public/protected.json" <<'PY'
 import json, sys
 tier = json.load(open(sys.argv[1]))

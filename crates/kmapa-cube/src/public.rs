@@ -374,6 +374,19 @@ pub fn protect_public_tier(
     policy_version: &str,
     earlier: &[ProtectedTier],
 ) -> Result<(ProtectedTier, TierAudit), TierError> {
+    protect_public_tier_explained(cube, vocabulary, population, tier, policy_version, earlier)
+        .map(|(p, a, _)| (p, a))
+}
+
+/// [`protect_public_tier`], with why each cell is hidden.
+pub fn protect_public_tier_explained(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    population: Option<&PopulationTable>,
+    tier: &PublicTier,
+    policy_version: &str,
+    earlier: &[ProtectedTier],
+) -> Result<(ProtectedTier, TierAudit, Vec<Explanation>), TierError> {
     let mut all = all_year_tables(cube, vocabulary, tier)?;
     let seen = Seen::of(earlier);
     for yt in &mut all {
@@ -393,6 +406,7 @@ pub fn protect_public_tier(
                 analyst: None,
             },
             TierAudit::default(),
+            Vec::new(),
         ));
     };
     let net = Network::of(&first.tables[0]).expect("layer tables are networks");
@@ -415,14 +429,98 @@ pub fn protect_public_tier(
     });
     for ((y, _), r) in jobs.iter().zip(results) {
         let (f, members) = r?;
-        for (t, m) in f.tables.into_iter().zip(members) {
+        for (mut t, &m) in f.tables.into_iter().zip(&members) {
+            // Cover links name tables within the family: make them the year's.
+            for c in &mut t.cells {
+                c.covers = c
+                    .covers
+                    .map(|(lt, cell)| (members[lt as usize] as u32, cell));
+            }
             all[*y].tables[m] = t;
         }
     }
     let protected = publish(cube, population, tier, policy_version, &all);
     let mut audit = audit_years(cube, vocabulary, population, tier, &net, &all);
     check_differences(cube, &all, &seen, tier.k, &mut audit);
-    Ok((protected, audit))
+    Ok((protected, audit, explain(cube, &all)))
+}
+
+/// One cell of the public tier's tables: a published unit, or an internal piece (a
+/// district × hexagon atom: layer `None`, its label as unit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CellRef {
+    pub layer: Option<LayerKind>,
+    pub unit: String,
+    pub measure: String,
+    pub group: String,
+    pub year: u16,
+}
+
+impl std::fmt::Display for CellRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let layer = match self.layer {
+            None => "piece".to_string(),
+            Some(LayerKind::City) => "city".to_string(),
+            Some(LayerKind::Parents) => "parent area".to_string(),
+            Some(LayerKind::Districts) => "district".to_string(),
+            Some(LayerKind::H3(r)) => format!("h3_{r}"),
+        };
+        write!(
+            f,
+            "{} ({}) {} {layer} {}",
+            self.measure, self.group, self.year, self.unit
+        )
+    }
+}
+
+/// Why a cell is hidden (for the operator, `kmapa protect --explain`; never
+/// published): its reason, its true count, and for a cell hidden to protect another,
+/// that cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    pub cell: CellRef,
+    pub status: CellStatus,
+    pub value: u64,
+    pub protects: Option<CellRef>,
+}
+
+/// Every hidden cell of the tables, with why.
+fn explain(cube: &Cube, all: &[YearTables]) -> Vec<Explanation> {
+    let mut out = Vec::new();
+    for yt in all {
+        let units: std::collections::HashMap<usize, (LayerKind, String)> =
+            unit_names(cube, &yt.cells).into_iter().collect();
+        let cell_ref = |m: usize, c: usize| {
+            let e = &yt.measures[m];
+            let (layer, unit) = match units.get(&c) {
+                Some((l, u)) => (Some(*l), u.clone()),
+                None => (None, yt.tables[m].cells[c].label.clone()),
+            };
+            CellRef {
+                layer,
+                unit,
+                measure: e.code.clone(),
+                group: e.group.code(),
+                year: yt.year,
+            }
+        };
+        for (m, t) in yt.tables.iter().enumerate() {
+            for (c, cell) in t.cells.iter().enumerate() {
+                if !cell.status.is_hidden() || (cell.internal && cell.covers.is_none()) {
+                    continue;
+                }
+                out.push(Explanation {
+                    cell: cell_ref(m, c),
+                    status: cell.status,
+                    value: cell.value,
+                    protects: cell
+                        .covers
+                        .map(|(m2, c2)| cell_ref(m2 as usize, c2 as usize)),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Audits the tier `protected` publishes against the data in `cube`: the hidden

@@ -607,6 +607,7 @@ impl Family {
                 for &c in &path {
                     if !self.tables[t].unknown(c) {
                         self.tables[t].hide(c, CellStatus::SecondarySuppressed);
+                        self.tables[t].cells[c].covers = Some((m as u32, cell as u32));
                         summaries[t].secondary += 1;
                         queue.push_back((t, c));
                     }

@@ -336,6 +336,7 @@ pub fn protect(
         for c in path {
             if !table.unknown(c) {
                 table.hide(c, CellStatus::SecondarySuppressed);
+                table.cells[c].covers = Some((0, cell as u32));
                 summary.secondary += 1;
                 queue.push_back(c);
             }

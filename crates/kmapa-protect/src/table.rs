@@ -83,6 +83,10 @@ pub struct Cell {
     /// a hexagon, which ties two non-nested layers together. An attacker does not know
     /// it, so the audit treats it as unknown; it is neither audited nor suppressed.
     pub internal: bool,
+    /// For a secondary cell: the hidden cell it was hidden to protect (table within
+    /// its family, cell), for `kmapa protect --explain`. Never published.
+    #[serde(skip)]
+    pub covers: Option<(u32, u32)>,
 }
 
 /// `total = sum(parts)`, by cell index.
@@ -110,6 +114,7 @@ impl Table {
                 CellStatus::Safe
             },
             internal: false,
+            covers: None,
         });
         self.cells.len() - 1
     }

@@ -73,6 +73,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
         common: common.clone(),
         json: false,
         quiet: false,
+        explain: None,
     })?;
     cmd_serve::run_publish(&cmd_serve::PublishArgs {
         common,

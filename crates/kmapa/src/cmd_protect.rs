@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Args;
 use kmapa_cube::analyst_audit::AnalystAuditor;
-use kmapa_cube::public::{ProtectedTier, TierAudit, audit_public_tier, protect_public_tier};
+use kmapa_cube::public::{ProtectedTier, TierAudit, audit_public_tier};
 use kmapa_cube::{Cube, CubeBuilder};
 use kmapa_geo::City;
 use kmapa_ingest::Store;
@@ -57,6 +57,11 @@ pub struct ProtectArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Say why a cell is hidden: its reason, and for a cell hidden to protect another,
+    /// which one, down to the small count that started it (every layer and group of
+    /// the unit, e.g. `--explain FAB-05 poverty 2024`).
+    #[arg(long, num_args = 3, value_names = ["UNIT", "MEASURE", "YEAR"])]
+    pub explain: Option<Vec<String>>,
 }
 
 #[derive(Args)]
@@ -196,7 +201,7 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let loaded = started.elapsed();
     let started = Instant::now();
     let earlier = earlier_tiers(&a.common.data_dir)?;
-    let (mut protected, audit) = protect_public_tier(
+    let (mut protected, audit, why) = kmapa_cube::public::protect_public_tier_explained(
         &l.cube,
         &l.vocabulary,
         l.city.population.as_ref(),
@@ -249,6 +254,7 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
         );
     } else if !a.quiet {
         print_loss(&protected);
+        print_largest(&why);
         println!(
             "protected {} tables ({} years) in {:.2} s (data loaded in {:.2} s); audit passed: {} hidden cells, each uncertain over at least {} persons",
             protected.summary.tables,
@@ -270,6 +276,115 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
             dir.join(ATOMS_FILE).display()
         );
         println!("written: {}", dir.join(PROTECTED_FILE).display());
+    }
+    if let Some(e) = &a.explain {
+        explain(&protected, &why, &e[0], &e[1], &e[2])?;
+    }
+    Ok(())
+}
+
+/// Per layer, the largest cell hidden to protect another, and what it protects.
+fn print_largest(why: &[kmapa_cube::public::Explanation]) {
+    let mut largest: std::collections::BTreeMap<String, &kmapa_cube::public::Explanation> =
+        Default::default();
+    for e in why
+        .iter()
+        .filter(|e| e.status == kmapa_protect::CellStatus::SecondarySuppressed)
+    {
+        let Some(layer) = e.cell.layer else { continue };
+        let key = format!("{layer:?}");
+        if largest.get(&key).is_none_or(|b| e.value > b.value) {
+            largest.insert(key, e);
+        }
+    }
+    for e in largest.values() {
+        println!(
+            "largest cell hidden to protect another: {}, {} persons (protects {})",
+            e.cell,
+            e.value,
+            e.protects.as_ref().map_or("-".into(), |p| p.to_string())
+        );
+    }
+}
+
+/// Why a unit's cells of one measure and year are hidden, cell by cell, following
+/// each cover down to the cell that started it.
+fn explain(
+    protected: &ProtectedTier,
+    why: &[kmapa_cube::public::Explanation],
+    unit: &str,
+    measure: &str,
+    year: &str,
+) -> anyhow::Result<()> {
+    let year: u16 = year
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--explain: year {year:?} is not a year (e.g. 2024)"))?;
+    let cells: Vec<_> = protected
+        .cells
+        .iter()
+        .filter(|c| c.unit == unit && c.measure == measure && c.year == year)
+        .collect();
+    anyhow::ensure!(
+        !cells.is_empty(),
+        "--explain: the tier publishes no cell {measure} {year} for unit {unit:?} (a district or parent-area code, an H3 index, or `city`; a measure code of data/categories.csv or any_ops/any_pup; a year the policy publishes)"
+    );
+    let k = protected.summary.k;
+    let reason = |e: &kmapa_cube::public::Explanation| match e.status {
+        kmapa_protect::CellStatus::PrimarySuppressed => {
+            format!("{} persons: fewer than k = {k}", e.value)
+        }
+        kmapa_protect::CellStatus::DifferenceSuppressed => format!(
+            "{} persons: changed by 1..{} since an earlier snapshot",
+            e.value,
+            k - 1
+        ),
+        kmapa_protect::CellStatus::SecondarySuppressed => format!(
+            "{} persons, hidden to protect {}",
+            e.value,
+            e.protects.as_ref().map_or("-".into(), |p| p.to_string())
+        ),
+        s => format!("{} persons ({s:?})", e.value),
+    };
+    for c in cells {
+        let Some(mut e) = why.iter().find(|e| {
+            e.cell.layer == Some(c.layer)
+                && e.cell.unit == c.unit
+                && e.cell.measure == c.measure
+                && e.cell.group == c.group
+                && e.cell.year == c.year
+        }) else {
+            println!(
+                "{measure} ({}) {year} {unit}: published, {}",
+                c.group,
+                c.value.map_or("-".into(), |v| v.to_string())
+            );
+            continue;
+        };
+        println!("{}: hidden, {}", e.cell, reason(e));
+        // Down the chain of covers to the cell that started it.
+        let mut depth = 1;
+        while let Some(next) = e.protects.as_ref() {
+            let Some(n) = why.iter().find(|x| &x.cell == next) else {
+                if next.layer.is_none() {
+                    let what = if next.unit.ends_with("×none") {
+                        "the persons of a district located by district only"
+                    } else {
+                        "the part of a district in a hexagon"
+                    };
+                    println!(
+                        "{}{next}: never published ({what}), protected like a small count",
+                        "  ".repeat(depth)
+                    );
+                }
+                break;
+            };
+            println!("{}{}: hidden, {}", "  ".repeat(depth), n.cell, reason(n));
+            if depth > 10 || std::ptr::eq(n, e) {
+                break;
+            }
+            e = n;
+            depth += 1;
+        }
     }
     Ok(())
 }
