@@ -74,6 +74,9 @@ const FORBIDDEN: u64 = 1 << 50;
 /// and how many of the costliest it tries each time.
 const IMPROVEMENT_ROUNDS: usize = 2;
 const IMPROVEMENT_TRIES: usize = 3;
+/// How many of a top-level category's largest siblings a witness may move the other way.
+const SIBLINGS: usize = 3;
+
 /// A cheaper pattern: its cost, the cell forbidden for it, the family and summaries.
 type Improved = (u64, (usize, usize), Family, Vec<SuppressionSummary>);
 
@@ -289,11 +292,20 @@ impl Family {
         }
         // A top-level category up and another down, the unit total unchanged: the sum
         // of the categories stays the same, so the total need not move (nor be hidden).
+        // The largest siblings only: they have the room to move down.
         for (_, parts) in &self.sums {
             if !parts.iter().any(|p| own.contains(p)) {
                 continue;
             }
-            for &q in parts {
+            let mut siblings: Vec<usize> =
+                parts.iter().copied().filter(|q| !own.contains(q)).collect();
+            siblings.sort_by_key(|&q| {
+                (
+                    Reverse(self.tables[q].cells.iter().map(|c| c.value).sum::<u64>()),
+                    q,
+                )
+            });
+            for &q in siblings.iter().take(SIBLINGS) {
                 for j in 0..choices {
                     let pick = |p: &[usize]| p[j % p.len()];
                     let mine = self.with_parts(class, own.clone(), &pick);
