@@ -442,6 +442,7 @@ pub fn protect_public_tier_explained(
     let protected = publish(cube, population, tier, policy_version, &all);
     let mut audit = audit_years(cube, vocabulary, population, tier, &net, &all);
     check_differences(cube, &all, &seen, tier.k, &mut audit);
+    check_jointly(cube, &all, earlier, tier, &mut audit);
     Ok((protected, audit, explain(cube, &all)))
 }
 
@@ -538,6 +539,7 @@ pub fn audit_public_tier(
     };
     let mut audit = audit_years(cube, vocabulary, population, tier, &net, &all);
     check_differences(cube, &all, &Seen::of(earlier), tier.k, &mut audit);
+    check_jointly(cube, &all, earlier, tier, &mut audit);
     Ok(audit)
 }
 
@@ -653,6 +655,112 @@ fn check_differences(cube: &Cube, all: &[YearTables], seen: &Seen, k: u64, audit
                     fail(format!("published {w} in an earlier snapshot"));
                 }
             }
+        }
+    }
+}
+
+/// Each table whose published cells changed since an earlier snapshot, audited
+/// together with that snapshot's (`kmapa_protect::snapshots`): no cell's change may be
+/// pinned to a small count, no hidden cell narrowed. A reader is assumed to know which
+/// way counts moved wherever the published ones agree on it (none fell: records were
+/// only added; none rose: only withdrawn), the side knowledge `kmapa publish` gives.
+fn check_jointly(
+    cube: &Cube,
+    all: &[YearTables],
+    earlier: &[ProtectedTier],
+    tier: &PublicTier,
+    audit: &mut TierAudit,
+) {
+    use kmapa_protect::snapshots::{Direction, Exposure, joint};
+    // (year's tables, measure, the table as the earlier snapshot published it, way).
+    let mut jobs: Vec<(usize, usize, Table, Direction)> = Vec::new();
+    for e in earlier {
+        let then: std::collections::HashMap<(&str, &str, &str, u16), Option<u32>> = e
+            .cells
+            .iter()
+            .map(|c| {
+                (
+                    (
+                        c.unit.as_str(),
+                        c.measure.as_str(),
+                        c.group.as_str(),
+                        c.year,
+                    ),
+                    c.value,
+                )
+            })
+            .collect();
+        for (y, yt) in all.iter().enumerate() {
+            let units = unit_names(cube, &yt.cells);
+            for (m, entry) in yt.measures.iter().enumerate() {
+                let now = &yt.tables[m];
+                let group = entry.group.code();
+                let mut old = now.clone();
+                let (mut up, mut down, mut differs, mut any) = (true, true, false, false);
+                for (i, (_, name)) in &units {
+                    let key = (name.as_str(), entry.code.as_str(), group.as_str(), yt.year);
+                    let published_now = (!now.cells[*i].internal
+                        && !now.cells[*i].status.is_hidden())
+                    .then_some(now.cells[*i].value);
+                    let was = then.get(&key).copied().flatten();
+                    any |= then.contains_key(&key);
+                    match was {
+                        Some(v) => {
+                            old.cells[*i].value = u64::from(v);
+                            old.cells[*i].status = if v == 0 {
+                                CellStatus::Empty
+                            } else {
+                                CellStatus::Safe
+                            };
+                        }
+                        None => old.cells[*i].status = CellStatus::SecondarySuppressed,
+                    }
+                    if let (Some(a), Some(b)) = (published_now, was) {
+                        up &= a >= u64::from(b);
+                        down &= a <= u64::from(b);
+                    }
+                    differs |= published_now != was.map(u64::from);
+                }
+                if !any || !differs {
+                    continue;
+                }
+                for (ok, direction) in [(up, Direction::Up), (down, Direction::Down)] {
+                    if ok {
+                        jobs.push((y, m, old.clone(), direction));
+                    }
+                }
+            }
+        }
+    }
+    let found = run_parallel(jobs.len(), |j| {
+        let (y, m, old, direction) = &jobs[j];
+        joint(&all[*y].tables[*m], old, *direction, tier.k, tier.width)
+    });
+    for ((y, m, _, _), found) in jobs.iter().zip(found) {
+        let yt = &all[*y];
+        let (entry, now) = (&yt.measures[*m], &yt.tables[*m]);
+        let units: std::collections::HashMap<usize, String> = unit_names(cube, &yt.cells)
+            .into_iter()
+            .map(|(i, (_, n))| (i, n))
+            .collect();
+        for exposure in found {
+            let c = exposure.cell();
+            let label = units.get(&c).cloned().unwrap_or(now.cells[c].label.clone());
+            let what = match exposure {
+                Exposure::Change { change, .. } => {
+                    format!("its change since an earlier snapshot is pinned to {change}")
+                }
+                Exposure::Narrow { lower, upper, .. } => format!(
+                    "with an earlier snapshot its interval narrows to [{lower:.1}, {upper:.1}]"
+                ),
+            };
+            audit.failures += 1;
+            audit.difference_failures.push(format!(
+                "{} ({}) {} {label}: {what}",
+                entry.code,
+                entry.group.code(),
+                yt.year
+            ));
         }
     }
 }

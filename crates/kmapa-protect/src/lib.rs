@@ -12,6 +12,7 @@ pub mod flow;
 pub mod layers;
 pub mod output;
 pub mod policy;
+pub mod snapshots;
 pub mod suppress;
 pub mod table;
 

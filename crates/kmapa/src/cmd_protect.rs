@@ -211,6 +211,11 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     )?;
     let took = started.elapsed();
     anyhow::ensure!(
+        audit.difference_failures.is_empty(),
+        "the new tier, read together with the published snapshots, gives away:\n  {}\nkmapa does not yet hide more to prevent this (docs/privacy.md, section 5): nothing was written; please report it with the policy, and publish once more records have arrived",
+        audit.difference_failures.join("\n  ")
+    );
+    anyhow::ensure!(
         audit.passed(),
         "the protected tier fails its own audit ({} cells): this is a bug, please report it",
         audit.failures
@@ -612,7 +617,7 @@ fn report(audit: &TierAudit, p: &ProtectedTier, a: &AuditArgs, secs: f64) -> any
         }
     }
     for f in &audit.difference_failures {
-        println!("{f}: TOO SMALL A CHANGE (shows a small group exactly)");
+        println!("{f}: GIVES AWAY A SMALL GROUP (with an earlier snapshot)");
     }
     for f in &audit.internal_failures {
         println!(
