@@ -737,6 +737,9 @@ fn check_jointly(
         joint(&all[*y].tables[*m], old, *direction, tier.k, tier.width)
     });
     for ((y, m, _, _), found) in jobs.iter().zip(found) {
+        if found.is_empty() {
+            continue;
+        }
         let yt = &all[*y];
         let (entry, now) = (&yt.measures[*m], &yt.tables[*m]);
         let units: std::collections::HashMap<usize, String> = unit_names(cube, &yt.cells)

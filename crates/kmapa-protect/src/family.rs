@@ -453,17 +453,15 @@ impl Family {
         k: u64,
         width: f64,
     ) -> Result<Vec<SuppressionSummary>, Unprotectable> {
+        let cells: usize = self.tables.iter().map(|t| t.cells.len()).sum();
+        if cells > IMPROVEMENT_MAX_CELLS {
+            return self.protect_once(net, k, width);
+        }
         let original = self.clone();
         let mut best = self.protect_once(net, k, width)?;
         let mut best_cost = self.secondary_cost();
-        let cells: usize = self.tables.iter().map(|t| t.cells.len()).sum();
-        let rounds = if cells <= IMPROVEMENT_MAX_CELLS {
-            IMPROVEMENT_ROUNDS
-        } else {
-            0
-        };
         let mut forbidden: Vec<(usize, usize)> = Vec::new();
-        for _ in 0..rounds {
+        for _ in 0..IMPROVEMENT_ROUNDS {
             let mut improved: Option<Improved> = None;
             for candidate in self.costliest_secondary(&forbidden, IMPROVEMENT_TRIES) {
                 let mut trial = original.clone();
@@ -505,13 +503,17 @@ impl Family {
                     .iter()
                     .enumerate()
                     .filter(|(_, cell)| cell.status == CellStatus::SecondarySuppressed)
-                    .map(move |(c, cell)| self.hide_weight(t, c) * (cell.value + 1))
+                    .map(move |(c, _)| self.cell_cost(t, c))
             })
             .sum()
     }
 
-    fn hide_weight(&self, t: usize, c: usize) -> u64 {
-        self.weights.get(c).copied().unwrap_or(1) * self.table_weights.get(t).copied().unwrap_or(1)
+    /// What hiding cell `c` of table `t` costs: its count plus one, times the cell's
+    /// and the table's weights (the search's and the improvement rounds' measure).
+    fn cell_cost(&self, t: usize, c: usize) -> u64 {
+        (self.tables[t].cells[c].value + 1)
+            * self.weights.get(c).copied().unwrap_or(1)
+            * self.table_weights.get(t).copied().unwrap_or(1)
     }
 
     /// The `n` secondary cells that cost most, not in `forbidden`, costliest first.
@@ -525,7 +527,7 @@ impl Family {
                 {
                     continue;
                 }
-                all.push((Reverse(self.hide_weight(t, c) * (cell.value + 1)), t, c));
+                all.push((Reverse(self.cell_cost(t, c)), t, c));
             }
         }
         all.sort_unstable();
@@ -590,9 +592,7 @@ impl Family {
                             if self.fixed.get(t).and_then(|f| f.get(c)) == Some(&true) {
                                 return FORBIDDEN;
                             }
-                            (self.tables[t].cells[c].value + 1)
-                                * self.weights.get(c).copied().unwrap_or(1)
-                                * self.table_weights.get(t).copied().unwrap_or(1)
+                            self.cell_cost(t, c)
                         })
                         .sum()
                 };
