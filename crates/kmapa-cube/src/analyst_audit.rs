@@ -772,7 +772,9 @@ impl<'a> AnalystAuditor<'a> {
     /// Audits the tier with `withheld` queries withheld.
     pub fn audit(&self, withheld: &[AnalystQuery]) -> Result<AnalystAudit, AnalystAuditError> {
         let withheld: BTreeSet<AnalystQuery> = withheld.iter().cloned().collect();
-        let parts = parallel(self.work(), |(m, code, y)| {
+        let work = self.work();
+        let parts = crate::run_parallel(work.len(), |i| {
+            let (m, code, y) = work[i];
             let c = self.component(m, code, y, &withheld);
             let (pinned, checked, lps) = self.pinned(&c)?;
             Ok(AnalystAudit {
@@ -783,7 +785,9 @@ impl<'a> AnalystAuditor<'a> {
                     .collect(),
                 lps,
             })
-        })?;
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
         let mut out = AnalystAudit::default();
         for p in parts {
             out.small_counts_checked += p.small_counts_checked;
@@ -800,7 +804,9 @@ impl<'a> AnalystAuditor<'a> {
         &self,
         key_fingerprint: String,
     ) -> Result<(AnalystProtection, AnalystAudit), AnalystAuditError> {
-        let parts = parallel(self.work(), |(m, code, y)| {
+        let work = self.work();
+        let parts = crate::run_parallel(work.len(), |i| {
+            let (m, code, y) = work[i];
             let mut withheld = BTreeSet::new();
             let mut lps = 0;
             let mut checked = None;
@@ -822,7 +828,9 @@ impl<'a> AnalystAuditor<'a> {
                     withheld.insert(next);
                 }
             }
-        })?;
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
         let mut protection = AnalystProtection {
             key_fingerprint,
             audited_layers: self.offered.clone(),
@@ -873,30 +881,4 @@ fn outcome(
         Err(microlp::Error::Infeasible) => Err(AnalystAuditError::Infeasible(label.to_string())),
         Err(e) => Err(AnalystAuditError::Solver(label.to_string(), e.to_string())),
     }
-}
-
-/// Runs `f` over `items` on every core, keeping the order of the results.
-fn parallel<T: Send, R: Send>(
-    items: Vec<T>,
-    f: impl Fn(T) -> Result<R, AnalystAuditError> + Sync,
-) -> Result<Vec<R>, AnalystAuditError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<Vec<_>>());
-    let results = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                loop {
-                    let Some((i, item)) = queue.lock().expect("queue").pop() else {
-                        break;
-                    };
-                    let r = f(item);
-                    results.lock().expect("results").push((i, r));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().expect("results");
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
 }

@@ -121,28 +121,28 @@ impl AnalystAtoms {
             .into_iter()
             .filter(|&y| tier.years.includes(i32::from(y)))
             .collect();
-        let mut rows = Vec::new();
-        for (m, (measure, _)) in measures.iter().enumerate() {
-            for &year in &years {
-                for (g, &group) in groups.iter().enumerate() {
-                    let mut atoms: Vec<_> = cube
-                        .atom_keys(res, *measure, year, group)
-                        .into_iter()
-                        .map(|((district, cell), (persons, key))| Row {
-                            measure: m as u16,
-                            year,
-                            group: g as u8,
-                            district,
-                            cell: cell.unwrap_or(0),
-                            persons,
-                            key: key.0,
-                        })
-                        .collect();
-                    atoms.sort_unstable();
-                    rows.extend(atoms);
-                }
-            }
-        }
+        // One job per measure and year, every group in one pass; jobs in the rows' order.
+        let jobs: Vec<(usize, u16)> = (0..measures.len())
+            .flat_map(|m| years.iter().map(move |&y| (m, y)))
+            .collect();
+        let rows: Vec<Row> = crate::run_parallel(jobs.len(), |j| {
+            let (m, year) = jobs[j];
+            cube.atom_keys_by_group(res, measures[m].0, year, &groups)
+                .into_iter()
+                .map(|(group, district, cell, persons, key)| Row {
+                    measure: m as u16,
+                    year,
+                    group,
+                    district,
+                    cell: cell.unwrap_or(0),
+                    persons,
+                    key: key.0,
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten()
+        .collect();
         AnalystAtoms {
             header: Header {
                 district_codes: cube.district_codes.clone(),

@@ -181,7 +181,7 @@ pub struct CubeBuilder<'a> {
     secret: Vec<u8>,
     categories: FxHashMap<String, u16>,
     districts: FxHashMap<String, u16>,
-    persons: FxHashMap<String, u32>,
+    persons: FxHashMap<Box<str>, u32>,
     keys: Vec<RecordKey>,
     facts: Vec<Fact>,
     layer: &'a DistrictLayer,
@@ -228,11 +228,15 @@ impl<'a> CubeBuilder<'a> {
         else {
             return false;
         };
-        let next = self.keys.len() as u32;
-        let person = *self.persons.entry(person_id.to_string()).or_insert(next);
-        if person == next {
-            self.keys.push(RecordKey::of(&self.secret, person_id));
-        }
+        let person = match self.persons.get(person_id) {
+            Some(&p) => p,
+            None => {
+                let next = self.keys.len() as u32;
+                self.persons.insert(person_id.into(), next);
+                self.keys.push(RecordKey::of(&self.secret, person_id));
+                next
+            }
+        };
         let mut at = Some(c);
         while let Some(cat) = at {
             self.facts.push(Fact {
@@ -336,16 +340,22 @@ impl<'a> CubeBuilder<'a> {
             .map_err(err)?
             .clone();
         let mut n = 0;
-        for i in 0..df.height() {
-            if let (Some(p), Some(y), Some(c), Some(d)) =
-                (person.get(i), year.get(i), category.get(i), district.get(i))
-            {
-                let s = sex.get(i).and_then(|v| v.parse().ok());
-                let a = age_band
-                    .get(i)
+        let rows = person
+            .iter()
+            .zip(year.iter())
+            .zip(category.iter())
+            .zip(district.iter())
+            .zip(h3.iter())
+            .zip(sex.iter())
+            .zip(age_band.iter())
+            .zip(birth_year.iter());
+        for (((((((p, y), c), d), cell), s), a), b) in rows {
+            if let (Some(p), Some(y), Some(c), Some(d)) = (p, y, c, d) {
+                let s = s.and_then(|v| v.parse().ok());
+                let a = a
                     .and_then(|v| v.parse().ok())
-                    .or_else(|| birth_year.get(i).and_then(|b| AgeBand::of_age(y - b)));
-                if self.add(p, y, c, d, h3.get(i), s, a) {
+                    .or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
+                if self.add(p, y, c, d, cell, s, a) {
                     n += 1;
                 }
             }
@@ -354,31 +364,34 @@ impl<'a> CubeBuilder<'a> {
     }
 
     pub fn build(mut self) -> Cube {
+        // The records' identifiers are not needed any more.
+        self.persons = FxHashMap::default();
         // One place per person and year, the first record's, for every category they
         // are counted in: then a sub-row never exceeds its parent, nor a category the
         // unit total, in any unit (relations the public tier's audit relies on).
         let mut place: FxHashMap<(u16, u32), (u16, u64, u8, u8)> = FxHashMap::default();
+        place.reserve(self.keys.len());
         for f in &self.facts {
             place
                 .entry((f.year, f.person))
                 .or_insert((f.district, f.cell, f.sex, f.age));
         }
-        let mut seen: rustc_hash::FxHashSet<(u16, u16, u32)> = Default::default();
-        let mut facts = Vec::with_capacity(self.facts.len());
-        for f in &self.facts {
-            if seen.insert((f.year, f.category, f.person)) {
-                let (district, cell, sex, age) = place[&(f.year, f.person)];
-                facts.push(Fact {
-                    district,
-                    cell,
-                    sex,
-                    age,
-                    ..*f
-                });
-            }
+        for f in &mut self.facts {
+            let (district, cell, sex, age) = place[&(f.year, f.person)];
+            *f = Fact {
+                district,
+                cell,
+                sex,
+                age,
+                ..*f
+            };
         }
-        facts.sort_unstable();
-        self.facts = facts;
+        drop(place);
+        // A person counts once per category and year: with one place per person and
+        // year, their facts of a category and year are equal, so adjacent once sorted.
+        self.facts.sort_unstable();
+        self.facts.dedup();
+        self.facts.shrink_to_fit();
         let parents = self.layer.parents();
         let parent_of = self
             .layer
@@ -598,31 +611,66 @@ impl Cube {
         year: u16,
         group: Group,
     ) -> std::collections::BTreeMap<(u16, Option<u64>), (u32, CellKey)> {
-        let at = |f: &Fact| (f.district, r.and_then(|r| self.hex_at(f, r)));
-        let mut out = std::collections::BTreeMap::new();
-        let mut add = |f: &Fact| {
-            let e = out.entry(at(f)).or_insert((0u32, CellKey::default()));
-            e.0 += 1;
-            e.1 = e.1.with(self.keys[f.person as usize]);
-        };
-        match measure {
-            Measure::Category(c) => {
-                for f in self.facts_of(c, year).iter().filter(|f| group.holds(f)) {
-                    add(f);
+        self.atom_keys_by_group(r, measure, year, &[group])
+            .into_iter()
+            .map(|(_, district, cell, persons, key)| ((district, cell), (persons, key)))
+            .collect()
+    }
+
+    /// [`Cube::atom_keys`] of several groups in one pass over the facts: rows (index in
+    /// `groups`, district, hexagon, persons, cell key), sorted.
+    pub fn atom_keys_by_group(
+        &self,
+        r: Option<Resolution>,
+        measure: Measure,
+        year: u16,
+        groups: &[Group],
+    ) -> Vec<(u8, u16, Option<u64>, u32, CellKey)> {
+        // Hexagons as 0 when located by district only, so that the sort puts them first
+        // in their district, as `None` sorts before `Some`.
+        let mut acc: FxHashMap<(u8, u16, u64), (u32, CellKey)> = FxHashMap::default();
+        self.for_each_counted(measure, year, |f| {
+            let cell = r.and_then(|r| self.hex_at(f, r)).unwrap_or(0);
+            let key = self.keys[f.person as usize];
+            for (g, group) in groups.iter().enumerate() {
+                if group.holds(f) {
+                    let e = acc
+                        .entry((g as u8, f.district, cell))
+                        .or_insert((0, CellKey::default()));
+                    e.0 += 1;
+                    e.1 = e.1.with(key);
                 }
             }
+        });
+        let mut out: Vec<_> = acc
+            .into_iter()
+            .map(|((g, district, cell), (persons, key))| {
+                (g, district, (cell != 0).then_some(cell), persons, key)
+            })
+            .collect();
+        out.sort_unstable_by_key(|&(g, d, c, _, _)| (g, d, c));
+        out
+    }
+
+    /// Calls `f` once for each person counted in a measure and year: the facts of a
+    /// category, or one fact per person with any category of a source (every fact of
+    /// a person in a year has the same place, sex and age band).
+    fn for_each_counted(&self, measure: Measure, year: u16, mut f: impl FnMut(&Fact)) {
+        match measure {
+            Measure::Category(c) => self.facts_of(c, year).iter().for_each(f),
             Measure::AnyOf(source) => {
                 let lo = self.facts.partition_point(|f| f.year < year);
                 let hi = self.facts.partition_point(|f| f.year <= year);
-                let mut seen = rustc_hash::FxHashSet::default();
-                for f in self.facts[lo..hi].iter().filter(|f| group.holds(f)) {
-                    if self.sources[f.category as usize] == source && seen.insert(f.person) {
-                        add(f);
+                let mut seen = vec![0u64; self.keys.len().div_ceil(64)];
+                for fact in &self.facts[lo..hi] {
+                    let (word, bit) = (fact.person as usize / 64, 1u64 << (fact.person % 64));
+                    if self.sources[fact.category as usize] == source && seen[word] & bit == 0 {
+                        seen[word] |= bit;
+                        f(fact);
                     }
                 }
             }
         }
-        out
     }
 
     fn facts_of(&self, category: u16, year: u16) -> &[Fact] {
@@ -718,4 +766,38 @@ impl Cube {
             .map(|c| AnalystCount::of(c.unit, c.persons, c.key, ptable, threshold))
             .collect()
     }
+}
+
+/// Runs `f(0..n)` on all cores; results in index order.
+pub(crate) fn run_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+    let parts: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        mine.push((i, f(i)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a worker panicked"))
+            .collect()
+    });
+    for (i, t) in parts.into_iter().flatten() {
+        out[i] = Some(t);
+    }
+    out.into_iter().map(|t| t.expect("every job ran")).collect()
 }

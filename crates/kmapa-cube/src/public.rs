@@ -22,7 +22,6 @@
 //! independent once their bounds are known and are protected on all cores.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use h3o::{CellIndex, Resolution};
 use kmapa_model::population::PopulationTable;
@@ -194,7 +193,7 @@ fn all_year_tables(
         .into_iter()
         .filter(|&y| tier.years.includes(i32::from(y)))
         .collect();
-    Ok(run_parallel(years.len(), |i| {
+    Ok(crate::run_parallel(years.len(), |i| {
         year_tables(cube, vocabulary, &layout, years[i])
     }))
 }
@@ -414,7 +413,7 @@ pub fn protect_public_tier_explained(
     let jobs: Vec<(usize, Source)> = (0..all.len())
         .flat_map(|y| Source::ALL.into_iter().map(move |s| (y, s)))
         .collect();
-    let results = run_parallel(jobs.len(), |j| {
+    let results = crate::run_parallel(jobs.len(), |j| {
         let (y, source) = jobs[j];
         let yt = &all[y];
         let (mut f, members) = family(cube, vocabulary, population, yt, source);
@@ -732,7 +731,7 @@ fn check_jointly(
             }
         }
     }
-    let found = run_parallel(jobs.len(), |j| {
+    let found = crate::run_parallel(jobs.len(), |j| {
         let (y, m, old, direction) = &jobs[j];
         joint(&all[*y].tables[*m], old, *direction, tier.k, tier.width)
     });
@@ -795,7 +794,7 @@ pub fn lp_cross_check(
         .enumerate()
         .flat_map(|(y, yt)| (0..yt.tables.len()).map(move |m| (y, m)))
         .collect();
-    let results = run_parallel(jobs.len(), |j| {
+    let results = crate::run_parallel(jobs.len(), |j| {
         let (y, m) = jobs[j];
         let t = &all[y].tables[m];
         let hidden: Vec<usize> = (0..t.cells.len())
@@ -954,7 +953,7 @@ fn audit_years(
     let jobs: Vec<(usize, Source)> = (0..all.len())
         .flat_map(|y| Source::ALL.into_iter().map(move |s| (y, s)))
         .collect();
-    let reports = run_parallel(jobs.len(), |j| {
+    let reports = crate::run_parallel(jobs.len(), |j| {
         let (y, source) = jobs[j];
         let (f, members) = family(cube, vocabulary, population, &all[y], source);
         (f.audit(net, tier.width), members)
@@ -1125,38 +1124,4 @@ fn residents(
         out.insert(yt.cells.city, c);
     }
     out
-}
-
-/// Runs `f(0..n)` on all cores; results in index order.
-fn run_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.max(1));
-    let next = AtomicUsize::new(0);
-    let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
-    let parts: Vec<Vec<(usize, T)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut mine = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
-                            break;
-                        }
-                        mine.push((i, f(i)));
-                    }
-                    mine
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a protection worker panicked"))
-            .collect()
-    });
-    for (i, t) in parts.into_iter().flatten() {
-        out[i] = Some(t);
-    }
-    out.into_iter().map(|t| t.expect("every job ran")).collect()
 }
