@@ -27,6 +27,7 @@ use kmapa_model::records::{AgeBand, Sex};
 use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::ckm::{CellKey, RecordKey};
 use polars::prelude::*;
+use rayon::slice::ParallelSliceMut;
 use rustc_hash::FxHashMap;
 
 /// One person counted in one category in one year, at one place.
@@ -175,40 +176,183 @@ pub enum CubeError {
     Store(#[from] kmapa_ingest::IngestError),
 }
 
+/// Rows of a batch read at a time, by default.
+const BATCH_SLICE: usize = 1 << 20;
+
 /// Collects records before they become a cube.
 pub struct CubeBuilder<'a> {
     vocabulary: &'a Vocabulary,
     secret: Vec<u8>,
     categories: FxHashMap<String, u16>,
+    /// Per category: itself and its ancestors (a sub-row is counted in its parents).
+    counted_in: Vec<Vec<u16>>,
     districts: FxHashMap<String, u16>,
+    /// Persons split by a hash of their identifier: shards fill in parallel, each with
+    /// all the records of its persons in load order.
+    shards: Vec<Shard>,
+    /// Rows of a batch read at a time.
+    slice_rows: usize,
+    layer: &'a DistrictLayer,
+}
+
+/// The persons of one shard, with their facts (`person` numbered within the shard).
+#[derive(Default)]
+struct Shard {
     persons: FxHashMap<Box<str>, u32>,
     keys: Vec<RecordKey>,
+    /// Per person, the first of their places (one per year they have records in).
+    first_place: Vec<u32>,
+    places: Vec<Place>,
     facts: Vec<Fact>,
-    layer: &'a DistrictLayer,
+}
+
+/// Where a person is counted in a year: their first record's place, sex and age band.
+struct Place {
+    year: u16,
+    district: u16,
+    sex: u8,
+    age: u8,
+    cell: u64,
+    /// The person's next place (another year), or `u32::MAX`.
+    next: u32,
+}
+
+/// A record as the cube counts it, its codes resolved.
+struct Resolved {
+    year: u16,
+    category: u16,
+    district: u16,
+    cell: u64,
+    sex: u8,
+    age: u8,
+}
+
+impl Shard {
+    fn add(&mut self, secret: &[u8], counted_in: &[Vec<u16>], person_id: &str, r: Resolved) {
+        let person = match self.persons.get(person_id) {
+            Some(&p) => p,
+            None => {
+                let next = self.keys.len() as u32;
+                self.persons.insert(person_id.into(), next);
+                self.keys.push(RecordKey::of(secret, person_id));
+                self.first_place.push(u32::MAX);
+                next
+            }
+        };
+        // One place per person and year, the first record's, for every category they
+        // are counted in: then a sub-row never exceeds its parent, nor a category the
+        // unit total, in any unit (relations the public tier's audit relies on).
+        let mut at = self.first_place[person as usize];
+        while at != u32::MAX && self.places[at as usize].year != r.year {
+            at = self.places[at as usize].next;
+        }
+        if at == u32::MAX {
+            at = self.places.len() as u32;
+            self.places.push(Place {
+                year: r.year,
+                district: r.district,
+                sex: r.sex,
+                age: r.age,
+                cell: r.cell,
+                next: self.first_place[person as usize],
+            });
+            self.first_place[person as usize] = at;
+        }
+        let place = &self.places[at as usize];
+        for &category in &counted_in[r.category as usize] {
+            self.facts.push(Fact {
+                year: r.year,
+                category,
+                person,
+                district: place.district,
+                cell: place.cell,
+                sex: place.sex,
+                age: place.age,
+            });
+        }
+    }
+}
+
+/// The shard of a person (a hash of their identifier, independent of the hash maps').
+fn shard_of(person_id: &str, shards: usize) -> usize {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = rustc_hash::FxBuildHasher.build_hasher();
+    0x6b6d_6170_u32.hash(&mut h);
+    person_id.hash(&mut h);
+    ((h.finish() >> 32) % shards as u64) as usize
 }
 
 impl<'a> CubeBuilder<'a> {
     pub fn new(vocabulary: &'a Vocabulary, layer: &'a DistrictLayer, secret: &[u8]) -> Self {
+        let categories: FxHashMap<String, u16> = vocabulary
+            .categories()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.code.clone(), i as u16))
+            .collect();
+        let counted_in = (0..vocabulary.categories().len() as u16)
+            .map(|c| {
+                let mut chain = vec![c];
+                while let Some(p) = vocabulary.categories()[*chain.last().expect("one") as usize]
+                    .parent
+                    .as_deref()
+                    .and_then(|p| categories.get(p).copied())
+                {
+                    chain.push(p);
+                }
+                chain
+            })
+            .collect();
+        let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             vocabulary,
             secret: secret.to_vec(),
-            categories: vocabulary
-                .categories()
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.code.clone(), i as u16))
-                .collect(),
+            categories,
+            counted_in,
             districts: layer
                 .districts
                 .iter()
                 .enumerate()
                 .map(|(i, d)| (d.code.clone(), i as u16))
                 .collect(),
-            persons: FxHashMap::default(),
-            keys: Vec::new(),
-            facts: Vec::new(),
+            shards: (0..shards).map(|_| Shard::default()).collect(),
+            slice_rows: BATCH_SLICE,
             layer,
         }
+    }
+
+    /// Splits persons into `shards` (one per core by default) and reads batches
+    /// `slice_rows` rows at a time: neither changes any count, only speed and memory.
+    pub fn with_layout(mut self, shards: usize, slice_rows: usize) -> Self {
+        assert!(
+            self.shards.iter().all(|s| s.keys.is_empty()),
+            "set the layout before adding records"
+        );
+        self.shards = (0..shards.max(1)).map(|_| Shard::default()).collect();
+        self.slice_rows = slice_rows.max(1);
+        self
+    }
+
+    /// A record's codes, or `None` for an unknown category or district.
+    #[allow(clippy::too_many_arguments)]
+    fn resolve(
+        categories: &FxHashMap<String, u16>,
+        districts: &FxHashMap<String, u16>,
+        year: i32,
+        category: &str,
+        district: &str,
+        cell: Option<u64>,
+        sex: Option<Sex>,
+        age: Option<AgeBand>,
+    ) -> Option<Resolved> {
+        Some(Resolved {
+            year: year as u16,
+            category: *categories.get(category)?,
+            district: *districts.get(district)?,
+            cell: cell.unwrap_or(0),
+            sex: sex_code(sex),
+            age: age_code(age),
+        })
     }
 
     /// Adds one record; the category's ancestors are counted too.
@@ -224,35 +368,20 @@ impl<'a> CubeBuilder<'a> {
         sex: Option<Sex>,
         age: Option<AgeBand>,
     ) -> bool {
-        let (Some(&c), Some(&d)) = (self.categories.get(category), self.districts.get(district))
-        else {
+        let Some(r) = Self::resolve(
+            &self.categories,
+            &self.districts,
+            year,
+            category,
+            district,
+            cell,
+            sex,
+            age,
+        ) else {
             return false;
         };
-        let person = match self.persons.get(person_id) {
-            Some(&p) => p,
-            None => {
-                let next = self.keys.len() as u32;
-                self.persons.insert(person_id.into(), next);
-                self.keys.push(RecordKey::of(&self.secret, person_id));
-                next
-            }
-        };
-        let mut at = Some(c);
-        while let Some(cat) = at {
-            self.facts.push(Fact {
-                year: year as u16,
-                category: cat,
-                person,
-                district: d,
-                cell: cell.unwrap_or(0),
-                sex: sex_code(sex),
-                age: age_code(age),
-            });
-            at = self.vocabulary.categories()[cat as usize]
-                .parent
-                .as_deref()
-                .and_then(|p| self.categories.get(p).copied());
-        }
+        let shard = shard_of(person_id, self.shards.len());
+        self.shards[shard].add(&self.secret, &self.counted_in, person_id, r);
         true
     }
 
@@ -301,97 +430,131 @@ impl<'a> CubeBuilder<'a> {
             file: records.display().to_string(),
             message: e.to_string(),
         };
-        let file = std::fs::File::open(records).map_err(|e| CubeError::Batch {
-            file: records.display().to_string(),
-            message: e.to_string(),
-        })?;
-        let df = ParquetReader::new(file).finish().map_err(err)?;
-        let person = df
-            .column("person_id")
-            .map_err(err)?
-            .str()
-            .map_err(err)?
-            .clone();
-        let year = df.column("year").map_err(err)?.i32().map_err(err)?.clone();
-        let category = df
-            .column("category")
-            .map_err(err)?
-            .str()
-            .map_err(err)?
-            .clone();
-        let district = df
-            .column("district")
-            .map_err(err)?
-            .str()
-            .map_err(err)?
-            .clone();
-        let h3 = df.column("h3").map_err(err)?.u64().map_err(err)?.clone();
-        let sex = df.column("sex").map_err(err)?.str().map_err(err)?.clone();
-        let age_band = df
-            .column("age_band")
-            .map_err(err)?
-            .str()
-            .map_err(err)?
-            .clone();
-        let birth_year = df
-            .column("birth_year")
-            .map_err(err)?
-            .i32()
-            .map_err(err)?
-            .clone();
+        let open = || {
+            std::fs::File::open(records).map_err(|e| CubeError::Batch {
+                file: records.display().to_string(),
+                message: e.to_string(),
+            })
+        };
+        let rows = ParquetReader::new(open()?).num_rows().map_err(err)?;
+        // A slice of the batch at a time, only the columns counted: memory stays
+        // bounded whatever the batch's size.
+        let columns = [
+            "person_id",
+            "year",
+            "category",
+            "district",
+            "h3",
+            "sex",
+            "age_band",
+            "birth_year",
+        ];
         let mut n = 0;
-        let rows = person
-            .iter()
-            .zip(year.iter())
-            .zip(category.iter())
-            .zip(district.iter())
-            .zip(h3.iter())
-            .zip(sex.iter())
-            .zip(age_band.iter())
-            .zip(birth_year.iter());
-        for (((((((p, y), c), d), cell), s), a), b) in rows {
-            if let (Some(p), Some(y), Some(c), Some(d)) = (p, y, c, d) {
-                let s = s.and_then(|v| v.parse().ok());
-                let a = a
-                    .and_then(|v| v.parse().ok())
-                    .or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
-                if self.add(p, y, c, d, cell, s, a) {
-                    n += 1;
-                }
-            }
+        for offset in (0..rows.max(1)).step_by(self.slice_rows) {
+            let df = ParquetReader::new(open()?)
+                .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+                .with_slice(Some((offset, self.slice_rows)))
+                .finish()
+                .map_err(err)?;
+            n += self.add_frame(&df).map_err(err)?;
         }
         Ok(n)
     }
 
-    pub fn build(mut self) -> Cube {
-        // The records' identifiers are not needed any more.
-        self.persons = FxHashMap::default();
-        // One place per person and year, the first record's, for every category they
-        // are counted in: then a sub-row never exceeds its parent, nor a category the
-        // unit total, in any unit (relations the public tier's audit relies on).
-        let mut place: FxHashMap<(u16, u32), (u16, u64, u8, u8)> = FxHashMap::default();
-        place.reserve(self.keys.len());
-        for f in &self.facts {
-            place
-                .entry((f.year, f.person))
-                .or_insert((f.district, f.cell, f.sex, f.age));
+    /// Adds the records of one slice of a batch.
+    fn add_frame(&mut self, df: &DataFrame) -> PolarsResult<u64> {
+        let person = df.column("person_id")?.str()?.clone();
+        let year = df.column("year")?.i32()?.clone();
+        let category = df.column("category")?.str()?.clone();
+        let district = df.column("district")?.str()?.clone();
+        let h3 = df.column("h3")?.u64()?.clone();
+        let sex = df.column("sex")?.str()?.clone();
+        let age_band = df.column("age_band")?.str()?.clone();
+        let birth_year = df.column("birth_year")?.i32()?.clone();
+        // Every shard reads every row and keeps its own persons' records.
+        let (categories, districts, secret, counted_in) = (
+            &self.categories,
+            &self.districts,
+            &self.secret,
+            &self.counted_in,
+        );
+        let count = self.shards.len();
+        let added: Vec<u64> = std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .shards
+                .iter_mut()
+                .enumerate()
+                .map(|(i, shard)| {
+                    let columns = (&person, &year, &category, &district);
+                    let more = (&h3, &sex, &age_band, &birth_year);
+                    scope.spawn(move || {
+                        let (person, year, category, district) = columns;
+                        let (h3, sex, age_band, birth_year) = more;
+                        shard
+                            .facts
+                            .reserve(person.len() / count + person.len() / (4 * count));
+                        let rows = person
+                            .iter()
+                            .zip(year.iter())
+                            .zip(category.iter())
+                            .zip(district.iter())
+                            .zip(h3.iter())
+                            .zip(sex.iter())
+                            .zip(age_band.iter())
+                            .zip(birth_year.iter());
+                        let mut n = 0;
+                        for (((((((p, y), c), d), cell), s), a), b) in rows {
+                            let (Some(p), Some(y), Some(c), Some(d)) = (p, y, c, d) else {
+                                continue;
+                            };
+                            if count > 1 && shard_of(p, count) != i {
+                                continue;
+                            }
+                            let s = s.and_then(|v| v.parse().ok());
+                            let a = a
+                                .and_then(|v| v.parse().ok())
+                                .or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
+                            if let Some(r) =
+                                Self::resolve(categories, districts, y, c, d, cell, s, a)
+                            {
+                                shard.add(secret, counted_in, p, r);
+                                n += 1;
+                            }
+                        }
+                        n
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a counting worker panicked"))
+                .collect()
+        });
+        Ok(added.iter().sum())
+    }
+
+    pub fn build(self) -> Cube {
+        // Persons numbered shard by shard, interleaved: person i of shard s is
+        // i × shards + s (numbers do not change any count, only their order).
+        let count = self.shards.len();
+        let most = self.shards.iter().map(|s| s.keys.len()).max().unwrap_or(0);
+        let mut keys = vec![RecordKey(0); most * count];
+        let mut facts = Vec::with_capacity(self.shards.iter().map(|s| s.facts.len()).sum());
+        for (i, shard) in self.shards.into_iter().enumerate() {
+            for (p, key) in shard.keys.into_iter().enumerate() {
+                keys[p * count + i] = key;
+            }
+            facts.extend(shard.facts.into_iter().map(|f| Fact {
+                person: f.person * count as u32 + i as u32,
+                ..f
+            }));
         }
-        for f in &mut self.facts {
-            let (district, cell, sex, age) = place[&(f.year, f.person)];
-            *f = Fact {
-                district,
-                cell,
-                sex,
-                age,
-                ..*f
-            };
-        }
-        drop(place);
-        // A person counts once per category and year: with one place per person and
-        // year, their facts of a category and year are equal, so adjacent once sorted.
-        self.facts.sort_unstable();
-        self.facts.dedup();
-        self.facts.shrink_to_fit();
+        // A person counts once per category and year: every fact of a person in a year
+        // has their first record's place, so theirs of a category and year are equal,
+        // and adjacent once sorted.
+        facts.par_sort_unstable();
+        facts.dedup();
+        facts.shrink_to_fit();
         let parents = self.layer.parents();
         let parent_of = self
             .layer
@@ -405,8 +568,8 @@ impl<'a> CubeBuilder<'a> {
             })
             .collect();
         Cube {
-            facts: self.facts,
-            keys: self.keys,
+            facts,
+            keys,
             sources: self
                 .vocabulary
                 .categories()

@@ -62,6 +62,30 @@ fn cube_counts_match_a_naive_recount() {
         builder.add_batch(f).unwrap();
     }
     let cube = builder.build();
+    // However persons are split between workers and batches are sliced, the counts
+    // and their cell keys are the same.
+    for (shards, slice) in [(1, 1 << 20), (3, 777)] {
+        let mut b = CubeBuilder::new(&vocabulary, &city.layer, SECRET).with_layout(shards, slice);
+        for f in &files {
+            b.add_batch(f).unwrap();
+        }
+        let other = b.build();
+        assert_eq!(other.facts(), cube.facts());
+        for level in [
+            Level::City,
+            Level::Districts,
+            Level::Hexagons(Resolution::Nine),
+        ] {
+            assert_eq!(
+                other.counts(level, None),
+                cube.counts(level, None),
+                "{shards} shards"
+            );
+            for source in Source::ALL {
+                assert_eq!(other.totals(level, source), cube.totals(level, source));
+            }
+        }
+    }
 
     // Naive recount from the same Parquet files.
     let code_ix: HashMap<String, u16> = vocabulary
