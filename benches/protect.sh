@@ -24,4 +24,5 @@ start=$(date +%s.%N)
 "$bin" audit --data-dir "$work/store" --summary | tail -2 | head -1
 end=$(date +%s.%N)
 echo "kmapa audit end to end (load batches + audit): $(python3 -c "print(f'{$end-$start:.2f}')") s"
-"$bin" protect --data-dir "$work/store" | head -7
+"$bin" protect --data-dir "$work/store" >"$work/protect.txt"
+head -7 "$work/protect.txt"

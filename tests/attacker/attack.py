@@ -585,101 +585,145 @@ def analyst_attack(args):
             fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={probe}&year={years[0]}", token)
             listed[layer] = sorted(f["properties"]["unit"] for f in fc["features"])
         finest_pieces = pieces_of(pub, listed[hex_layers[-1]])
+    def measure_system(code, year, lb, ub, names, rows):
+        """Adds one measure and year's unknowns and relations to the lists given; returns
+        its unknowns by (layer, unit, group) (pieces: ("piece", "district/hexagon"))."""
+        var = {}
+        unknown = {}
+
+        def new(lo, hi, name):
+            lb.append(lo)
+            ub.append(hi)
+            names.append(name)
+            return len(lb) - 1
+
+        for layer in ("districts", "parents", "city"):
+            for g in groups:
+                q = "" if g == "all" else "&" + g.replace("+", "%2B")
+                fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}{q}", token)
+                for f in fc["features"]:
+                    unit = f["properties"]["unit"]
+                    lo, hi = answer_bounds(fc, f["properties"], layer, code, g, year)
+                    var[(unit, g)] = new(lo, hi, f"{code} {year} {unit} {g}")
+                    unknown[(layer, unit, g)] = var[(unit, g)]
+        # Geography, per group; groups add up to everyone, per unit.
+        for g in groups:
+            for par in parents:
+                kids = [d for d, info in pub.districts.items() if info["parent"] == par]
+                if (par, g) in var and all((d, g) in var for d in kids):
+                    rows.append(({var[(par, g)]: -1.0, **{var[(d, g)]: 1.0 for d in kids}}, 0.0, "eq"))
+            if ("city", g) in var and all((p_, g) in var for p_ in parents):
+                rows.append(({var[("city", g)]: -1.0, **{var[(p_, g)]: 1.0 for p_ in parents}}, 0.0, "eq"))
+        units = {u for (u, _g) in var}
+        for dim in ("sex=", "age="):
+            parts = [g for g in groups if g.startswith(dim)]
+            for u in units:
+                if (u, "all") in var and all((u, g) in var for g in parts):
+                    rows.append(({var[(u, "all")]: -1.0, **{var[(u, g)]: 1.0 for g in parts}}, 0.0, "eq"))
+        if hex_layers:
+            # Hexagons (everyone only): each listed hexagon is the sum of its listed
+            # children at the next finer resolution (the list is the same for
+            # every query, so a hexagon not listed holds nobody at all); a finest
+            # hexagon is the sum of its district pieces; a district is at least
+            # the sum of its pieces (the rest: people located by district only).
+            hv = {}
+            for layer in hex_layers:
+                fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}", token)
+                for f in fc["features"]:
+                    unit = f["properties"]["unit"]
+                    lo, hi = answer_bounds(fc, f["properties"], layer, code, "all", year)
+                    hv[unit] = new(lo, hi, f"{code} {year} {layer} {unit}")
+                    unknown[(layer, unit, "all")] = hv[unit]
+            res_of = {layer: int(layer[3:]) for layer in hex_layers}
+            for coarse, fine in zip(hex_layers, hex_layers[1:]):
+                kids = defaultdict(list)
+                for h in listed[fine]:
+                    kids[h3.cell_to_parent(h, res_of[coarse])].append(hv[h])
+                for h in listed[coarse]:
+                    rows.append(({hv[h]: -1.0, **{c: 1.0 for c in kids[h]}}, 0.0, "eq"))
+            finest = hex_layers[-1]
+            piece_of_district = defaultdict(list)
+            by_hex = defaultdict(list)
+            for d, h in finest_pieces:
+                by_hex[h].append(d)
+            for h in listed[finest]:
+                if not by_hex[h]:
+                    continue  # outside every district: nothing to add
+                if len(by_hex[h]) == 1:
+                    piece_of_district[by_hex[h][0]].append(hv[h])
+                    continue
+                ps = [new(0.0, float("inf"), f"{code} {year} {d}/{h}") for d in by_hex[h]]
+                rows.append(({hv[h]: -1.0, **{x: 1.0 for x in ps}}, 0.0, "eq"))
+                for d, x in zip(by_hex[h], ps):
+                    piece_of_district[d].append(x)
+                    unknown[("piece", f"{d}/{h}", "all")] = x
+            for d in pub.districts:
+                if (d, "all") in var and piece_of_district[d]:
+                    sense = "eq" if args.all_located else "le"
+                    rows.append(({var[(d, "all")]: -1.0, **{x: 1.0 for x in piece_of_district[d]}}, 0.0, sense))
+        return unknown
+
+    def solve(lb, ub, names, rows, label):
+        fam = Family.__new__(Family)
+        fam.lb, fam.ub, fam.names, fam.rows = lb, ub, names, rows
+        fam.integer, fam.k, fam.enough = set(), pub.k, 10**6
+        targets = [v for v in range(len(lb)) if lb[v] < pub.k and lb[v] != ub[v]]
+        # Most unknowns are shown not to be pinned by a few solutions that move
+        # them apart; only the rest get their exact minimum and maximum.
+        n = len(targets)
+        targets = open_after_sweeps(fam, targets)
+        res = fam.solve(targets)
+        if res is None:
+            raise SystemExit(f"{label}: analyst and public answers contradict the model (noise larger than {D}?)")
+        found = []
+        for v in targets:
+            lo, hi = res[v]
+            lo_i, hi_i = math.ceil(lo - 1e-6), math.floor(hi + 1e-6)
+            if lo_i == hi_i and 1 <= lo_i < pub.k:
+                found.append(("exact small count", f"{names[v]}: {lo_i}"))
+        return found, n
+
     findings, checked = [], 0
     started = time.time()
     for year in years:
-        for cat in pub.vocabulary + [{"code": "any_ops", "years": [year]}, {"code": "any_pup", "years": [year]}]:
-            code = cat["code"]
-            if year not in cat["years"]:
-                continue
+        if not args.joint_measures:
+            for cat in pub.vocabulary + [{"code": "any_ops", "years": [year]}, {"code": "any_pup", "years": [year]}]:
+                code = cat["code"]
+                if year not in cat["years"]:
+                    continue
+                lb, ub, names, rows = [], [], [], []
+                measure_system(code, year, lb, ub, names, rows)
+                found, n = solve(lb, ub, names, rows, f"{code} {year}")
+                findings += found
+                checked += n
+            continue
+        # Every measure of a source in one system, with what a reader knows of how they
+        # relate in every unit (each person is placed once a year for all measures): a
+        # sub-row is at most its category, a top category at most the unit total, and
+        # the unit total at most the sum of the top categories.
+        for source in sorted({c["source"] for c in pub.vocabulary}):
+            cats = [c for c in pub.vocabulary if c["source"] == source and year in c["years"]]
+            total = f"any_{source.lower()}"
             lb, ub, names, rows = [], [], [], []
-            var = {}
-
-            def new(lo, hi, name):
-                lb.append(lo)
-                ub.append(hi)
-                names.append(name)
-                return len(lb) - 1
-
-            for layer in ("districts", "parents", "city"):
-                for g in groups:
-                    q = "" if g == "all" else "&" + g.replace("+", "%2B")
-                    fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}{q}", token)
-                    for f in fc["features"]:
-                        unit = f["properties"]["unit"]
-                        lo, hi = answer_bounds(fc, f["properties"], layer, code, g, year)
-                        var[(unit, g)] = new(lo, hi, f"{code} {year} {unit} {g}")
-            # Geography, per group; groups add up to everyone, per unit.
-            for g in groups:
-                for par in parents:
-                    kids = [d for d, info in pub.districts.items() if info["parent"] == par]
-                    if (par, g) in var and all((d, g) in var for d in kids):
-                        rows.append(({var[(par, g)]: -1.0, **{var[(d, g)]: 1.0 for d in kids}}, 0.0, "eq"))
-                if ("city", g) in var and all((p_, g) in var for p_ in parents):
-                    rows.append(({var[("city", g)]: -1.0, **{var[(p_, g)]: 1.0 for p_ in parents}}, 0.0, "eq"))
-            units = {u for (u, _g) in var}
-            for dim in ("sex=", "age="):
-                parts = [g for g in groups if g.startswith(dim)]
-                for u in units:
-                    if (u, "all") in var and all((u, g) in var for g in parts):
-                        rows.append(({var[(u, "all")]: -1.0, **{var[(u, g)]: 1.0 for g in parts}}, 0.0, "eq"))
-            if hex_layers:
-                # Hexagons (everyone only): each listed hexagon is the sum of its listed
-                # children at the next finer resolution (the list is the same for
-                # every query, so a hexagon not listed holds nobody at all); a finest
-                # hexagon is the sum of its district pieces; a district is at least
-                # the sum of its pieces (the rest: people located by district only).
-                hv = {}
-                for layer in hex_layers:
-                    fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}", token)
-                    for f in fc["features"]:
-                        unit = f["properties"]["unit"]
-                        lo, hi = answer_bounds(fc, f["properties"], layer, code, "all", year)
-                        hv[unit] = new(lo, hi, f"{code} {year} {layer} {unit}")
-                res_of = {layer: int(layer[3:]) for layer in hex_layers}
-                for coarse, fine in zip(hex_layers, hex_layers[1:]):
-                    kids = defaultdict(list)
-                    for h in listed[fine]:
-                        kids[h3.cell_to_parent(h, res_of[coarse])].append(hv[h])
-                    for h in listed[coarse]:
-                        rows.append(({hv[h]: -1.0, **{c: 1.0 for c in kids[h]}}, 0.0, "eq"))
-                finest = hex_layers[-1]
-                piece_of_district = defaultdict(list)
-                by_hex = defaultdict(list)
-                for d, h in finest_pieces:
-                    by_hex[h].append(d)
-                for h in listed[finest]:
-                    if not by_hex[h]:
-                        continue  # outside every district: nothing to add
-                    if len(by_hex[h]) == 1:
-                        piece_of_district[by_hex[h][0]].append(hv[h])
+            systems = {c["code"]: measure_system(c["code"], year, lb, ub, names, rows) for c in cats}
+            systems[total] = measure_system(total, year, lb, ub, names, rows)
+            tops = [c["code"] for c in cats if not c["parent"]]
+            for key, t in systems[total].items():
+                for c in cats:
+                    x = systems[c["code"]].get(key)
+                    if x is None:
                         continue
-                    ps = [new(0.0, float("inf"), f"{code} {year} {d}/{h}") for d in by_hex[h]]
-                    rows.append(({hv[h]: -1.0, **{x: 1.0 for x in ps}}, 0.0, "eq"))
-                    for d, x in zip(by_hex[h], ps):
-                        piece_of_district[d].append(x)
-                for d in pub.districts:
-                    if (d, "all") in var and piece_of_district[d]:
-                        if args.all_located:
-                            rows.append(({var[(d, "all")]: -1.0, **{x: 1.0 for x in piece_of_district[d]}}, 0.0, "eq"))
-                        else:
-                            rows.append(({var[(d, "all")]: -1.0, **{x: 1.0 for x in piece_of_district[d]}}, 0.0, "le"))
-            fam = Family.__new__(Family)
-            fam.lb, fam.ub, fam.names, fam.rows = lb, ub, names, rows
-            fam.integer, fam.k, fam.enough = set(), pub.k, 10**6
-            targets = [v for v in range(len(lb)) if lb[v] < pub.k and lb[v] != ub[v]]
-            # Most unknowns are shown not to be pinned by a few solutions that move
-            # them apart; only the rest get their exact minimum and maximum.
-            checked += len(targets)
-            targets = open_after_sweeps(fam, targets)
-            res = fam.solve(targets)
-            if res is None:
-                raise SystemExit(f"{code} {year}: analyst and public answers contradict the model (noise larger than {D}?)")
-            for v in targets:
-                lo, hi = res[v]
-                lo_i, hi_i = math.ceil(lo - 1e-6), math.floor(hi + 1e-6)
-                if lo_i == hi_i and 1 <= lo_i < pub.k:
-                    findings.append(("exact small count", f"{names[v]}: {lo_i}"))
+                    up = systems.get(c["parent"], {}).get(key) if c["parent"] else t
+                    if up is not None:
+                        rows.append(({x: 1.0, up: -1.0}, 0.0, "le"))
+                parts = [systems[c].get(key) for c in tops]
+                if all(p_ is not None for p_ in parts):
+                    rows.append(({t: 1.0, **{p_: -1.0 for p_ in parts}}, 0.0, "le"))
+            found, n = solve(lb, ub, names, rows, f"{source} {year}")
+            print(f"analyst attacker: {source} {year}: {len(lb)} unknowns, {n} checked, "
+                  f"{len(found)} exact small counts ({time.time() - started:.0f} s)", file=sys.stderr)
+            findings += found
+            checked += n
     return findings, checked, time.time() - started
 
 
@@ -814,6 +858,9 @@ def main():
     ap.add_argument("--expect-leak", action="store_true", help="exit 0 only if something is found")
     ap.add_argument("--report", help="write the findings as JSON here")
     ap.add_argument("--analyst-token", help="attack the analyst tier together with the public one")
+    ap.add_argument("--joint-measures", action="store_true",
+                    help="analyst tier: every measure of a source and year in one system, with "
+                         "sub-row <= category <= unit total <= sum of top categories in every unit")
     ap.add_argument("--no-analyst-hexagons", action="store_true",
                     help="leave the analyst tier's hexagon layers out (faster)")
     ap.add_argument("--max-noise", type=int, default=3, help="the p-table's largest noise (policy analyst.ckm.max_noise)")

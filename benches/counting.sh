@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Counting at scale: `kmapa protect` on a store of N synthetic records (default 10
+# million) side by side with what an analyst would write in polars on the same batch
+# files (benches/peers/polars_groupby.py: distinct persons per district × category ×
+# year). kmapa counts more (parent areas, the city, H3, sub-rows in their categories,
+# unit totals, sex and age groups, cell keys) and then protects and audits; the ratio
+# says what all of that costs over the bare group-by. Runs are interleaved.
+# Usage: benches/counting.sh [RECORDS] [RUNS]   (installs the polars Python package if missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+records=${1:-10000000}
+runs=${2:-3}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+python3 -c "import polars" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check polars
+cargo build --release --locked -p kmapa >/dev/null 2>&1 || cargo build --release --locked -p kmapa
+bin=$PWD/target/release/kmapa
+
+"$bin" gen --records "$records" --format csv --out "$work/gen" --quiet
+"$bin" ingest "$work/gen/ops.csv" "$work/gen/pup.csv" --city data/wroclaw --data-dir "$work/store" --quiet
+rm -rf "$work/gen"
+for i in $(seq "$runs"); do
+  python3 benches/peers/polars_groupby.py "$work/store" | tee -a "$work/polars.txt"
+  /usr/bin/time -f '%e %M' -o "$work/time" "$bin" protect --data-dir "$work/store" >"$work/protect.txt"
+  read -r secs kb <"$work/time"
+  grep -E "data loaded|analyst tier audited|analyst tier's data" "$work/protect.txt" | sed 's/ (\/.*//; s/^/  /'
+  echo "kmapa protect: ${secs} s, peak RSS $((kb / 1024)) MiB" | tee -a "$work/kmapa.txt"
+done
+python3 - "$work/polars.txt" "$work/kmapa.txt" <<'PY'
+import re, statistics, sys
+p = [float(re.search(r"in ([0-9.]+) s", l).group(1)) for l in open(sys.argv[1])]
+k = [float(re.search(r": ([0-9.]+) s", l).group(1)) for l in open(sys.argv[2])]
+print(f"median: polars group-by {statistics.median(p):.2f} s, kmapa protect {statistics.median(k):.2f} s, "
+      f"ratio {statistics.median(k) / statistics.median(p):.1f}x")
+PY
