@@ -94,6 +94,21 @@ pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
 /// with letters (a pseudonym like `Hce8738d2f75bd4a`, whose digits would now and then
 /// pass the checksum by chance), is not a PESEL.
 pub fn contains_pesel(v: &str) -> bool {
+    // A PESEL is a run of exactly eleven ASCII digits: most values have none, and are
+    // done with in one pass over their bytes.
+    let mut run = 0;
+    let mut candidate = false;
+    for b in v.bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+        } else {
+            candidate |= run == 11;
+            run = 0;
+        }
+    }
+    if !(candidate || run == 11) {
+        return false;
+    }
     v.split(|c: char| !c.is_alphanumeric()).any(|word| {
         let digits = word.trim_start_matches(|c: char| c.is_alphabetic());
         let prefix = word.len() - digits.len();
@@ -152,6 +167,58 @@ mod tests {
         ] {
             assert!(identifier_column(h).is_none(), "{h}");
         }
+    }
+
+    /// The definition, without the byte pre-check `contains_pesel` starts with.
+    fn contains_pesel_by_words(v: &str) -> bool {
+        v.split(|c: char| !c.is_alphanumeric()).any(|word| {
+            let digits = word.trim_start_matches(|c: char| c.is_alphabetic());
+            word.len() - digits.len() <= 3
+                && digits.len() == 11
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && crate::pesel::is_valid(digits)
+        })
+    }
+
+    #[test]
+    fn the_byte_pre_check_never_hides_a_pesel() {
+        // Every joining of these pieces, two and three at a time: valid and invalid
+        // PESELs, digit runs that touch them, letter prefixes, separators, non-ASCII
+        // digits and letters.
+        let pieces = [
+            "44051401359",
+            "44051401358",
+            "02270803628",
+            "4405140135",
+            "9",
+            "0",
+            "ID",
+            "nr",
+            "abcd",
+            "x",
+            " ",
+            "/",
+            "(",
+            ")",
+            "-",
+            "٣",
+            "ż",
+            "é",
+            "",
+            "rodzina ",
+        ];
+        let mut checked = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let v = format!("{a}{b}{c}");
+                    assert_eq!(contains_pesel(&v), contains_pesel_by_words(&v), "{v:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, pieces.len().pow(3));
+        assert!(contains_pesel("ID44051401359") && !contains_pesel("ID440514013590"));
     }
 
     #[test]
