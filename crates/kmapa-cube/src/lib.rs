@@ -157,7 +157,7 @@ pub enum Level {
 
 pub struct Cube {
     facts: Vec<Fact>,
-    /// Per person: the record key.
+    /// Per person number: the record key (a number no person has, a zero key, never used).
     keys: Vec<RecordKey>,
     /// Per category: its source.
     sources: Vec<Source>,

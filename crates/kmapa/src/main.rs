@@ -71,7 +71,27 @@ enum CityAction {
     Addresses(city::CityAddressesArgs),
 }
 
+/// A reader that stops reading (`kmapa protect | head`) is not an error of kmapa's:
+/// printing to a closed pipe ends the process quietly, with the status a shell gives a
+/// program stopped by SIGPIPE (128 + 13), instead of a panic and its backtrace.
+fn quiet_on_a_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_a_closed_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(a) => cmd_demo::run(&a),
