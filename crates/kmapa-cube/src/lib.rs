@@ -426,16 +426,12 @@ impl<'a> CubeBuilder<'a> {
 
     /// Adds every record of a batch file written by `kmapa ingest`.
     pub fn add_batch(&mut self, records: &Path) -> Result<u64, CubeError> {
-        let err = |e: PolarsError| CubeError::Batch {
+        let failed = |message: String| CubeError::Batch {
             file: records.display().to_string(),
-            message: e.to_string(),
+            message,
         };
-        let open = || {
-            std::fs::File::open(records).map_err(|e| CubeError::Batch {
-                file: records.display().to_string(),
-                message: e.to_string(),
-            })
-        };
+        let err = |e: PolarsError| failed(e.to_string());
+        let open = || std::fs::File::open(records).map_err(|e| failed(e.to_string()));
         let rows = ParquetReader::new(open()?).num_rows().map_err(err)?;
         // A slice of the batch at a time, only the columns counted: memory stays
         // bounded whatever the batch's size.
@@ -463,14 +459,14 @@ impl<'a> CubeBuilder<'a> {
 
     /// Adds the records of one slice of a batch.
     fn add_frame(&mut self, df: &DataFrame) -> PolarsResult<u64> {
-        let person = df.column("person_id")?.str()?.clone();
-        let year = df.column("year")?.i32()?.clone();
-        let category = df.column("category")?.str()?.clone();
-        let district = df.column("district")?.str()?.clone();
-        let h3 = df.column("h3")?.u64()?.clone();
-        let sex = df.column("sex")?.str()?.clone();
-        let age_band = df.column("age_band")?.str()?.clone();
-        let birth_year = df.column("birth_year")?.i32()?.clone();
+        let person = df.column("person_id")?.str()?;
+        let year = df.column("year")?.i32()?;
+        let category = df.column("category")?.str()?;
+        let district = df.column("district")?.str()?;
+        let h3 = df.column("h3")?.u64()?;
+        let sex = df.column("sex")?.str()?;
+        let age_band = df.column("age_band")?.str()?;
+        let birth_year = df.column("birth_year")?.i32()?;
         // Every shard reads every row and keeps its own persons' records.
         let (categories, districts, secret, counted_in) = (
             &self.categories,
@@ -485,11 +481,7 @@ impl<'a> CubeBuilder<'a> {
                 .iter_mut()
                 .enumerate()
                 .map(|(i, shard)| {
-                    let columns = (&person, &year, &category, &district);
-                    let more = (&h3, &sex, &age_band, &birth_year);
                     scope.spawn(move || {
-                        let (person, year, category, district) = columns;
-                        let (h3, sex, age_band, birth_year) = more;
                         shard
                             .facts
                             .reserve(person.len() / count + person.len() / (4 * count));
