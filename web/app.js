@@ -10,7 +10,7 @@
       title: 'Mapa problemów społecznych', moresettings: 'Więcej ustawień', lesssettings: 'Mniej ustawień', skip: 'Przejdź do ustawień mapy', category: 'Problem', year: 'Rok',
       compare: 'Porównaj z rokiem', nocompare: '– bez porównania –', measure: 'Miara', count: 'liczba osób',
       rate: 'na 1000 mieszkańców', layer: 'Podział', districts: 'osiedla', parents: 'obszary (dawne dzielnice)',
-      hex: 'heksagony H3', search: 'Szukaj osiedla', searchph: 'np. {example}', institutions: 'Instytucje',
+      hex: 'heksagony H3', hexunit: 'Heksagon ok. {area} km²', search: 'Szukaj osiedla', searchph: 'np. {example}', institutions: 'Instytucje',
       showinst: 'pokaż na mapie', insttype: 'Rodzaj', all: 'wszystkie', instserves: 'tylko pomagające w wybranym problemie',
       csv: 'Pobierz CSV', print: 'Drukuj raport', close: 'Zamknij', signin: 'Zaloguj (analityk)', signout: 'Wyloguj',
       signintitle: 'Logowanie do warstwy analitycznej',
@@ -21,7 +21,7 @@
       tierpublic: 'Warstwa publiczna', tieranalyst: 'Warstwa analityczna – wartości lekko zaburzone (CKM), nie do publikacji',
       hidden: 'ukryte dla ochrony prywatności', hiddenlegend: 'ukryte (ochrona prywatności)',
       hiddennote: (k) => `Ukrywamy liczby mniejsze niż ${k} osób oraz te, z których dałoby się je wyliczyć.`,
-      none: 'nikt', persons: 'os.', per1000: 'na 1000', synthetic: 'DANE SYNTETYCZNE (demonstracyjne) – nie opisują prawdziwych osób.',
+      none: 'nikt', persons: 'os.', per1000: 'na 1000', perkm2: 'os. na km²', density: 'osoby na km² (heksagony różnej wielkości)', synthetic: 'DANE SYNTETYCZNE (demonstracyjne) – nie opisują prawdziwych osób.',
       attribution: 'Granice osiedli © współtwórcy OpenStreetMap (ODbL)', ops: 'OPS (pomoc społeczna)', pup: 'PUP (urząd pracy)',
       snapshot: 'migawka', policy: 'polityka', nodata: 'Brak danych dla tego wyboru.', change: 'zmiana',
       decrease: 'spadek', increase: 'wzrost', nochange: 'bez większej zmiany', more: 'o ponad', loaderror: 'Nie udało się wczytać danych',
@@ -40,7 +40,7 @@
       title: 'Map of social problems', moresettings: 'More settings', lesssettings: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
       compare: 'Compare with year', nocompare: '– no comparison –', measure: 'Measure', count: 'persons',
       rate: 'per 1,000 residents', layer: 'Areas', districts: 'districts', parents: 'areas (former boroughs)',
-      hex: 'H3 hexagons', search: 'Find a district', searchph: 'e.g. {example}', institutions: 'Institutions',
+      hex: 'H3 hexagons', hexunit: 'Hexagon of about {area} km²', search: 'Find a district', searchph: 'e.g. {example}', institutions: 'Institutions',
       showinst: 'show on the map', insttype: 'Type', all: 'all', instserves: 'only those helping with the chosen problem',
       csv: 'Download CSV', print: 'Print report', close: 'Close', signin: 'Sign in (analyst)', signout: 'Sign out',
       signintitle: 'Sign in to the analyst tier',
@@ -51,7 +51,7 @@
       tierpublic: 'Public tier', tieranalyst: 'Analyst tier – values slightly perturbed (CKM), not for publication',
       hidden: 'hidden to protect privacy', hiddenlegend: 'hidden (privacy protection)',
       hiddennote: (k) => `Numbers under ${k} people, and those they could be worked out from, are hidden.`,
-      none: 'nobody', persons: 'people', per1000: 'per 1,000', synthetic: 'SYNTHETIC DATA (demonstration) – describes no real people.',
+      none: 'nobody', persons: 'people', per1000: 'per 1,000', perkm2: 'people per km²', density: 'people per km² (hexagons of different sizes)', synthetic: 'SYNTHETIC DATA (demonstration) – describes no real people.',
       attribution: 'District boundaries © OpenStreetMap contributors (ODbL)', ops: 'OPS (social assistance)', pup: 'PUP (labour office)',
       snapshot: 'snapshot', policy: 'policy', nodata: 'No data for this choice.', change: 'change',
       decrease: 'decrease', increase: 'increase', nochange: 'little change', more: 'by more than', loaderror: 'Could not load the data',
@@ -156,10 +156,14 @@
   // ---------- formatting ----------
   const locale = () => (state.lang === 'en' ? 'en-GB' : 'pl-PL');
   const num = (x, d) => Number(x).toLocaleString(locale(), { maximumFractionDigits: d === undefined ? 0 : d });
-  const fmt = (x) => (state.measure === 'rate_per_1000' ? num(x, 1) : num(x));
+  const fmt = (x) => (state.measure === 'rate_per_1000' || density(shownLayer) ? num(x, 1) : num(x));
   const label = (c) => (c ? (state.lang === 'en' ? c.label_en : c.label_pl) : '');
   const category = (code) => vocabulary.find((c) => c.code === code);
-  const unitName = (p) => p.name || (boundaries && boundaries.byCode[p.unit] && boundaries.byCode[p.unit].name) || p.unit;
+  // Average area of an H3 hexagon by resolution, km² (H3's published table).
+  const HEX_KM2 = { 5: 252.9, 6: 36.13, 7: 5.161, 8: 0.7373, 9: 0.1053, 10: 0.01504 };
+  const hexName = (p) => t('hexunit').replace('{area}', num(HEX_KM2[p.resolution], HEX_KM2[p.resolution] < 1 ? 2 : 1));
+  const unitName = (p) => p.name || (boundaries && boundaries.byCode[p.unit] && boundaries.byCode[p.unit].name)
+    || (HEX_KM2[p.resolution] ? hexName(p) : p.unit);
   const statusText = (p) => (state.lang === 'en' ? p.status_en : p.status_pl) || t('hidden');
   const isHidden = (p) => p.status === 'hidden' || p.value === null || p.value === undefined;
   function el(tag, attrs, ...children) {
@@ -234,7 +238,12 @@
     const names = tier === 'analyst' ? analystLayers.map((l) => l.replace('_', '-')) : (snapshot.layers || []);
     return names.filter((l) => /^h3-\d+$/.test(l)).map((l) => Number(l.slice(3))).sort((a, b) => a - b);
   }
+  // The public tier's adaptive hexagon layer (`h3`): one layer at every zoom, each
+  // hexagon at the finest resolution at which it is safe.
+  const adaptiveHex = () => tier !== 'analyst' && (snapshot.layers || []).includes('h3');
+  const hasHexagons = () => adaptiveHex() || hexResolutions().length > 0;
   function hexLayer() {
+    if (adaptiveHex()) return 'h3';
     const res = hexResolutions();
     if (res.length === 0) return 'districts';
     // A hexagon should be a few dozen pixels across: res 7 at city zoom, finer as one zooms in.
@@ -260,8 +269,12 @@
     }
     return null;
   }
+  // Hexagons of mixed sizes (the adaptive layer) are coloured by persons per km²: a
+  // large hexagon holds more people for its size alone.
+  const density = (layer) => layer === 'h3' && state.measure === 'value';
   function measureOf(p, layer, year) {
     if (isHidden(p)) return null;
+    if (density(layer) && HEX_KM2[p.resolution]) return Math.round((p.value / HEX_KM2[p.resolution]) * 10) / 10;
     if (state.measure === 'value') return p.value;
     if (p.rate_per_1000 !== undefined) return p.rate_per_1000;
     const pop = populationOf(p.unit, layer, year);
@@ -358,7 +371,7 @@
     const box = $('legend');
     box.replaceChildren();
     const c = category(state.category);
-    const what = state.measure === 'value' ? t('count') : t('rate');
+    const what = density(shownLayer) ? t('density') : state.measure === 'value' ? t('count') : t('rate');
     box.append(el('strong', { text: `${label(c) || state.category}, ${cmp ? `${t('change')} ${cmp} → ${state.year}` : state.year} – ${what}` }));
     if (empty) { box.append(el('div', { class: 'note', text: t('nodata') })); return; }
     for (const [col, txt] of classes.rows) {
@@ -382,7 +395,11 @@
       parts.push(el('div', { text: `${t('change')} ${state.compare} → ${state.year}: ${sign}${fmt(p.v)}` }));
     } else {
       const unitTxt = state.measure === 'value' ? t('persons') : t('per1000');
-      parts.push(el('div', { text: p.v === 0 ? `0 (${t('none')})` : `${fmt(p.v)} ${unitTxt}` }));
+      if (density(shownLayer) && s.value !== undefined) {
+        parts.push(el('div', { text: s.value === 0 ? `0 (${t('none')})` : `${num(s.value)} ${t('persons')} – ${fmt(p.v)} ${t('perkm2')}` }));
+      } else {
+        parts.push(el('div', { text: p.v === 0 ? `0 (${t('none')})` : `${fmt(p.v)} ${unitTxt}` }));
+      }
       if (s.status === 'perturbed') parts.push(el('div', { class: 'hidden-note', text: statusText(s) }));
     }
     return parts;
@@ -637,7 +654,7 @@
     $('signin').textContent = tier === 'analyst' ? t('signout') : t('signin');
     $('signin').hidden = isStatic();
     const hexOpt = $('layer').querySelector('option[value=hex]');
-    hexOpt.disabled = hexResolutions().length === 0;
+    hexOpt.disabled = !hasHexagons();
     const tierBox = $('tier');
     tierBox.className = tier;
     tierBox.textContent = tier === 'analyst' ? t('tieranalyst') : `${t('tierpublic')} – ${t('snapshot')} ${snapshot.number}`;

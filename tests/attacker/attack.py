@@ -59,6 +59,11 @@ def get_json(base, path):
     return json.loads(get(base, path))
 
 
+class Contradiction(Exception):
+    """The published values break a relation the attacker assumed (an exception, not
+    SystemExit: in a worker process SystemExit would leave the pool waiting forever)."""
+
+
 class Published:
     """Everything one snapshot publishes, read from the public API."""
 
@@ -161,6 +166,7 @@ class Family:
         self.integer = set()
         self.pieces = []  # (var, measure, district, hex)
         self.known = {}
+        self.hex_of = {}  # measure -> (layer, its hexagons, its pieces by (district, hexagon))
 
         def cell(layer, unit, m):
             key = (layer, unit, m, "all", year)
@@ -206,16 +212,19 @@ class Family:
                 pop = info["population"].get(year)
                 if pop is not None:
                     self.le(units[("districts", d, m)], pop)
-            # Hexagons, tied to districts through pieces.
+            # Hexagons, tied to districts through pieces. On the adaptive layer (`h3`)
+            # each measure has its own hexagons, of mixed resolutions.
             layer = pub.hex_layers[0].replace("-", "_") if pub.hex_layers else None
-            on_hex = layer is not None and (m in pub.hex_measures) and any(
-                (layer, h, m, "all", year) in pub.cells for h in pub.hexes)
+            hexes = [h for h in pub.hexes if (layer, h, m, "all", year) in pub.cells] if layer else []
+            on_hex = bool(hexes) and (m in pub.hex_measures)
             if on_hex:
+                mine = set(hexes)
                 by_hex = defaultdict(list)
                 for (d, h) in pairs:
-                    by_hex[h].append(d)
+                    if h in mine:
+                        by_hex[h].append(d)
                 piece = {}
-                for h in pub.hexes:
+                for h in hexes:
                     units[(layer, h, m)] = cell(layer, h, m)
                     if len(by_hex[h]) == 1:
                         # A hexagon in one district only: its one piece is the hexagon.
@@ -231,17 +240,18 @@ class Family:
                     for d in districts:
                         none_var[d] = self.new(0.0, math.inf, f"piece {m} {d}×none")
                 for d in districts:
-                    parts = [piece[(dd, h)] for (dd, h) in pairs if dd == d]
+                    parts = [piece[(dd, h)] for (dd, h) in pairs if dd == d and h in mine]
                     if d in none_var:
                         parts.append(("var", none_var[d]))
                     self.eq(units[("districts", d, m)], parts)
                 self.eq(units[("city", "city", m)],
-                        [units[(layer, h, m)] for h in pub.hexes] + [("var", v) for v in none_var.values()])
+                        [units[(layer, h, m)] for h in hexes] + [("var", v) for v in none_var.values()])
                 for (d, h), t in piece.items():
                     if len(by_hex[h]) > 1:
                         units[("piece", f"{d}×{h}", m)] = t
                 for d, v in none_var.items():
                     units[("piece", f"{d}×none", m)] = ("var", v)
+                self.hex_of[m] = (layer, hexes, piece)
         # Relations between measures, unit by unit (and piece by piece where both
         # measures are on hexagons).
         tops = [c for c in self.measures[:-1] if not parent_of_cat.get(c)]
@@ -259,6 +269,13 @@ class Family:
                     self.le_terms(x, t)
             if t is not None and all((l, u, c) in units for c in tops) and tops:
                 self.sum_ge(t, [units[(l, u, c)] for c in tops])
+        # Where two related measures have different hexagons (the adaptive layer), the
+        # relation holds between the finer hexagons' sum and the coarser hexagon that
+        # holds them, hexagon by hexagon and piece by piece.
+        for c in self.measures[:-1]:
+            large = parent_of_cat.get(c) or total
+            if c in self.hex_of and large in self.hex_of:
+                self.nested_le(c, large)
 
     def new(self, lo, hi, name):
         self.lb.append(lo)
@@ -279,7 +296,7 @@ class Family:
         coefs = {k: v for k, v in coefs.items() if v != 0}
         if not coefs:
             if (sense == "eq" and abs(const) > 1e-9) or (sense == "le" and const > 1e-9):
-                raise SystemExit(f"published values contradict a relation ({sense}, {const})")
+                raise Contradiction(f"published values contradict a relation ({sense}, {const})")
             return
         self.rows.append((coefs, const, sense))
 
@@ -293,6 +310,58 @@ class Family:
 
     def le_terms(self, small, large):
         self._row([(1.0, small), (-1.0, large)], "le")
+
+    def nested_le(self, m_small, m_large):
+        """small ≤ large between two measures whose hexagons differ: for each hexagon
+        of one that holds several of the other's, the sum of those against it."""
+        (layer, hs, ps), (_, hl, pl) = self.hex_of[m_small], self.hex_of[m_large]
+        if set(hs) == set(hl):
+            return  # the same hexagons: related unit by unit above
+        def under(fine_side):
+            """Each coarser hexagon -> the hexagons of fine_side strictly inside it."""
+            out = defaultdict(list)
+            for f in fine_side:
+                for r in range(h3.get_resolution(f)):
+                    out[h3.cell_to_parent(f, r)].append(f)
+            return out
+        def pieces_by_district(p):
+            out = defaultdict(dict)
+            for (d, h), t in p.items():
+                out[d][h] = t
+            return out
+        small_p, large_p = pieces_by_district(ps), pieces_by_district(pl)
+        pairs = [(hl, hs, False), (hs, hl, True)]  # (coarse side, fine side, small is coarse)
+        for coarse_side, fine_side, small_coarse in pairs:
+            index = under(fine_side)
+            for c in coarse_side:
+                inside = index.get(c, [])
+                if not inside:
+                    continue
+                if small_coarse:
+                    cterm = self.units.get((layer, c, m_small))
+                    fterms = [self.units.get((layer, f, m_large)) for f in inside]
+                    self._row([(1.0, cterm)] + [(-1.0, t) for t in fterms], "le")
+                else:
+                    cterm = self.units.get((layer, c, m_large))
+                    fterms = [self.units.get((layer, f, m_small)) for f in inside]
+                    self._row([(-1.0, cterm)] + [(1.0, t) for t in fterms], "le")
+                for d in set(small_p) | set(large_p):
+                    cp = (small_p if small_coarse else large_p)[d].get(c)
+                    fp = [(large_p if small_coarse else small_p)[d].get(f) for f in inside]
+                    fp = [t for t in fp if t is not None]
+                    if cp is None and not fp:
+                        continue
+                    if small_coarse:
+                        if cp is None:
+                            continue
+                        self._row([(1.0, cp)] + [(-1.0, t) for t in fp], "le")
+                    else:
+                        if cp is None:
+                            # No piece of the large measure here: the small one's are 0.
+                            for t in fp:
+                                self._row([(1.0, t)], "le")
+                            continue
+                        self._row([(-1.0, cp)] + [(1.0, t) for t in fp], "le")
 
     def sum_ge(self, total, parts):
         self._row([(1.0, total)] + [(-1.0, p) for p in parts], "le")
@@ -436,19 +505,28 @@ def attack_family(job):
     findings = []
     result = None
     diffs = []
-    for located_only in ((True,) if args.all_located else (False,)):
-        fam = Family(pub, source, year, pairs, located_only, args.trust_reasons)
-        targets = [v for v, _ in fam.hidden]
-        if args.pieces:
-            targets += [v for v, *_ in fam.pieces]
-        if earlier is not None and year in earlier.years:
-            old = Family(earlier, source, year, pairs, located_only, False)
-            diffs, unchanged = joint(fam, old, args.additions_only)
-            # A table that did not change shares its unknowns with the earlier one:
-            # together they say what each says alone (attacked in the plain run).
-            fam.hidden = [(v, key) for v, key in fam.hidden if key[2] not in unchanged]
-            diffs = [(d, key) for d, key in diffs if key[2] not in unchanged]
-            targets = [v for v, _ in fam.hidden] + [d for d, _ in diffs]
+    # --all-located is stronger than the truth where the published values allow it;
+    # where they contradict it (a district whose located persons are all in hexagons
+    # inside it, plus some located by district only), the attacker falls back to the
+    # truth for that family.
+    for located_only in ((True, False) if args.all_located else (False,)):
+        try:
+            fam = Family(pub, source, year, pairs, located_only, args.trust_reasons)
+            targets = [v for v, _ in fam.hidden]
+            if args.pieces:
+                targets += [v for v, *_ in fam.pieces]
+            if earlier is not None and year in earlier.years:
+                old = Family(earlier, source, year, pairs, located_only, False)
+                diffs, unchanged = joint(fam, old, args.additions_only)
+                # A table that did not change shares its unknowns with the earlier one:
+                # together they say what each says alone (attacked in the plain run).
+                fam.hidden = [(v, key) for v, key in fam.hidden if key[2] not in unchanged]
+                diffs = [(d, key) for d, key in diffs if key[2] not in unchanged]
+                targets = [v for v, _ in fam.hidden] + [d for d, _ in diffs]
+        except Contradiction as e:
+            if located_only:
+                continue
+            return [("contradiction", f"{source} {year}: {e}")], 0, f"  {source} {year}: {e}"
         result = fam.solve(targets)
         if result is not None:
             break
@@ -567,12 +645,19 @@ def analyst_attack(args):
         else:
             lo, hi = shown_bounds(p["value"])
         pv = pub.cells.get((layer, p["unit"], code, "all", year)) if group == "all" else None
+        if pv is None and group == "all" and layer.startswith("h3_"):
+            # The public adaptive layer (`h3`) names hexagons of every resolution.
+            pv = pub.cells.get(("h3", p["unit"], code, "all", year))
         if pv is not None and pv[0] is not None:
             lo = hi = float(pv[0])
         return lo, hi
 
     parents = sorted({d["parent"] for d in pub.districts.values() if d["parent"]})
     years = args.years or pub.years
+    adaptive_shown = defaultdict(list)  # (measure, year) -> the adaptive layer's shown hexagons
+    for (l, u, c, g, y), (value, _) in pub.cells.items():
+        if l == "h3" and g == "all" and value is not None:
+            adaptive_shown[(c, y)].append((u, value))
     names_of = [l if isinstance(l, str) else l.get("id", l.get("name")) for l in layers_info["layers"]]
     hex_layers = sorted((l for l in names_of if l.startswith("h3_")), key=lambda l: int(l[3:]))
     if args.no_analyst_hexagons:
@@ -641,6 +726,16 @@ def analyst_attack(args):
                     kids[h3.cell_to_parent(h, res_of[coarse])].append(hv[h])
                 for h in listed[coarse]:
                     rows.append(({hv[h]: -1.0, **{c: 1.0 for c in kids[h]}}, 0.0, "eq"))
+            # Public adaptive hexagons coarser than any analyst resolution: each known
+            # exactly, the sum of its analyst hexagons at the coarsest resolution.
+            coarsest = res_of[hex_layers[0]]
+            kids = defaultdict(list)
+            for h in listed[hex_layers[0]]:
+                for r in range(coarsest):
+                    kids[h3.cell_to_parent(h, r)].append(hv[h])
+            for u, value in adaptive_shown.get((code, year), []):
+                if h3.get_resolution(u) < coarsest and kids.get(u):
+                    rows.append(({x: 1.0 for x in kids[u]}, -float(value), "eq"))
             finest = hex_layers[-1]
             piece_of_district = defaultdict(list)
             by_hex = defaultdict(list)

@@ -246,13 +246,25 @@ test('institutions: points with popups, filtered by type and by problem served',
   await context.close();
 });
 
-test('hexagons at a resolution the zoom fits, and a district found by keyboard', async () => {
+test('adaptive hexagons of mixed resolutions, and a district found by keyboard', async () => {
   const { page, context } = await open(`${BASE}/?layer=hex`);
-  assert.match(await page.evaluate(() => window.kmapa.layer()), /^h3-\d+$/);
-  assert.ok(await drawn(page) > 100, 'hexagons drawn');
-  await page.screenshot({ path: path.join(OUT, 'hexagons.png') });
-  // A problem the policy keeps off hexagons shows districts, and says so.
   const snap = await getJSON(`${BASE}/api/v1/snapshot`);
+  // The demo publishes the adaptive layer: one layer at every zoom, each hexagon at
+  // the finest resolution at which it is safe.
+  assert.ok(snap.layers.includes('h3'), `the demo publishes the adaptive layer: ${snap.layers}`);
+  assert.equal(await page.evaluate(() => window.kmapa.layer()), 'h3');
+  assert.ok(await drawn(page) > 50, 'hexagons drawn');
+  // Hexagons of different sizes are coloured by density, and the legend says so.
+  assert.match(await legend(page), /osoby na km²/);
+  const year = snap.years[snap.years.length - 1];
+  const fc = await getJSON(`${BASE}/collections/problems-h3/items?category=any_ops&year=${year}&limit=10000`);
+  const resolutions = new Set(fc.features.map((f) => f.properties.resolution));
+  assert.ok(resolutions.size >= 2, `hexagons of several resolutions: ${[...resolutions]}`);
+  await page.screenshot({ path: path.join(OUT, 'hexagons.png') });
+  await page.evaluate(() => window.kmapa.map.jumpTo({ zoom: window.kmapa.map.getZoom() + 2 }));
+  await page.waitForFunction(() => !window.kmapa.map.isMoving());
+  assert.equal(await page.evaluate(() => window.kmapa.layer()), 'h3', 'zooming in keeps the adaptive layer');
+  // A problem the policy keeps off hexagons shows districts, and says so.
   const vocab = await getJSON(`${BASE}/api/v1/vocabulary`);
   const off = vocab.find((c) => !snap.hexagon_measures.includes(c.code) && c.years.includes(snap.years[snap.years.length - 1]));
   if (off) {

@@ -135,6 +135,9 @@ impl Analyst for CubeAnalyst {
             LayerKind::H3(r) => Level::Hexagons(
                 Resolution::try_from(r).map_err(|_| format!("no H3 resolution {r}"))?,
             ),
+            LayerKind::H3Adaptive => {
+                return Err("the analyst tier answers hexagons at one resolution each".into());
+            }
         };
         let withheld = self.withheld(layer, category, year, &group.code());
         let counts = if withheld {

@@ -138,9 +138,19 @@ fn exact_values(tier: &ProtectedTier) -> PublicValues {
         .iter()
         .filter_map(|c| {
             let v = c.value?;
+            // The adaptive layer's hexagons are hexagons of their own resolution.
+            let layer = match c.layer {
+                LayerKind::H3Adaptive => LayerKind::H3(
+                    u64::from_str_radix(&c.unit, 16)
+                        .ok()
+                        .and_then(|h| CellIndex::try_from(h).ok())
+                        .map(|h| u8::from(h.resolution()))?,
+                ),
+                l => l,
+            };
             Some((
                 (
-                    c.layer,
+                    layer,
                     c.unit.clone(),
                     c.measure.clone(),
                     c.group.clone(),
@@ -486,6 +496,8 @@ impl<'a> AnalystAuditor<'a> {
             let mut atom_var = vec![usize::MAX; atoms.len()];
             // (hexagon, variable, persons, key) at the resolution last added.
             let mut level: Vec<(u64, usize, u64, CellKey)> = Vec::new();
+            // Every level offered: (resolution, hexagons and their variables).
+            let mut offered: Vec<(u8, Vec<(u64, usize)>)> = Vec::new();
             for (h, (persons, key, members)) in finest_hexes {
                 let unit = format!("{h:x}");
                 let (a, b) = bounds(finest_layer, &unit, persons, key);
@@ -505,6 +517,10 @@ impl<'a> AnalystAuditor<'a> {
                 }
                 level.push((h, v, persons, key));
             }
+            offered.push((
+                u8::from(finest),
+                level.iter().map(|&(h, v, ..)| (h, v)).collect(),
+            ));
             for &r in self.resolutions.iter().rev().skip(1) {
                 let layer = LayerKind::H3(u8::from(r));
                 let mut parents: std::collections::BTreeMap<u64, (u64, CellKey, Vec<usize>)> =
@@ -528,6 +544,39 @@ impl<'a> AnalystAuditor<'a> {
                     row.extend(children.into_iter().map(|c| (c, 1.0)));
                     rows.push(row);
                     level.push((h, v, persons, key));
+                }
+                offered.push((
+                    u8::from(r),
+                    level.iter().map(|&(h, v, ..)| (h, v)).collect(),
+                ));
+            }
+            // Public hexagons of a resolution the analyst tier does not offer (the
+            // adaptive layer's coarsest, say): each the sum of its hexagons at the next
+            // finer resolution offered, and known exactly.
+            for r in 0..u8::from(finest) {
+                if offered.iter().any(|(x, _)| *x == r) {
+                    continue;
+                }
+                let Some((_, finer)) = offered.iter().rev().find(|(x, _)| *x > r) else {
+                    continue;
+                };
+                let res = Resolution::try_from(r).expect("a resolution under the finest");
+                let mut sums: std::collections::BTreeMap<u64, Vec<usize>> = Default::default();
+                for &(h, v) in finer {
+                    if let Some(p) = hex_at(Some(h), res) {
+                        sums.entry(p).or_default().push(v);
+                    }
+                }
+                let layer = LayerKind::H3(r);
+                for (h, parts) in sums {
+                    let unit = format!("{h:x}");
+                    let key = (layer, unit, code.to_string(), Group::All.code(), year);
+                    if let Some(&p) = src.public.get(&key) {
+                        let v = add(p, p as f64, p as f64, (layer, key.1));
+                        let mut row = vec![(v, -1.0)];
+                        row.extend(parts.into_iter().map(|c| (c, 1.0)));
+                        rows.push(row);
+                    }
                 }
             }
             let mut by_district: HashMap<u16, Vec<usize>> = HashMap::new();

@@ -373,3 +373,124 @@ fn the_demo_policy_hides_no_unit_total_and_little_at_districts() {
     // Without the cheaper covers, 2.6 % on these two years.
     assert!(share <= 0.022, "{d:?}");
 }
+
+/// The adaptive hexagon layer (`h3_adaptive`): for each measure and year, hexagons of
+/// resolutions 6 to 8 that do not overlap and hold everyone located, each published
+/// value the sum of the persons in it; it hides far fewer persons than one layer of
+/// resolution 8 under the same policy, passes the audit (also read back from what was
+/// published), and an earlier snapshot's pattern is kept.
+#[test]
+fn the_adaptive_hexagon_layer_covers_everyone_once_and_hides_less_than_fixed_hexagons() {
+    use kmapa_cube::{Group, Measure};
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let cube = demo_cube(&vocabulary, &city);
+    let measures = [
+        "any_ops",
+        "any_pup",
+        "poverty",
+        "unemployment",
+        "disability",
+    ];
+    let fixed = PublicTier {
+        h3_measures: measures.iter().map(|m| m.to_string()).collect(),
+        ..PublicTier::default()
+    };
+    let adaptive = PublicTier {
+        h3_resolutions: vec![6, 7, 8],
+        h3_adaptive: true,
+        ..fixed.clone()
+    };
+    let protect = |tier: &PublicTier, earlier: &[kmapa_protect::output::ProtectedTier]| {
+        protect_public_tier(
+            &cube,
+            &vocabulary,
+            city.population.as_ref(),
+            tier,
+            "test",
+            earlier,
+        )
+        .unwrap()
+    };
+    let (protected, audit) = protect(&adaptive, &[]);
+    assert!(audit.passed(), "{:?}", audit.internal_failures.first());
+    let again = audit_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &adaptive,
+        &protected,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(again, audit, "the audit reads the adaptive pattern back");
+    let hex = |s: &str| h3o::CellIndex::try_from(u64::from_str_radix(s, 16).unwrap()).unwrap();
+    let mut resolutions = std::collections::BTreeSet::new();
+    for code in measures {
+        let measure = match code {
+            "any_ops" => Measure::AnyOf(kmapa_model::Source::Ops),
+            "any_pup" => Measure::AnyOf(kmapa_model::Source::Pup),
+            c => Measure::Category(cube.category_codes.iter().position(|x| x == c).unwrap() as u16),
+        };
+        for year in [2023u16, 2024] {
+            let cells: Vec<_> = protected
+                .cells
+                .iter()
+                .filter(|c| c.layer == LayerKind::H3Adaptive && c.measure == code && c.year == year)
+                .collect();
+            assert!(!cells.is_empty(), "{code} {year}");
+            let chosen: HashMap<h3o::CellIndex, Option<u32>> =
+                cells.iter().map(|c| (hex(&c.unit), c.value)).collect();
+            let mut inside: HashMap<h3o::CellIndex, u64> = HashMap::new();
+            for ((_, h), v) in
+                cube.measure_atoms(Some(Resolution::Eight), measure, year, Group::All)
+            {
+                let Some(h) = h else { continue };
+                let h = h3o::CellIndex::try_from(h).unwrap();
+                // Exactly one published hexagon holds each located person.
+                let holders: Vec<_> = (6..=8u8)
+                    .filter_map(|r| h.parent(Resolution::try_from(r).unwrap()))
+                    .filter(|p| chosen.contains_key(p))
+                    .collect();
+                assert!(
+                    v == 0 || holders.len() == 1,
+                    "{code} {year} {h}: {holders:?}"
+                );
+                if let [p] = holders[..] {
+                    *inside.entry(p).or_default() += v;
+                }
+            }
+            for (h, value) in &chosen {
+                resolutions.insert(u8::from(h.resolution()));
+                if let Some(v) = value {
+                    assert_eq!(
+                        u64::from(*v),
+                        inside.get(h).copied().unwrap_or(0),
+                        "{code} {year} {h}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        resolutions.len() >= 2,
+        "{resolutions:?}: one resolution only"
+    );
+    let share = |p: &kmapa_protect::output::ProtectedTier, layer: &str| {
+        let l = &p.summary.layers[layer];
+        l.hidden_persons as f64 / l.persons as f64
+    };
+    let (fixed_tier, _) = protect(&fixed, &[]);
+    let (a, f) = (share(&protected, "h3"), share(&fixed_tier, "h3_8"));
+    println!(
+        "hexagons hide {:.2} % of persons adaptive, {:.2} % at resolution 8",
+        a * 100.0,
+        f * 100.0
+    );
+    assert!(a < 0.01 && a * 4.0 < f, "adaptive {a}, fixed {f}");
+    // Districts lose nothing for it.
+    assert!(share(&protected, "districts") <= share(&fixed_tier, "districts") + 0.002);
+    // Published again over itself: the same tier.
+    let (second, _) = protect(&adaptive, std::slice::from_ref(&protected));
+    assert_eq!(second.cells, protected.cells);
+}

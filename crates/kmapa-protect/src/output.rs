@@ -17,9 +17,35 @@ pub enum LayerKind {
     Districts,
     /// Hexagons at one H3 resolution.
     H3(u8),
+    /// The adaptive hexagon layer: non-overlapping hexagons, each at the finest
+    /// resolution at which it is safe (resolution carried by each index).
+    H3Adaptive,
 }
 
 impl LayerKind {
+    /// The layer named as [`layer_name`] names it (`districts`, `h3_8`, `h3`); the
+    /// web map's and the export's spelling with `-` (`h3-8`) is read too.
+    pub fn parse(name: &str) -> Option<LayerKind> {
+        match name {
+            "city" => Some(LayerKind::City),
+            "parents" => Some(LayerKind::Parents),
+            "districts" => Some(LayerKind::Districts),
+            "h3" => Some(LayerKind::H3Adaptive),
+            h => {
+                let r: u8 = h
+                    .strip_prefix("h3_")
+                    .or(h.strip_prefix("h3-"))?
+                    .parse()
+                    .ok()?;
+                (r <= 15).then_some(LayerKind::H3(r))
+            }
+        }
+    }
+
+    pub fn is_hexagons(self) -> bool {
+        matches!(self, LayerKind::H3(_) | LayerKind::H3Adaptive)
+    }
+
     /// The policy's name for this kind of layer (every H3 resolution is `h3`).
     pub fn policy_layer(self) -> crate::policy::Layer {
         use crate::policy::Layer;
@@ -27,7 +53,7 @@ impl LayerKind {
             LayerKind::City => Layer::City,
             LayerKind::Parents => Layer::Parents,
             LayerKind::Districts => Layer::Districts,
-            LayerKind::H3(_) => Layer::H3,
+            LayerKind::H3(_) | LayerKind::H3Adaptive => Layer::H3,
         }
     }
 }
@@ -186,12 +212,15 @@ pub struct AnalystProtection {
 
 /// The layer's name in reports and collection ids: `city`, `parents`, `districts`,
 /// `h3_8`.
+/// The layer's name in tables and URLs (`districts`, `h3_8`; `h3` for the adaptive
+/// hexagon layer). [`LayerKind::parse`] reads it back.
 pub fn layer_name(layer: LayerKind) -> String {
     match layer {
         LayerKind::City => "city".into(),
         LayerKind::Parents => "parents".into(),
         LayerKind::Districts => "districts".into(),
         LayerKind::H3(r) => format!("h3_{r}"),
+        LayerKind::H3Adaptive => "h3".into(),
     }
 }
 

@@ -14,6 +14,7 @@
 //! breakdowns = []             # "sex", "age_band"
 //! breakdown_layers = ["districts", "parents", "city"]
 //! h3_measures = ["*"]         # or codes: ["any_ops", "any_pup", "poverty"]
+//! h3_adaptive = false         # true: one hexagon layer, each at the finest safe resolution
 //!
 //! [analyst]
 //! layers = ["districts", "parents", "city", "h3"]
@@ -94,6 +95,12 @@ pub struct PublicTier {
     /// hexagons for the totals (and common categories) keeps the district map whole
     /// (docs/benchmarks.md). The other measures' hexagons are still built, unpublished.
     pub h3_measures: Vec<String>,
+    /// One adaptive hexagon layer instead of one layer per resolution: each hexagon is
+    /// published at the finest of `h3_resolutions` at which it is safe (a hexagon is
+    /// split only where every finer hexagon under it holds no one or at least `k`
+    /// persons, and merged back where a finer one would have to be hidden), so rare
+    /// problems show on larger hexagons instead of hatched small ones.
+    pub h3_adaptive: bool,
 }
 
 impl PublicTier {
@@ -114,6 +121,7 @@ impl Default for PublicTier {
             breakdowns: Vec::new(),
             breakdown_layers: vec![Layer::Districts, Layer::Parents, Layer::City],
             h3_measures: vec!["*".into()],
+            h3_adaptive: false,
         }
     }
 }
@@ -247,6 +255,23 @@ impl Policy {
                 ));
             }
         }
+        let hexes = |layers: &[Layer], res: &[u8]| {
+            layers
+                .contains(&Layer::H3)
+                .then(|| res.iter().max().copied())
+                .flatten()
+        };
+        if let (Some(public), Some(analyst)) = (
+            hexes(&self.public.layers, &self.public.h3_resolutions),
+            hexes(&self.analyst.layers, &self.analyst.h3_resolutions),
+        ) && public > analyst
+        {
+            return bad(format!(
+                "public.h3_resolutions goes down to {public}, finer than the analyst tier's finest ({analyst}): \
+                 analyst answers are audited with the public hexagons as sums of their own, so add {public} to \
+                 analyst.h3_resolutions or publish coarser hexagons"
+            ));
+        }
         let c = self.analyst.ckm;
         if c.max_noise == 0 || c.max_noise > 20 {
             return bad(format!(
@@ -375,5 +400,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`version` is empty"), "{err}");
+        let err = Policy::parse("p.toml", "[public]\nh3_resolutions = [10]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("finer than the analyst tier's finest (9)"),
+            "{err}"
+        );
+        // Without analyst hexagons there is nothing to tie them to.
+        Policy::parse(
+            "p.toml",
+            "[public]\nh3_resolutions = [10]\n[analyst]\nlayers = [\"districts\"]",
+        )
+        .unwrap();
     }
 }

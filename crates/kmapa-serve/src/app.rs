@@ -1281,12 +1281,8 @@ fn analyst_answer(
         )));
     }
     use kmapa_protect::output::LayerKind;
-    let kind = match layer {
-        "city" => LayerKind::City,
-        "parents" => LayerKind::Parents,
-        "districts" => LayerKind::Districts,
-        h => LayerKind::H3(h.trim_start_matches("h3_").parse().unwrap_or(0)),
-    };
+    let kind = LayerKind::parse(layer)
+        .ok_or_else(|| Problem::not_found(format!("the analyst tier has no layer {layer:?}")))?;
     let category = q
         .get("category")
         .ok_or_else(|| Problem::bad_request("give category (see /api/v1/vocabulary)"))?;

@@ -12,19 +12,11 @@ use crate::data::{Served, status_text};
 const JSON: &str = "application/json";
 
 fn layer_of(name: &str) -> Result<LayerKind, Problem> {
-    match name {
-        "city" => Ok(LayerKind::City),
-        "parents" => Ok(LayerKind::Parents),
-        "districts" => Ok(LayerKind::Districts),
-        h if h.starts_with("h3_") => h[3..].parse().map(LayerKind::H3).map_err(|_| {
-            Problem::bad_request(format!(
-                "layer={h:?}: use city, parents, districts or h3_<resolution>"
-            ))
-        }),
-        other => Err(Problem::bad_request(format!(
-            "layer={other:?}: use city, parents, districts or h3_<resolution>"
-        ))),
-    }
+    LayerKind::parse(name).ok_or_else(|| {
+        Problem::bad_request(format!(
+            "layer={name:?}: use city, parents, districts, h3 (the adaptive hexagon layer) or h3_<resolution>"
+        ))
+    })
 }
 
 fn cell_json(c: Option<&PublishedCell>) -> Value {

@@ -351,7 +351,7 @@ impl Served {
                     Some(&x) => x,
                     None => {
                         let (g, bbox) = match layer {
-                            LayerKind::H3(_) => {
+                            LayerKind::H3(_) | LayerKind::H3Adaptive => {
                                 hexagon(&c.unit).unwrap_or_else(|| ("null".into(), city_bbox))
                             }
                             _ => unit_geometry
@@ -387,7 +387,13 @@ impl Served {
                     LayerKind::Parents => parent_names.get(&c.unit).cloned(),
                     _ => None,
                 };
-                let props = json!({
+                let resolution = layer
+                    .is_hexagons()
+                    .then(|| u64::from_str_radix(&c.unit, 16).ok())
+                    .flatten()
+                    .and_then(|h| CellIndex::try_from(h).ok())
+                    .map(|h| u8::from(h.resolution()));
+                let mut props = json!({
                     "unit": c.unit, "name": name, "layer": layer_name(layer),
                     "category": c.measure, "category_pl": label_pl, "category_en": label_en,
                     "group": c.group, "year": c.year,
@@ -395,6 +401,10 @@ impl Served {
                     "status": status, "status_pl": why_pl, "status_en": why_en,
                     "snapshot": meta["snapshot"], "policy_version": meta["policy_version"],
                 });
+                if let Some(r) = resolution {
+                    // Hexagons say their H3 resolution (the adaptive layer mixes them).
+                    props["resolution"] = r.into();
+                }
                 col.items.push(Item {
                     id: format!("{}:{}:{}:{}", c.unit, c.measure, c.group, c.year),
                     bbox,
@@ -522,13 +532,13 @@ impl Served {
     /// The GeoJSON geometry of a unit of any layer.
     pub fn geometry_of(&self, layer: LayerKind, unit: &str) -> Option<String> {
         match layer {
-            LayerKind::H3(_) => hexagon(unit).map(|(g, _)| g),
+            LayerKind::H3(_) | LayerKind::H3Adaptive => hexagon(unit).map(|(g, _)| g),
             _ => self.geometry.get(&(layer, unit.to_string())).cloned(),
         }
     }
 
     /// The problem layers published, as the web map and the export name them:
-    /// `districts`, `parents`, `h3-<resolution>`.
+    /// `districts`, `parents`, `h3-<resolution>`, `h3` (the adaptive hexagon layer).
     pub fn problem_layers(&self) -> Vec<String> {
         self.collections
             .iter()
@@ -542,7 +552,7 @@ impl Served {
         let mut m: Vec<String> = self
             .cells
             .values()
-            .filter(|c| matches!(c.layer, LayerKind::H3(_)))
+            .filter(|c| c.layer.is_hexagons())
             .map(|c| c.measure.clone())
             .collect();
         m.sort();
