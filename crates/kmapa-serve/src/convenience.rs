@@ -55,7 +55,7 @@ fn series(s: &Served, layer: LayerKind, unit: &str, measure: &str, group: &str) 
 /// `/api/v1/series?category=&unit=&layer=`: one measure at one unit over the years.
 #[utoipa::path(get, path = "/api/v1/series", tag = "kmapa",
     params(("category" = String, Query, description = "Category code or any_ops / any_pup"),
-           ("layer" = Option<String>, Query, description = "city (default), parents, districts, h3_<resolution>"),
+           ("layer" = Option<String>, Query, description = "city (default), parents, districts, h3 (the adaptive hexagon layer), h3_<resolution>"),
            ("unit" = Option<String>, Query, description = "Unit code (not for the city)"),
            ("sex" = Option<String>, Query, description = "Breakdown group, where published"),
            ("age" = Option<String>, Query, description = "Breakdown group, where published")),
@@ -220,7 +220,7 @@ fn csv_field(s: &str) -> String {
 
 /// `/api/v1/table.csv?layer=&category=&year=&unit=`: any table as CSV (UTF-8).
 #[utoipa::path(get, path = "/api/v1/table.csv", tag = "kmapa",
-    params(("layer" = Option<String>, Query, description = "city, parents, districts (default), h3_<resolution>"),
+    params(("layer" = Option<String>, Query, description = "city, parents, districts (default), h3 (the adaptive hexagon layer), h3_<resolution>"),
            ("category" = Option<String>, Query, description = "Category code"),
            ("year" = Option<u16>, Query, description = "Year"),
            ("unit" = Option<String>, Query, description = "Unit code"),

@@ -6,7 +6,7 @@
 //! - `districts.geojson`, `institutions.geojson`;
 //! - `problems/<layer>/<category>/<year>.geojson` (everyone) and
 //!   `problems/<layer>/<category>/<year>.<group>.geojson` (breakdown groups), `<layer>`
-//!   being `districts`, `parents` or `h3-8`: the same features, byte for byte, as
+//!   being `districts`, `parents`, `h3` (adaptive hexagons) or `h3-8`: the same features, byte for byte, as
 //!   `/collections/problems-<layer>/items?category=…&year=…`.
 //!
 //! - `profiles/<district>.json`: as `/api/v1/districts/{code}/profile`;
