@@ -6,8 +6,8 @@ use kmapa_protect::PublicStatus;
 use kmapa_protect::output::{LayerKind, PublishedCell};
 use serde_json::{Value, json};
 
-use crate::app::{AppState, Problem, cached_response, group_param, query};
 use crate::data::{Served, status_text};
+use crate::http::{AppState, Problem, cached_response, group_param, query};
 
 const JSON: &str = "application/json";
 

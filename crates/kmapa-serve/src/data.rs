@@ -7,6 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::path::Path;
 
+/// Features per page of a collection: the default and the most a client may ask for.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 10_000;
+
 use geo::{BoundingRect, MultiPolygon};
 use h3o::CellIndex;
 use kmapa_geo::City;
@@ -97,7 +101,7 @@ impl Collection {
             .map(|i| i.properties.len() + self.geometries[i.geometry].len() + 64)
             .sum();
         let average = bytes / self.items.len().max(1);
-        self.max_page = (PAGE_BYTES / average.max(1)).clamp(100, crate::app::MAX_LIMIT);
+        self.max_page = (PAGE_BYTES / average.max(1)).clamp(100, MAX_LIMIT);
     }
 
     /// The feature's GeoJSON text.
@@ -244,7 +248,7 @@ impl Served {
             geometries: Vec::new(),
             items: Vec::new(),
             filters: &["district"],
-            max_page: crate::app::MAX_LIMIT,
+            max_page: MAX_LIMIT,
             values: BTreeMap::new(),
         };
         for d in &city.layer.districts {
@@ -342,7 +346,7 @@ impl Served {
                 geometries: Vec::new(),
                 items: Vec::with_capacity(layer_cells.len()),
                 filters: PROBLEM_FILTERS,
-                max_page: crate::app::MAX_LIMIT,
+                max_page: MAX_LIMIT,
                 values: BTreeMap::new(),
             };
             let mut geometry_of: HashMap<String, (usize, [f64; 4])> = HashMap::new();
@@ -432,7 +436,7 @@ impl Served {
             geometries: Vec::new(),
             items: Vec::new(),
             filters: &["type", "sector", "category"],
-            max_page: crate::app::MAX_LIMIT,
+            max_page: MAX_LIMIT,
             values: BTreeMap::new(),
         };
         let mut institutions = Vec::new();

@@ -2,10 +2,14 @@
 //! protected public tier (`snapshot`), prepared once into collections (`data`), as
 //! OGC API – Features and the map's convenience API (`app`).
 
+pub mod analyst_api;
 pub mod app;
 pub mod convenience;
 pub mod data;
 pub mod export;
+pub mod http;
+pub mod ogc;
+pub mod operations;
 pub mod snapshot;
 pub mod users;
 pub mod webmap;
@@ -192,7 +196,7 @@ fn route_of(path: &str) -> Option<&'static str> {
 pub fn run(
     opts: &ServeOptions,
     snapshot: &snapshot::Snapshot,
-    analyst: Option<std::sync::Arc<dyn app::Analyst>>,
+    analyst: Option<std::sync::Arc<dyn http::Analyst>>,
 ) -> anyhow::Result<()> {
     let served = data::Served::from_snapshot(snapshot)?;
     let number = served.manifest.number;
@@ -257,7 +261,7 @@ pub fn run(
                     _ => None,
                 };
                 if let Some(detail) = refused {
-                    let res = actix_web::ResponseError::error_response(&app::Problem {
+                    let res = actix_web::ResponseError::error_response(&http::Problem {
                         status: actix_web::http::StatusCode::TOO_MANY_REQUESTS,
                         title: "Too many requests",
                         detail: detail.into(),
@@ -287,7 +291,7 @@ pub fn run(
                     drop(guard);
                     let status = res.status().as_u16();
                     if let Some(s) = state {
-                        app::record(&s, &route, status);
+                        operations::record(&s, &route, status);
                     }
                     if log {
                         tracing::info!(
@@ -300,13 +304,13 @@ pub fn run(
             })
             .configure(configure)
             .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(app::Problem::not_found(
+                Err::<actix_web::HttpResponse, _>(http::Problem::not_found(
                     "no such resource; start at / for the links",
                 ))
             }))
     })
     .workers(opts.workers.max(1))
-    // Hashing and compressing large answers run here (app::off_worker): two threads
+    // Hashing and compressing large answers run here (http::off_worker): two threads
     // per worker bound both the CPU they take and the memory of answers being made
     // (each thread's allocator arena holds on to what it has used).
     .worker_max_blocking_threads(2)

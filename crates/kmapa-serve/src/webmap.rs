@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::app::{AppState, Problem, static_response};
+use crate::http::{AppState, Problem, static_response};
 
 /// (path under /web/, content type, bytes)
 const FILES: &[(&str, &str, &str)] = &[
@@ -73,7 +73,7 @@ pub async fn file(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
     if path.as_str() == "config.json" {
-        return crate::app::cached_response(&req, &state, || {
+        return crate::http::cached_response(&req, &state, || {
             Ok((
                 config("api", state.basemap_style.as_deref()),
                 "application/json",
