@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Browser tests of the web map: playwright-core drives Debian's Chromium (/usr/bin/chromium,
+# Unit tests of the map's pure parts (node:test), then browser tests of the web map: playwright-core drives Debian's Chromium (/usr/bin/chromium,
 # never a downloaded browser) against a live `kmapa demo`-style server on loopback, and
 # against the static export served by a plain static file server. Screenshots, a print
 # PDF and the first-load measurements go to test-output/web/.
@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 bin=${KMAPA_BIN:-target/debug/kmapa}
 test -x /usr/bin/chromium || { echo "web map tests need Debian's chromium: apt-get install -y chromium (.ci/run does)" >&2; exit 1; }
 test -d node_modules/playwright-core || { echo "web map tests need playwright-core: npm ci (.ci/run does)" >&2; exit 1; }
+# The pure parts of the map (web/classes.js), without a browser.
+node --test tests/web/classes.test.mjs
+
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }

@@ -2,6 +2,9 @@
 // Every number comes from the server's protected layers; nothing here computes a count.
 // No request leaves the server the page came from: no basemap by default, no fonts, no CDN.
 // URLs are relative, so the same files work under the live API and from a static export.
+// An ES module: the pure parts (colour classes, hexagon sizes) are in classes.js.
+import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialClasses } from './classes.js';
+
 (function () {
   'use strict';
 
@@ -159,8 +162,6 @@
   const fmt = (x) => (state.measure === 'rate_per_1000' || density(shownLayer) ? num(x, 1) : num(x));
   const label = (c) => (c ? (state.lang === 'en' ? c.label_en : c.label_pl) : '');
   const category = (code) => vocabulary.find((c) => c.code === code);
-  // Average area of an H3 hexagon by resolution, km² (H3's published table).
-  const HEX_KM2 = { 5: 252.9, 6: 36.13, 7: 5.161, 8: 0.7373, 9: 0.1053, 10: 0.01504 };
   const hexName = (p) => t('hexunit').replace('{area}', num(HEX_KM2[p.resolution], HEX_KM2[p.resolution] < 1 ? 2 : 1));
   const unitName = (p) => p.name || (boundaries && boundaries.byCode[p.unit] && boundaries.byCode[p.unit].name)
     || (HEX_KM2[p.resolution] ? hexName(p) : p.unit);
@@ -274,11 +275,12 @@
   const density = (layer) => layer === 'h3' && state.measure === 'value';
   function measureOf(p, layer, year) {
     if (isHidden(p)) return null;
-    if (density(layer) && HEX_KM2[p.resolution]) return Math.round((p.value / HEX_KM2[p.resolution]) * 10) / 10;
+    if (density(layer) && HEX_KM2[p.resolution]) return perKm2(p.value, p.resolution);
     if (state.measure === 'value') return p.value;
-    if (p.rate_per_1000 !== undefined) return p.rate_per_1000;
+    // Rates are classed as shown (one decimal), so no two classes show the same bound.
+    if (p.rate_per_1000 !== undefined) return p.rate_per_1000 === null ? null : roundTo(p.rate_per_1000, 1);
     const pop = populationOf(p.unit, layer, year);
-    return pop ? Math.round((p.value / pop) * 100000) / 100 : null;
+    return pop ? roundTo((p.value / pop) * 1000, 1) : null;
   }
 
   async function render() {
@@ -334,28 +336,14 @@
   }
 
   function sequential(values) {
-    const pos = [...new Set(values.filter((v) => v > 0))].sort((a, b) => a - b);
-    const n = Math.min(SEQ.length, pos.length);
-    const breaks = [];
-    for (let i = 1; i < n; i++) breaks.push(pos[Math.floor((i * pos.length) / n)]);
-    const uniq = [...new Set(breaks)];
+    const { breaks, classes } = sequentialClasses(values, SEQ.length);
     const expr = ['case', ['==', ['get', 'hid'], true], HIDDEN, ['<=', ['get', 'v'], 0], ZERO,
-      uniq.length ? ['step', ['get', 'v'], SEQ[0], ...uniq.flatMap((b, i) => [b, SEQ[i + 1]])] : SEQ[0]];
-    const rows = [];
-    const edges = [pos[0], ...uniq];
-    edges.forEach((lo, i) => {
-      if (lo === undefined) return;
-      const inClass = pos.filter((v) => v >= lo && (i + 1 >= edges.length || v < edges[i + 1]));
-      const hi = inClass[inClass.length - 1];
-      rows.push([SEQ[i], hi === undefined || hi === lo ? fmt(lo) : `${fmt(lo)} – ${fmt(hi)}`]);
-    });
+      breaks.length ? ['step', ['get', 'v'], SEQ[0], ...breaks.flatMap((b, i) => [b, SEQ[i + 1]])] : SEQ[0]];
+    const rows = classes.map(([lo, hi], i) => [SEQ[i], hi === lo ? fmt(lo) : `${fmt(lo)} – ${fmt(hi)}`]);
     return { expression: expr, rows: [[ZERO, state.lang === 'en' ? '0 (nobody)' : '0 (nikt)'], ...rows] };
   }
   function diverging(values) {
-    const abs = values.map(Math.abs).filter((v) => v > 0).sort((a, b) => a - b);
-    const qn = (p) => (abs.length ? abs[Math.min(abs.length - 1, Math.floor(p * abs.length))] : 0);
-    const t1 = qn(0.33);
-    const t2 = Math.max(qn(0.75), t1 + (state.measure === 'value' ? 1 : 0.01));
+    const [t1, t2] = divergingThresholds(values, state.measure === 'value' && !density(shownLayer) ? 1 : 0.1);
     const expr = ['case', ['==', ['get', 'hid'], true], HIDDEN,
       ['step', ['get', 'v'], DIV[0], -t2, DIV[1], -t1, DIV[2], t1 + 1e-9, DIV[3], t2 + 1e-9, DIV[4]]];
     return { expression: expr, rows: [

@@ -18,6 +18,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web/app.js"),
     ),
     (
+        "classes.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/classes.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../../../web/style.css"),

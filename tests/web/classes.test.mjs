@@ -1,0 +1,69 @@
+// Unit tests of the web map's pure parts (web/classes.js), with node:test.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HEX_KM2, density, divergingThresholds, roundTo, sequentialClasses } from '../../web/classes.js';
+
+// A seeded generator, so a failure can be replayed.
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+}
+
+// Where MapLibre's `step` puts v: the last class whose start is at most v.
+const classOf = (v, breaks) => breaks.filter((b) => b <= v).length;
+
+test('sequential classes: every positive value in exactly one class, its range as the map colours it', () => {
+  const r = rng(7);
+  for (let round = 0; round < 500; round++) {
+    const n = 1 + Math.floor(r() * 60);
+    const scale = [1, 10, 1000][round % 3];
+    const values = Array.from({ length: n }, () => roundTo(r() * scale, round % 2 ? 1 : 0));
+    const { breaks, classes } = sequentialClasses(values, 5);
+    assert.ok(classes.length <= 5);
+    assert.equal(breaks.length, Math.max(0, classes.length - 1));
+    for (const v of values.filter((x) => x > 0)) {
+      const i = classOf(v, breaks);
+      const [lo, hi] = classes[i];
+      assert.ok(lo <= v && v <= hi, `${v} coloured as class ${i} [${lo}, ${hi}]`);
+    }
+    // Classes in order, never overlapping, never showing the same bound twice (the
+    // rate legend once said "7,9" for two colours).
+    const shown = classes.flatMap(([lo, hi]) => (lo === hi ? [lo] : [lo, hi]));
+    for (let i = 1; i < shown.length; i++) assert.ok(shown[i] > shown[i - 1], JSON.stringify(classes));
+  }
+});
+
+test('sequential classes of rates rounded as shown keep distinct bounds where raw rates would not', () => {
+  // Raw rates 7.86 and 7.94 both show as "7,9"; classed raw, they could end two classes.
+  const raw = [1.2, 3.4, 5.5, 7.86, 7.94, 9.1, 12.3, 15.0, 20.2, 31.5];
+  const { classes } = sequentialClasses(raw.map((x) => roundTo(x, 1)), 5);
+  const labels = classes.flatMap(([lo, hi]) => [lo.toFixed(1), hi.toFixed(1)]);
+  const bounds = classes.map(([lo, hi]) => `${lo.toFixed(1)}–${hi.toFixed(1)}`);
+  for (let i = 1; i < classes.length; i++) assert.notEqual(classes[i][0].toFixed(1), classes[i - 1][1].toFixed(1), bounds.join(' '));
+  assert.ok(labels.length > 0);
+});
+
+test('no positive values: no classes', () => {
+  assert.deepEqual(sequentialClasses([0, 0], 5), { breaks: [], classes: [] });
+  assert.deepEqual(sequentialClasses([], 5), { breaks: [], classes: [] });
+  assert.deepEqual(sequentialClasses([4, 4, 4], 5), { breaks: [], classes: [[4, 4]] });
+});
+
+test('density: persons per km² against H3 average areas', () => {
+  assert.equal(density(0, 8), 0);
+  assert.equal(density(HEX_KM2[8] * 100, 8), 100);
+  // The same persons in a hexagon seven times larger: a seventh of the density, within
+  // the areas' own ratio (H3 areas are averages, not exact multiples).
+  const ratio = density(700, 8) / density(700, 7);
+  assert.ok(Math.abs(ratio - HEX_KM2[7] / HEX_KM2[8]) < 0.01 * ratio);
+  assert.equal(density(5, 3), null);
+});
+
+test('diverging thresholds: ordered, at least a step apart, from |changes|', () => {
+  assert.deepEqual(divergingThresholds([], 1), [0, 1]);
+  const [t1, t2] = divergingThresholds([-30, -2, 1, 3, 5, 8, 40], 1);
+  assert.ok(t1 > 0 && t2 >= t1 + 1);
+  const [a, b] = divergingThresholds([2, 2, 2, 2], 0.1);
+  assert.equal(a, 2);
+  assert.equal(b, 2.1);
+});

@@ -1,0 +1,52 @@
+// Pure parts of the web map (no DOM, no map, no state): colour classes and hexagon
+// sizes. An ES module imported by app.js; unit-tested by tests/web/classes.test.mjs.
+
+// Average area of an H3 hexagon by resolution, km² (the H3 documentation's table).
+export const HEX_KM2 = { 5: 252.9, 6: 36.13, 7: 5.161, 8: 0.7373, 9: 0.1053, 10: 0.01504 };
+
+/** `x` rounded to `digits` decimals: what the map shows, and what it classes. */
+export function roundTo(x, digits) {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Persons per km² in a hexagon of H3 resolution `res` (one decimal); null if unknown. */
+export function density(persons, res) {
+  const area = HEX_KM2[res];
+  return area ? roundTo(persons / area, 1) : null;
+}
+
+/**
+ * Sequential classes of the positive values, at most `n`, by quantiles of the distinct
+ * values. `breaks[i]` starts class i + 1 (a value v is in the first class whose start
+ * is at most v, as MapLibre's `step` does); `classes[i]` is the [lowest, highest] value
+ * in class i. Values should be rounded as shown: then no two classes show the same
+ * bound.
+ */
+export function sequentialClasses(values, n) {
+  const pos = [...new Set(values.filter((v) => v > 0))].sort((a, b) => a - b);
+  const k = Math.min(n, pos.length);
+  const breaks = [];
+  for (let i = 1; i < k; i++) breaks.push(pos[Math.floor((i * pos.length) / k)]);
+  const uniq = [...new Set(breaks)];
+  const starts = [pos[0], ...uniq];
+  const classes = [];
+  starts.forEach((lo, i) => {
+    if (lo === undefined) return;
+    const inClass = pos.filter((v) => v >= lo && (i + 1 >= starts.length || v < starts[i + 1]));
+    classes.push([lo, inClass[inClass.length - 1]]);
+  });
+  return { breaks: uniq, classes };
+}
+
+/**
+ * Thresholds of a diverging scale of changes: |change| up to t1 is "no change", t1 to
+ * t2 a change, beyond t2 a large one (the 33rd and 75th percentiles of |change|, t2
+ * at least one `step` above t1).
+ */
+export function divergingThresholds(values, step) {
+  const abs = values.map(Math.abs).filter((v) => v > 0).sort((a, b) => a - b);
+  const q = (p) => (abs.length ? abs[Math.min(abs.length - 1, Math.floor(p * abs.length))] : 0);
+  const t1 = q(0.33);
+  return [t1, Math.max(q(0.75), t1 + step)];
+}
