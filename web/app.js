@@ -17,7 +17,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
       showinst: 'pokaż na mapie', insttype: 'Rodzaj', all: 'wszystkie', instserves: 'tylko pomagające w wybranym problemie',
       csv: 'Pobierz CSV', print: 'Drukuj raport', close: 'Zamknij', signin: 'Zaloguj (analityk)', signout: 'Wyloguj',
       signintitle: 'Logowanie do warstwy analitycznej',
-      signinhelp: 'Token wydaje administrator (kmapa users add NAZWA --role analyst). Token zostaje tylko w tej karcie przeglądarki.',
+      signinhelp: 'Token analityka otrzymasz od administratora mapy w swoim urzędzie. Token zostaje tylko w tej karcie przeglądarki.',
       token: 'Token', signinok: 'Zaloguj', cancel: 'Anuluj', badtoken: 'Nieprawidłowy token.',
       badrole: 'Ten token nie daje dostępu do warstwy analitycznej (potrzebna rola analityka).',
       noanalyst: 'Serwer działa bez warstwy analitycznej.',
@@ -47,7 +47,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
       showinst: 'show on the map', insttype: 'Type', all: 'all', instserves: 'only those helping with the chosen problem',
       csv: 'Download CSV', print: 'Print report', close: 'Close', signin: 'Sign in (analyst)', signout: 'Sign out',
       signintitle: 'Sign in to the analyst tier',
-      signinhelp: 'An administrator issues tokens (kmapa users add NAME --role analyst). The token stays in this browser tab only.',
+      signinhelp: 'Analyst tokens are issued by the map administrator at your office. The token stays in this browser tab only.',
       token: 'Token', signinok: 'Sign in', cancel: 'Cancel', badtoken: 'Invalid token.',
       badrole: 'This token does not open the analyst tier (the analyst role is needed).',
       noanalyst: 'The server runs without the analyst tier.',
@@ -212,9 +212,13 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
       const empty = { type: 'FeatureCollection', features: [] };
       map.addSource('units', { type: 'geojson', data: empty });
       map.addSource('inst', { type: 'geojson', data: empty });
+      map.addSource('district-outlines', { type: 'geojson', data: empty });
       map.addLayer({ id: 'units-fill', type: 'fill', source: 'units', paint: { 'fill-color': ZERO, 'fill-opacity': 0.88 } });
       map.addLayer({ id: 'units-hidden', type: 'fill', source: 'units', filter: ['==', ['get', 'hid'], true], paint: { 'fill-pattern': 'hatch', 'fill-opacity': 0.9 } });
       map.addLayer({ id: 'units-line', type: 'line', source: 'units', paint: { 'line-color': '#5c5c5c', 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 0.4, 14, 1.2] } });
+      // Over hexagons, the districts' boundaries, so hexagons do not float without context.
+      map.addLayer({ id: 'district-lines', type: 'line', source: 'district-outlines', layout: { visibility: 'none' },
+        paint: { 'line-color': '#1f3b57', 'line-width': ['interpolate', ['linear'], ['zoom'], 9, 0.8, 14, 2], 'line-opacity': 0.7 } });
       map.addLayer({ id: 'units-selected', type: 'line', source: 'units', filter: ['==', ['get', 'unit'], ''], paint: { 'line-color': '#00507a', 'line-width': 3.5 } });
       map.addLayer({ id: 'inst-points', type: 'circle', source: 'inst', paint: {
         'circle-radius': ['interpolate', ['linear'], ['zoom'], 9, 4, 14, 8], 'circle-color': ['get', 'color'],
@@ -317,6 +321,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
     const drawnFeatures = shown.map((f) => ({ type: 'Feature', geometry: f.geometry,
       properties: { i: f.properties.i, unit: f.properties.unit, v: f.properties.v, hid: f.properties.hid } }));
     shownLayer = layer;
+    showDistrictLines();
     const data = { type: 'FeatureCollection', features: drawnFeatures };
     map.getSource('units').setData(data);
     const values = shown.filter((f) => !f.properties.hid).map((f) => f.properties.v);
@@ -370,6 +375,18 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
     if (tier === 'analyst' && state.measure === 'rate_per_1000' && currentLayer().startsWith('h3')) box.append(el('div', { class: 'note', text: t('hexnorate') }));
     if (hexFallback()) box.append(el('div', { class: 'note', text: t('nohex') }));
     if (withheld) box.append(el('div', { class: 'note', text: t('withheld') }));
+    instLegend();
+  }
+  // The institutions' colours (by sector), while they are shown.
+  function instLegend() {
+    const box = $('legend');
+    const old = box.querySelector('.inst-legend');
+    if (old) old.remove();
+    if (!state.inst || !institutions.length) return;
+    const sectors = [...new Set(institutions.map((i) => i.sector))].filter((x) => SECTOR_COLORS[x]);
+    box.append(el('div', { class: 'inst-legend' }, el('strong', { text: t('institutions') }),
+      ...sectors.map((x) => el('div', { class: 'row' }, el('span', { class: 'swatch dot', style: `background:${SECTOR_COLORS[x]}` }),
+        el('span', { text: T[state.lang].sector[x] || x })))));
   }
 
   function describe(p) {
@@ -419,6 +436,10 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
   }
 
   // ---------- institutions ----------
+  function showDistrictLines() {
+    if (!map || !map.getLayer('district-lines')) return;
+    map.setLayoutProperty('district-lines', 'visibility', shownLayer.startsWith('h3') && boundaries ? 'visible' : 'none');
+  }
   function renderInstitutions() {
     const on = state.inst;
     const list = institutions.filter((i) => (!state.instType || i.kind === state.instType)
@@ -426,6 +447,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
     const features = on ? list.map((i, n) => ({ type: 'Feature', geometry: { type: 'Point', coordinates: [i.lon, i.lat] },
       properties: { n: institutions.indexOf(i), color: SECTOR_COLORS[i.sector] || '#333' } })) : [];
     if (map.getSource('inst')) map.getSource('inst').setData({ type: 'FeatureCollection', features });
+    instLegend();
     hook.institutionsShown = features.length;
   }
   const kindLabel = (k) => KINDS[state.lang][k] || k.replace(/_/g, ' ');
@@ -782,6 +804,8 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
       for (const f of b.features) boundaries.byCode[f.properties.code] = f.properties;
       $('district-names').replaceChildren(...b.features.map((f) => f.properties.name).sort((x, y) => x.localeCompare(y, 'pl')).map((n) => el('option', { value: n })));
       hook.districtsLoaded = b.features.length;
+      map.getSource('district-outlines').setData({ type: 'FeatureCollection', features: b.features.map((f) => ({ type: 'Feature', geometry: f.geometry, properties: {} })) });
+      showDistrictLines();
     }
     if (inst) {
       institutions = inst.features.map((f) => f.properties);

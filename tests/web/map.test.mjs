@@ -217,6 +217,10 @@ test('institutions: points with popups, filtered by type and by problem served',
   const { page, context } = await open(`${BASE}/?category=homelessness&inst=1`);
   const all = await page.evaluate(() => window.kmapa.institutionsShown);
   const api = await getJSON(`${BASE}/collections/institutions/items?limit=10000`);
+  // Their colours are explained: a legend of the sectors present, in Polish.
+  const sectorsShown = await page.locator('#legend .inst-legend .row').allInnerTexts();
+  assert.equal(sectorsShown.length, new Set(api.features.map((f) => f.properties.sector)).size, sectorsShown.join(', '));
+  assert.ok(sectorsShown.some((x) => /pomoc społeczna|Pomoc społeczna/i.test(x)), sectorsShown.join(', '));
   assert.equal(all, api.features.length);
   await page.check('#inst-serves');
   const serving = await page.evaluate(() => window.kmapa.institutionsShown);
@@ -256,6 +260,9 @@ test('adaptive hexagons of mixed resolutions, and a district found by keyboard',
   assert.ok(await drawn(page) > 50, 'hexagons drawn');
   // Hexagons of different sizes are coloured by density, and the legend says so.
   assert.match(await legend(page), /osoby na km²/);
+  // District boundaries are drawn over them, so hexagons do not float without context.
+  await page.waitForFunction(() => window.kmapa.districtsLoaded > 0);
+  assert.equal(await page.evaluate(() => window.kmapa.map.getLayoutProperty('district-lines', 'visibility')), 'visible');
   const year = snap.years[snap.years.length - 1];
   const fc = await getJSON(`${BASE}/collections/problems-h3/items?category=any_ops&year=${year}&limit=10000`);
   const resolutions = new Set(fc.features.map((f) => f.properties.resolution));
@@ -292,6 +299,8 @@ test('analyst sign-in: a public token is refused, an analyst token switches tier
   const { page, context, requests } = await open(`${BASE}/`);
   assert.match(await page.locator('#tier').innerText(), /Warstwa publiczna/);
   await page.click('#signin');
+  // The dialog tells a visitor whom to ask, not an administrator's command.
+  assert.doesNotMatch(await page.locator('#signin-form').innerText(), /kmapa users|--role/);
   await page.fill('#token', PUBLIC_TOKEN);
   await page.click('#signin-form button[type=submit]');
   await page.waitForFunction(() => document.getElementById('signin-error').textContent.length > 0);
