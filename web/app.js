@@ -457,6 +457,13 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
     const codes = a.districts || [];
     return codes.map((c) => (boundaries && boundaries.byCode[c] ? boundaries.byCode[c].name : c)).join(', ');
   }
+  // A sub-row ("w tym wielodzietność") only makes sense after its category.
+  function servesLabel(code) {
+    const c = category(code);
+    if (!c) return code;
+    const parent = c.parent && category(c.parent);
+    return parent ? `${label(parent)} – ${label(c)}` : label(c);
+  }
   function institutionCard(i, heading) {
     const rows = [
       el(heading, { text: i.name }),
@@ -466,7 +473,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
       i.phone ? el('p', {}, `${t('phone')}: `, el('a', { href: 'tel:' + i.phone.replace(/\s/g, ''), text: i.phone })) : null,
       i.email ? el('p', {}, `${t('email')}: `, el('a', { href: 'mailto:' + i.email, text: i.email })) : null,
       i.website ? el('p', {}, `${t('www')}: `, el('a', { href: i.website, rel: 'noopener', target: '_blank', text: i.website })) : null,
-      el('p', { text: `${t('serves')}: ${(i.categories || []).map((c) => label(category(c)) || c).join(', ')}` }),
+      el('p', { text: `${t('serves')}: ${(i.categories || []).map(servesLabel).join('; ')}` }),
       el('p', { text: `${t('area')}: ${areaText(i.area)}` }),
     ];
     return rows;
@@ -474,7 +481,10 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
   function institutionPopup(f, lngLat) {
     const i = institutions[f.properties.n];
     if (!i) return;
-    new maplibregl.Popup({ maxWidth: '22rem', className: 'inst-popup' }).setLngLat([i.lon, i.lat])
+    // On a phone the point goes to the middle first, so the popup and its close button
+    // stay on screen.
+    if (window.innerWidth < 700) map.jumpTo({ center: [i.lon, i.lat] });
+    new maplibregl.Popup({ maxWidth: 'min(22rem, 92vw)', className: 'inst-popup' }).setLngLat([i.lon, i.lat])
       .setDOMContent(el('div', {}, ...institutionCard(i, 'h3'))).addTo(map);
   }
   function fillInstitutionTypes() {

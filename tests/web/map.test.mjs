@@ -361,6 +361,49 @@ test('phone width: everything fits, the map is drawn', async () => {
 
   await page.click('#more');
   await page.screenshot({ path: path.join(OUT, 'phone.png') });
+  // An institution's popup fits the phone's screen, close button included, and a
+  // sub-row it helps with is named after its category ("… – w tym …").
+  const vocab = await getJSON(`${BASE}/api/v1/vocabulary`);
+  const subrows = new Set(vocab.filter((c) => c.parent).map((c) => c.code));
+  const api = await getJSON(`${BASE}/collections/institutions/items?limit=10000`);
+  const target = api.features.find((f) => (f.properties.categories || []).some((c) => subrows.has(c)));
+  assert.ok(target, 'an institution helps with a sub-row');
+  await page.click('#more');
+  await page.check('#inst');
+  await page.click('#more');
+  await page.evaluate((c) => window.kmapa.map.jumpTo({ center: c, zoom: 15 }), target.geometry.coordinates);
+  await page.waitForFunction(() => !window.kmapa.map.isMoving() && window.kmapa.map.queryRenderedFeatures({ layers: ['inst-points'] }).length > 0);
+  // Tap it near the screen's edge: the map centres it before the popup opens.
+  await page.evaluate((c) => window.kmapa.map.jumpTo({ center: c }), [target.geometry.coordinates[0] - 0.002, target.geometry.coordinates[1] - 0.003]);
+  const tap = await page.evaluate((c) => {
+    const m = window.kmapa.map;
+    const r = m.getCanvas().getBoundingClientRect();
+    const p = m.project(c);
+    return { x: r.left + p.x, y: r.top + p.y };
+  }, target.geometry.coordinates);
+  const under = await page.evaluate((t) => {
+    const r = window.kmapa.map.getCanvas().getBoundingClientRect();
+    return window.kmapa.map.queryRenderedFeatures([t.x - r.left, t.y - r.top], { layers: ['inst-points'] }).length;
+  }, tap);
+  assert.ok(under > 0, `an institution point under the tap at ${JSON.stringify(tap)}`);
+  const topmost = await page.evaluate((t) => { const e = document.elementFromPoint(t.x, t.y); return e && (e.id || e.className); }, tap);
+  assert.match(String(topmost), /maplibregl-canvas/, `the map is what is tapped at ${JSON.stringify(tap)}, not ${topmost}; zoom ${await page.evaluate(() => window.kmapa.map.getZoom())}, canvas ${JSON.stringify(await page.evaluate(() => window.kmapa.map.getCanvas().getBoundingClientRect()))}`);
+  await page.touchscreen.tap(tap.x, tap.y);
+  await page.waitForSelector('.maplibregl-popup h3');
+  const popup = await page.locator('.maplibregl-popup-content').boundingBox();
+  const close = await page.locator('.maplibregl-popup-close-button').boundingBox();
+  for (const [what, b] of [['popup', popup], ['close button', close]]) {
+    assert.ok(b.x >= 0 && b.y >= 0 && b.x + b.width <= 390 && b.y + b.height <= 844, `${what} on screen: ${JSON.stringify(b)}`);
+  }
+  // Nothing lies over it (the legend did): a tap on its close button, or on its top
+  // left corner, reaches the popup.
+  const onTop = await page.evaluate((b) => document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2)?.className, close);
+  assert.match(String(onTop), /maplibregl-popup-close-button/, `over the close button: ${onTop}`);
+  const corner = await page.evaluate((b) => !!document.elementFromPoint(b.x + 12, b.y + 12)?.closest('.maplibregl-popup'), popup);
+  assert.ok(corner, 'the popup\'s corner is not covered');
+  const serves = (await page.locator('.maplibregl-popup-content').innerText()).split('\n').find((l) => l.startsWith('Pomaga w'));
+  assert.ok(serves && !/(: |; )w tym/.test(serves) && / – w tym /.test(serves), serves);
+  await page.screenshot({ path: path.join(OUT, 'phone-institution.png') });
   await context.close();
 });
 
