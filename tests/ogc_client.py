@@ -21,7 +21,13 @@ assert openapi["openapi"].startswith("3.0"), openapi["openapi"]
 collections = {c["id"]: c for c in api.collections()["collections"]}
 for needed in ("districts", "problems-districts", "problems-parents", "institutions"):
     assert needed in collections, (needed, list(collections))
-assert any(c.startswith("problems-h3-") for c in collections), list(collections)
+hexagons = [c for c in collections if c == "problems-h3" or c.startswith("problems-h3-")]
+assert hexagons, list(collections)
+if "problems-h3" in collections:
+    # The adaptive hexagon layer: hexagons of several resolutions, each saying which.
+    hx = api.collection_items("problems-h3", category="any_ops", limit=10000)
+    res = {f["properties"]["resolution"] for f in hx["features"]}
+    assert len(res) >= 2 and res <= set(range(5, 11)), res
 assert "features" in api.feature_collections() or api.feature_collections()
 
 # Districts: every feature once across pages.
