@@ -684,7 +684,9 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
     const attribution = snapshot.attribution || t('attribution');
     notice.append(`${t('snapshot')} ${snapshot.number} (${String(snapshot.published_at || '').slice(0, 10)}), ${t('policy')} ${snapshot.policy_version}. ${attribution.replace(/\.$/, '')}.`);
     if (map && map._kmapaAttribution) map.removeControl(map._kmapaAttribution);
-    if (map) {
+    // The footer credits the boundaries; a box over the map (it covered the southern
+    // districts) only with a basemap, whose tiles name their own sources.
+    if (map && config.basemap_style) {
       map._kmapaAttribution = new maplibregl.AttributionControl({ compact: window.innerWidth < 700,
         customAttribution: [attribution, snapshot.synthetic ? t('synthetic') : ''].filter(Boolean).join(' · ') });
       map.addControl(map._kmapaAttribution, 'bottom-right');
