@@ -519,14 +519,15 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
   }
   function chart(series, city, useRate) {
     const years = snapshot.years;
-    const W = 150, H = 46, P = 4;
+    // Room for the axes: the value scale on the left, the first and last year below.
+    const W = 176, H = 64, P = 4, L = 28, B = 13;
     const val = (c) => (c && !isHidden(c) ? (useRate ? c.rate_per_1000 : c.value) : null);
     const byYear = (s) => new Map(s.map((c) => [c.year, c]));
     const d = byYear(series), m = byYear(city || []);
     const pts = years.map((y) => [y, val(d.get(y)), useRate ? val(m.get(y)) : null]);
     const max = Math.max(1e-9, ...pts.flatMap(([, a, b]) => [a || 0, b || 0]));
-    const x = (i) => P + (i * (W - 2 * P)) / Math.max(1, years.length - 1);
-    const y = (v) => H - P - (v / max) * (H - 2 * P);
+    const x = (i) => L + (i * (W - L - P)) / Math.max(1, years.length - 1);
+    const y = (v) => H - B - (v / max) * (H - B - P);
     const path = (k) => {
       let s = '', pen = false;
       pts.forEach((p, i) => { if (p[k] === null) { pen = false; return; } s += `${pen ? 'L' : 'M'}${x(i).toFixed(1)},${y(p[k]).toFixed(1)}`; pen = true; });
@@ -540,11 +541,19 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
     const desc = pts.map(([yr, a]) => `${yr}: ${a === null ? t('hidden') : num(a, useRate ? 1 : 0)}`).join('; ');
     svg.setAttribute('aria-label', desc);
     const add = (tag, attrs) => { const e = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); svg.append(e); return e; };
-    add('line', { x1: P, x2: W - P, y1: H - P, y2: H - P, stroke: '#999', 'stroke-width': 0.6 });
+    add('line', { x1: L, x2: W - P, y1: H - B, y2: H - B, stroke: '#999', 'stroke-width': 0.6 });
+    add('line', { x1: L, x2: L, y1: P, y2: H - B, stroke: '#999', 'stroke-width': 0.6 });
+    const label = (txt, attrs) => { add('text', Object.assign({ 'font-size': 8.5, fill: '#444', class: 'axis' }, attrs)).textContent = txt; };
+    if (max > 1e-6) label(num(max, useRate ? 1 : 0), { x: L - 3, y: P + 6, 'text-anchor': 'end' });
+    label('0', { x: L - 3, y: H - B, 'text-anchor': 'end' });
+    if (years.length) {
+      label(String(years[0]), { x: L, y: H - 2, 'text-anchor': 'start' });
+      if (years.length > 1) label(String(years[years.length - 1]), { x: W - P, y: H - 2, 'text-anchor': 'end' });
+    }
     if (useRate) add('path', { d: path(2), fill: 'none', stroke: '#6b6b6b', 'stroke-width': 1.3, 'stroke-dasharray': '3 2' });
     add('path', { d: path(1), fill: 'none', stroke: '#00507a', 'stroke-width': 2 });
     pts.forEach((p, i) => {
-      if (p[1] === null) add('circle', { cx: x(i), cy: H - P - 2, r: 2.2, fill: '#fff', stroke: '#7a1d00', 'stroke-width': 1, class: 'hidden-year' });
+      if (p[1] === null) add('circle', { cx: x(i), cy: H - B - 2, r: 2.2, fill: '#fff', stroke: '#7a1d00', 'stroke-width': 1, class: 'hidden-year' });
       else add('circle', { cx: x(i), cy: y(p[1]), r: 1.6, fill: '#00507a' });
     });
     const title = document.createElementNS(ns, 'title');

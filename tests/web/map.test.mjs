@@ -197,6 +197,11 @@ test('clicking a district opens its profile with charts, institutions, CSV and a
   assert.equal(await page.locator('#profile .cat svg').count(), profile.categories.length, 'a chart per category');
   const polylines = await page.locator('#profile .cat svg path[stroke="#00507a"]').evaluateAll((ps) => ps.filter((p) => (p.getAttribute('d') || '').includes('L')).length);
   assert.ok(polylines > 5, 'charts draw trend lines');
+  // Each chart has axes: 0 and its top value, the first and the last year.
+  const snap = await getJSON(`${BASE}/api/v1/snapshot`);
+  const axes = await page.locator('#profile .cat svg').first().locator('text.axis').allTextContents();
+  assert.ok(axes.includes('0') && axes.includes(String(snap.years[0])) && axes.includes(String(snap.years[snap.years.length - 1])), axes.join(' | '));
+  assert.ok(axes.some((a) => /^[1-9]/.test(a)), `a top value on the scale: ${axes.join(' | ')}`);
   assert.equal(await page.locator('#profile ul.inst > li').count(), profile.institutions.length);
   const href = await page.locator('#profile-csv').getAttribute('href');
   const csv = await (await fetch(new URL(href, BASE + '/'))).text();
