@@ -3,7 +3,7 @@
 // No request leaves the server the page came from: no basemap by default, no fonts, no CDN.
 // URLs are relative, so the same files work under the live API and from a static export.
 // An ES module: the pure parts (colour classes, hexagon sizes) are in classes.js.
-import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialClasses } from './classes.js';
+import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, sequentialClasses } from './classes.js';
 
 (function () {
   'use strict';
@@ -322,6 +322,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
       properties: { i: f.properties.i, unit: f.properties.unit, v: f.properties.v, hid: f.properties.hid } }));
     shownLayer = layer;
     showDistrictLines();
+    if (hook.toggleLabels) hook.toggleLabels();
     const data = { type: 'FeatureCollection', features: drawnFeatures };
     map.getSource('units').setData(data);
     const values = shown.filter((f) => !f.properties.hid).map((f) => f.properties.v);
@@ -436,6 +437,22 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
   }
 
   // ---------- institutions ----------
+  // District names, once the map is close enough for them to fit (HTML markers: the map
+  // has no font files to draw text with, by design nothing is fetched from elsewhere).
+  const LABEL_ZOOM = 11.6;
+  function addDistrictLabels(features) {
+    for (const f of features) {
+      const at = labelPoint(f.geometry);
+      if (!at) continue;
+      const div = el('div', { class: 'district-label', text: f.properties.name });
+      div.setAttribute('aria-hidden', 'true');
+      new maplibregl.Marker({ element: div }).setLngLat(at).addTo(map);
+    }
+    const toggle = () => map.getContainer().classList.toggle('labels-on', map.getZoom() >= LABEL_ZOOM && state.layer !== 'parents');
+    map.on('zoomend', toggle);
+    hook.toggleLabels = toggle;
+    toggle();
+  }
   function showDistrictLines() {
     if (!map || !map.getLayer('district-lines')) return;
     map.setLayoutProperty('district-lines', 'visibility', shownLayer.startsWith('h3') && boundaries ? 'visible' : 'none');
@@ -827,6 +844,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, roundTo, sequentialCla
       hook.districtsLoaded = b.features.length;
       map.getSource('district-outlines').setData({ type: 'FeatureCollection', features: b.features.map((f) => ({ type: 'Feature', geometry: f.geometry, properties: {} })) });
       showDistrictLines();
+      addDistrictLabels(b.features);
     }
     if (inst) {
       institutions = inst.features.map((f) => f.properties);

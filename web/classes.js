@@ -50,3 +50,39 @@ export function divergingThresholds(values, step) {
   const t1 = q(0.33);
   return [t1, Math.max(q(0.75), t1 + step)];
 }
+
+/**
+ * A point inside a polygon for its label, as GEOS's interior point does: on the
+ * horizontal line through the middle of the outer ring's height, the middle of the
+ * widest stretch that lies inside (holes and every part of a MultiPolygon counted;
+ * the part with the largest bounding box is labelled). `geometry` is GeoJSON.
+ */
+export function labelPoint(geometry) {
+  const polys = geometry.type === 'Polygon' ? [geometry.coordinates] : geometry.type === 'MultiPolygon' ? geometry.coordinates : [];
+  let best = null;
+  for (const rings of polys) {
+    const outer = rings[0] || [];
+    if (outer.length < 4) continue;
+    const ys = outer.map((p) => p[1]);
+    const xs = outer.map((p) => p[0]);
+    const [ymin, ymax] = [Math.min(...ys), Math.max(...ys)];
+    const size = (Math.max(...xs) - Math.min(...xs)) * (ymax - ymin);
+    // A line through a vertex is nudged so crossings are counted once.
+    let y = (ymin + ymax) / 2;
+    if (ys.includes(y)) y += (ymax - ymin) * 1e-7;
+    const crossings = [];
+    for (const ring of rings) {
+      for (let i = 0; i + 1 < ring.length; i++) {
+        const [a, b] = [ring[i], ring[i + 1]];
+        if ((a[1] > y) !== (b[1] > y)) crossings.push(a[0] + ((y - a[1]) * (b[0] - a[0])) / (b[1] - a[1]));
+      }
+    }
+    crossings.sort((p, q) => p - q);
+    let width = -1, at = null;
+    for (let i = 0; i + 1 < crossings.length; i += 2) {
+      if (crossings[i + 1] - crossings[i] > width) { width = crossings[i + 1] - crossings[i]; at = [(crossings[i] + crossings[i + 1]) / 2, y]; }
+    }
+    if (at && (!best || size > best.size)) best = { size, at };
+  }
+  return best ? best.at : null;
+}

@@ -1,7 +1,7 @@
 // Unit tests of the web map's pure parts (web/classes.js), with node:test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HEX_KM2, density, divergingThresholds, roundTo, sequentialClasses } from '../../web/classes.js';
+import { HEX_KM2, density, divergingThresholds, labelPoint, roundTo, sequentialClasses } from '../../web/classes.js';
 
 // A seeded generator, so a failure can be replayed.
 function rng(seed) {
@@ -66,4 +66,47 @@ test('diverging thresholds: ordered, at least a step apart, from |changes|', () 
   const [a, b] = divergingThresholds([2, 2, 2, 2], 0.1);
   assert.equal(a, 2);
   assert.equal(b, 2.1);
+});
+
+// Even-odd point in polygon, independent of labelPoint's scan.
+function inside([x, y], rings) {
+  let c = false;
+  for (const ring of rings) {
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const [xi, yi] = ring[i], [xj, yj] = ring[j];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) c = !c;
+    }
+  }
+  return c;
+}
+
+test('label points lie inside concave shapes, rings with holes and the largest part', () => {
+  // A U shape: its centroid (and its bounding box's centre) is outside, in the notch.
+  const u = [[[0, 0], [6, 0], [6, 6], [4, 6], [4, 2], [2, 2], [2, 6], [0, 6], [0, 0]]];
+  const p = labelPoint({ type: 'Polygon', coordinates: u });
+  assert.ok(inside(p, u), JSON.stringify(p));
+  // A square with a square hole in the middle.
+  const holed = [[[0, 0], [9, 0], [9, 9], [0, 9], [0, 0]], [[3, 3], [6, 3], [6, 6], [3, 6], [3, 3]]];
+  const q = labelPoint({ type: 'Polygon', coordinates: holed });
+  assert.ok(inside(q, holed), JSON.stringify(q));
+  // Two parts: the label goes to the larger.
+  const r = labelPoint({ type: 'MultiPolygon', coordinates: [[[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]], [[[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]]] });
+  assert.ok(r[0] > 10 && r[1] > 10, JSON.stringify(r));
+  assert.equal(labelPoint({ type: 'Point', coordinates: [1, 2] }), null);
+});
+
+test('label points of random star-shaped polygons lie inside', () => {
+  const r = rng(11);
+  for (let n = 0; n < 300; n++) {
+    const k = 5 + Math.floor(r() * 20);
+    const ring = [];
+    for (let i = 0; i < k; i++) {
+      const a = (2 * Math.PI * i) / k;
+      const d = 0.2 + r();
+      ring.push([Math.cos(a) * d, Math.sin(a) * d]);
+    }
+    ring.push(ring[0]);
+    const p = labelPoint({ type: 'Polygon', coordinates: [ring] });
+    assert.ok(inside(p, [ring]), JSON.stringify({ p, ring }));
+  }
 });

@@ -266,6 +266,19 @@ test('adaptive hexagons of mixed resolutions, and a district found by keyboard',
   assert.ok(await drawn(page) > 50, 'hexagons drawn');
   // Hexagons of different sizes are coloured by density, and the legend says so.
   assert.match(await legend(page), /osoby na km²/);
+  // District names appear once zoomed in (not at the city view), inside their districts.
+  await page.waitForFunction(() => document.querySelectorAll('.district-label').length > 0);
+  assert.equal(await page.locator('.district-label:visible').count(), 0, 'no names at the city view');
+  await page.evaluate(() => window.kmapa.map.jumpTo({ zoom: 12.5 }));
+  await page.waitForFunction(() => document.querySelectorAll('.district-label').length > 0 && !window.kmapa.map.isMoving());
+  await page.waitForTimeout(200);
+  const names = await page.locator('.district-label:visible').allInnerTexts();
+  assert.ok(names.length > 3, `district names shown when zoomed in: ${names.length}`);
+  const bvocab = await getJSON(`${BASE}/collections/districts/items?limit=1000`);
+  const known = new Set(bvocab.features.map((f) => f.properties.name));
+  assert.ok(names.every((n) => known.has(n)), names.join(', '));
+  await page.screenshot({ path: path.join(OUT, 'labels.png') });
+  await page.evaluate(() => window.kmapa.map.jumpTo({ zoom: window.kmapa.map.getZoom() - 2.5 }));
   // District boundaries are drawn over them, so hexagons do not float without context.
   await page.waitForFunction(() => window.kmapa.districtsLoaded > 0);
   assert.equal(await page.evaluate(() => window.kmapa.map.getLayoutProperty('district-lines', 'visibility')), 'visible');
