@@ -46,14 +46,16 @@ python3 tests/loss_check.py "$work/demo/public/protected.json" 0.02
 token=$("$bin" users add attacker --role analyst --data-dir "$work/demo" | tail -1)
 url=$(serve "$work/demo")
 python3 tests/attacker/attack.py "$url"
-# Stronger than the truth: the attacker assumes every person is located at a point
-# (the demo locates homeless people by district only), so that every district is
-# exactly the sum of its pieces. A finding under this could be false; none is found.
-python3 tests/attacker/attack.py "$url" --all-located
+# (`--all-located`, the assumption that nobody is located by district only, is not run
+# here: the demo locates some OPS and some PUP clients of every year by district only,
+# so it is false for every family, and on the adaptive layer it "pins" a hidden
+# hexagon that only those persons keep uncertain at a value it does not have: PUP 2021
+# 861e2050fffffff at 73, truly 24. The attacker above models them as unknowns, as
+# a reader must.)
 echo "-- demo city, district × hexagon pieces too (2017 and 2024)"
-python3 tests/attacker/attack.py "$url" --all-located --pieces --years 2017 2024
+python3 tests/attacker/attack.py "$url" --pieces --years 2017 2024
 echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
-python3 tests/attacker/attack.py "$url" --all-located --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
+python3 tests/attacker/attack.py "$url" --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
 
 echo "-- demo city, the analyst tier with the public one (districts, parents, city: every group; hexagons h3_7-9; every year)"
 python3 tests/attacker/attack.py "$url" --analyst-token "$token"
