@@ -294,7 +294,7 @@ fn choose_hexagons(yt: &mut YearTables, earlier: &[ProtectedTier], k: u64) {
             before.entry(key).or_insert(hexes);
         }
     }
-    let tree = yt.cells.hex_tree.clone();
+    let tree = &yt.cells.hex_tree;
     for (m, e) in yt.measures.iter().enumerate() {
         if !on_adaptive_hexagons(yt, &yt.tables[m]) {
             continue;
@@ -312,8 +312,8 @@ fn choose_hexagons(yt: &mut YearTables, earlier: &[ProtectedTier], k: u64) {
                 }
             }
         }
-        let chosen = adaptive_partition(&yt.tables[m], &tree, k, &whole, &split);
-        publish_hexagons(&mut yt.tables[m], &tree, &chosen);
+        let chosen = adaptive_partition(&yt.tables[m], tree, k, &whole, &split);
+        publish_hexagons(&mut yt.tables[m], tree, &chosen);
         yt.hex_whole[m] = whole;
         yt.hex_split[m] = split;
     }
@@ -540,6 +540,7 @@ fn protect_family(
     tier: &PublicTier,
 ) -> Result<Family, TierError> {
     let tree = &yt.cells.hex_tree;
+    let hexagons = tree.cells();
     let adaptive: Vec<usize> = (0..members.len())
         .filter(|&lt| on_adaptive_hexagons(yt, &base.tables[lt]))
         .collect();
@@ -561,7 +562,7 @@ fn protect_family(
         for &lt in &adaptive {
             let t = &f.tables[lt];
             let before = whole[lt].len();
-            for c in tree.cells() {
+            for &c in &hexagons {
                 let cell = &t.cells[c];
                 if cell.internal
                     || !matches!(
