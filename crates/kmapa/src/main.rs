@@ -5,6 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// See the workspace Cargo.toml: measured faster than glibc malloc on protection.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod city;
 mod cmd_demo;
 mod cmd_gen;
