@@ -3,7 +3,7 @@
 // No request leaves the server the page came from: no basemap by default, no fonts, no CDN.
 // URLs are relative, so the same files work under the live API and from a static export.
 // An ES module: the pure parts (colour classes, hexagon sizes) are in classes.js.
-import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, sequentialClasses } from './classes.js';
+import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDistricts, labelPoint, roundTo, sequentialClasses } from './classes.js';
 
 (function () {
   'use strict';
@@ -38,6 +38,14 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
         social_assistance: 'pomoc społeczna', labour_market: 'rynek pracy', police: 'policja', justice: 'wymiar sprawiedliwości',
         education: 'oświata', health: 'ochrona zdrowia', ngo: 'organizacja pozarządowa', housing: 'mieszkalnictwo' },
       lang: 'EN', langlabel: 'EN – English version',
+      view: 'Widok', viewmap: 'mapa problemu', viewneeds: 'potrzeby a pomoc', needstitle: 'Potrzeby a pomoc',
+      needaxis: 'potrzeba: na 1000 mieszkańców →', helpaxis: 'pomoc: najbliższa placówka coraz dalej →',
+      needlow: 'mała', needhigh: 'duża', helpnear: 'blisko', helpfar: 'daleko / brak',
+      notenough: 'za mało danych (wartość ukryta dla ochrony prywatności)', flagged: 'Duża potrzeba, słaba pomoc',
+      noflagged: 'Żadne osiedle w tej klasie.', nearest: 'Najbliższa placówka', helping: 'Placówki pomagające na osiedlu',
+      local: 'w tym działające lokalnie', places: 'miejsca', staff: 'kadra', nohelp: 'brak placówki pomagającej w tym problemie',
+      method: 'Metoda', needsnote: 'Tylko wartości opublikowane (chronione) i plik instytucji; osiedle z wartością ukrytą nie jest szacowane.',
+      kmfrom: 'km od punktu wewnątrz osiedla',
     },
     en: {
       title: 'Map of social problems', moresettings: 'More settings', lesssettings: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
@@ -68,6 +76,14 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
         social_assistance: 'social assistance', labour_market: 'labour market', police: 'police', justice: 'justice',
         education: 'education', health: 'health care', ngo: 'non-governmental organisation', housing: 'housing' },
       lang: 'PL', langlabel: 'PL – wersja polska',
+      view: 'View', viewmap: 'problem map', viewneeds: 'needs against help', needstitle: 'Needs against help',
+      needaxis: 'need: per 1,000 residents →', helpaxis: 'help: nearest institution farther away →',
+      needlow: 'low', needhigh: 'high', helpnear: 'near', helpfar: 'far / none',
+      notenough: 'not enough data (value hidden to protect privacy)', flagged: 'High need, thin help',
+      noflagged: 'No district in this class.', nearest: 'Nearest institution', helping: 'Institutions helping in the district',
+      local: 'of which local', places: 'places', staff: 'staff', nohelp: 'no institution helps with this problem here',
+      method: 'Method', needsnote: 'Only published (protected) values and the institutions file; a district with a hidden value is not estimated.',
+      kmfrom: 'km from a point inside the district',
     },
   };
   const KINDS = {
@@ -110,6 +126,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
     instType: q.get('inst_type') || '',
     instServes: q.get('inst_serves') === '1',
     at: q.get('at') || '',
+    view: q.get('view') === 'needs' ? 'needs' : 'map',
   };
   let token = sessionStorage.getItem('kmapa-token') || '';
   let tier = 'public';
@@ -127,7 +144,8 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
   // For the browser tests and the curious: what is drawn, and when it is ready.
   const hook = (window.kmapa = { state, renders: 0, errors: [], ready: false,
     shown: () => shown.map((f) => ({ unit: f.properties.unit, v: f.properties.v, hid: f.properties.hid, status: f.properties.src.status })),
-    layer: () => shownLayer });
+    layer: () => shownLayer,
+    needs: () => shown.map((f) => ({ unit: f.properties.unit, cls: f.properties.cls, hid: f.properties.hid })) });
 
   // ---------- data access: the live API or a static export ----------
   async function getJSON(url, headers) {
@@ -154,6 +172,11 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
         : `collections/problems-${layer}/items?category=${encodeURIComponent(category)}&year=${year}&limit=10000`),
     profile: (code) => getJSON(isStatic() ? `profiles/${encodeURIComponent(code)}.json` : `api/v1/districts/${encodeURIComponent(code)}/profile`),
     analystLayers: (tok) => getJSON('analyst/layers', { Authorization: 'Bearer ' + tok }),
+    // Needs against help: the public tier only, whoever is signed in.
+    needs: (category, year) => getJSON(isStatic() ? `needs/${encodeURIComponent(category)}/${year}.json`
+      : `api/v1/needs?category=${encodeURIComponent(category)}&year=${year}`),
+    publicDistricts: (category, year) => getJSON(isStatic() ? `problems/districts/${encodeURIComponent(category)}/${year}.geojson`
+      : `collections/problems-districts/items?category=${encodeURIComponent(category)}&year=${year}&limit=10000`),
   };
 
   // ---------- formatting ----------
@@ -261,7 +284,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
   const hexFallback = () => state.layer === 'hex' && tier === 'public' && snapshot.hexagon_measures
     && !snapshot.hexagon_measures.includes(state.category);
   function currentLayer() {
-    if (hexFallback()) return 'districts';
+    if (state.view === 'needs' || hexFallback()) return 'districts';
     return state.layer === 'hex' ? hexLayer() : state.layer;
   }
   function populationOf(unit, layer, year) {
@@ -288,6 +311,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
   }
 
   async function render() {
+    if (state.view === 'needs') return renderNeeds();
     const seq = ++loadSeq;
     const layer = currentLayer();
     const year = state.year;
@@ -341,6 +365,88 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
     });
   }
 
+  // ---------- needs against help ----------
+  let needsDoc = null;
+  async function renderNeeds() {
+    const seq = ++loadSeq;
+    let fc, doc;
+    try {
+      [fc, doc] = await Promise.all([api.publicDistricts(state.category, state.year), api.needs(state.category, state.year)]);
+    } catch (e) {
+      if (seq === loadSeq) showError(e);
+      return;
+    }
+    if (seq !== loadSeq) return;
+    needsDoc = doc;
+    withheld = false;
+    const byCode = new Map(doc.districts.map((d) => [d.code, d]));
+    shown = fc.features.filter((f) => byCode.has(f.properties.unit)).map((f, i) => {
+      const d = byCode.get(f.properties.unit);
+      return { type: 'Feature', geometry: f.geometry, properties: { i, unit: d.code, v: null, hid: d.class === null, cls: d.class, src: f.properties, need: d } };
+    });
+    shownLayer = 'districts';
+    showDistrictLines();
+    if (hook.toggleLabels) hook.toggleLabels();
+    map.getSource('units').setData({ type: 'FeatureCollection', features: shown.map((f) => ({ type: 'Feature', geometry: f.geometry,
+      properties: { i: f.properties.i, unit: f.properties.unit, hid: f.properties.hid, cls: f.properties.cls || '' } })) });
+    map.setPaintProperty('units-fill', 'fill-color', ['case', ['==', ['get', 'hid'], true], HIDDEN,
+      ['match', ['get', 'cls'], ...Object.entries(BIVARIATE).flat(), HIDDEN]]);
+    map.setFilter('units-selected', ['==', ['get', 'unit'], state.district]);
+    needsLegend(doc);
+    renderInstitutions();
+    pushState();
+    map.once('idle', () => {
+      hook.renders += 1;
+      if (!hook.ready) { hook.ready = true; performance.mark('kmapa-interactive'); }
+    });
+  }
+  function needsLegend(doc) {
+    const box = $('legend');
+    box.replaceChildren();
+    box.classList.add('needs');
+    const c = category(state.category);
+    box.append(el('strong', { text: `${t('needstitle')}: ${label(c) || state.category}, ${state.year}` }));
+    // The 3 × 3 key: need grows to the right, help thins upwards.
+    const grid = el('div', { class: 'bivar', role: 'img', 'aria-label': `${t('needaxis')} ${t('helpaxis')}` });
+    for (let h = 3; h >= 1; h--) {
+      for (let n = 1; n <= 3; n++) {
+        const key = `${n}-${h}`;
+        grid.append(el('span', { class: 'cell', 'data-class': key, style: `background:${BIVARIATE[key]}`,
+          title: `${t('needaxis')} ${n}/3 · ${t('helpaxis')} ${h}/3` }));
+      }
+    }
+    box.append(el('div', { class: 'bivar-key' },
+      el('span', { class: 'axis-y', text: t('helpaxis') }), grid,
+      el('span', { class: 'axis-x', text: t('needaxis') })));
+    box.append(el('div', { class: 'row' }, el('span', { class: 'swatch hatched' }), el('span', { text: t('notenough') })));
+    const flagged = flaggedDistricts(doc);
+    box.append(el('strong', { class: 'flagged-title', text: `${t('flagged')} (${flagged.length})` }));
+    if (!flagged.length) box.append(el('div', { class: 'note', text: t('noflagged') }));
+    const ol = el('ol', { class: 'flagged' });
+    for (const f of flagged) {
+      const b = el('button', { type: 'button', class: 'linklike', 'data-code': f.code,
+        text: `${f.name} – ${num(f.rate, 1)} ${t('per1000')} · ${f.km === null ? t('nohelp') : `${num(f.km, 1)} km`}` });
+      b.addEventListener('click', () => openProfile(f.code));
+      ol.append(el('li', {}, b));
+    }
+    box.append(ol);
+    box.append(el('div', { class: 'note', text: t('needsnote') }));
+    box.append(el('details', {}, el('summary', { text: t('method') }),
+      el('p', { class: 'note', text: state.lang === 'en' ? doc.method_en : doc.method_pl })));
+    instLegend();
+  }
+  function describeNeeds(d) {
+    const parts = [];
+    if (d.value === null) parts.push(el('div', { class: 'hidden-note', text: `${state.lang === 'en' ? d.status_en : d.status_pl} – ${t('notenough')}` }));
+    else parts.push(el('div', { text: `${num(d.rate_per_1000, 1)} ${t('per1000')} (${num(d.value)} ${t('persons')})` }));
+    parts.push(el('div', { text: `${t('helping')}: ${d.institutions}${d.local_institutions ? ` (${t('local')}: ${d.local_institutions})` : ''}` }));
+    const cap = [d.places !== null && d.places !== undefined ? `${t('places')}: ${num(d.places)}` : '',
+      d.staff !== null && d.staff !== undefined ? `${t('staff')}: ${num(d.staff)}` : ''].filter(Boolean).join(' · ');
+    if (cap) parts.push(el('div', { text: cap }));
+    parts.push(el('div', { text: d.nearest ? `${t('nearest')}: ${d.nearest.name}, ${num(d.nearest.km, 1)} ${t('kmfrom')}` : t('nohelp') }));
+    return parts;
+  }
+
   function sequential(values) {
     const { breaks, classes } = sequentialClasses(values, SEQ.length);
     const expr = ['case', ['==', ['get', 'hid'], true], HIDDEN, ['<=', ['get', 'v'], 0], ZERO,
@@ -364,6 +470,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
   function legend(classes, cmp, empty) {
     const box = $('legend');
     box.replaceChildren();
+    box.classList.remove('needs');
     const c = category(state.category);
     const what = density(shownLayer) ? t('density') : state.measure === 'value' ? t('count') : t('rate');
     box.append(el('strong', { text: `${label(c) || state.category}, ${cmp ? `${t('change')} ${cmp} → ${state.year}` : state.year} – ${what}` }));
@@ -418,7 +525,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
     if (!p) return;
     map.getCanvas().style.cursor = 'pointer';
     const box = $('tooltip');
-    box.replaceChildren(el('strong', { text: `${unitName(p.src)} (${state.year})` }), ...describe(p));
+    box.replaceChildren(el('strong', { text: `${unitName(p.src)} (${state.year})` }), ...(p.need ? describeNeeds(p.need) : describe(p)));
     box.hidden = false;
     const w = map.getCanvas().clientWidth;
     box.style.left = Math.min(e.point.x + 14, w - 220) + 'px';
@@ -491,6 +598,8 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
       i.email ? el('p', {}, `${t('email')}: `, el('a', { href: 'mailto:' + i.email, text: i.email })) : null,
       i.website ? el('p', {}, `${t('www')}: `, el('a', { href: i.website, rel: 'noopener', target: '_blank', text: i.website })) : null,
       el('p', { text: `${t('serves')}: ${(i.categories || []).map(servesLabel).join('; ')}` }),
+      i.places !== undefined || i.staff !== undefined ? el('p', { text: [i.places !== undefined ? `${t('places')}: ${num(i.places)}` : '',
+        i.staff !== undefined ? `${t('staff')}: ${num(i.staff)}` : ''].filter(Boolean).join(' · ') }) : null,
       el('p', { text: `${t('area')}: ${areaText(i.area)}` }),
     ];
     return rows;
@@ -650,6 +759,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
     if (state.instType) p.set('inst_type', state.instType);
     if (state.instServes) p.set('inst_serves', '1');
     if (state.at) p.set('at', state.at);
+    if (state.view === 'needs') p.set('view', 'needs');
     history.replaceState(null, '', '?' + p.toString());
   }
   function fillCategories() {
@@ -722,6 +832,9 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
     $('inst-serves').checked = state.instServes;
     $('measure').value = state.measure;
     $('layer').value = state.layer;
+    $('view').value = state.view;
+    // What does not apply to needs against help (districts, the public tier, one year).
+    for (const id of ['compare', 'measure', 'layer']) $(id).disabled = state.view === 'needs';
   }
   function showError(e) {
     hook.errors.push(String(e && e.message));
@@ -775,6 +888,7 @@ import { HEX_KM2, density as perKm2, divergingThresholds, labelPoint, roundTo, s
     $('compare').addEventListener('change', (e) => { state.compare = e.target.value; render(); });
     $('measure').addEventListener('change', (e) => { state.measure = e.target.value; render(); });
     $('layer').addEventListener('change', (e) => { state.layer = e.target.value; render(); });
+    $('view').addEventListener('change', (e) => { state.view = e.target.value; texts(); render(); });
     $('lang').addEventListener('click', () => {
       state.lang = state.lang === 'pl' ? 'en' : 'pl';
       fillCategories(); fillYears(); texts(); render();

@@ -86,3 +86,31 @@ export function labelPoint(geometry) {
   }
   return best ? best.at : null;
 }
+
+// Needs against help: a 3 × 3 bivariate palette (after Joshua Stevens' "Bivariate
+// Choropleth Maps: A How-to Guide"), keyed `need-help`: need 1–3 from low to high rate
+// per 1,000, help 1–3 from near to far (or no) help. Red grows with need, blue with
+// thin help; `3-3`, high need and thin help, is the darkest.
+export const BIVARIATE = {
+  '1-1': '#e8e8e8', '2-1': '#e4acac', '3-1': '#c85a5a',
+  '1-2': '#b0d5df', '2-2': '#ad9ea5', '3-2': '#985356',
+  '1-3': '#64acbe', '2-3': '#627f8c', '3-3': '#574249',
+};
+
+/** Relative luminance of a `#rrggbb` colour (WCAG 2.x definition). */
+export function luminance(hex) {
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255)
+    .map((c) => (c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+}
+
+/**
+ * The districts to list under "high need, thin help", most in need first: those of
+ * class `3-3` in a needs document (as /api/v1/needs answers), with what the list shows.
+ */
+export function flaggedDistricts(doc) {
+  return doc.districts
+    .filter((d) => d.need_class === 3 && d.help_class === 3)
+    .sort((a, b) => b.rate_per_1000 - a.rate_per_1000 || a.code.localeCompare(b.code))
+    .map((d) => ({ code: d.code, name: d.name, rate: d.rate_per_1000, km: d.nearest ? d.nearest.km : null, institutions: d.institutions }));
+}

@@ -1,7 +1,7 @@
 // Unit tests of the web map's pure parts (web/classes.js), with node:test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HEX_KM2, density, divergingThresholds, labelPoint, roundTo, sequentialClasses } from '../../web/classes.js';
+import { BIVARIATE, HEX_KM2, density, divergingThresholds, flaggedDistricts, labelPoint, luminance, roundTo, sequentialClasses } from '../../web/classes.js';
 
 // A seeded generator, so a failure can be replayed.
 function rng(seed) {
@@ -109,4 +109,31 @@ test('label points of random star-shaped polygons lie inside', () => {
     const p = labelPoint({ type: 'Polygon', coordinates: [ring] });
     assert.ok(inside(p, [ring]), JSON.stringify({ p, ring }));
   }
+});
+
+test('bivariate palette: nine distinct colours, darker with more need and with thinner help', () => {
+  // WCAG's luminance of known colours first.
+  assert.equal(luminance('#ffffff'), 1);
+  assert.equal(luminance('#000000'), 0);
+  assert.ok(Math.abs(luminance('#777777') - 0.1845) < 1e-3);
+  const keys = Object.keys(BIVARIATE);
+  assert.equal(keys.length, 9);
+  assert.equal(new Set(Object.values(BIVARIATE)).size, 9);
+  for (let n = 1; n <= 3; n++) {
+    for (let h = 1; h <= 3; h++) {
+      const here = luminance(BIVARIATE[`${n}-${h}`]);
+      if (n < 3) assert.ok(luminance(BIVARIATE[`${n + 1}-${h}`]) < here, `need ${n}→${n + 1} at help ${h}`);
+      if (h < 3) assert.ok(luminance(BIVARIATE[`${n}-${h + 1}`]) < here, `help ${h}→${h + 1} at need ${n}`);
+    }
+  }
+  assert.equal(keys.reduce((a, k) => (luminance(BIVARIATE[k]) < luminance(BIVARIATE[a]) ? k : a)), '3-3');
+});
+
+test('the high-need, thin-help list: class 3-3 only, most in need first, no hidden district', () => {
+  const d = (code, need, help, rate, km) => ({ code, name: code.toLowerCase(), need_class: need, help_class: help,
+    rate_per_1000: rate, nearest: km === null ? null : { km }, institutions: km === null ? 0 : 2 });
+  const doc = { districts: [d('A', 3, 3, 12.5, 3.1), d('B', 3, 2, 40, 1), d('C', null, 3, null, 4), d('D', 3, 3, 30, null),
+    d('E', 2, 3, 9, 5), d('F', 3, 3, 12.5, 2)] };
+  assert.deepEqual(flaggedDistricts(doc).map((x) => x.code), ['D', 'A', 'F']);
+  assert.deepEqual(flaggedDistricts(doc)[0], { code: 'D', name: 'd', rate: 30, km: null, institutions: 0 });
 });

@@ -354,6 +354,11 @@ test('accessibility: no WCAG 2.1 AA violation found by axe-core, in Polish and E
   await page.click('#signin');
   assert.deepEqual(await axeViolations(page), []);
   await context.close();
+  // The needs-against-help view: its key, list and method.
+  const n = await open(`${BASE}/?category=poverty&view=needs`);
+  assert.equal(await n.page.locator('#legend .bivar .cell').count(), 9);
+  assert.deepEqual(await axeViolations(n.page), []);
+  await n.context.close();
 });
 
 test('phone width: everything fits, the map is drawn', async () => {
@@ -424,6 +429,100 @@ test('phone width: everything fits, the map is drawn', async () => {
   assert.ok(serves && !/(: |; )w tym/.test(serves) && / – w tym /.test(serves), serves);
   await page.screenshot({ path: path.join(OUT, 'phone-institution.png') });
   await context.close();
+});
+
+// The colour the browser drew at a page point: a 1 × 1 screenshot, decoded here (a
+// single-pixel PNG row is the same under every filter type, its left and upper
+// neighbours being zero).
+async function pixel(page, x, y) {
+  const png = await page.screenshot({ clip: { x, y, width: 1, height: 1 } });
+  const zlib = await import('node:zlib');
+  const idat = [];
+  let channels = 4;
+  for (let o = 8; o < png.length;) {
+    const len = png.readUInt32BE(o);
+    const type = png.toString('latin1', o + 4, o + 8);
+    const data = png.subarray(o + 8, o + 8 + len);
+    if (type === 'IHDR') channels = { 2: 3, 6: 4 }[data[9]];
+    if (type === 'IDAT') idat.push(data);
+    o += 12 + len;
+  }
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  return [raw[1], raw[2], raw[3]].slice(0, channels);
+}
+const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+
+test('needs against help: districts classed and coloured as the API says, hidden ones "not enough data", the high-need thin-help list', async () => {
+  const snap = await getJSON(`${BASE}/api/v1/snapshot`);
+  const year = snap.years[snap.years.length - 1];
+  const { BIVARIATE } = await import('../../web/classes.js');
+  // A problem with hidden districts and at least one flagged district.
+  let category = null, doc = null;
+  for (const c of ['homelessness', 'poverty', 'alcoholism', 'unemployment', 'disability']) {
+    const d = await getJSON(`${BASE}/api/v1/needs?category=${c}&year=${year}`);
+    if (d.high_need_thin_help.length && d.not_enough_data.length) { category = c; doc = d; break; }
+  }
+  assert.ok(doc, 'a problem with hidden and flagged districts');
+  const { page, context, errors } = await open(`${BASE}/?category=${category}&year=${year}`);
+  await afterRender(page, () => page.selectOption('#view', 'needs'));
+  assert.match(page.url(), /view=needs/);
+  const byCode = new Map(doc.districts.map((d) => [d.code, d]));
+  const drawnNeeds = await page.evaluate(() => window.kmapa.needs());
+  assert.equal(drawnNeeds.length, doc.districts.length);
+  for (const n of drawnNeeds) {
+    const d = byCode.get(n.unit);
+    assert.equal(n.hid, d.class === null, n.unit);
+    if (!n.hid) assert.equal(n.cls, d.class, n.unit);
+  }
+  // What the browser drew: a classed district in its class colour (fill opacity 0.88
+  // over the background #eef2f3), a hidden one hatched.
+  const pt = await findPoint(page, (s) => s && s.status !== 'hidden');
+  assert.ok(pt, 'a district with data is drawn');
+  const cls = byCode.get(pt.unit).class;
+  const want = rgb(BIVARIATE[cls]).map((c, i) => 0.88 * c + 0.12 * rgb('#eef2f3')[i]);
+  const got = await pixel(page, pt.x, pt.y);
+  assert.ok(got.every((c, i) => Math.abs(c - want[i]) <= 8), `${pt.unit} ${cls}: drew ${got}, want ${want.map(Math.round)}`);
+  const hiddenPt = await findPoint(page, (s) => s && s.status === 'hidden');
+  assert.ok(hiddenPt, 'a hidden district is drawn');
+  const hatched = await page.evaluate(({ x, y }) => {
+    const r = window.kmapa.map.getCanvas().getBoundingClientRect();
+    return window.kmapa.map.queryRenderedFeatures([x - r.left, y - r.top], { layers: ['units-hidden'] }).length;
+  }, hiddenPt);
+  assert.equal(hatched, 1, 'not enough data: hatched');
+  await page.mouse.move(hiddenPt.x, hiddenPt.y);
+  await page.waitForFunction(() => /za mało danych/.test(document.getElementById('tooltip').innerText));
+  assert.doesNotMatch(await page.locator('#tooltip').innerText(), /na 1000/, 'no rate for a hidden district');
+  await page.mouse.move(pt.x, pt.y);
+  const d = byCode.get(pt.unit);
+  await page.waitForFunction((name) => document.getElementById('tooltip').innerText.includes(name), d.nearest.name);
+  // The legend: the 3 × 3 key, its axes, and the list in the API's order.
+  assert.equal(await page.locator('#legend .bivar .cell').count(), 9);
+  const text = await legend(page);
+  assert.match(text, /Potrzeby a pomoc/);
+  assert.match(text, /za mało danych/);
+  const listed = await page.locator('#legend ol.flagged button').evaluateAll((bs) => bs.map((b) => b.dataset.code));
+  assert.deepEqual(listed, doc.high_need_thin_help);
+  // Controls that do not apply are off; the chosen problem stays.
+  assert.equal(await page.locator('#compare').isDisabled(), true);
+  assert.equal(await page.locator('#layer').isDisabled(), true);
+  await page.screenshot({ path: path.join(OUT, 'needs-against-help.png') });
+  // A listed district opens its profile.
+  await page.locator('#legend ol.flagged button').first().click();
+  await page.waitForFunction((c) => window.kmapa.profileOpen === c, doc.high_need_thin_help[0]);
+  await page.click('#profile-close');
+  // English, and back to the problem map.
+  await afterRender(page, () => page.click('#lang'));
+  assert.match(await legend(page), /Needs against help/);
+  await afterRender(page, () => page.selectOption('#view', 'map'));
+  assert.doesNotMatch(page.url(), /view=needs/);
+  assert.equal(await page.locator('#legend .bivar').count(), 0);
+  assert.deepEqual(errors, []);
+  await context.close();
+  // The static export answers the same.
+  const s = await open(`${STATIC}/?category=${category}&year=${year}&view=needs`);
+  const staticNeeds = await s.page.evaluate(() => window.kmapa.needs());
+  assert.deepEqual(staticNeeds, drawnNeeds);
+  await s.context.close();
 });
 
 test('the static export draws the same numbers as the live API', async () => {

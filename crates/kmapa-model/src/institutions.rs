@@ -150,7 +150,18 @@ pub struct Institution {
     pub categories: Vec<String>,
     pub area: Area,
     pub description: String,
+    /// Places (beds, day places, supported flats' places) where the file gives them
+    /// (optional column `places`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub places: Option<u32>,
+    /// Staff working with clients (full-time equivalents, rounded) where the file gives
+    /// them (optional column `staff`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staff: Option<u32>,
 }
+
+/// Optional columns: capacity where the city knows it.
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["places", "staff"];
 
 /// Reads institutions and checks them against the vocabulary and the district codes.
 pub fn read(
@@ -167,6 +178,7 @@ pub fn from_table(
     district_codes: &HashSet<String>,
 ) -> Result<Vec<Institution>, ContractError> {
     let c = t.require(&COLUMNS)?;
+    let capacity_columns = OPTIONAL_COLUMNS.map(|name| t.column(name));
     let mut problems = Vec::new();
     let mut out = Vec::new();
     let mut ids = HashSet::new();
@@ -237,6 +249,18 @@ pub fn from_table(
                 );
             }
         }
+        let [places, staff] = capacity_columns.map(|col| {
+            let v = row.opt(col)?;
+            v.parse::<u32>()
+                .map_err(|_| {
+                    let col = col.expect("a value comes from a column");
+                    problems.push(
+                        t.problem(row, col, "not a whole number of 0 or more")
+                            .hint("Write a count such as 12, or leave the cell empty if unknown"),
+                    )
+                })
+                .ok()
+        });
         let area_cell = row.get(c[12]);
         let area = if area_cell == WHOLE_CITY {
             Area::WholeCity
@@ -279,6 +303,8 @@ pub fn from_table(
             categories,
             area,
             description: row.get(c[13]).to_string(),
+            places,
+            staff,
         });
     }
     check(problems)?;
@@ -291,4 +317,40 @@ fn split_list(cell: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn vocabulary() -> Vocabulary {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/categories.csv");
+        Vocabulary::read(&root).expect("the committed vocabulary")
+    }
+
+    fn parse(csv: &str) -> Result<Vec<Institution>, ContractError> {
+        let t = Table::parse(Path::new("institutions.csv"), csv.as_bytes()).unwrap();
+        let districts: HashSet<String> = ["A-1".to_string()].into();
+        from_table(&t, &vocabulary(), &districts)
+    }
+
+    const HEAD: &str = "id,name,type,sector,address,lat,lon,phone,email,website,opening_hours,categories,area,description";
+
+    #[test]
+    fn places_and_staff_are_optional_whole_numbers() {
+        let row =
+            "I1,Schronisko,shelter,social_assistance,ul. A 1,51.1,17.0,,,,24/7,homelessness,*,";
+        let without = parse(&format!("{HEAD}\n{row}\n")).unwrap();
+        assert_eq!((without[0].places, without[0].staff), (None, None));
+        let with = parse(&format!("{HEAD},places,staff\n{row},120,\n")).unwrap();
+        assert_eq!((with[0].places, with[0].staff), (Some(120), None));
+        let bad = parse(&format!("{HEAD},places,staff\n{row},many,-3\n")).unwrap_err();
+        let text = bad.to_string();
+        assert!(
+            text.contains("line 2") && text.contains("places") && text.contains("\"many\""),
+            "{text}"
+        );
+        assert!(text.contains("staff") && text.contains("\"-3\""), "{text}");
+    }
 }

@@ -46,6 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             read().to(crate::convenience::table_csv),
         ),
         (
+            "/api/v1/needs",
+            read().to(crate::convenience::needs_handler),
+        ),
+        (
             "/api/v1/districts/{code}/profile",
             read().to(crate::convenience::profile),
         ),
@@ -94,6 +98,7 @@ async fn method_not_allowed() -> HttpResponse {
         health,
         crate::convenience::series_handler,
         crate::convenience::profile,
+        crate::convenience::needs_handler,
         crate::convenience::table_csv,
         analyst_layers,
         analyst_items

@@ -133,6 +133,48 @@ pub async fn series_handler(
     }).await
 }
 
+/// `/api/v1/needs?category=&year=`: needs against help for one problem and year.
+#[utoipa::path(get, path = "/api/v1/needs", tag = "kmapa",
+    params(("category" = String, Query, description = "Category code, or any_ops / any_pup"),
+           ("year" = Option<u16>, Query, description = "Year (default: the latest published)")),
+    responses((status = 200, description = "Per district: the protected rate per 1,000 next to the institutions helping with the problem (by type, places, staff, nearest distance), classed by both (3 × 3); hidden values are 'not enough data'"),
+              (status = 400, description = "Invalid parameters"), (status = 404, description = "Nothing published for districts")))]
+pub async fn needs_handler(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let q = query(&req, &["category", "year"])?;
+    let category = q
+        .get("category")
+        .ok_or_else(|| Problem::bad_request("give category (see /api/v1/vocabulary)"))?;
+    let latest = state.served.years.last().copied();
+    let year = match q.get("year") {
+        Some(y) => y
+            .parse::<u16>()
+            .ok()
+            .filter(|y| state.served.years.contains(y))
+            .ok_or_else(|| {
+                Problem::bad_request(format!(
+                    "year={y:?} is not a published year ({})",
+                    state
+                        .served
+                        .years
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+        None => latest.ok_or_else(|| Problem::not_found("the snapshot has no years"))?,
+    };
+    let body = crate::needs::needs(&state.served, category, year).ok_or_else(|| {
+        Problem::not_found(format!(
+            "nothing published for {category:?} on districts in {year} (see /api/v1/vocabulary)"
+        ))
+    })?;
+    cached_response(&req, &state, || Ok((body.to_string(), JSON))).await
+}
+
 /// `/api/v1/districts/{code}/profile`: every category over the years against the city,
 /// the institutions serving the district, and what is hidden and why.
 #[utoipa::path(get, path = "/api/v1/districts/{code}/profile", tag = "kmapa",

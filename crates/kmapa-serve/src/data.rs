@@ -135,6 +135,9 @@ pub struct Served {
     pub attribution: Option<String>,
     /// A district's name to show as an example (the most populous in the latest year).
     pub example_district: Option<String>,
+    /// Per district code, the point distances to help are measured from (lon, lat): a
+    /// point inside the district (its interior point, as `geo` computes it).
+    pub centres: BTreeMap<String, [f64; 2]>,
 }
 
 const PROBLEM_FILTERS: &[&str] = &["category", "year", "unit", "district", "sex", "age"];
@@ -251,7 +254,11 @@ impl Served {
             max_page: MAX_LIMIT,
             values: BTreeMap::new(),
         };
+        let mut centres = BTreeMap::new();
         for d in &city.layer.districts {
+            if let Some(p) = geo::InteriorPoint::interior_point(&d.geometry) {
+                centres.insert(d.code.clone(), [p.x(), p.y()]);
+            }
             let g = multipolygon_json(&d.geometry);
             let bbox = bbox_of(&d.geometry);
             let pop: BTreeMap<String, u64> = years
@@ -523,6 +530,7 @@ impl Served {
             geometry,
             attribution: city.layer.attribution.clone(),
             example_district,
+            centres,
             manifest: snapshot.manifest.clone(),
             collections,
             vocabulary: vocabulary_json,

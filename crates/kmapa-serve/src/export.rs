@@ -10,6 +10,7 @@
 //!   `/collections/problems-<layer>/items?category=…&year=…`.
 //!
 //! - `profiles/<district>.json`: as `/api/v1/districts/{code}/profile`;
+//! - `needs/<category>/<year>.json`: as `/api/v1/needs?category=…&year=…`;
 //! - `index.html` and `web/`: the web map, reading this bundle's files
 //!   (`web/config.json` says `"mode": "static"`).
 //!
@@ -132,6 +133,21 @@ pub fn export(served: &Served, out: &Path) -> Result<Vec<String>, ExportError> {
     for code in served.districts.keys() {
         let body = crate::convenience::profile_json(served, code).expect("a district");
         put(format!("profiles/{code}.json"), body.as_bytes())?;
+    }
+    // Needs against help, as /api/v1/needs answers them, for every measure published
+    // on districts and every year.
+    let mut measures: Vec<&str> = served
+        .vocabulary
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c["code"].as_str()).collect())
+        .unwrap_or_default();
+    measures.extend(["any_ops", "any_pup"]);
+    for m in measures {
+        for &y in &served.years {
+            if let Some(body) = crate::needs::needs(served, m, y) {
+                put(format!("needs/{m}/{y}.json"), body.to_string().as_bytes())?;
+            }
+        }
     }
     // The web map: the same files as the live server's, reading this bundle's files.
     for (name, body) in crate::webmap::files() {

@@ -8,6 +8,7 @@ pub mod convenience;
 pub mod data;
 pub mod export;
 pub mod http;
+pub mod needs;
 pub mod ogc;
 pub mod operations;
 pub mod snapshot;

@@ -1658,3 +1658,197 @@ async fn every_endpoint_answers_as_its_json_snapshot() {
         String::from_utf8(test::read_body(res).await.to_vec()).unwrap()
     );
 }
+
+/// Needs against help, checked against the district layer's features (values,
+/// statuses), the districts' population, the institutions file read here, and geo's
+/// haversine distance (an implementation of its own).
+#[actix_web::test]
+async fn needs_against_help_follow_the_published_values_and_the_institutions_file() {
+    use geo::{Contains, Distance, Haversine, Point};
+    let app = app!();
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let institutions = city.institutions.as_ref().unwrap();
+    let (_, boundaries) = get_json(&app, "/collections/districts/items?limit=1000").await;
+    let population: BTreeMap<String, u64> = boundaries["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let p = &f["properties"];
+            (
+                p["code"].as_str().unwrap().to_string(),
+                p["population"]["2024"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut hidden_seen = 0;
+    let mut flagged_seen = 0;
+    // A common problem, a rare one with hidden districts, a sub-row and a unit total.
+    for category in [
+        "poverty",
+        "homelessness",
+        "alcoholism",
+        "long_term_unemployed",
+        "any_ops",
+    ] {
+        let (s, n) = get_json(
+            &app,
+            &format!("/api/v1/needs?category={category}&year=2024"),
+        )
+        .await;
+        assert_eq!(s, 200, "{category}: {n}");
+        let (_, layer) = get_json(
+            &app,
+            &format!(
+                "/collections/problems-districts/items?category={category}&year=2024&limit=1000"
+            ),
+        )
+        .await;
+        let published: BTreeMap<&str, &Value> = layer["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["properties"]["group"] == "all")
+            .map(|f| (f["properties"]["unit"].as_str().unwrap(), &f["properties"]))
+            .collect();
+        let helps: Vec<String> = if let Some(source) = category.strip_prefix("any_") {
+            vocabulary
+                .categories()
+                .iter()
+                .filter(|c| format!("{:?}", c.source).eq_ignore_ascii_case(source))
+                .map(|c| c.code.clone())
+                .collect()
+        } else {
+            vocabulary
+                .categories()
+                .iter()
+                .filter(|c| {
+                    vocabulary
+                        .ancestors_and_self(&c.code)
+                        .any(|a| a.code == category)
+                        || vocabulary
+                            .ancestors_and_self(category)
+                            .any(|a| a.code == c.code)
+                })
+                .map(|c| c.code.clone())
+                .collect()
+        };
+        let rows = n["districts"].as_array().unwrap();
+        assert_eq!(rows.len(), city.layer.districts.len());
+        let mut rates = Vec::new();
+        for r in rows {
+            let code = r["code"].as_str().unwrap();
+            let cell = published[code];
+            assert_eq!(r["value"], cell["value"], "{category} {code}");
+            assert_eq!(r["status"], cell["status"], "{category} {code}");
+            if r["value"].is_null() {
+                hidden_seen += 1;
+                assert!(
+                    r["need_class"].is_null()
+                        && r["class"].is_null()
+                        && r["rate_per_1000"].is_null()
+                );
+                assert!(
+                    n["not_enough_data"]
+                        .as_array()
+                        .unwrap()
+                        .contains(&r["code"])
+                );
+                assert_eq!(r["high_need_thin_help"], false);
+            } else {
+                let want = r["value"].as_f64().unwrap() * 1000.0 / population[code] as f64;
+                assert!((r["rate_per_1000"].as_f64().unwrap() - want).abs() <= 0.005 + 1e-9);
+                rates.push(r["rate_per_1000"].as_f64().unwrap());
+            }
+            // The institutions that serve the district and help with the problem.
+            let district = city
+                .layer
+                .districts
+                .iter()
+                .find(|d| d.code == code)
+                .unwrap();
+            let centre = r["centre"].as_array().unwrap();
+            let centre = Point::new(centre[0].as_f64().unwrap(), centre[1].as_f64().unwrap());
+            assert!(
+                district.geometry.contains(&centre),
+                "{code}: centre outside"
+            );
+            let serving: Vec<_> = institutions
+                .iter()
+                .filter(|i| i.area.covers(code) && i.categories.iter().any(|c| helps.contains(c)))
+                .collect();
+            assert_eq!(
+                r["institutions"].as_u64().unwrap() as usize,
+                serving.len(),
+                "{category} {code}"
+            );
+            let places: u64 = serving.iter().filter_map(|i| i.places).map(u64::from).sum();
+            if serving.iter().any(|i| i.places.is_some()) {
+                assert_eq!(r["places"].as_u64(), Some(places));
+            } else {
+                assert!(r["places"].is_null());
+            }
+            let nearest = serving
+                .iter()
+                .map(|i| Haversine.distance(centre, Point::new(i.lon, i.lat)) / 1000.0)
+                .fold(f64::INFINITY, f64::min);
+            if serving.is_empty() {
+                assert!(r["nearest"].is_null());
+                assert_eq!(r["help_class"], 3);
+            } else {
+                // geo's haversine uses the mean radius 6,371,008.8 m as well.
+                let km = r["nearest"]["km"].as_f64().unwrap();
+                assert!(
+                    (km - nearest).abs() <= 0.006,
+                    "{code}: {km} against {nearest}"
+                );
+            }
+        }
+        // Classes: thirds of the published rates (numpy's default quantile).
+        let b = n["need_breaks"].as_array().unwrap();
+        let (b1, b2) = (b[0].as_f64().unwrap(), b[1].as_f64().unwrap());
+        let mut sorted = rates.clone();
+        sorted.sort_by(f64::total_cmp);
+        let below = sorted.iter().filter(|&&x| x <= b1).count();
+        assert!(
+            below * 3 >= sorted.len() && below <= sorted.len() * 2 / 3 + 1,
+            "{category}: {below}/{}",
+            sorted.len()
+        );
+        for r in rows.iter().filter(|r| !r["value"].is_null()) {
+            let x = r["rate_per_1000"].as_f64().unwrap();
+            let want = if x <= b1 {
+                1
+            } else if x <= b2 {
+                2
+            } else {
+                3
+            };
+            assert_eq!(r["need_class"], want);
+            assert_eq!(r["class"], format!("{want}-{}", r["help_class"]));
+            let flagged = want == 3 && r["help_class"] == 3;
+            assert_eq!(r["high_need_thin_help"], flagged);
+            flagged_seen += usize::from(flagged);
+            assert_eq!(
+                n["high_need_thin_help"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&r["code"]),
+                flagged
+            );
+        }
+    }
+    assert!(
+        hidden_seen > 0,
+        "no hidden district among the problems tried"
+    );
+    assert!(flagged_seen > 0, "no district with high need and thin help");
+    let (s, p) = get_json(&app, "/api/v1/needs?category=poverty&year=1999").await;
+    assert_eq!(s, 400, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("2023"));
+    let (s, _) = get_json(&app, "/api/v1/needs?category=no_such_thing").await;
+    assert_eq!(s, 404);
+    let (s, _) = get_json(&app, "/api/v1/needs?year=2024").await;
+    assert_eq!(s, 400);
+}

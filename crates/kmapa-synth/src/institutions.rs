@@ -3,7 +3,7 @@
 //! names, places and contacts are invented and the file says so.
 
 use kmapa_geo::City;
-use kmapa_model::institutions::{Area, COLUMNS, Institution, Sector};
+use kmapa_model::institutions::{Area, COLUMNS, Institution, OPTIONAL_COLUMNS, Sector};
 use rand::RngExt;
 
 use crate::rng::{Rng, stream};
@@ -328,9 +328,37 @@ const TEMPLATES: &[Template] = &[
     },
 ];
 
+/// Ranges of places and of staff a kind of institution has, where such a figure is
+/// usual in Polish reporting (places in shelters, homes and supported flats; social
+/// workers in welfare-centre teams; advisers in labour offices).
+/// An inclusive range to draw a count from; `None`: the figure is not given.
+type Range = Option<(u32, u32)>;
+
+fn capacity(kind: &str) -> (Range, Range) {
+    match kind {
+        "ops_headquarters" => (None, Some((40, 60))),
+        "ops_branch" => (None, Some((14, 30))),
+        "crisis_centre" => (Some((8, 16)), Some((6, 12))),
+        "shelter" => (Some((40, 120)), Some((4, 10))),
+        "day_care_home" => (Some((20, 45)), Some((5, 12))),
+        "supported_housing" => (Some((6, 14)), None),
+        "soup_kitchen" => (Some((60, 200)), None),
+        "labour_office" | "labour_office_branch" => (None, Some((12, 40))),
+        "job_club" | "youth_career_centre" | "social_integration_centre" => {
+            (Some((12, 30)), Some((2, 6)))
+        }
+        "family_support_centre" | "counselling_centre" | "mental_health_centre" => {
+            (None, Some((3, 12)))
+        }
+        _ => (None, None),
+    }
+}
+
 /// Generates the institutions of a city.
 pub fn generate(city: &City, seed: u64) -> Vec<Institution> {
     let mut rng = stream(seed, "institutions");
+    // A stream of its own, so that places and contacts do not depend on capacities.
+    let mut sizes = stream(seed, "institution-capacity");
     let layer = &city.layer;
     // Districts ordered by parent, then code: contiguous groups follow parent areas.
     let mut order: Vec<usize> = (0..layer.districts.len()).collect();
@@ -365,6 +393,9 @@ pub fn generate(city: &City, seed: u64) -> Vec<Institution> {
             };
             let (address, lat, lon) = place_in(city, home, &mut rng);
             let id = format!("INST-{:03}", out.len() + 1);
+            let (places, staff) = capacity(t.kind);
+            let mut draw = |r: Range| r.map(|(lo, hi)| sizes.random_range(lo..=hi));
+            let (places, staff) = (draw(places), draw(staff));
             out.push(Institution {
                 name: t.name.replace("{n}", &n.to_string()),
                 kind: t.kind.to_string(),
@@ -384,6 +415,8 @@ pub fn generate(city: &City, seed: u64) -> Vec<Institution> {
                 area,
                 description: format!("{} Dane syntetyczne (demonstracyjne).", t.description),
                 id,
+                places,
+                staff,
             });
         }
     }
@@ -419,6 +452,7 @@ fn place_in(city: &City, d: usize, rng: &mut Rng) -> (String, f64, f64) {
 pub fn to_csv(list: &[Institution]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<&str> = COLUMNS.to_vec();
+    header.extend(OPTIONAL_COLUMNS);
     header.push("synthetic");
     w.write_record(&header).expect("in-memory write");
     for i in list {
@@ -437,6 +471,8 @@ pub fn to_csv(list: &[Institution]) -> String {
             &i.categories.join(";"),
             &i.area.to_cell(),
             &i.description,
+            &i.places.map_or(String::new(), |n| n.to_string()),
+            &i.staff.map_or(String::new(), |n| n.to_string()),
             "true",
         ])
         .expect("in-memory write");
