@@ -80,8 +80,29 @@ assert 0 < inside["numberMatched"] < len(seen), inside["numberMatched"]
 one = api.collection_item("districts", seen[0])
 assert one["id"] == seen[0]
 
+# Each district's area (the revitalisation limits use it) against GeographicLib's
+# geodesic polygon area on WGS84, computed here from the served geometry.
+from geographiclib.geodesic import Geodesic
+
+
+def ring_area(ring):
+    poly = Geodesic.WGS84.Polygon()
+    for lon, lat in ring[:-1]:
+        poly.AddPoint(lat, lon)
+    return abs(poly.Compute(False, True)[2])
+
+
+all_districts = api.collection_items("districts", limit=1000)["features"]
+for f in all_districts:
+    polys = f["geometry"]["coordinates"] if f["geometry"]["type"] == "MultiPolygon" else [f["geometry"]["coordinates"]]
+    m2 = sum(ring_area(p[0]) - sum(ring_area(h) for h in p[1:]) for p in polys)
+    got = f["properties"]["area_km2"]
+    assert abs(got - m2 / 1e6) <= 0.0006 + 1e-6 * got, (f["id"], got, m2 / 1e6)
+city_km2 = sum(f["properties"]["area_km2"] for f in all_districts)
+
 print(f"OWSLib read {len(collections)} collections, {len(seen)} districts, "
-      f"{items['numberMatched']} any_ops features, {inside['numberMatched']} in the bbox")
+      f"{items['numberMatched']} any_ops features, {inside['numberMatched']} in the bbox, "
+      f"district areas as GeographicLib's (city {city_km2:.1f} km²)")
 
 # Operations: /health, and /metrics as Prometheus text that Prometheus' own parser reads,
 # counting the requests just made by route pattern (never a query string or a value).

@@ -9,7 +9,7 @@ bin=${KMAPA_BIN:-target/debug/kmapa}
 test -x /usr/bin/chromium || { echo "web map tests need Debian's chromium: apt-get install -y chromium (.ci/run does)" >&2; exit 1; }
 test -d node_modules/playwright-core || { echo "web map tests need playwright-core: npm ci (.ci/run does)" >&2; exit 1; }
 # The pure parts of the map (web/classes.js), without a browser.
-node --test tests/web/classes.test.mjs
+node --test tests/web/classes.test.mjs tests/web/revit.test.mjs
 
 work=$(mktemp -d)
 pids=()

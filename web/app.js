@@ -3,6 +3,7 @@
 // No request leaves the server the page came from: no basemap by default, no fonts, no CDN.
 // URLs are relative, so the same files work under the live API and from a static export.
 // An ES module: the pure parts (colour classes, hexagon sizes) are in classes.js.
+import { KINDS as REVIT_KINDS, assess, assessmentCsv, checkArea, parseIndicatorCsv } from './revit.js';
 import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDistricts, labelPoint, roundTo, sequentialClasses } from './classes.js';
 
 (function () {
@@ -46,6 +47,23 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       local: 'w tym działające lokalnie', places: 'miejsca', staff: 'kadra', nohelp: 'brak placówki pomagającej w tym problemie',
       method: 'Metoda', needsnote: 'Tylko wartości opublikowane (chronione) i plik instytucji; osiedle z wartością ukrytą nie jest szacowane.',
       kmfrom: 'km od punktu wewnątrz osiedla',
+      viewrevit: 'rewitalizacja', revittitle: 'Rewitalizacja: obszar zdegradowany i obszar rewitalizacji',
+      revitintro: 'Wyznaczanie według ustawy o rewitalizacji (art. 9 i 10): osiedla w stanie kryzysowym – gorsze od miasta w co najmniej N wskaźnikach społecznych i, jeśli je podano, w co najmniej jednym innym (gospodarczym, środowiskowym, przestrzenno-funkcjonalnym, technicznym).',
+      revitpicks: 'Wskaźniki społeczne z mapy (osoby na 1000 mieszkańców)', revitown: 'Własne wskaźniki (plik CSV)',
+      revitownhelp: 'Kolumny: kod osiedla, potem po jednej kolumnie na wskaźnik; opcjonalnie wiersz „miasto” z wartością dla całego miasta (inaczej: średnia ważona liczbą mieszkańców). Separator przecinek lub średnik (Excel), przecinek dziesiętny dozwolony przy średniku.',
+      revitn: 'Kryzys: gorzej niż miasto w co najmniej tylu wskaźnikach społecznych', kind_social: 'społeczny', kind_economic: 'gospodarczy',
+      kind_environmental: 'środowiskowy', kind_spatial: 'przestrzenno-funkcjonalny', kind_technical: 'techniczny',
+      higherworse: 'więcej = gorzej', lowerworse: 'mniej = gorzej', remove: 'Usuń', csverror: (e) => `wiersz ${e.line}, kolumna „${e.column}”, wartość „${e.value}”: ${e.message}`,
+      degraded: 'obszar zdegradowany (propozycja)', notdegraded: 'poza obszarem zdegradowanym', undecided: 'nie da się rozstrzygnąć (wartość ukryta lub brak danych)',
+      chosenarea: 'wybrany obszar rewitalizacji (obrys)', revitsummary: (n, km, pa, pop, pp) => `Obszar zdegradowany (propozycja): ${n} osiedli, ${km} km² (${pa} % miasta), ${pop} mieszkańców (${pp} %).`,
+      revitundecided: (n) => `Nierozstrzygnięte: ${n} osiedli (wartości ukryte dla ochrony prywatności lub brak danych – nigdy nie szacujemy).`,
+      revitnoother: 'Ustawa wymaga też co najmniej jednego zjawiska gospodarczego, środowiskowego, przestrzenno-funkcjonalnego lub technicznego: dodaj je z pliku CSV. Bez nich propozycja opiera się tylko na wskaźnikach społecznych.',
+      revitarea: 'Obszar rewitalizacji', revitclick: 'Klikaj osiedla na mapie, aby je dodać lub usunąć.', revitall: 'Cały obszar zdegradowany', revitclear: 'Wyczyść',
+      revitarealine: (km, p) => `Powierzchnia: ${km} km² = ${p} % gminy (limit 20 %)`, revitpopline: (n, p) => `Mieszkańcy: ${n} = ${p} % gminy (limit 30 %)`,
+      withinlimit: 'w limicie', exceeds: (pp, x) => `przekracza o ${pp} pp (${x})`, revitoutside: (names) => `Poza obszarem zdegradowanym (ustawa na to nie pozwala): ${names}.`,
+      revitnone: 'Nie wybrano jeszcze osiedli.', revittable: 'Tabela', worsecount: 'gorzej (społ.)', status: 'status', chosen: 'wybrane', yes: 'tak',
+      revitmethod: 'Każdy wskaźnik porównany z wartością dla miasta (indeks = wartość osiedla / wartość miasta; „gorzej” zgodnie z kierunkiem wskaźnika). Wskaźniki z mapy to opublikowane, chronione wartości na 1000 mieszkańców; wartość miasta z warstwy miasta. Wartość ukryta nie jest szacowana: jeśli mogłaby zmienić wynik, osiedle jest „nierozstrzygnięte”. Limity z art. 10 ust. 2: najwyżej 20 % powierzchni gminy i 30 % jej mieszkańców (powierzchnia geodezyjna granic osiedli, mieszkańcy z wybranego roku).',
+      residents: 'mieszk.',
     },
     en: {
       title: 'Map of social problems', moresettings: 'More settings', lesssettings: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
@@ -84,6 +102,23 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       local: 'of which local', places: 'places', staff: 'staff', nohelp: 'no institution helps with this problem here',
       method: 'Method', needsnote: 'Only published (protected) values and the institutions file; a district with a hidden value is not estimated.',
       kmfrom: 'km from a point inside the district',
+      viewrevit: 'revitalisation', revittitle: 'Revitalisation: degraded area and revitalisation area',
+      revitintro: 'Delineation under the Revitalisation Act (art. 9 and 10): districts in crisis – worse than the city on at least N social indicators and, if given, on at least one other (economic, environmental, spatial-functional, technical).',
+      revitpicks: 'Social indicators from the map (persons per 1,000 residents)', revitown: 'Your own indicators (CSV file)',
+      revitownhelp: 'Columns: the district code, then one column per indicator; optionally a row "city" with the whole city\'s value (otherwise: the mean weighted by residents). Comma or semicolon separated (Excel); decimal commas allowed with semicolons.',
+      revitn: 'Crisis: worse than the city on at least this many social indicators', kind_social: 'social', kind_economic: 'economic',
+      kind_environmental: 'environmental', kind_spatial: 'spatial-functional', kind_technical: 'technical',
+      higherworse: 'more = worse', lowerworse: 'less = worse', remove: 'Remove', csverror: (e) => `line ${e.line}, column "${e.column}", value "${e.value}": ${e.message}`,
+      degraded: 'degraded area (proposal)', notdegraded: 'outside the degraded area', undecided: 'cannot be decided (value hidden or no data)',
+      chosenarea: 'chosen revitalisation area (outline)', revitsummary: (n, km, pa, pop, pp) => `Degraded area (proposal): ${n} districts, ${km} km² (${pa} % of the city), ${pop} residents (${pp} %).`,
+      revitundecided: (n) => `Undecided: ${n} districts (values hidden to protect privacy or no data – never estimated).`,
+      revitnoother: 'The Act also requires at least one economic, environmental, spatial-functional or technical phenomenon: add them from a CSV file. Without them the proposal rests on social indicators only.',
+      revitarea: 'Revitalisation area', revitclick: 'Click districts on the map to add or remove them.', revitall: 'The whole degraded area', revitclear: 'Clear',
+      revitarealine: (km, p) => `Area: ${km} km² = ${p} % of the gmina (limit 20 %)`, revitpopline: (n, p) => `Residents: ${n} = ${p} % of the gmina (limit 30 %)`,
+      withinlimit: 'within the limit', exceeds: (pp, x) => `exceeds it by ${pp} pp (${x})`, revitoutside: (names) => `Outside the degraded area (the Act does not allow it): ${names}.`,
+      revitnone: 'No district chosen yet.', revittable: 'Table', worsecount: 'worse (social)', status: 'status', chosen: 'chosen', yes: 'yes',
+      revitmethod: 'Each indicator is compared with the city value (index = district value / city value; "worse" by the indicator\'s direction). Indicators from the map are published, protected values per 1,000 residents; the city value from the city layer. A hidden value is never estimated: where it could change the outcome, the district is "undecided". Limits of art. 10(2): at most 20 % of the gmina\'s area and 30 % of its residents (geodesic area of the district boundaries, residents of the chosen year).',
+      residents: 'residents',
     },
   };
   const KINDS = {
@@ -126,7 +161,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     instType: q.get('inst_type') || '',
     instServes: q.get('inst_serves') === '1',
     at: q.get('at') || '',
-    view: q.get('view') === 'needs' ? 'needs' : 'map',
+    view: ['needs', 'revit'].includes(q.get('view')) ? q.get('view') : 'map',
   };
   let token = sessionStorage.getItem('kmapa-token') || '';
   let tier = 'public';
@@ -145,7 +180,9 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
   const hook = (window.kmapa = { state, renders: 0, errors: [], ready: false,
     shown: () => shown.map((f) => ({ unit: f.properties.unit, v: f.properties.v, hid: f.properties.hid, status: f.properties.src.status })),
     layer: () => shownLayer,
-    needs: () => shown.map((f) => ({ unit: f.properties.unit, cls: f.properties.cls, hid: f.properties.hid })) });
+    needs: () => shown.map((f) => ({ unit: f.properties.unit, cls: f.properties.cls, hid: f.properties.hid })),
+    revit: () => revit.result && { rows: revit.result.rows.map((r) => ({ code: r.code, status: r.status, socialWorse: r.socialWorse })),
+      indicators: revit.result.indicators.map((i) => ({ id: i.id, city: i.city, kind: i.kind })), selected: [...revit.selected], check: revit.check, errors: revit.ownErrors } });
 
   // ---------- data access: the live API or a static export ----------
   async function getJSON(url, headers) {
@@ -284,7 +321,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
   const hexFallback = () => state.layer === 'hex' && tier === 'public' && snapshot.hexagon_measures
     && !snapshot.hexagon_measures.includes(state.category);
   function currentLayer() {
-    if (state.view === 'needs' || hexFallback()) return 'districts';
+    if (state.view !== 'map' || hexFallback()) return 'districts';
     return state.layer === 'hex' ? hexLayer() : state.layer;
   }
   function populationOf(unit, layer, year) {
@@ -311,7 +348,9 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
   }
 
   async function render() {
+    $('revit').hidden = state.view !== 'revit';
     if (state.view === 'needs') return renderNeeds();
+    if (state.view === 'revit') return renderRevit();
     const seq = ++loadSeq;
     const layer = currentLayer();
     const year = state.year;
@@ -447,6 +486,201 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     return parts;
   }
 
+  // ---------- revitalisation ----------
+  const revit = { chosen: (q.get('ri') || '').split(',').filter(Boolean), n: Math.max(1, Number(q.get('rn')) || 2),
+    selected: (q.get('rs') || '').split(',').filter(Boolean), own: [], ownErrors: [], result: null, check: null };
+  let boundariesPromise = null;
+  function getBoundaries() {
+    boundariesPromise = boundariesPromise || api.boundaries().then((b) => {
+      boundaries = b;
+      boundaries.byCode = {};
+      for (const f of b.features) boundaries.byCode[f.properties.code] = f.properties;
+      return b;
+    });
+    return boundariesPromise;
+  }
+  let cityProfilePromise = null;
+  // The city's values of every category and year come with any district's profile.
+  const cityProfile = (code) => (cityProfilePromise = cityProfilePromise || api.profile(code));
+  const REVIT_COLORS = { degraded: '#c85a5a', not: '#f3f3f3' };
+  async function renderRevit() {
+    const seq = ++loadSeq;
+    const year = state.year;
+    if (!revit.chosen.length) revit.chosen = ['poverty', 'unemployment'].filter((c) => category(c));
+    const codes = revit.chosen.filter((c) => category(c));
+    let b, layers, prof;
+    try {
+      b = await getBoundaries();
+      [layers, prof] = await Promise.all([Promise.all(codes.map((c) => api.publicDistricts(c, year))), cityProfile(b.features[0].properties.code)]);
+    } catch (e) {
+      if (seq === loadSeq) showError(e);
+      return;
+    }
+    if (seq !== loadSeq) return;
+    const districts = b.features.map((f) => ({ code: f.properties.code, name: f.properties.name,
+      population: (f.properties.population || {})[year] || 0, area_km2: f.properties.area_km2 }));
+    const indicators = codes.map((c, k) => {
+      const values = {};
+      for (const f of layers[k].features) {
+        const p = f.properties;
+        if (p.group && p.group !== 'all') continue;
+        values[p.unit] = isHidden(p) || p.rate_per_1000 === null || p.rate_per_1000 === undefined ? null : p.rate_per_1000;
+      }
+      const cat = (prof.categories || []).find((x) => x.code === c);
+      const cityCell = cat && (cat.city || []).find((x) => String(x.year) === String(year));
+      const city = cityCell && !isHidden(cityCell) && cityCell.rate_per_1000 !== null ? cityCell.rate_per_1000 : null;
+      return { id: c, label: label(category(c)), kind: 'social', higherIsWorse: true, values, city };
+    });
+    const own = revit.own.map((o, k) => ({ id: `own${k + 1}`, label: o.name, kind: o.kind, higherIsWorse: o.higherIsWorse, values: o.values, city: o.city }));
+    revit.result = assess(districts, [...indicators, ...own], revit.n);
+    const degraded = revit.result.rows.filter((r) => r.status === 'degraded').map((r) => r.code);
+    revit.selected = revit.selected.filter((c) => boundaries.byCode[c]);
+    revit.check = checkArea(revit.selected, districts, degraded);
+    const byCode = new Map(revit.result.rows.map((r) => [r.code, r]));
+    shown = b.features.map((f, i) => {
+      const r = byCode.get(f.properties.code);
+      return { type: 'Feature', geometry: f.geometry, properties: { i, unit: r.code, v: null, hid: r.status === 'undecided', cls: r.status, src: { unit: r.code, name: r.name, status: r.status }, revit: r } };
+    });
+    shownLayer = 'districts';
+    showDistrictLines();
+    if (hook.toggleLabels) hook.toggleLabels();
+    map.getSource('units').setData({ type: 'FeatureCollection', features: shown.map((f) => ({ type: 'Feature', geometry: f.geometry,
+      properties: { i: f.properties.i, unit: f.properties.unit, hid: f.properties.hid, cls: f.properties.cls } })) });
+    map.setPaintProperty('units-fill', 'fill-color', ['case', ['==', ['get', 'hid'], true], HIDDEN,
+      ['match', ['get', 'cls'], 'degraded', REVIT_COLORS.degraded, REVIT_COLORS.not]]);
+    map.setFilter('units-selected', ['in', ['get', 'unit'], ['literal', revit.selected]]);
+    // The panel covers the map's right side: the city goes to the left of it, once.
+    if (!revit.fitted && snapshot.bbox && window.innerWidth >= 700) {
+      revit.fitted = true;
+      const bb = snapshot.bbox;
+      map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: { top: 16, bottom: 16, left: 16, right: Math.min(520, window.innerWidth * 0.45) }, duration: 0 });
+    }
+    revitLegend();
+    renderRevitPanel();
+    renderInstitutions();
+    pushState();
+    map.once('idle', () => {
+      hook.renders += 1;
+      if (!hook.ready) { hook.ready = true; performance.mark('kmapa-interactive'); }
+    });
+  }
+  const pct = (x) => num(x * 100, 1);
+  function revitLegend() {
+    const box = $('legend');
+    box.replaceChildren();
+    box.classList.remove('needs');
+    box.append(el('strong', { text: `${t('viewrevit').replace(/^./, (c) => c.toUpperCase())}, ${state.year}` }));
+    box.append(el('div', { class: 'row' }, el('span', { class: 'swatch', style: `background:${REVIT_COLORS.degraded}` }), el('span', { text: t('degraded') })));
+    box.append(el('div', { class: 'row' }, el('span', { class: 'swatch', style: `background:${REVIT_COLORS.not}` }), el('span', { text: t('notdegraded') })));
+    box.append(el('div', { class: 'row' }, el('span', { class: 'swatch hatched' }), el('span', { text: t('undecided') })));
+    box.append(el('div', { class: 'row' }, el('span', { class: 'swatch', style: 'background:#fff;border:3px solid #00507a' }), el('span', { text: t('chosenarea') })));
+    instLegend();
+  }
+  function describeRevit(r) {
+    const parts = [el('div', { text: r.status === 'degraded' ? t('degraded') : r.status === 'undecided' ? t('undecided') : t('notdegraded') })];
+    parts.push(el('div', { text: `${t('worsecount')}: ${r.socialWorse}${r.socialUnknown ? ` (+${r.socialUnknown} ?)` : ''}` }));
+    if (revit.selected.includes(r.code)) parts.push(el('div', { text: t('chosenarea') }));
+    return parts;
+  }
+  function toggleRevit(code) {
+    revit.selected = revit.selected.includes(code) ? revit.selected.filter((c) => c !== code) : [...revit.selected, code];
+    render();
+  }
+  async function loadOwnCsv(file) {
+    const text = await file.text();
+    const { indicators, errors } = parseIndicatorCsv(text, boundaries ? Object.keys(boundaries.byCode) : []);
+    revit.ownErrors = errors;
+    if (!errors.length) revit.own = revit.own.concat(indicators.map((i) => ({ ...i, kind: 'social', higherIsWorse: true })));
+    render();
+  }
+  function renderRevitPanel() {
+    const body = $('revit-body');
+    const res = revit.result;
+    body.replaceChildren();
+    body.append(el('p', { class: 'meta', text: `${t('revitintro')} ${t('year')} ${state.year}; ${t('snapshot')} ${snapshot.number}.` }));
+    if (snapshot.synthetic) body.append(el('p', { class: 'meta', text: t('synthetic') }));
+    // Indicators from the map.
+    body.append(el('h3', { text: t('revitpicks') }));
+    const picks = el('div', { class: 'picks' });
+    const year = Number(state.year);
+    for (const c of vocabulary.filter((c) => (c.years || []).includes(year) || c.total)) {
+      const box = el('input', { type: 'checkbox', value: c.code, checked: revit.chosen.includes(c.code) ? 'checked' : null });
+      box.addEventListener('change', () => {
+        revit.chosen = box.checked ? [...revit.chosen, c.code] : revit.chosen.filter((x) => x !== c.code);
+        render();
+      });
+      picks.append(el('label', {}, box, el('span', { text: `${c.parent ? '– ' : ''}${label(c)}` })));
+    }
+    body.append(picks);
+    // Own indicators.
+    body.append(el('h3', { text: t('revitown') }));
+    body.append(el('p', { class: 'meta', text: t('revitownhelp') }));
+    const file = el('input', { type: 'file', accept: '.csv,text/csv', id: 'revit-file', 'aria-label': t('revitown') });
+    file.addEventListener('change', () => { if (file.files[0]) loadOwnCsv(file.files[0]); });
+    body.append(file);
+    if (revit.ownErrors.length) {
+      body.append(el('ul', { class: 'errors', role: 'alert' }, ...revit.ownErrors.map((e) => el('li', { text: T[state.lang].csverror(e) }))));
+    }
+    if (revit.own.length) {
+      const own = el('div', { class: 'own' });
+      revit.own.forEach((o, k) => {
+        const kind = el('select', { 'aria-label': `${o.name}: ${t('status')}`, 'data-own': String(k), class: 'own-kind' },
+          ...REVIT_KINDS.map((x) => el('option', { value: x, text: t(`kind_${x}`), selected: o.kind === x ? 'selected' : null })));
+        kind.addEventListener('change', () => { o.kind = kind.value; render(); });
+        const dir = el('select', { 'aria-label': `${o.name}: ${t('higherworse')} / ${t('lowerworse')}`, class: 'own-dir' },
+          el('option', { value: 'higher', text: t('higherworse'), selected: o.higherIsWorse ? 'selected' : null }),
+          el('option', { value: 'lower', text: t('lowerworse'), selected: o.higherIsWorse ? null : 'selected' }));
+        dir.addEventListener('change', () => { o.higherIsWorse = dir.value === 'higher'; render(); });
+        const rm = el('button', { type: 'button', text: t('remove') });
+        rm.addEventListener('click', () => { revit.own.splice(k, 1); render(); });
+        own.append(el('span', { text: o.name }), el('span', {}, kind, ' ', dir), rm);
+      });
+      body.append(own);
+    }
+    const nIn = el('input', { type: 'number', id: 'revit-n', min: '1', max: String(Math.max(1, res.indicators.filter((i) => i.kind === 'social').length)), value: String(revit.n) });
+    nIn.addEventListener('change', () => { revit.n = Math.max(1, Number(nIn.value) || 1); render(); });
+    body.append(el('p', {}, el('label', {}, `${t('revitn')}: `, nIn)));
+    // The proposal.
+    const deg = res.rows.filter((r) => r.status === 'degraded');
+    const all = checkArea(deg.map((r) => r.code), res.rows, deg.map((r) => r.code));
+    body.append(el('p', { class: 'summary', text: T[state.lang].revitsummary(deg.length, num(all.area, 1), pct(all.areaShare), num(all.population), pct(all.populationShare)) }));
+    const und = res.rows.filter((r) => r.status === 'undecided').length;
+    if (und) body.append(el('p', { class: 'meta', text: T[state.lang].revitundecided(und) }));
+    if (!res.otherGiven) body.append(el('p', { class: 'meta', text: t('revitnoother') }));
+    // The revitalisation area against art. 10.
+    body.append(el('h3', { text: t('revitarea') }));
+    body.append(el('p', { class: 'meta', text: t('revitclick') }));
+    const allBtn = el('button', { type: 'button', id: 'revit-all', text: t('revitall') });
+    allBtn.addEventListener('click', () => { revit.selected = deg.map((r) => r.code); render(); });
+    const clearBtn = el('button', { type: 'button', id: 'revit-clear', text: t('revitclear') });
+    clearBtn.addEventListener('click', () => { revit.selected = []; render(); });
+    body.append(el('p', {}, allBtn, ' ', clearBtn));
+    const c = revit.check;
+    const check = el('div', { class: 'check', role: 'status', 'aria-live': 'polite' });
+    if (!c.districts) check.append(el('p', { text: t('revitnone') }));
+    else {
+      const verdict = (ok, pp, x) => el('span', { class: ok ? 'ok' : 'bad', text: ok ? `✓ ${t('withinlimit')}` : `✗ ${T[state.lang].exceeds(num(pp, 1), x)}` });
+      check.append(el('p', { class: 'area-line' }, `${T[state.lang].revitarealine(num(c.area, 1), pct(c.areaShare))} – `, verdict(c.areaOk, c.areaExcessPp, `${num(c.areaExcessKm2, 1)} km²`)));
+      check.append(el('p', { class: 'pop-line' }, `${T[state.lang].revitpopline(num(c.population), pct(c.populationShare))} – `, verdict(c.populationOk, c.populationExcessPp, `${num(c.populationExcess)} ${t('residents')}`)));
+      if (c.outside.length) check.append(el('p', { class: 'bad', text: T[state.lang].revitoutside(c.outside.map((x) => boundaries.byCode[x].name).join(', ')) }));
+    }
+    body.append(check);
+    // The table.
+    body.append(el('h3', { text: t('revittable') }));
+    const head = el('tr', {}, el('th', { text: t('district') }), ...res.indicators.map((i) => el('th', { title: i.label, text: i.label.length > 14 ? i.label.slice(0, 13) + '…' : i.label })),
+      el('th', { text: t('worsecount') }), el('th', { text: t('status') }), el('th', { text: t('chosen') }));
+    const cityRow = el('tr', {}, el('td', { text: t('city') }), ...res.indicators.map((i) => el('td', { text: i.city === null ? '.' : num(i.city, 2) })), el('td'), el('td'), el('td'));
+    const rows = res.rows.map((r) => el('tr', { class: `${r.status}${revit.selected.includes(r.code) ? ' chosen' : ''}`, 'data-code': r.code },
+      el('td', { text: r.name }), ...r.cells.map((x) => el('td', { class: x.worse ? 'worse' : null, text: x.value === null ? '.' : `${num(x.value, 2)}${x.index === null ? '' : ` (${num(x.index, 2)})`}` })),
+      el('td', { text: String(r.socialWorse) }), el('td', { text: r.status === 'degraded' ? '●' : r.status === 'undecided' ? '?' : '' }), el('td', { text: revit.selected.includes(r.code) ? t('yes') : '' })));
+    body.append(el('div', { class: 'table-wrap' }, el('table', {}, el('thead', {}, head), el('tbody', {}, cityRow, ...rows))));
+    body.append(el('p', { class: 'meta', text: `"." – ${t('undecided')}` }));
+    body.append(el('details', {}, el('summary', { text: t('method') }), el('p', { class: 'meta', text: t('revitmethod') })));
+    const csv = $('revit-csv');
+    if (csv.href && csv.href.startsWith('blob:')) URL.revokeObjectURL(csv.href);
+    csv.href = URL.createObjectURL(new Blob([assessmentCsv(res, revit.selected)], { type: 'text/csv;charset=utf-8' }));
+  }
+
   function sequential(values) {
     const { breaks, classes } = sequentialClasses(values, SEQ.length);
     const expr = ['case', ['==', ['get', 'hid'], true], HIDDEN, ['<=', ['get', 'v'], 0], ZERO,
@@ -525,7 +759,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     if (!p) return;
     map.getCanvas().style.cursor = 'pointer';
     const box = $('tooltip');
-    box.replaceChildren(el('strong', { text: `${unitName(p.src)} (${state.year})` }), ...(p.need ? describeNeeds(p.need) : describe(p)));
+    box.replaceChildren(el('strong', { text: `${unitName(p.src)} (${state.year})` }), ...(p.need ? describeNeeds(p.need) : p.revit ? describeRevit(p.revit) : describe(p)));
     box.hidden = false;
     const w = map.getCanvas().clientWidth;
     box.style.left = Math.min(e.point.x + 14, w - 220) + 'px';
@@ -538,6 +772,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     const units = map.queryRenderedFeatures(e.point, { layers: ['units-fill'] });
     if (!units.length) return;
     const p = shown[units[0].properties.i].properties;
+    if (state.view === 'revit') { toggleRevit(p.unit); return; }
     if (currentLayer() === 'districts') { openProfile(p.unit); return; }
     const box = el('div', {}, el('h3', { text: unitName(p.src) }), ...describe(p));
     new maplibregl.Popup({ maxWidth: '20rem' }).setLngLat(e.lngLat).setDOMContent(box).addTo(map);
@@ -759,7 +994,12 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     if (state.instType) p.set('inst_type', state.instType);
     if (state.instServes) p.set('inst_serves', '1');
     if (state.at) p.set('at', state.at);
-    if (state.view === 'needs') p.set('view', 'needs');
+    if (state.view !== 'map') p.set('view', state.view);
+    if (state.view === 'revit') {
+      p.set('ri', revit.chosen.join(','));
+      p.set('rn', String(revit.n));
+      if (revit.selected.length) p.set('rs', revit.selected.join(','));
+    }
     history.replaceState(null, '', '?' + p.toString());
   }
   function fillCategories() {
@@ -834,7 +1074,8 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     $('layer').value = state.layer;
     $('view').value = state.view;
     // What does not apply to needs against help (districts, the public tier, one year).
-    for (const id of ['compare', 'measure', 'layer']) $(id).disabled = state.view === 'needs';
+    for (const id of ['compare', 'measure', 'layer']) $(id).disabled = state.view !== 'map';
+    $('category').disabled = state.view === 'revit';
   }
   function showError(e) {
     hook.errors.push(String(e && e.message));
@@ -888,7 +1129,11 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     $('compare').addEventListener('change', (e) => { state.compare = e.target.value; render(); });
     $('measure').addEventListener('change', (e) => { state.measure = e.target.value; render(); });
     $('layer').addEventListener('change', (e) => { state.layer = e.target.value; render(); });
-    $('view').addEventListener('change', (e) => { state.view = e.target.value; texts(); render(); });
+    $('view').addEventListener('change', (e) => {
+      state.view = e.target.value;
+      if (state.view === 'revit' && !$('profile').hidden) closeProfile();
+      texts(); render();
+    });
     $('lang').addEventListener('click', () => {
       state.lang = state.lang === 'pl' ? 'en' : 'pl';
       fillCategories(); fillYears(); texts(); render();
@@ -949,11 +1194,8 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     texts();
     render();
     // Names, population and institutions: not needed for the first picture.
-    const [b, inst] = await Promise.all([api.boundaries(), api.institutions()]).catch((e) => { showError(e); return [null, null]; });
+    const [b, inst] = await Promise.all([getBoundaries(), api.institutions()]).catch((e) => { showError(e); return [null, null]; });
     if (b) {
-      boundaries = b;
-      boundaries.byCode = {};
-      for (const f of b.features) boundaries.byCode[f.properties.code] = f.properties;
       $('district-names').replaceChildren(...b.features.map((f) => f.properties.name).sort((x, y) => x.localeCompare(y, 'pl')).map((n) => el('option', { value: n })));
       hook.districtsLoaded = b.features.length;
       map.getSource('district-outlines').setData({ type: 'FeatureCollection', features: b.features.map((f) => ({ type: 'Feature', geometry: f.geometry, properties: {} })) });

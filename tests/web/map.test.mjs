@@ -525,6 +525,91 @@ test('needs against help: districts classed and coloured as the API says, hidden
   await s.context.close();
 });
 
+test('revitalisation: crisis districts from published rates and a CSV of own indicators, an area checked against 20 % / 30 %, a CSV out', async () => {
+  const snap = await getJSON(`${BASE}/api/v1/snapshot`);
+  const year = snap.years[snap.years.length - 1];
+  const inds = ['poverty', 'unemployment'];
+  const boundaries = await getJSON(`${BASE}/collections/districts/items?limit=1000`);
+  const dist = boundaries.features.map((f) => f.properties);
+  // The recount: published rates against the city's, from the API.
+  const rates = {};
+  const city = {};
+  for (const c of inds) {
+    const fc = await getJSON(`${BASE}/collections/problems-districts/items?category=${c}&year=${year}&limit=1000`);
+    rates[c] = Object.fromEntries(fc.features.map((f) => [f.properties.unit, f.properties.status === 'hidden' ? null : f.properties.rate_per_1000]));
+    const series = await getJSON(`${BASE}/api/v1/series?category=${c}`);
+    city[c] = series.series.find((x) => x.year === year).rate_per_1000;
+  }
+  const recount = (own) => Object.fromEntries(dist.map((d) => {
+    const worse = inds.map((c) => (rates[c][d.code] === null ? null : rates[c][d.code] > city[c]));
+    const yes = worse.filter((w) => w === true).length, unknown = worse.filter((w) => w === null).length;
+    let otherYes = true, otherMaybe = true;
+    if (own) { const w = own.values[d.code] < own.city; otherYes = w; otherMaybe = w; }
+    const status = yes >= 2 && otherYes ? 'degraded' : yes + unknown >= 2 && otherMaybe ? 'undecided' : 'not';
+    return [d.code, status];
+  }));
+  const { page, context, errors } = await open(`${BASE}/?view=revit&year=${year}&ri=${inds.join(',')}&rn=2`);
+  await page.waitForFunction(() => window.kmapa.revit() && window.kmapa.revit().rows.length > 0);
+  const statuses = async () => Object.fromEntries((await page.evaluate(() => window.kmapa.revit().rows)).map((r) => [r.code, r.status]));
+  const want = recount(null);
+  assert.deepEqual(await statuses(), want);
+  assert.ok(Object.values(want).includes('degraded'), 'some district is in crisis on both');
+  const cities = await page.evaluate(() => window.kmapa.revit().indicators.map((i) => i.city));
+  assert.deepEqual(cities, inds.map((c) => city[c]));
+  assert.match(await page.locator('#revit').innerText(), /art\. 9 i 10/);
+  // A bad file: every problem named by line, column and value; nothing loaded.
+  await page.setInputFiles('#revit-file', { name: 'zle.csv', mimeType: 'text/csv', buffer: Buffer.from('kod;firmy\nXYZ-01;5\n' + dist[0].code + ';dużo\n') });
+  await page.waitForSelector('#revit .errors li');
+  const errs = await page.locator('#revit .errors').innerText();
+  assert.match(errs, /wiersz 2, kolumna „kod”, wartość „XYZ-01”/);
+  assert.match(errs, /wiersz 3, kolumna „firmy”, wartość „dużo”/);
+  // Own indicator: firms per 1,000 residents (lower = worse, economic), as Excel saves it.
+  const own = { city: 50, values: {} };
+  dist.forEach((d, i) => { own.values[d.code] = 20 + (i * 7) % 60 + 0.5; });
+  const csv = 'kod;Firmy na 1000 mieszk.\n' + dist.map((d) => `${d.code};${String(own.values[d.code]).replace('.', ',')}`).join('\n') + '\nmiasto;50\n';
+  await page.setInputFiles('#revit-file', { name: 'firmy.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.waitForSelector('#revit .own-kind');
+  assert.equal(await page.locator('#revit .errors').count(), 0);
+  await afterRender(page, () => page.selectOption('#revit .own-kind', 'economic'));
+  await afterRender(page, () => page.selectOption('#revit .own-dir', 'lower'));
+  const withOwn = recount(own);
+  assert.deepEqual(await statuses(), withOwn);
+  const degraded = Object.keys(withOwn).filter((c) => withOwn[c] === 'degraded');
+  assert.ok(degraded.length > 0);
+  // The whole degraded area as the revitalisation area, against the limits by hand.
+  await afterRender(page, () => page.click('#revit-all'));
+  const check = await page.evaluate(() => window.kmapa.revit().check);
+  const area = dist.filter((d) => degraded.includes(d.code)).reduce((a, d) => a + d.area_km2, 0);
+  const total = dist.reduce((a, d) => a + d.area_km2, 0);
+  const pop = dist.filter((d) => degraded.includes(d.code)).reduce((a, d) => a + d.population[year], 0);
+  const popTotal = dist.reduce((a, d) => a + d.population[year], 0);
+  assert.ok(Math.abs(check.areaShare - area / total) < 1e-9 && Math.abs(check.populationShare - pop / popTotal) < 1e-9);
+  assert.equal(check.areaOk, area / total <= 0.2);
+  const areaLine = await page.locator('#revit .area-line').innerText();
+  assert.match(areaLine, area / total <= 0.2 ? /w limicie/ : /przekracza o/);
+  assert.match(await page.locator('#revit .pop-line').innerText(), pop / popTotal <= 0.3 ? /w limicie/ : /przekracza o/);
+  // Clicking a district outside the degraded area adds it, and the check says so.
+  const pt = await findPoint(page, (s) => s && s.status === 'not');
+  assert.ok(pt, 'a district outside the degraded area is drawn');
+  await afterRender(page, () => page.mouse.click(pt.x, pt.y));
+  assert.ok((await page.evaluate(() => window.kmapa.revit().selected)).includes(pt.unit));
+  assert.match(await page.locator('#revit .check').innerText(), /Poza obszarem zdegradowanym/);
+  await page.screenshot({ path: path.join(OUT, 'revitalisation.png') });
+  // The CSV: a row per district and one for the city, statuses as shown.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#revit-csv')]);
+  const text = fs.readFileSync(await download.path(), 'utf8').trim().split('\n');
+  assert.equal(text.length, dist.length + 2);
+  const header = text[0].split(',');
+  const at = (name) => header.indexOf(name);
+  for (const line of text.slice(2)) {
+    const cells = line.split(',');
+    assert.equal(cells[at('status')], withOwn[cells[0]], cells[0]);
+    assert.equal(cells[at('revitalisation_area')], degraded.includes(cells[0]) || cells[0] === pt.unit ? 'yes' : 'no');
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('the static export draws the same numbers as the live API', async () => {
   const { page, context, requests } = await open(`${STATIC}/?category=any_ops`);
   const year = await page.locator('#year-value').innerText();

@@ -265,9 +265,16 @@ impl Served {
                 .iter()
                 .filter_map(|&y| population(&d.code, y).map(|p| (y.to_string(), p)))
                 .collect();
+            // Geodesic area on the WGS84 ellipsoid (Karney's algorithm, geographiclib),
+            // of the rings oriented as it expects (a clockwise exterior ring would
+            // measure the rest of the Earth).
+            let oriented =
+                geo::orient::Orient::orient(&d.geometry, geo::orient::Direction::Default);
+            let area_km2 =
+                (geo::GeodesicArea::geodesic_area_unsigned(&oriented) / 1e3).round() / 1e3;
             let props = json!({
                 "code": d.code, "name": d.name, "parent": d.parent, "parent_name": d.parent_name,
-                "population": pop,
+                "population": pop, "area_km2": area_km2,
             });
             districts.insert(d.code.clone(), props.clone());
             boundaries.bbox = union_bbox(boundaries.bbox, bbox);

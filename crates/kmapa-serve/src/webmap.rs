@@ -23,6 +23,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../web/classes.js"),
     ),
     (
+        "revit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/revit.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../../../web/style.css"),
