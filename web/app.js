@@ -64,6 +64,9 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       revitnone: 'Nie wybrano jeszcze osiedli.', revittable: 'Tabela', worsecount: 'gorzej (społ.)', status: 'status', chosen: 'wybrane', yes: 'tak',
       revitmethod: 'Każdy wskaźnik porównany z wartością dla miasta (indeks = wartość osiedla / wartość miasta; „gorzej” zgodnie z kierunkiem wskaźnika). Wskaźniki z mapy to opublikowane, chronione wartości na 1000 mieszkańców; wartość miasta z warstwy miasta. Wartość ukryta nie jest szacowana: jeśli mogłaby zmienić wynik, osiedle jest „nierozstrzygnięte”. Limity z art. 10 ust. 2: najwyżej 20 % powierzchni gminy i 30 % jej mieszkańców (powierzchnia geodezyjna granic osiedli, mieszkańcy z wybranego roku).',
       residents: 'mieszk.',
+      xlsx: 'Raport XLSX', reporttitle: 'Raport', locator: 'Położenie osiedla w mieście', rowname: 'Wyszczególnienie',
+      persons2: 'Liczba osób', per1000h: 'Na 1000 mieszkańców', forecast: 'prognoza', cityrate: 'Miasto (na 1000)', residentsrow: 'Mieszkańcy',
+      opsrows: 'Pomoc społeczna (OPS) – powody przyznania pomocy', puprows: 'Rynek pracy (PUP) – bezrobotni zarejestrowani', within: 'w tym',
     },
     en: {
       title: 'Map of social problems', moresettings: 'More settings', lesssettings: 'Fewer settings', skip: 'Skip to map settings', category: 'Problem', year: 'Year',
@@ -119,6 +122,9 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       revitnone: 'No district chosen yet.', revittable: 'Table', worsecount: 'worse (social)', status: 'status', chosen: 'chosen', yes: 'yes',
       revitmethod: 'Each indicator is compared with the city value (index = district value / city value; "worse" by the indicator\'s direction). Indicators from the map are published, protected values per 1,000 residents; the city value from the city layer. A hidden value is never estimated: where it could change the outcome, the district is "undecided". Limits of art. 10(2): at most 20 % of the gmina\'s area and 30 % of its residents (geodesic area of the district boundaries, residents of the chosen year).',
       residents: 'residents',
+      xlsx: 'XLSX report', reporttitle: 'Report', locator: 'Where the district lies in the city', rowname: 'Item',
+      persons2: 'Persons', per1000h: 'Per 1,000 residents', forecast: 'forecast', cityrate: 'City (per 1,000)', residentsrow: 'Residents',
+      opsrows: 'Social assistance (OPS) – reasons for help', puprows: 'Labour market (PUP) – registered unemployed', within: 'of which',
     },
   };
   const KINDS = {
@@ -209,6 +215,8 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
         : `collections/problems-${layer}/items?category=${encodeURIComponent(category)}&year=${year}&limit=10000`),
     profile: (code) => getJSON(isStatic() ? `profiles/${encodeURIComponent(code)}.json` : `api/v1/districts/${encodeURIComponent(code)}/profile`),
     analystLayers: (tok) => getJSON('analyst/layers', { Authorization: 'Bearer ' + tok }),
+    report: (code, year) => getJSON(isStatic() ? `reports/${encodeURIComponent(code)}/${year}.json` : `api/v1/reports/${encodeURIComponent(code)}?year=${year}`),
+    reportXlsx: (code, year) => (isStatic() ? `reports/${encodeURIComponent(code)}/${year}.xlsx` : `api/v1/reports/${encodeURIComponent(code)}.xlsx?year=${year}`),
     // Needs against help: the public tier only, whoever is signed in.
     needs: (category, year) => getJSON(isStatic() ? `needs/${encodeURIComponent(category)}/${year}.json`
       : `api/v1/needs?category=${encodeURIComponent(category)}&year=${year}`),
@@ -857,12 +865,69 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
 
   // ---------- district profile ----------
   let profileData = null;
+  let reportData = null; // the district's report (/api/v1/reports): the print table
+  // A small map of the district among the others (SVG, from the boundaries).
+  function locatorMap(code) {
+    if (!boundaries) return null;
+    const ns = 'http://www.w3.org/2000/svg';
+    const W = 220, H = 160, P = 4;
+    const b = snapshot.bbox || [16.8, 51.0, 17.2, 51.2];
+    const k = Math.cos(((b[1] + b[3]) / 2) * Math.PI / 180);
+    const sx = (W - 2 * P) / ((b[2] - b[0]) * k), sy = (H - 2 * P) / (b[3] - b[1]);
+    const s = Math.min(sx, sy);
+    const x = (lon) => P + (lon - b[0]) * k * s, y = (lat) => H - P - (lat - b[1]) * s;
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', `0 0 ${W} ${H}`); svg.setAttribute('width', W); svg.setAttribute('height', H);
+    svg.setAttribute('role', 'img'); svg.setAttribute('class', 'locator');
+    const name = boundaries.byCode[code] ? boundaries.byCode[code].name : code;
+    svg.setAttribute('aria-label', `${t('locator')}: ${name}`);
+    const polys = (g) => (g.type === 'Polygon' ? [g.coordinates] : g.coordinates);
+    for (const f of boundaries.features) {
+      const d = polys(f.geometry).map((poly) => poly.map((ring) => ring.map(([lo, la], i) => `${i ? 'L' : 'M'}${x(lo).toFixed(1)},${y(la).toFixed(1)}`).join('') + 'Z').join('')).join('');
+      const here = f.properties.code === code;
+      const p = document.createElementNS(ns, 'path');
+      p.setAttribute('d', d);
+      p.setAttribute('fill', here ? '#00507a' : '#dde3e6');
+      p.setAttribute('stroke', '#ffffff'); p.setAttribute('stroke-width', '0.6');
+      if (here) p.setAttribute('data-here', 'true');
+      svg.append(p);
+    }
+    return svg;
+  }
+  // The report's table, laid out as the documents lay theirs out ("." hidden, "x" not
+  // applicable, an empty forecast column): shown in print.
+  function reportTable(r) {
+    const f = (v, rate) => (typeof v === 'number' ? num(v, rate ? 2 : 0) : v);
+    const th = (text, attrs) => el('th', Object.assign({ text }, attrs || {}));
+    const hasCity = r.rows.some((x) => x.city_rate_per_1000 !== null && x.city_rate_per_1000 !== undefined);
+    const head = el('thead', {},
+      el('tr', {}, th(t('rowname'), { rowspan: '2' }), th(t('persons2'), { colspan: '4' }), th(t('per1000h'), { colspan: '3' }),
+        hasCity ? th(`${t('cityrate')} ${r.years[2]}`, { rowspan: '2' }) : null),
+      el('tr', {}, ...r.years.map((y) => th(String(y))), th(`${r.forecast_year} (${t('forecast')})`), ...r.years.map((y) => th(String(y)))));
+    const body = el('tbody', {});
+    body.append(el('tr', {}, el('td', { text: t('residentsrow') }), ...r.population.map((v) => el('td', { text: f(v) })), el('td'), el('td'), el('td'), el('td'), hasCity ? el('td') : null));
+    let source = '';
+    for (const x of r.rows) {
+      if (x.source !== source) {
+        source = x.source;
+        body.append(el('tr', { class: 'section' }, el('td', { colspan: hasCity ? '9' : '8', text: t(source === 'OPS' ? 'opsrows' : 'puprows') })));
+      }
+      const name = state.lang === 'en' ? x.label_en : x.label_pl;
+      body.append(el('tr', { 'data-code': x.code, class: x.parent ? 'sub' : '' },
+        el('td', { text: x.parent ? `${t('within')}: ${name}` : name }),
+        ...x.persons.map((v) => el('td', { text: f(v) })), el('td', { class: 'forecast' }),
+        ...x.rate_per_1000.map((v) => el('td', { text: f(v, true) })),
+        hasCity ? el('td', { text: x.city_rate_per_1000 === null || x.city_rate_per_1000 === undefined ? '' : f(x.city_rate_per_1000, true) }) : null));
+    }
+    return el('div', { class: 'report print-only' }, el('h3', { text: `${t('reporttitle')} ${r.years[2]}` }),
+      el('table', {}, head, body), el('p', { class: 'meta', text: state.lang === 'en' ? r.footnote_en : r.footnote_pl }));
+  }
   async function openProfile(code) {
     state.district = code;
     map.setFilter('units-selected', ['==', ['get', 'unit'], state.layer === 'districts' ? code : '']);
     pushState();
     try {
-      profileData = await api.profile(code);
+      [profileData, reportData] = await Promise.all([api.profile(code), api.report(code, state.year)]);
     } catch (e) { showError(e); return; }
     renderProfile();
     $('profile').hidden = false;
@@ -936,6 +1001,8 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     body.append(el('p', { class: 'meta', text: `${p.synthetic ? t('synthetic') + ' ' : ''}${t('snapshot')} ${p.snapshot}, ${t('policy')} ${p.policy_version}.` }));
     body.append(el('p', { class: 'meta', text: `${state.lang === 'en' ? p.note_en : p.note_pl} ${T[state.lang].profilehidden(p.hidden_values)}` }));
     if (tier === 'analyst') body.append(el('p', { class: 'meta', text: t('profilepublic') }));
+    const where = locatorMap(d.code);
+    if (where) body.append(el('figure', { class: 'locator-fig' }, where, el('figcaption', { class: 'meta', text: t('locator') })));
     body.append(el('div', { class: 'chart-key' }, el('span', {}, el('i', { style: 'border-color:#00507a' }), t('district')),
       el('span', {}, el('i', { style: 'border-color:#6b6b6b;border-top-style:dashed' }), t('city')), el('span', { text: `(${t('per1000')})` })));
     body.append(el('p', { class: 'meta', text: t('profilenote') }));
@@ -962,6 +1029,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
           el('span', { class: 'name', text: label(c) }), el('span', { class: 'figures', text: fig }), chart(c.series, c.city, useRate)));
       }
     }
+    if (reportData && reportData.unit === d.code) body.append(reportTable(reportData));
     body.append(el('h3', { text: t('inststitle') }));
     const ul = el('ul', { class: 'inst' });
     for (const i of p.institutions || []) ul.append(el('li', {}, ...institutionCard(i, 'strong').map((n) => (n && n.tagName === 'P' ? el('div', {}, ...n.childNodes) : n))));
@@ -973,6 +1041,9 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       csv.href = `api/v1/table.csv?unit=${encodeURIComponent(d.code)}`;
     }
     csv.setAttribute('download', `kmapa-${d.code}.csv`);
+    const xl = $('profile-xlsx');
+    xl.href = api.reportXlsx(d.code, state.year);
+    xl.setAttribute('download', `kmapa-raport-${d.code}-${state.year}.xlsx`);
     $('profile').setAttribute('data-print-note', `${t('printnote')} · ${t('snapshot')} ${p.snapshot} · ${t('policy')} ${p.policy_version} · ${new Date().toISOString().slice(0, 10)}`);
   }
   function profileCsv(p) {
@@ -1125,6 +1196,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       e.target.setAttribute('aria-valuetext', state.year);
       fillCategories();
       render();
+      if (profileData && state.district) openProfile(state.district);
     });
     $('compare').addEventListener('change', (e) => { state.compare = e.target.value; render(); });
     $('measure').addEventListener('change', (e) => { state.measure = e.target.value; render(); });

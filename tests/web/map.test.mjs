@@ -212,7 +212,39 @@ test('clicking a district opens its profile with charts, institutions, CSV and a
   assert.equal(await page.locator('#map').isVisible(), false, 'print hides the map');
   assert.equal(await page.locator('#controls').isVisible(), false, 'print hides the controls');
   assert.equal(await page.locator('#profile').isVisible(), true);
-  await page.pdf({ path: path.join(OUT, 'profile.pdf'), format: 'A4' });
+  // The report's table (print) is the API's report, symbols and all; the small map
+  // shows the district among the others.
+  const report = await getJSON(`${BASE}/api/v1/reports/${pt.unit}?year=${snap.years[snap.years.length - 1]}`);
+  assert.equal(await page.locator('#profile .report').isVisible(), true, 'the report table prints');
+  const cells = await page.locator('#profile .report tbody tr[data-code]').evaluateAll((trs) => trs.map((tr) => [tr.dataset.code, [...tr.children].slice(1).map((td) => td.textContent)]));
+  assert.equal(cells.length, report.rows.length);
+  const shown = (v, d) => (typeof v === 'number' ? v.toLocaleString('pl-PL', { maximumFractionDigits: d }) : v);
+  for (const [code, tds] of cells) {
+    const row = report.rows.find((r) => r.code === code);
+    assert.deepEqual(tds.slice(0, 3), row.persons.map((v) => shown(v, 0)), code);
+    assert.equal(tds[3], '', `${code}: the forecast column is empty`);
+    assert.deepEqual(tds.slice(4, 7), row.rate_per_1000.map((v) => shown(v, 2)), code);
+  }
+  assert.ok(report.rows.some((r) => r.persons.includes('.')), 'a hidden value in the report, shown as "."');
+  assert.equal(await page.locator('#profile svg.locator path[data-here]').count(), 1);
+  const pdfPath = path.join(OUT, 'profile.pdf');
+  await page.pdf({ path: pdfPath, format: 'A4' });
+  // Read back with pypdf: pages and text (the district, the forecast column, the
+  // footnote, a figure of the table).
+  const { execFileSync } = await import('node:child_process');
+  const pdf = JSON.parse(execFileSync('python3', ['-c',
+    'import json,sys,pypdf; r=pypdf.PdfReader(sys.argv[1]); print(json.dumps({"pages": len(r.pages), "text": "\\n".join(p.extract_text() for p in r.pages)}))', pdfPath]).toString());
+  assert.ok(pdf.pages >= 2 && pdf.pages <= 12, `${pdf.pages} pages`);
+  const flat = pdf.text.replace(/[\s\u00a0]+/g, ' ');
+  assert.ok(flat.includes(profile.district.name), 'the district named');
+  assert.match(flat, /prognoza/);
+  assert.match(flat, /Znak „\.”/);
+  const total = report.rows.find((r) => r.code === 'any_ops');
+  assert.ok(flat.includes(shown(total.persons[2], 0).replace(/\u00a0/g, ' ')), `the current year's total ${total.persons[2]} in the PDF`);
+  // The spreadsheet of the same report.
+  const xl = await fetch(new URL(await page.locator('#profile-xlsx').getAttribute('href'), BASE + '/'));
+  assert.equal(xl.status, 200);
+  assert.match(xl.headers.get('content-type'), /spreadsheetml/);
   await page.emulateMedia({ media: 'screen' });
   await page.keyboard.press('Escape');
   await page.waitForSelector('#profile', { state: 'hidden' });

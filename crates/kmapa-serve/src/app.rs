@@ -50,6 +50,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             read().to(crate::convenience::needs_handler),
         ),
         (
+            "/api/v1/reports/{unit}",
+            read().to(crate::convenience::report_handler),
+        ),
+        (
             "/api/v1/districts/{code}/profile",
             read().to(crate::convenience::profile),
         ),
@@ -99,6 +103,8 @@ async fn method_not_allowed() -> HttpResponse {
         crate::convenience::series_handler,
         crate::convenience::profile,
         crate::convenience::needs_handler,
+        crate::convenience::report_handler,
+        crate::convenience::report_handler,
         crate::convenience::table_csv,
         analyst_layers,
         analyst_items

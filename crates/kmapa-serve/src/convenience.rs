@@ -175,6 +175,63 @@ pub async fn needs_handler(
     cached_response(&req, &state, || Ok((body.to_string(), JSON))).await
 }
 
+/// `/api/v1/reports/{unit}` and `/api/v1/reports/{unit}.xlsx`: a district's or the
+/// city's report (two past years, the current one, a forecast column), as JSON or XLSX.
+#[utoipa::path(get, path = "/api/v1/reports/{unit}", tag = "kmapa",
+    params(("unit" = String, Path, description = "District code or city; add .xlsx for the spreadsheet"),
+           ("year" = Option<u16>, Query, description = "The current year of the report (default: the latest published)")),
+    responses((status = 200, description = "The report: persons and rates per 1,000 over three years with the symbols '.' (hidden or no reliable data), 'x' (not applicable) and a footnote; JSON, or XLSX with .xlsx"),
+              (status = 400, description = "Invalid parameters"), (status = 404, description = "No such district")))]
+pub async fn report_handler(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    unit: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let q = query(&req, &["year"])?;
+    let (code, xlsx) = match unit.strip_suffix(".xlsx") {
+        Some(c) => (c.to_string(), true),
+        None => (unit.to_string(), false),
+    };
+    let year = match q.get("year") {
+        Some(y) => y
+            .parse::<u16>()
+            .ok()
+            .filter(|y| state.served.years.contains(y))
+            .ok_or_else(|| {
+                Problem::bad_request(format!(
+                    "year={y:?} is not a published year ({})",
+                    state
+                        .served
+                        .years
+                        .iter()
+                        .map(u16::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?,
+        None => *state
+            .served
+            .years
+            .last()
+            .ok_or_else(|| Problem::not_found("the snapshot has no years"))?,
+    };
+    let report = crate::report::report(&state.served, &code, year)
+        .ok_or_else(|| Problem::not_found(format!("no district {code:?} (or city)")))?;
+    if xlsx {
+        let bytes = crate::report::xlsx(&report)
+            .map_err(|e| Problem::internal(format!("the spreadsheet could not be written: {e}")))?;
+        let mut res = HttpResponse::Ok();
+        res.content_type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+        res.insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"kmapa-raport-{code}-{year}.xlsx\""),
+        ));
+        return Ok(res.body(bytes));
+    }
+    let body = serde_json::to_string(&report).expect("a report serialises");
+    cached_response(&req, &state, || Ok((body, JSON))).await
+}
+
 /// `/api/v1/districts/{code}/profile`: every category over the years against the city,
 /// the institutions serving the district, and what is hidden and why.
 #[utoipa::path(get, path = "/api/v1/districts/{code}/profile", tag = "kmapa",

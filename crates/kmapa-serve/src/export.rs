@@ -11,6 +11,7 @@
 //!
 //! - `profiles/<district>.json`: as `/api/v1/districts/{code}/profile`;
 //! - `needs/<category>/<year>.json`: as `/api/v1/needs?category=…&year=…`;
+//! - `reports/<unit>/<year>.json` and `.xlsx`: as `/api/v1/reports/{unit}[.xlsx]?year=…`;
 //! - `index.html` and `web/`: the web map, reading this bundle's files
 //!   (`web/config.json` says `"mode": "static"`).
 //!
@@ -147,6 +148,19 @@ pub fn export(served: &Served, out: &Path) -> Result<Vec<String>, ExportError> {
             if let Some(body) = crate::needs::needs(served, m, y) {
                 put(format!("needs/{m}/{y}.json"), body.to_string().as_bytes())?;
             }
+        }
+    }
+    // Reports, as /api/v1/reports/{unit} and /api/v1/reports/{unit}.xlsx answer them.
+    for unit in served.districts.keys().map(String::as_str).chain(["city"]) {
+        for &y in &served.years {
+            let r = crate::report::report(served, unit, y).expect("a district or the city");
+            let json = serde_json::to_string(&r).expect("a report serialises");
+            put(format!("reports/{unit}/{y}.json"), json.as_bytes())?;
+            let xlsx = crate::report::xlsx(&r).map_err(|e| ExportError::File {
+                path: format!("reports/{unit}/{y}.xlsx"),
+                message: e.to_string(),
+            })?;
+            put(format!("reports/{unit}/{y}.xlsx"), &xlsx)?;
         }
     }
     // The web map: the same files as the live server's, reading this bundle's files.

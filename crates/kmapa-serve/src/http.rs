@@ -192,6 +192,14 @@ impl Problem {
         }
     }
 
+    pub fn internal(detail: impl Into<String>) -> Self {
+        Problem {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Internal error",
+            detail: detail.into(),
+        }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Problem {
             status: StatusCode::NOT_FOUND,

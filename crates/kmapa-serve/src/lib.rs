@@ -11,6 +11,7 @@ pub mod http;
 pub mod needs;
 pub mod ogc;
 pub mod operations;
+pub mod report;
 pub mod snapshot;
 pub mod users;
 pub mod webmap;

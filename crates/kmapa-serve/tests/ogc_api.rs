@@ -1852,3 +1852,120 @@ async fn needs_against_help_follow_the_published_values_and_the_institutions_fil
     let (s, _) = get_json(&app, "/api/v1/needs?year=2024").await;
     assert_eq!(s, 400);
 }
+
+/// The report a city files: JSON and XLSX (read back with calamine) carry the API's
+/// values, "." for every hidden one and "x" where nothing applies, never a number for
+/// a hidden cell; the forecast column is empty.
+#[actix_web::test]
+async fn reports_as_json_and_xlsx_carry_the_published_values_and_symbols() {
+    use calamine::{Data, Reader, Xlsx};
+    let app = app!();
+    let mut hidden_seen = 0;
+    let mut absent_seen = 0;
+    for (unit, layer) in [
+        ("FAB-01", "districts"),
+        ("STM-03", "districts"),
+        ("city", "city"),
+    ] {
+        let (s, r) = get_json(&app, &format!("/api/v1/reports/{unit}?year=2024")).await;
+        assert_eq!(s, 200, "{r}");
+        assert_eq!(r["years"], serde_json::json!([2022, 2023, 2024]));
+        let res = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("/api/v1/reports/{unit}.xlsx?year=2024"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(res.status(), 200);
+        assert!(
+            res.headers()
+                .get(header::CONTENT_DISPOSITION)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains(".xlsx")
+        );
+        let bytes = test::read_body(res).await.to_vec();
+        let mut book: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+        let sheet = book.worksheet_range("Raport").unwrap();
+        let rows: Vec<Vec<Data>> = sheet.rows().map(|r| r.to_vec()).collect();
+        let text = |d: &Data| match d {
+            Data::String(s) => s.clone(),
+            Data::Float(f) => format!("{f}"),
+            Data::Int(i) => format!("{i}"),
+            Data::Empty => String::new(),
+            other => format!("{other:?}"),
+        };
+        // The header names the years and the forecast year.
+        let header: Vec<String> = rows.iter().flat_map(|r| r.iter().map(text)).collect();
+        assert!(header.iter().any(|h| h == "2025 (prognoza)"), "{header:?}");
+        assert!(
+            header.iter().any(|h| h.starts_with("Znak „.”")),
+            "the footnote"
+        );
+        for row in r["rows"].as_array().unwrap() {
+            let code = row["code"].as_str().unwrap();
+            let uri = if unit == "city" {
+                format!("/api/v1/series?category={code}")
+            } else {
+                format!("/api/v1/series?category={code}&unit={unit}&layer={layer}")
+            };
+            let (_, series) = get_json(&app, &uri).await;
+            let label = if row["parent"].is_null() {
+                row["label_pl"].as_str().unwrap().to_string()
+            } else {
+                format!("w tym: {}", row["label_pl"].as_str().unwrap())
+            };
+            let line = rows
+                .iter()
+                .find(|r| r.first().map(text) == Some(label.clone()))
+                .unwrap_or_else(|| panic!("{unit}: no row {label:?}"));
+            for (i, year) in [2022u64, 2023, 2024].iter().enumerate() {
+                let published = series["series"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|c| c["year"].as_u64() == Some(*year));
+                let (want, want_rate) = match published {
+                    None => {
+                        absent_seen += 1;
+                        ("x".to_string(), "x".to_string())
+                    }
+                    Some(c) if c["status"] == "hidden" => {
+                        hidden_seen += 1;
+                        (".".to_string(), ".".to_string())
+                    }
+                    Some(c) => (
+                        format!("{}", c["value"].as_u64().unwrap()),
+                        c["rate_per_1000"]
+                            .as_f64()
+                            .map_or("x".into(), |x| format!("{x}")),
+                    ),
+                };
+                assert_eq!(
+                    row["persons"][i].to_string().trim_matches('"'),
+                    want,
+                    "{unit} {code} {year}"
+                );
+                assert_eq!(text(&line[1 + i]), want, "{unit} {code} {year} in the XLSX");
+                assert_eq!(
+                    text(&line[5 + i]),
+                    want_rate,
+                    "{unit} {code} {year} rate in the XLSX"
+                );
+            }
+            // The forecast column is left empty.
+            assert_eq!(text(&line[4]), "");
+        }
+    }
+    assert!(hidden_seen > 0, "no hidden value in the reports tried");
+    assert!(
+        absent_seen > 0,
+        "no year before the snapshot's first in the reports tried"
+    );
+    let (s, _) = get_json(&app, "/api/v1/reports/XXX-99").await;
+    assert_eq!(s, 404);
+    let (s, _) = get_json(&app, "/api/v1/reports/FAB-01?year=1999").await;
+    assert_eq!(s, 400);
+}
