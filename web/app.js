@@ -46,7 +46,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       noflagged: 'Żadne osiedle w tej klasie.', nearest: 'Najbliższa placówka', helping: 'Placówki pomagające na osiedlu',
       local: 'w tym działające lokalnie', places: 'miejsca', staff: 'kadra', nohelp: 'brak placówki pomagającej w tym problemie',
       method: 'Metoda', needsnote: 'Tylko wartości opublikowane (chronione) i plik instytucji; osiedle z wartością ukrytą nie jest szacowane.',
-      kmfrom: 'km od punktu wewnątrz osiedla',
+      kmfrom: 'km od środka osiedla',
       viewrevit: 'rewitalizacja', revittitle: 'Rewitalizacja: obszar zdegradowany i obszar rewitalizacji',
       revitintro: 'Wyznaczanie według ustawy o rewitalizacji (art. 9 i 10): osiedla w stanie kryzysowym – gorsze od miasta w co najmniej N wskaźnikach społecznych i, jeśli je podano, w co najmniej jednym innym (gospodarczym, środowiskowym, przestrzenno-funkcjonalnym, technicznym).',
       revitpicks: 'Wskaźniki społeczne z mapy (osoby na 1000 mieszkańców)', revitown: 'Własne wskaźniki (plik CSV)',
@@ -64,7 +64,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       revitnone: 'Nie wybrano jeszcze osiedli.', revittable: 'Tabela', worsecount: 'gorzej (społ.)', status: 'status', chosen: 'wybrane', yes: 'tak',
       revitmethod: 'Każdy wskaźnik porównany z wartością dla miasta (indeks = wartość osiedla / wartość miasta; „gorzej” zgodnie z kierunkiem wskaźnika). Wskaźniki z mapy to opublikowane, chronione wartości na 1000 mieszkańców; wartość miasta z warstwy miasta. Wartość ukryta nie jest szacowana: jeśli mogłaby zmienić wynik, osiedle jest „nierozstrzygnięte”. Limity z art. 10 ust. 2: najwyżej 20 % powierzchni gminy i 30 % jej mieszkańców (powierzchnia geodezyjna granic osiedli, mieszkańcy z wybranego roku).',
       residents: 'mieszk.',
-      xlsx: 'Raport XLSX', reporttitle: 'Raport', locator: 'Położenie osiedla w mieście', rowname: 'Wyszczególnienie',
+      xlsx: 'Raport XLSX', cityreport: 'Raport miasta (XLSX)', reporttitle: 'Raport', locator: 'Położenie osiedla w mieście', rowname: 'Wyszczególnienie',
       persons2: 'Liczba osób', per1000h: 'Na 1000 mieszkańców', forecast: 'prognoza', cityrate: 'Miasto (na 1000)', residentsrow: 'Mieszkańcy',
       opsrows: 'Pomoc społeczna (OPS) – powody przyznania pomocy', puprows: 'Rynek pracy (PUP) – bezrobotni zarejestrowani', within: 'w tym',
     },
@@ -104,7 +104,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       noflagged: 'No district in this class.', nearest: 'Nearest institution', helping: 'Institutions helping in the district',
       local: 'of which local', places: 'places', staff: 'staff', nohelp: 'no institution helps with this problem here',
       method: 'Method', needsnote: 'Only published (protected) values and the institutions file; a district with a hidden value is not estimated.',
-      kmfrom: 'km from a point inside the district',
+      kmfrom: "km from the district's centre",
       viewrevit: 'revitalisation', revittitle: 'Revitalisation: degraded area and revitalisation area',
       revitintro: 'Delineation under the Revitalisation Act (art. 9 and 10): districts in crisis – worse than the city on at least N social indicators and, if given, on at least one other (economic, environmental, spatial-functional, technical).',
       revitpicks: 'Social indicators from the map (persons per 1,000 residents)', revitown: 'Your own indicators (CSV file)',
@@ -122,7 +122,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       revitnone: 'No district chosen yet.', revittable: 'Table', worsecount: 'worse (social)', status: 'status', chosen: 'chosen', yes: 'yes',
       revitmethod: 'Each indicator is compared with the city value (index = district value / city value; "worse" by the indicator\'s direction). Indicators from the map are published, protected values per 1,000 residents; the city value from the city layer. A hidden value is never estimated: where it could change the outcome, the district is "undecided". Limits of art. 10(2): at most 20 % of the gmina\'s area and 30 % of its residents (geodesic area of the district boundaries, residents of the chosen year).',
       residents: 'residents',
-      xlsx: 'XLSX report', reporttitle: 'Report', locator: 'Where the district lies in the city', rowname: 'Item',
+      xlsx: 'XLSX report', cityreport: 'City report (XLSX)', reporttitle: 'Report', locator: 'Where the district lies in the city', rowname: 'Item',
       persons2: 'Persons', per1000h: 'Per 1,000 residents', forecast: 'forecast', cityrate: 'City (per 1,000)', residentsrow: 'Residents',
       opsrows: 'Social assistance (OPS) – reasons for help', puprows: 'Labour market (PUP) – registered unemployed', within: 'of which',
     },
@@ -1129,7 +1129,9 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     notice.replaceChildren();
     if (snapshot.synthetic) notice.append(el('strong', { text: t('synthetic') }), ' ');
     const attribution = snapshot.attribution || t('attribution');
-    notice.append(`${t('snapshot')} ${snapshot.number} (${String(snapshot.published_at || '').slice(0, 10)}), ${t('policy')} ${snapshot.policy_version}. ${attribution.replace(/\.$/, '')}.`);
+    notice.append(`${t('snapshot')} ${snapshot.number} (${String(snapshot.published_at || '').slice(0, 10)}), ${t('policy')} ${snapshot.policy_version}. ${attribution.replace(/\.$/, '')}. `,
+      el('a', { id: 'city-report', download: '' }));
+    cityReportLink();
     if (map && map._kmapaAttribution) map.removeControl(map._kmapaAttribution);
     // The footer credits the boundaries; a box over the map (it covered the southern
     // districts) only with a basemap, whose tiles name their own sources.
@@ -1147,6 +1149,14 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     // What does not apply to needs against help (districts, the public tier, one year).
     for (const id of ['compare', 'measure', 'layer']) $(id).disabled = state.view !== 'map';
     $('category').disabled = state.view === 'revit';
+  }
+  // The city's report (XLSX) for the year shown, from the footer.
+  function cityReportLink() {
+    const a = $('city-report');
+    if (!a) return;
+    a.textContent = `${t('cityreport')} ${state.year}`;
+    a.href = api.reportXlsx('city', state.year);
+    a.setAttribute('download', `kmapa-raport-miasto-${state.year}.xlsx`);
   }
   function showError(e) {
     hook.errors.push(String(e && e.message));
@@ -1195,6 +1205,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       $('year-value').textContent = state.year;
       e.target.setAttribute('aria-valuetext', state.year);
       fillCategories();
+      cityReportLink();
       render();
       if (profileData && state.district) openProfile(state.district);
     });

@@ -245,6 +245,10 @@ test('clicking a district opens its profile with charts, institutions, CSV and a
   const xl = await fetch(new URL(await page.locator('#profile-xlsx').getAttribute('href'), BASE + '/'));
   assert.equal(xl.status, 200);
   assert.match(xl.headers.get('content-type'), /spreadsheetml/);
+  // And the city's, from the footer.
+  const cityXl = await fetch(new URL(await page.locator('#city-report').getAttribute('href'), BASE + '/'));
+  assert.equal(cityXl.status, 200);
+  assert.match(cityXl.headers.get('content-disposition'), /city/);
   await page.emulateMedia({ media: 'screen' });
   await page.keyboard.press('Escape');
   await page.waitForSelector('#profile', { state: 'hidden' });

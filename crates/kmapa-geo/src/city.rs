@@ -3,13 +3,13 @@
 //!
 //! Layout of a city directory (the demo city is `data/wroclaw/`):
 //! `districts.geojson` (required), `population.csv`, `addresses.csv`,
-//! `institutions.csv` (each optional). The vocabulary is `data/categories.csv`.
+//! `institutions.csv`, `population-grid.csv` (each optional). The vocabulary is `data/categories.csv`.
 
 use std::path::{Path, PathBuf};
 
 use kmapa_model::addresses::{self, AddressPoint};
 use kmapa_model::institutions::{self, Institution};
-use kmapa_model::population::PopulationTable;
+use kmapa_model::population::{PopulationGrid, PopulationTable};
 use kmapa_model::{ContractError, Problem, Vocabulary};
 
 use crate::districts::{DistrictIndex, DistrictLayer};
@@ -18,6 +18,9 @@ pub const DISTRICTS_FILE: &str = "districts.geojson";
 pub const POPULATION_FILE: &str = "population.csv";
 pub const ADDRESSES_FILE: &str = "addresses.csv";
 pub const INSTITUTIONS_FILE: &str = "institutions.csv";
+/// Optional: residents per grid cell (GUS's census grid), for population-weighted
+/// district centres.
+pub const POPULATION_GRID_FILE: &str = "population-grid.csv";
 
 /// What identifies a city directory: a fingerprint of its files, with its name and
 /// number of districts for people to read. A data directory is bound to one city
@@ -51,6 +54,7 @@ impl CityId {
             POPULATION_FILE,
             ADDRESSES_FILE,
             INSTITUTIONS_FILE,
+            POPULATION_GRID_FILE,
         ] {
             let path = dir.join(name);
             if !path.exists() {
@@ -93,6 +97,10 @@ pub struct City {
     /// For each address point, the index of its district in `layer`.
     pub address_districts: Vec<usize>,
     pub institutions: Option<Vec<Institution>>,
+    pub population_grid: Option<PopulationGrid>,
+    /// For each grid cell, its district in `layer` (`None`: outside the city, as cells
+    /// along its boundary may be).
+    pub grid_districts: Vec<Option<usize>>,
 }
 
 impl City {
@@ -176,8 +184,44 @@ impl City {
         } else {
             None
         };
+        let grid_path = dir.join(POPULATION_GRID_FILE);
+        let mut grid_districts = Vec::new();
+        let population_grid = if grid_path.exists() {
+            let g = PopulationGrid::read(&grid_path)?;
+            grid_districts = g.cells.iter().map(|c| index.locate(c.lon, c.lat)).collect();
+            // Cells along the boundary may lie outside; most residents must not.
+            let (inside, all) =
+                g.cells
+                    .iter()
+                    .zip(&grid_districts)
+                    .fold((0u64, 0u64), |(i, a), (c, d)| {
+                        (
+                            i + if d.is_some() { c.population } else { 0 },
+                            a + c.population,
+                        )
+                    });
+            if all > 0 && inside * 2 < all {
+                problems.push(
+                    Problem::new(
+                        &grid_path,
+                        format!(
+                            "most residents of the grid ({} of {all}) lie outside every district",
+                            all - inside
+                        ),
+                    )
+                    .hint(
+                        "Check the coordinates: cell centres as lat, lon in WGS84, for this city",
+                    ),
+                );
+            }
+            Some(g)
+        } else {
+            None
+        };
         kmapa_model::problem::check(problems)?;
         Ok(Self {
+            population_grid,
+            grid_districts,
             dir: dir.to_path_buf(),
             layer,
             index,

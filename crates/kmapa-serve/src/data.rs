@@ -3,7 +3,7 @@
 //! Nothing here is computed from records: every number comes from the snapshot's
 //! protected tier, with its status.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write;
 use std::path::Path;
 
@@ -135,9 +135,12 @@ pub struct Served {
     pub attribution: Option<String>,
     /// A district's name to show as an example (the most populous in the latest year).
     pub example_district: Option<String>,
-    /// Per district code, the point distances to help are measured from (lon, lat): a
-    /// point inside the district (its interior point, as `geo` computes it).
+    /// Per district code, the point distances to help are measured from (lon, lat):
+    /// the population-weighted centre where the city gives a population grid with
+    /// residents in the district, else a point inside it (`geo`'s interior point).
     pub centres: BTreeMap<String, [f64; 2]>,
+    /// The districts whose centre is population-weighted.
+    pub weighted_centres: BTreeSet<String>,
 }
 
 const PROBLEM_FILTERS: &[&str] = &["category", "year", "unit", "district", "sex", "age"];
@@ -254,9 +257,27 @@ impl Served {
             max_page: MAX_LIMIT,
             values: BTreeMap::new(),
         };
+        // Each district's centre: weighted by where its residents live where the city
+        // gives a population grid, else a point inside it.
+        let mut weighted = vec![(0.0f64, 0.0f64, 0u64); city.layer.districts.len()];
+        if let Some(g) = &city.population_grid {
+            for (c, d) in g.cells.iter().zip(&city.grid_districts) {
+                if let Some(d) = *d {
+                    let w = &mut weighted[d];
+                    w.0 += c.lon * c.population as f64;
+                    w.1 += c.lat * c.population as f64;
+                    w.2 += c.population;
+                }
+            }
+        }
         let mut centres = BTreeMap::new();
-        for d in &city.layer.districts {
-            if let Some(p) = geo::InteriorPoint::interior_point(&d.geometry) {
+        let mut weighted_centres = BTreeSet::new();
+        for (i, d) in city.layer.districts.iter().enumerate() {
+            let (x, y, n) = weighted[i];
+            if n > 0 {
+                centres.insert(d.code.clone(), [x / n as f64, y / n as f64]);
+                weighted_centres.insert(d.code.clone());
+            } else if let Some(p) = geo::InteriorPoint::interior_point(&d.geometry) {
                 centres.insert(d.code.clone(), [p.x(), p.y()]);
             }
             let g = multipolygon_json(&d.geometry);
@@ -538,6 +559,7 @@ impl Served {
             attribution: city.layer.attribution.clone(),
             example_district,
             centres,
+            weighted_centres,
             manifest: snapshot.manifest.clone(),
             collections,
             vocabulary: vocabulary_json,

@@ -109,6 +109,8 @@ pub struct DistrictNeed {
     pub population: Option<u64>,
     /// The point distances are measured from (lon, lat).
     pub centre: Option<[f64; 2]>,
+    /// `population_weighted` (from the city's population grid) or `interior_point`.
+    pub centre_kind: &'static str,
     /// The published count; `None` when hidden.
     pub value: Option<u32>,
     pub status: kmapa_protect::PublicStatus,
@@ -207,6 +209,11 @@ pub fn needs(s: &Served, measure: &str, year: u16) -> Option<Value> {
             parent: d["parent"].as_str().map(str::to_string),
             population,
             centre: s.centres.get(code).copied(),
+            centre_kind: if s.weighted_centres.contains(code) {
+                "population_weighted"
+            } else {
+                "interior_point"
+            },
             value,
             status,
             status_pl,
@@ -275,9 +282,13 @@ pub fn needs(s: &Served, measure: &str, year: u16) -> Option<Value> {
         "districts": rows,
         "high_need_thin_help": flagged.iter().map(|r| &r.code).collect::<Vec<_>>(),
         "not_enough_data": rows.iter().filter(|r| r.need_class.is_none()).map(|r| &r.code).collect::<Vec<_>>(),
-        "centre": "interior_point",
-        "method_pl": "Potrzeba: liczba osób na 1000 mieszkańców z opublikowanej (chronionej) wartości dla osiedla, podzielona na tercyle wśród osiedli z danymi; wartość ukryta dla ochrony prywatności oznacza „za mało danych”, nigdy szacunek. Pomoc: instytucje, które według pliku instytucji działają na osiedlu i pomagają w tym problemie (także w jego podkategoriach lub w problemie nadrzędnym), oraz odległość w linii prostej od punktu wewnątrz osiedla do najbliższej z nich, podzielona na tercyle (3 = najdalej; brak takiej instytucji = 3). Miejsca i etaty sumowane tam, gdzie plik je podaje; instytucje ogólnomiejskie liczą się dla każdego osiedla.",
-        "method_en": "Need: persons per 1,000 residents from the district's published (protected) value, in thirds among districts with data; a value hidden to protect privacy makes the district \"not enough data\", never an estimate. Help: institutions that, per the institutions file, work in the district and help with this problem (or its sub-rows, or the problem it belongs to), and the straight-line distance from a point inside the district to the nearest of them, in thirds (3 = farthest; no such institution = 3). Places and staff summed where the file gives them; city-wide institutions count for every district.",
+        "centre": match s.weighted_centres.len() {
+            0 => "interior_point",
+            n if n == s.districts.len() => "population_weighted",
+            _ => "mixed",
+        },
+        "method_pl": "Potrzeba: liczba osób na 1000 mieszkańców z opublikowanej (chronionej) wartości dla osiedla, podzielona na tercyle wśród osiedli z danymi; wartość ukryta dla ochrony prywatności oznacza „za mało danych”, nigdy szacunek. Pomoc: instytucje, które według pliku instytucji działają na osiedlu i pomagają w tym problemie (także w jego podkategoriach lub w problemie nadrzędnym), oraz odległość w linii prostej od środka osiedla ważonego liczbą mieszkańców (z siatki ludności miasta; bez niej: punkt wewnątrz osiedla) do najbliższej z nich, podzielona na tercyle (3 = najdalej; brak takiej instytucji = 3). Miejsca i etaty sumowane tam, gdzie plik je podaje; instytucje ogólnomiejskie liczą się dla każdego osiedla.",
+        "method_en": "Need: persons per 1,000 residents from the district's published (protected) value, in thirds among districts with data; a value hidden to protect privacy makes the district \"not enough data\", never an estimate. Help: institutions that, per the institutions file, work in the district and help with this problem (or its sub-rows, or the problem it belongs to), and the straight-line distance from the district's population-weighted centre (from the city's population grid; without one, a point inside the district) to the nearest of them, in thirds (3 = farthest; no such institution = 3). Places and staff summed where the file gives them; city-wide institutions count for every district.",
         "synthetic": s.manifest.synthetic,
         "snapshot": s.manifest.number,
         "policy_version": s.manifest.policy_version,

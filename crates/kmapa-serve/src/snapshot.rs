@@ -1,7 +1,8 @@
 //! Published snapshots: the public tier frozen, numbered and immutable.
 //!
 //! `kmapa publish` copies the protected tier, its audit report, the policy and the
-//! city files the map needs (boundaries, population, institutions, vocabulary) into
+//! city files the map needs (boundaries, population and its grid, institutions,
+//! vocabulary) into
 //! `<data-dir>/snapshots/<N>/`, with a manifest of SHA-256 checksums. The directory is
 //! written under a hidden name and renamed into place, so a snapshot is either complete
 //! or absent. The public endpoints serve the latest snapshot, never live data.
@@ -21,6 +22,7 @@ pub const POLICY: &str = "policy.toml";
 pub const DISTRICTS: &str = "districts.geojson";
 pub const POPULATION: &str = "population.csv";
 pub const INSTITUTIONS: &str = "institutions.csv";
+pub const POPULATION_GRID: &str = "population-grid.csv";
 pub const VOCABULARY: &str = "categories.csv";
 /// The analyst tier's per-atom counts and cell keys (kmapa_cube::atoms), when the policy
 /// has an analyst tier.
@@ -31,7 +33,7 @@ const REQUIRED: [&str; 5] = [TIER, AUDIT, POLICY, VOCABULARY, DISTRICTS];
 /// Files a snapshot may have. Nothing else may be in its directory or its manifest:
 /// the set is fixed here, not by the manifest, so that a file dropped from the manifest
 /// cannot be edited and served unchecked.
-const OPTIONAL: [&str; 3] = [POPULATION, INSTITUTIONS, ANALYST_ATOMS];
+const OPTIONAL: [&str; 4] = [POPULATION, INSTITUTIONS, POPULATION_GRID, ANALYST_ATOMS];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -146,10 +148,11 @@ pub fn publish(inputs: &PublishInputs<'_>) -> Result<Manifest, SnapshotError> {
         put(ANALYST_ATOMS, &read(atoms)?)?;
     }
     let mut synthetic = false;
-    for name in [DISTRICTS, POPULATION, INSTITUTIONS] {
+    for name in [DISTRICTS, POPULATION, INSTITUTIONS, POPULATION_GRID] {
         let source = inputs.city_dir.join(match name {
             DISTRICTS => kmapa_geo::city::DISTRICTS_FILE,
             POPULATION => kmapa_geo::city::POPULATION_FILE,
+            POPULATION_GRID => kmapa_geo::city::POPULATION_GRID_FILE,
             _ => kmapa_geo::city::INSTITUTIONS_FILE,
         });
         if source.exists() {

@@ -1669,6 +1669,10 @@ async fn needs_against_help_follow_the_published_values_and_the_institutions_fil
     let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
     let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
     let institutions = city.institutions.as_ref().unwrap();
+    let grid = city
+        .population_grid
+        .as_ref()
+        .expect("the demo city has a population grid");
     let (_, boundaries) = get_json(&app, "/collections/districts/items?limit=1000").await;
     let population: BTreeMap<String, u64> = boundaries["features"]
         .as_array()
@@ -1736,6 +1740,7 @@ async fn needs_against_help_follow_the_published_values_and_the_institutions_fil
         };
         let rows = n["districts"].as_array().unwrap();
         assert_eq!(rows.len(), city.layer.districts.len());
+        assert_eq!(n["centre"], "population_weighted");
         let mut rates = Vec::new();
         for r in rows {
             let code = r["code"].as_str().unwrap();
@@ -1770,9 +1775,21 @@ async fn needs_against_help_follow_the_published_values_and_the_institutions_fil
                 .unwrap();
             let centre = r["centre"].as_array().unwrap();
             let centre = Point::new(centre[0].as_f64().unwrap(), centre[1].as_f64().unwrap());
+            // The population-weighted centre: the mean of the grid cells whose centre
+            // lies in the district, weighted by residents (recomputed here with geo).
+            let (mut x, mut y, mut n) = (0.0, 0.0, 0.0);
+            for c in &grid.cells {
+                if district.geometry.contains(&Point::new(c.lon, c.lat)) {
+                    x += c.lon * c.population as f64;
+                    y += c.lat * c.population as f64;
+                    n += c.population as f64;
+                }
+            }
+            assert!(n > 0.0, "{code}: no residents on the grid");
+            assert_eq!(r["centre_kind"], "population_weighted");
             assert!(
-                district.geometry.contains(&centre),
-                "{code}: centre outside"
+                (centre.x() - x / n).abs() < 1e-9 && (centre.y() - y / n).abs() < 1e-9,
+                "{code}"
             );
             let serving: Vec<_> = institutions
                 .iter()

@@ -60,6 +60,9 @@ pub struct CityFiles {
     pub districts_geojson: String,
     pub population_csv: String,
     pub addresses_csv: String,
+    /// A synthetic population grid, made with a synthetic population only (a city's own
+    /// population gets none: where its residents live within districts is its to give).
+    pub population_grid_csv: Option<String>,
 }
 
 impl CityFiles {
@@ -69,7 +72,13 @@ impl CityFiles {
             ("districts.geojson", &self.districts_geojson),
             ("population.csv", &self.population_csv),
             ("addresses.csv", &self.addresses_csv),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            self.population_grid_csv
+                .as_ref()
+                .map(|g| ("population-grid.csv", g)),
+        ) {
             kmapa_model::fsutil::write_atomically(&dir.join(name), |w| {
                 w.write_all(text.as_bytes())
             })?;
@@ -230,10 +239,12 @@ pub fn prepare(
         let _ = writeln!(population_csv, "{code},{year},{pop},{synthetic}");
     }
     let addresses_csv = synthetic_addresses(&layer, &populations, opts);
+    let population_grid_csv = synthetic.then(|| synthetic_grid(&layer, &populations, opts));
     Ok(CityFiles {
         districts_geojson: geojson,
         population_csv,
         addresses_csv,
+        population_grid_csv,
     })
 }
 
@@ -500,6 +511,74 @@ fn synthetic_addresses(
                 }
                 number += 1;
             }
+        }
+    }
+    out
+}
+
+/// Side of a synthetic grid cell, metres (GUS publishes 1 km and 250 m grids).
+const GRID_M: f64 = 500.0;
+
+/// A synthetic population grid: each district's residents of the latest year spread
+/// over the cells whose centre lies in it, by the density curve of the district totals
+/// (times a random factor per cell); a district holding no cell centre gets one cell at
+/// its interior point. Rows `lat,lon,population,synthetic`.
+fn synthetic_grid(
+    layer: &DistrictLayer,
+    populations: &BTreeMap<(String, i32), u64>,
+    opts: &CityOptions,
+) -> String {
+    use geo::InteriorPoint;
+    let mut rng = stream(opts.seed, "population-grid");
+    let year = *opts.years.end();
+    let all = geo::MultiPolygon(
+        layer
+            .districts
+            .iter()
+            .flat_map(|d| d.geometry.0.iter().cloned())
+            .collect(),
+    );
+    let bbox = all.bounding_rect().expect("districts have area");
+    let centre = opts.centre.unwrap_or_else(|| {
+        all.centroid()
+            .map_or((0.0, 0.0), |c: Point<f64>| (c.x(), c.y()))
+    });
+    let step = metres_to_degrees(bbox.center(), GRID_M, GRID_M);
+    let mut cells: Vec<Vec<(Coord<f64>, f64)>> = vec![Vec::new(); layer.districts.len()];
+    let boxes: Vec<geo::Rect<f64>> = layer
+        .districts
+        .iter()
+        .map(|d| d.geometry.bounding_rect().expect("districts have area"))
+        .collect();
+    let mut y = bbox.min().y + step.y / 2.0;
+    while y < bbox.max().y {
+        let mut x = bbox.min().x + step.x / 2.0;
+        while x < bbox.max().x {
+            let c = Coord { x, y };
+            if let Some(d) = (0..layer.districts.len())
+                .find(|&d| boxes[d].contains(&c) && layer.districts[d].geometry.contains(&c))
+            {
+                let r = km_between((x, y), centre);
+                let density = 11_000.0 * (-r / 2.2).exp() + 400.0;
+                cells[d].push((c, density * lognormal(&mut rng, 0.5).clamp(0.2, 3.0)));
+            }
+            x += step.x;
+        }
+        y += step.y;
+    }
+    let mut out = String::from("lat,lon,population,synthetic\n");
+    for (d, mut mine) in layer.districts.iter().zip(cells) {
+        if mine.is_empty() {
+            let p = d.geometry.interior_point().expect("districts have area");
+            mine.push((p.0, 1.0));
+        }
+        let weights: Vec<f64> = mine.iter().map(|c| c.1).collect();
+        let total = populations
+            .get(&(d.code.clone(), year))
+            .copied()
+            .unwrap_or(0);
+        for ((c, _), pop) in mine.iter().zip(apportion(total, &weights)) {
+            let _ = writeln!(out, "{:.6},{:.6},{pop},true", c.y, c.x);
         }
     }
     out

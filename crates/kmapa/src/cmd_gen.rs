@@ -155,8 +155,13 @@ pub fn run_city(a: &GenCityArgs) -> anyhow::Result<()> {
     let files = kmapa_synth::city::prepare(&a.boundaries, &a.attributes, &opts)?;
     files.write(&a.out)?;
     println!(
-        "wrote {}/districts.geojson, population.csv, addresses.csv",
-        a.out.display()
+        "wrote {}/districts.geojson, population.csv, addresses.csv{}",
+        a.out.display(),
+        if files.population_grid_csv.is_some() {
+            ", population-grid.csv"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

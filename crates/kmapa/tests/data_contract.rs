@@ -92,7 +92,12 @@ fn committed_demo_city_is_what_the_generators_make() {
         "--out",
         tmp.path().to_str().unwrap(),
     ]);
-    for name in ["districts.geojson", "population.csv", "addresses.csv"] {
+    for name in [
+        "districts.geojson",
+        "population.csv",
+        "addresses.csv",
+        "population-grid.csv",
+    ] {
         let fresh = std::fs::read(tmp.path().join(name)).unwrap();
         let committed = std::fs::read(repo().join("data/wroclaw").join(name)).unwrap();
         assert!(
@@ -135,4 +140,35 @@ fn a_broken_city_is_refused_with_locations() {
         err.contains("population.csv, line 2, column `population`, value \"12 345\""),
         "{err}"
     );
+}
+
+#[test]
+fn a_population_grid_with_swapped_coordinates_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::copy(
+        repo().join("data/wroclaw/districts.geojson"),
+        dir.join("districts.geojson"),
+    )
+    .unwrap();
+    // The committed grid, every row's lat and lon swapped.
+    let grid = std::fs::read_to_string(repo().join("data/wroclaw/population-grid.csv")).unwrap();
+    let mut swapped = String::from("lat,lon,population\n");
+    for line in grid.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        swapped.push_str(&format!("{},{},{}\n", f[1], f[0], f[2]));
+    }
+    std::fs::write(dir.join("population-grid.csv"), swapped).unwrap();
+    let err = common::kmapa_fails(&["validate", "--city", dir.to_str().unwrap()]);
+    assert!(
+        err.contains("population-grid.csv") && err.contains("lie outside every district"),
+        "{err}"
+    );
+    // The committed one is accepted: it is the demo city's.
+    std::fs::copy(
+        repo().join("data/wroclaw/population-grid.csv"),
+        dir.join("population-grid.csv"),
+    )
+    .unwrap();
+    common::kmapa(&["validate", "--city", dir.to_str().unwrap()]);
 }
