@@ -593,6 +593,12 @@ test('revitalisation: crisis districts from published rates and a CSV of own ind
   const cities = await page.evaluate(() => window.kmapa.revit().indicators.map((i) => i.city));
   assert.deepEqual(cities, inds.map((c) => city[c]));
   assert.match(await page.locator('#revit').innerText(), /art\. 9 i 10/);
+  // Picking one more indicator in the panel adds its column and its city value.
+  await afterRender(page, () => page.locator('#revit .picks input[value="homelessness"]').check());
+  assert.deepEqual((await page.evaluate(() => window.kmapa.revit().indicators)).map((i) => i.id), [...inds, 'homelessness']);
+  assert.match(new URL(page.url()).searchParams.get('ri'), /homelessness/);
+  await afterRender(page, () => page.locator('#revit .picks input[value="homelessness"]').uncheck());
+  assert.deepEqual(await statuses(), want);
   // A bad file: every problem named by line, column and value; nothing loaded.
   await page.setInputFiles('#revit-file', { name: 'zle.csv', mimeType: 'text/csv', buffer: Buffer.from('kod;firmy\nXYZ-01;5\n' + dist[0].code + ';dużo\n') });
   await page.waitForSelector('#revit .errors li');
@@ -644,6 +650,11 @@ test('revitalisation: crisis districts from published rates and a CSV of own ind
   }
   assert.deepEqual(errors, []);
   await context.close();
+  // The static export decides the same from its own files.
+  const st = await open(`${STATIC}/?view=revit&year=${year}&ri=${inds.join(',')}&rn=2`);
+  await st.page.waitForFunction(() => window.kmapa.revit() && window.kmapa.revit().rows.length > 0);
+  assert.deepEqual(Object.fromEntries((await st.page.evaluate(() => window.kmapa.revit().rows)).map((r) => [r.code, r.status])), want);
+  await st.context.close();
 });
 
 test('the static export draws the same numbers as the live API', async () => {
