@@ -47,6 +47,16 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
             quiet: false,
         })?;
     }
+    // The demo city's files come with the repository: after an update (new institutions,
+    // a population grid), an existing demo data directory follows them instead of
+    // refusing the changed files; another city's data directory is still refused.
+    if a.data_dir.join("catalog.sqlite").exists() {
+        crate::city::run_init(&crate::city::InitArgs {
+            city: crate::city::DEMO_CITY.into(),
+            data_dir: a.data_dir.clone(),
+            rebind: true,
+        })?;
+    }
     cmd_ingest::run(&cmd_ingest::IngestArgs {
         files: vec![a.generated.join("ops.csv"), a.generated.join("pup.csv")],
         data_dir: a.data_dir.clone(),
