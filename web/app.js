@@ -681,7 +681,8 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     const rows = res.rows.map((r) => el('tr', { class: `${r.status}${revit.selected.includes(r.code) ? ' chosen' : ''}`, 'data-code': r.code },
       el('td', { text: r.name }), ...r.cells.map((x) => el('td', { class: x.worse ? 'worse' : null, text: x.value === null ? '.' : `${num(x.value, 2)}${x.index === null ? '' : ` (${num(x.index, 2)})`}` })),
       el('td', { text: String(r.socialWorse) }), el('td', { text: r.status === 'degraded' ? '●' : r.status === 'undecided' ? '?' : '' }), el('td', { text: revit.selected.includes(r.code) ? t('yes') : '' })));
-    body.append(el('div', { class: 'table-wrap' }, el('table', {}, el('thead', {}, head), el('tbody', {}, cityRow, ...rows))));
+    // Scrolls sideways with many indicators: reachable by keyboard (WCAG 2.1.1).
+    body.append(el('div', { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': t('revittable') }, el('table', {}, el('thead', {}, head), el('tbody', {}, cityRow, ...rows))));
     body.append(el('p', { class: 'meta', text: `"." – ${t('undecided')}` }));
     body.append(el('details', {}, el('summary', { text: t('method') }), el('p', { class: 'meta', text: t('revitmethod') })));
     const csv = $('revit-csv');

@@ -395,6 +395,12 @@ test('accessibility: no WCAG 2.1 AA violation found by axe-core, in Polish and E
   assert.equal(await n.page.locator('#legend .bivar .cell').count(), 9);
   assert.deepEqual(await axeViolations(n.page), []);
   await n.context.close();
+  // The revitalisation panel: its choices, the check and the table.
+  const r = await open(`${BASE}/?view=revit&ri=poverty,unemployment&rn=2`);
+  await r.page.waitForFunction(() => window.kmapa.revit() && window.kmapa.revit().rows.length > 0);
+  await afterRender(r.page, () => r.page.click('#revit-all'));
+  assert.deepEqual(await axeViolations(r.page), []);
+  await r.context.close();
 });
 
 test('phone width: everything fits, the map is drawn', async () => {
@@ -464,7 +470,17 @@ test('phone width: everything fits, the map is drawn', async () => {
   const serves = (await page.locator('.maplibregl-popup-content').innerText()).split('\n').find((l) => l.startsWith('Pomaga w'));
   assert.ok(serves && !/(: |; )w tym/.test(serves) && / – w tym /.test(serves), serves);
   await page.screenshot({ path: path.join(OUT, 'phone-institution.png') });
-  await context.close();
+  await context.close();  // The diagnosis views fit a phone too: no sideways scrolling, their key and panel on
+  // screen.
+  for (const view of ['needs', 'revit']) {
+    const v = await open(`${BASE}/?view=${view}&category=poverty&ri=poverty,unemployment`, { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const sideways = await v.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(sideways <= 0, `${view}: no sideways scrolling (${sideways}px)`);
+    const box = await v.page.locator(view === 'needs' ? '#legend' : '#revit').boundingBox();
+    assert.ok(box.x >= 0 && box.x + box.width <= 390 && box.y + box.height <= 844 + 1, `${view}: ${JSON.stringify(box)}`);
+    await v.page.screenshot({ path: path.join(OUT, `phone-${view}.png`) });
+    await v.context.close();
+  }
 });
 
 // The colour the browser drew at a page point: a 1 × 1 screenshot, decoded here (a
