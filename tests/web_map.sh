@@ -21,6 +21,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 "$bin" demo --no-serve --data-dir "$work/data" --generated "$work/gen" >"$work/demo.log" 2>&1 || { cat "$work/demo.log"; exit 1; }
 "$bin" users add browser-analyst --role analyst --data-dir "$work/data" | tail -1 >"$work/analyst.token"
 "$bin" users add browser-public --role public --data-dir "$work/data" | tail -1 >"$work/public.token"
+"$bin" users add browser-admin --role admin --data-dir "$work/data" | tail -1 >"$work/admin.token"
 "$bin" export --data-dir "$work/data" --out "$work/export" >/dev/null
 
 port=$(free_port)
@@ -37,5 +38,6 @@ KMAPA_URL="http://127.0.0.1:$port" \
 KMAPA_STATIC_URL="http://127.0.0.1:$sport" \
 KMAPA_TOKEN="$(cat "$work/analyst.token")" \
 KMAPA_PUBLIC_TOKEN="$(cat "$work/public.token")" \
+KMAPA_ADMIN_TOKEN="$(cat "$work/admin.token")" \
 KMAPA_TEST_OUTPUT="${KMAPA_TEST_OUTPUT:-test-output/web}" \
   node --test --test-concurrency=1 tests/web/map.test.mjs

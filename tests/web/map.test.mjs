@@ -11,8 +11,9 @@ const BASE = process.env.KMAPA_URL;
 const STATIC = process.env.KMAPA_STATIC_URL;
 const TOKEN = process.env.KMAPA_TOKEN;
 const PUBLIC_TOKEN = process.env.KMAPA_PUBLIC_TOKEN;
+const ADMIN_TOKEN = process.env.KMAPA_ADMIN_TOKEN;
 const OUT = process.env.KMAPA_TEST_OUTPUT || 'test-output/web';
-assert.ok(BASE && STATIC && TOKEN && PUBLIC_TOKEN, 'run through tests/web_map.sh');
+assert.ok(BASE && STATIC && TOKEN && PUBLIC_TOKEN && ADMIN_TOKEN, 'run through tests/web_map.sh');
 fs.mkdirSync(OUT, { recursive: true });
 
 let browser;
@@ -671,6 +672,56 @@ test('revitalisation: crisis districts from published rates and a CSV of own ind
   await st.page.waitForFunction(() => window.kmapa.revit() && window.kmapa.revit().rows.length > 0);
   assert.deepEqual(Object.fromEntries((await st.page.evaluate(() => window.kmapa.revit().rows)).map((r) => [r.code, r.status])), want);
   await st.context.close();
+});
+
+test('admin panel: an analyst token refused, an administrator adds an analyst and revokes them, the log shows both', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('dialog', (d) => d.accept());
+  await page.goto(`${BASE}/admin`);
+  await page.waitForFunction(() => window.kmapaAdmin && window.kmapaAdmin.ready);
+  assert.equal(await page.locator('h1').innerText(), 'Panel administratora');
+  await page.fill('#token', TOKEN);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForFunction(() => /administratora/.test(document.getElementById('signin-error').textContent));
+  assert.equal(await page.locator('#panel').isVisible(), false);
+  await page.fill('#token', ADMIN_TOKEN);
+  await page.click('#signin-form button[type=submit]');
+  await page.waitForSelector('#panel:not([hidden]) #users tbody tr');
+  assert.ok(await page.locator('#users tr[data-name="browser-analyst"]').count() === 1);
+  assert.deepEqual(await axeViolations(page), []);
+  // Add an analyst: the token is shown once and opens the analyst tier.
+  const loads = await page.evaluate(() => window.kmapaAdmin.loads);
+  await page.fill('#new-name', 'panel-analyst');
+  await page.selectOption('#new-role', 'analyst');
+  await page.click('#add-form button[type=submit]');
+  await page.waitForFunction((n) => window.kmapaAdmin.loads > n, loads);
+  const newToken = await page.locator('#new-token code').innerText();
+  assert.match(newToken, /^kmapa_[0-9a-f]{64}$/);
+  const layers = (tok) => fetch(`${BASE}/analyst/layers`, { headers: { Authorization: `Bearer ${tok}` } }).then((r) => r.status);
+  assert.equal(await layers(newToken), 200);
+  assert.equal(await page.locator('#users tr[data-name="panel-analyst"]').count(), 1);
+  await page.screenshot({ path: path.join(OUT, 'admin.png') });
+  // Revoke them: the token stops working.
+  const before = await page.evaluate(() => window.kmapaAdmin.loads);
+  await page.click('#users tr[data-name="panel-analyst"] button');
+  await page.waitForFunction((n) => window.kmapaAdmin.loads > n, before);
+  assert.equal(await page.locator('#users tr[data-name="panel-analyst"]').count(), 0);
+  assert.equal(await layers(newToken), 401);
+  // The log: both actions by the administrator, newest first.
+  const log = await page.locator('#log tbody tr').evaluateAll((trs) => trs.slice(0, 2).map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.deepEqual(log.map((r) => r.slice(1)), [['browser-admin', 'odebranie dostępu', 'panel-analyst', 'wykonano'], ['browser-admin', 'dodanie użytkownika', 'panel-analyst (analyst)', 'wykonano']]);
+  // The CSV of the log.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#log-csv')]);
+  const csv = fs.readFileSync(await download.path(), 'utf8');
+  assert.match(csv, /^at,actor,action,target,result\n/);
+  assert.match(csv, /browser-admin,revoke user,panel-analyst,done/);
+  await page.click('#lang');
+  assert.equal(await page.locator('h1').innerText(), 'Admin panel');
+  assert.deepEqual(errors, []);
+  await context.close();
 });
 
 test('the static export draws the same numbers as the live API', async () => {

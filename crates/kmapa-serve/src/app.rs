@@ -26,6 +26,7 @@ fn read() -> actix_web::Route {
 
 /// Wires every route into an actix `App` (tests use the same function).
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    admin_routes(cfg);
     for (path, route) in [
         ("/", read().to(landing)),
         ("/conformance", read().to(conformance)),
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/api/v1/districts/{code}/profile",
             read().to(crate::convenience::profile),
         ),
+        ("/admin", read().to(crate::webmap::admin_page)),
         ("/analyst/layers", read().to(analyst_layers)),
         ("/analyst/layers/{layer}/items", read().to(analyst_items)),
         ("/web/{path:.*}", read().to(crate::webmap::file)),
@@ -70,6 +72,48 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .default_service(web::to(method_not_allowed)),
         );
     }
+}
+
+/// The admin API: the only routes that change anything, each with the methods it takes
+/// (an administrator's bearer token required; bodies of at most 4 KiB of JSON).
+fn admin_routes(cfg: &mut web::ServiceConfig) {
+    use crate::admin_api::*;
+    let json = web::JsonConfig::default()
+        .limit(4096)
+        .error_handler(|e, _| {
+            Problem::bad_request(format!(
+                "the body must be JSON such as {{\"name\": \"ana\", \"role\": \"analyst\"}}: {e}"
+            ))
+            .into()
+        });
+    cfg.service(
+        web::resource("/admin/api/users")
+            .app_data(json)
+            .route(read().to(list_users))
+            .route(web::post().to(add_user))
+            .default_service(web::to(|| not_allowed("GET, HEAD, POST"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/users/{name}")
+            .route(web::delete().to(revoke_user))
+            .default_service(web::to(|| not_allowed("DELETE"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/log")
+            .route(read().to(admin_log))
+            .default_service(web::to(|| not_allowed("GET, HEAD"))),
+    );
+}
+
+async fn not_allowed(allow: &'static str) -> HttpResponse {
+    let mut res = actix_web::ResponseError::error_response(&Problem {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        title: "Method not allowed",
+        detail: format!("this resource takes {allow}"),
+    });
+    res.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    res
 }
 
 async fn method_not_allowed() -> HttpResponse {
@@ -107,7 +151,11 @@ async fn method_not_allowed() -> HttpResponse {
         crate::convenience::report_handler,
         crate::convenience::table_csv,
         analyst_layers,
-        analyst_items
+        analyst_items,
+        crate::admin_api::list_users,
+        crate::admin_api::add_user,
+        crate::admin_api::revoke_user,
+        crate::admin_api::admin_log
     ),
     modifiers(&BearerAuth)
 )]

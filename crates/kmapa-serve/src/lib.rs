@@ -2,6 +2,7 @@
 //! protected public tier (`snapshot`), prepared once into collections (`data`), as
 //! OGC API – Features and the map's convenience API (`app`).
 
+pub mod admin_api;
 pub mod analyst_api;
 pub mod app;
 pub mod convenience;

@@ -62,6 +62,16 @@ pub enum UsersError {
     BadName(String),
 }
 
+/// One entry of the administrative log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LogEntry {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub result: String,
+}
+
 pub struct Users {
     path: String,
     conn: Mutex<Connection>,
@@ -83,6 +93,14 @@ impl Users {
                 role TEXT NOT NULL,
                 token_sha256 TEXT NOT NULL UNIQUE,
                 created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+            );
+            CREATE TABLE IF NOT EXISTS admin_log (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                result TEXT NOT NULL
             );",
         )
         .map_err(|e| UsersError::Db(p.clone(), e))?;
@@ -139,6 +157,61 @@ impl Users {
             .map_err(|e| UsersError::Db(self.path.clone(), e))?;
         let rows = st
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| UsersError::Db(self.path.clone(), e))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(|e| UsersError::Db(self.path.clone(), e))
+    }
+
+    /// The name and role of the holder of `token`, if it is one.
+    pub fn user_of(&self, token: &str) -> Option<(String, Role)> {
+        let conn = self.conn.lock().expect("users lock");
+        conn.query_row(
+            "SELECT name, role FROM users WHERE token_sha256 = ?1",
+            [hash(token)],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .and_then(|(n, r)| Some((n, Role::parse(&r)?)))
+    }
+
+    /// Records an administrative action: who (a user's name, or `cli` for the command
+    /// line), what, on what, and how it ended.
+    pub fn log(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        result: &str,
+    ) -> Result<(), UsersError> {
+        let conn = self.conn.lock().expect("users lock");
+        conn.execute(
+            "INSERT INTO admin_log (actor, action, target, result) VALUES (?1, ?2, ?3, ?4)",
+            params![actor, action, target, result],
+        )
+        .map_err(|e| UsersError::Db(self.path.clone(), e))?;
+        Ok(())
+    }
+
+    /// The administrative log, newest first, at most `limit` entries.
+    pub fn log_entries(&self, limit: usize) -> Result<Vec<LogEntry>, UsersError> {
+        let conn = self.conn.lock().expect("users lock");
+        let mut st = conn
+            .prepare(
+                "SELECT at, actor, action, target, result FROM admin_log ORDER BY id DESC LIMIT ?1",
+            )
+            .map_err(|e| UsersError::Db(self.path.clone(), e))?;
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok(LogEntry {
+                    at: r.get(0)?,
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    target: r.get(3)?,
+                    result: r.get(4)?,
+                })
+            })
             .map_err(|e| UsersError::Db(self.path.clone(), e))?;
         rows.collect::<Result<_, _>>()
             .map_err(|e| UsersError::Db(self.path.clone(), e))

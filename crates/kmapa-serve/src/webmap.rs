@@ -49,6 +49,31 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The admin panel's files (served, never exported: a static site has no admin API).
+const ADMIN_FILES: &[(&str, &str, &str)] = &[
+    (
+        "admin.html",
+        "text/html; charset=utf-8",
+        include_str!("../../../web/admin.html"),
+    ),
+    (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/admin.js"),
+    ),
+    (
+        "admin.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../web/admin.css"),
+    ),
+];
+
+/// `/admin`: the admin panel (a client of `/admin/api/…`).
+pub async fn admin_page(req: HttpRequest) -> HttpResponse {
+    let (name, ct, body) = ADMIN_FILES[0];
+    static_response(&req, name, body, ct)
+}
+
 /// True when the client asks for a web page rather than JSON.
 pub fn wants_html(req: &HttpRequest) -> bool {
     !req.query_string().contains("f=json")
@@ -93,6 +118,7 @@ pub async fn file(
     }
     let (name, ct, body) = FILES
         .iter()
+        .chain(ADMIN_FILES)
         .find(|(n, _, _)| *n == path.as_str())
         .ok_or_else(|| Problem::not_found(format!("no file {:?} in the web map", path.as_str())))?;
     Ok(static_response(&req, name, body, ct))

@@ -1986,3 +1986,220 @@ async fn reports_as_json_and_xlsx_carry_the_published_values_and_symbols() {
     let (s, _) = get_json(&app, "/api/v1/reports/FAB-01?year=1999").await;
     assert_eq!(s, 400);
 }
+
+/// The admin API: every route refuses no token (401) and every role but admin (403),
+/// adds a user whose token then works and revokes it so it no longer does, refuses to
+/// revoke one's own token, takes only its methods, and logs each action (JSON, CSV).
+#[actix_web::test]
+async fn the_admin_api_is_for_administrators_only_and_logs_every_action() {
+    use actix_web::http::Method;
+    let app = app!();
+    let f = fixture();
+    let admin_token = kmapa_serve::users::Users::open(&f.data_dir)
+        .unwrap()
+        .add("root-admin", kmapa_serve::users::Role::Admin)
+        .unwrap();
+    let call = |method: Method, uri: &str, token: Option<&str>, body: Option<Value>| {
+        let mut r = test::TestRequest::default().method(method).uri(uri);
+        if let Some(t) = token {
+            r = r.insert_header((header::AUTHORIZATION, format!("Bearer {t}")));
+        }
+        if let Some(b) = body {
+            r = r.set_json(b);
+        }
+        r.to_request()
+    };
+    let routes = [
+        (Method::GET, "/admin/api/users"),
+        (Method::POST, "/admin/api/users"),
+        (Method::DELETE, "/admin/api/users/someone"),
+        (Method::GET, "/admin/api/log"),
+        (Method::GET, "/admin/api/log?format=csv"),
+    ];
+    let body = || Some(serde_json::json!({"name": "x-user", "role": "analyst"}));
+    for (method, uri) in &routes {
+        let res = test::call_service(&app, call(method.clone(), uri, None, body())).await;
+        assert_eq!(res.status(), 401, "{method} {uri} without a token");
+        for token in [&f.public_token, &f.analyst_token, &f.metrics_token] {
+            let res =
+                test::call_service(&app, call(method.clone(), uri, Some(token), body())).await;
+            assert_eq!(res.status(), 403, "{method} {uri} with a non-admin token");
+        }
+    }
+    // Add an analyst: the token, shown once, opens the analyst tier.
+    let res = test::call_service(
+        &app,
+        call(
+            Method::POST,
+            "/admin/api/users",
+            Some(&admin_token),
+            Some(serde_json::json!({"name": "new-analyst", "role": "analyst"})),
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        res.headers().get(header::CACHE_CONTROL).unwrap(),
+        "no-store"
+    );
+    let added: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    let new_token = added["token"].as_str().unwrap().to_string();
+    let analyst = |tok: String| {
+        test::TestRequest::get()
+            .uri("/analyst/layers")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {tok}")))
+            .to_request()
+    };
+    assert_eq!(
+        test::call_service(&app, analyst(new_token.clone()))
+            .await
+            .status(),
+        200
+    );
+    // The list shows names and roles, never a token.
+    let res = test::call_service(
+        &app,
+        call(Method::GET, "/admin/api/users", Some(&admin_token), None),
+    )
+    .await;
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(
+        text.contains("new-analyst") && !text.contains(&new_token) && !text.contains("token"),
+        "{text}"
+    );
+    // The same name again: 409; a bad role: 400; bad JSON: 400 as problem+json.
+    let again = test::call_service(
+        &app,
+        call(
+            Method::POST,
+            "/admin/api/users",
+            Some(&admin_token),
+            Some(serde_json::json!({"name": "new-analyst", "role": "analyst"})),
+        ),
+    )
+    .await;
+    assert_eq!(again.status(), 409);
+    let bad = test::call_service(
+        &app,
+        call(
+            Method::POST,
+            "/admin/api/users",
+            Some(&admin_token),
+            Some(serde_json::json!({"name": "b", "role": "king"})),
+        ),
+    )
+    .await;
+    assert_eq!(bad.status(), 400);
+    let res = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/admin/api/users")
+            .insert_header((header::AUTHORIZATION, format!("Bearer {admin_token}")))
+            .insert_header((header::CONTENT_TYPE, "application/json"))
+            .set_payload("{\"name\":")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.headers().get(header::CONTENT_TYPE).unwrap(),
+        "application/problem+json"
+    );
+    // Revoke: the token stops working; one's own cannot be revoked; nobody: 404.
+    let res = test::call_service(
+        &app,
+        call(
+            Method::DELETE,
+            "/admin/api/users/new-analyst",
+            Some(&admin_token),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(
+        test::call_service(&app, analyst(new_token)).await.status(),
+        401
+    );
+    let own = test::call_service(
+        &app,
+        call(
+            Method::DELETE,
+            "/admin/api/users/root-admin",
+            Some(&admin_token),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(own.status(), 409);
+    let none = test::call_service(
+        &app,
+        call(
+            Method::DELETE,
+            "/admin/api/users/nobody-here",
+            Some(&admin_token),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(none.status(), 404);
+    // Other methods: 405 naming what the resource takes.
+    let res = test::call_service(
+        &app,
+        call(Method::PUT, "/admin/api/users", Some(&admin_token), None),
+    )
+    .await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers().get(header::ALLOW).unwrap(), "GET, HEAD, POST");
+    // The log: each action, by whom, newest first; as CSV too.
+    let res = test::call_service(
+        &app,
+        call(Method::GET, "/admin/api/log", Some(&admin_token), None),
+    )
+    .await;
+    let log: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    let entries: Vec<(String, String, String, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor"] == "root-admin")
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_string();
+            (s("action"), s("target"), s("result"), s("at"))
+        })
+        .collect();
+    let seen: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|(a, t, r, _)| (a.as_str(), t.as_str(), r.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("revoke user", "nobody-here", "no such user"),
+            ("revoke user", "root-admin", "refused: one's own token"),
+            ("revoke user", "new-analyst", "done"),
+            (
+                "add user",
+                "new-analyst (analyst)",
+                "refused: a user named \"new-analyst\" exists already: remove them first or choose another name"
+            ),
+            ("add user", "new-analyst (analyst)", "done"),
+        ]
+    );
+    let res = test::call_service(
+        &app,
+        call(
+            Method::GET,
+            "/admin/api/log?format=csv",
+            Some(&admin_token),
+            None,
+        ),
+    )
+    .await;
+    let csv = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(
+        csv.starts_with("at,actor,action,target,result\n")
+            && csv.contains(",root-admin,revoke user,new-analyst,done"),
+        "{csv}"
+    );
+}

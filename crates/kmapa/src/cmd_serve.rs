@@ -373,13 +373,21 @@ pub fn run_users(a: &UsersArgs) -> anyhow::Result<()> {
                 anyhow::anyhow!("--role {role:?}: use public, analyst, admin or metrics")
             })?;
             let token = users.add(name, r)?;
+            users.log("cli", "add user", &format!("{name} ({})", r.code()), "done")?;
             println!(
                 "added {name} ({}). Token, shown only now:\n{token}",
                 r.code()
             );
         }
         UsersAction::Remove { name } => {
-            anyhow::ensure!(users.remove(name)?, "no user named {name:?}");
+            let removed = users.remove(name)?;
+            users.log(
+                "cli",
+                "revoke user",
+                name,
+                if removed { "done" } else { "no such user" },
+            )?;
+            anyhow::ensure!(removed, "no user named {name:?}");
             println!("removed {name}");
         }
         UsersAction::List => {
