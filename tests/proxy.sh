@@ -101,6 +101,8 @@ problem(urllib.request.Request(admin, data=body, method="POST", headers={"Conten
 problem(urllib.request.Request(admin + "/x", method="DELETE"), 401)
 problem(urllib.request.Request(admin, data=b"x" * 8192, method="POST", headers={"Content-Type": "application/json"}), 413)
 problem(urllib.request.Request(admin, data=body, method="PUT"), 405)
+# An upload of a batch passes the proxy with its body (kmapa asks for the token).
+problem(urllib.request.Request(base + "/admin/api/batches?name=a.csv", data=b"x" * 65536, method="POST"), 401)
 problem(urllib.request.Request(base + "/collections/problems-districts/items?limit=abc"), 400)
 # A control character in a header: http.client will not send it, so by hand.
 import socket

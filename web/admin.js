@@ -10,6 +10,11 @@ const T = {
     badtoken: 'Nieprawidłowy token.', notadmin: 'Ten token nie jest tokenem administratora.',
     newtoken: (n) => `Token dla ${n} – skopiuj go teraz, nie zostanie pokazany ponownie:`,
     confirm: (n) => `Odebrać dostęp użytkownikowi ${n}?`, lang: 'EN', langlabel: 'EN – English version',
+    batches: 'Partie danych', uploadhelp: 'Plik OPS lub PUP już spseudonimizowany (CSV lub Parquet). Po wczytaniu: podsumowanie i odrzucone wiersze z powodami; identyfikatory nigdy nie są pokazywane.',
+    file: 'Plik', upload: 'Wczytaj', source: 'Źródło', rows: 'Wiersze: przyjęte / odrzucone', status: 'Stan', active: 'aktywna', withdrawn: 'wycofana',
+    withdraw: 'Wycofaj', restore: 'Przywróć', reasonq: (a) => `Powód (${a}) – zostanie zapisany przy partii:`,
+    summary: (s) => `${s.file}: wierszy ${s.rows_read}, przyjętych ${s.rows_accepted}, odrzuconych ${s.rows_rejected}${s.already_ingested ? ' (ten plik był już wczytany)' : ''}.`,
+    rejectline: (r) => `wiersz ${r.line}, kolumna „${r.column}”${r.value !== null && r.value !== undefined ? `, wartość „${r.value}”` : ''}: ${r.reason}`, line: 'Wiersz',
   },
   en: {
     title: 'Admin panel', map: 'Map', signout: 'Sign out', signintitle: 'Administrator sign-in',
@@ -20,10 +25,16 @@ const T = {
     badtoken: 'Invalid token.', notadmin: 'This token is not an administrator\'s.',
     newtoken: (n) => `Token for ${n} – copy it now, it will not be shown again:`,
     confirm: (n) => `Revoke ${n}'s access?`, lang: 'PL', langlabel: 'PL – wersja polska',
+    batches: 'Data batches', uploadhelp: 'An OPS or PUP file, already pseudonymised (CSV or Parquet). Once read: a summary and the rejected rows with reasons; identifiers are never shown.',
+    file: 'File', upload: 'Upload', source: 'Source', rows: 'Rows: accepted / rejected', status: 'Status', active: 'active', withdrawn: 'withdrawn',
+    withdraw: 'Withdraw', restore: 'Restore', reasonq: (a) => `Reason (${a}) – kept with the batch:`,
+    summary: (s) => `${s.file}: ${s.rows_read} rows, ${s.rows_accepted} accepted, ${s.rows_rejected} rejected${s.already_ingested ? ' (this file was read before)' : ''}.`,
+    rejectline: (r) => `line ${r.line}, column "${r.column}"${r.value !== null && r.value !== undefined ? `, value "${r.value}"` : ''}: ${r.reason}`, line: 'Line',
   },
 };
 // The log's words (stored in English, as the API gives them) as the panel shows them.
-const WORDS = { pl: { 'add user': 'dodanie użytkownika', 'revoke user': 'odebranie dostępu', done: 'wykonano', 'no such user': 'nie ma takiego użytkownika' }, en: {} };
+const WORDS = { pl: { 'add user': 'dodanie użytkownika', 'revoke user': 'odebranie dostępu', done: 'wykonano', 'no such user': 'nie ma takiego użytkownika',
+  'upload batch': 'wczytanie partii', 'withdraw batch': 'wycofanie partii', 'restore batch': 'przywrócenie partii' }, en: {} };
 const word = (w) => WORDS[lang][w] || w;
 let lang = new URLSearchParams(location.search).get('lang') === 'en' ? 'en' : 'pl';
 let token = sessionStorage.getItem('kmapa-admin-token') || '';
@@ -47,7 +58,29 @@ async function call(method, path, body) {
 function cell(text) { const td = document.createElement('td'); td.textContent = text; return td; }
 
 async function load() {
-  const [users, log] = await Promise.all([call('GET', 'admin/api/users'), call('GET', 'admin/api/log?limit=200')]);
+  const [users, log, batches] = await Promise.all([call('GET', 'admin/api/users'), call('GET', 'admin/api/log?limit=200'),
+    call('GET', 'admin/api/batches').catch(() => ({ batches: [] }))]);
+  $('batches').tBodies[0].replaceChildren(...batches.batches.map((b) => {
+    const tr = document.createElement('tr');
+    tr.dataset.id = String(b.id);
+    tr.dataset.status = b.status;
+    const action = b.status === 'withdrawn' ? 'restore' : 'withdraw';
+    const btn = document.createElement('button');
+    btn.type = 'button';
+    btn.textContent = t(action);
+    btn.setAttribute('aria-label', `${t(action)}: ${b.file_name} (#${b.id})`);
+    btn.addEventListener('click', async () => {
+      const reason = window.prompt(T[lang].reasonq(t(action)));
+      if (!reason) return;
+      try { await call('POST', `admin/api/batches/${b.id}/${action}`, { reason }); $('batches-error').textContent = ''; } catch (e) { $('batches-error').textContent = e.message; }
+      await load();
+    });
+    const td = document.createElement('td');
+    td.append(btn);
+    tr.append(cell(String(b.id)), cell(b.file_name), cell(b.sources), cell(b.ingested_at), cell(`${b.rows_accepted} / ${b.rows_rejected}`),
+      cell(`${t(b.status) || b.status}${b.withdraw_reason ? ` (${b.withdraw_reason})` : ''}`), td);
+    return tr;
+  }));
   const tb = $('users').tBodies[0];
   tb.replaceChildren(...users.users.map((u) => {
     const tr = document.createElement('tr');
@@ -119,6 +152,40 @@ $('add-form').addEventListener('submit', async (e) => {
     $('new-name').value = '';
   } catch (err) { $('users-error').textContent = err.message; }
   await load();
+});
+// Upload with progress (XMLHttpRequest reports the bytes sent), then the summary and
+// the rejected rows with their reasons.
+$('upload-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const file = $('upload-file').files[0];
+  if (!file) return;
+  const bar = $('upload-progress');
+  bar.hidden = false; bar.value = 0;
+  const xhr = new XMLHttpRequest();
+  xhr.open('POST', `admin/api/batches?name=${encodeURIComponent(file.name)}`);
+  xhr.setRequestHeader('Authorization', 'Bearer ' + token);
+  xhr.upload.onprogress = (ev) => { if (ev.lengthComputable) bar.value = Math.round((100 * ev.loaded) / ev.total); };
+  xhr.onload = async () => {
+    bar.hidden = true;
+    let body = {};
+    try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+    const box = $('upload-result');
+    if (xhr.status === 201) {
+      const list = document.createElement('ul');
+      list.className = 'rejects';
+      for (const r of body.rejects || []) { const li = document.createElement('li'); li.textContent = T[lang].rejectline(r); list.append(li); }
+      const p = document.createElement('p');
+      p.textContent = T[lang].summary(body);
+      box.replaceChildren(p, list);
+      $('batches-error').textContent = '';
+    } else {
+      box.replaceChildren();
+      $('batches-error').textContent = body.detail || `${xhr.status}`;
+    }
+    await load();
+  };
+  xhr.onerror = () => { bar.hidden = true; $('batches-error').textContent = 'upload failed'; };
+  xhr.send(file);
 });
 $('log-csv').addEventListener('click', async () => {
   const csv = await call('GET', 'admin/api/log?format=csv&limit=100000');

@@ -188,7 +188,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     layer: () => shownLayer,
     needs: () => shown.map((f) => ({ unit: f.properties.unit, cls: f.properties.cls, hid: f.properties.hid })),
     revit: () => revit.result && { rows: revit.result.rows.map((r) => ({ code: r.code, status: r.status, socialWorse: r.socialWorse })),
-      indicators: revit.result.indicators.map((i) => ({ id: i.id, city: i.city, kind: i.kind })), selected: [...revit.selected], check: revit.check, errors: revit.ownErrors } });
+      indicators: revit.result.indicators.map((i) => ({ id: i.id, city: i.city, kind: i.kind, higherIsWorse: i.higherIsWorse })), selected: [...revit.selected], check: revit.check, errors: revit.ownErrors } });
 
   // ---------- data access: the live API or a static export ----------
   async function getJSON(url, headers) {

@@ -399,7 +399,8 @@ test('accessibility: no WCAG 2.1 AA violation found by axe-core, in Polish and E
   // The revitalisation panel: its choices, the check and the table.
   const r = await open(`${BASE}/?view=revit&ri=poverty,unemployment&rn=2`);
   await r.page.waitForFunction(() => window.kmapa.revit() && window.kmapa.revit().rows.length > 0);
-  await afterRender(r.page, () => r.page.click('#revit-all'));
+  await r.page.click('#revit-all');
+  await r.page.waitForFunction(() => window.kmapa.revit().check.districts > 0);
   assert.deepEqual(await axeViolations(r.page), []);
   await r.context.close();
 });
@@ -611,10 +612,13 @@ test('revitalisation: crisis districts from published rates and a CSV of own ind
   assert.deepEqual(cities, inds.map((c) => city[c]));
   assert.match(await page.locator('#revit').innerText(), /art\. 9 i 10/);
   // Picking one more indicator in the panel adds its column and its city value.
-  await afterRender(page, () => page.locator('#revit .picks input[value="homelessness"]').check());
+  const until = (f, arg) => page.waitForFunction(f, arg, { timeout: 30000 });
+  await page.locator('#revit .picks input[value="homelessness"]').check();
+  await until(() => window.kmapa.revit().indicators.length === 3);
   assert.deepEqual((await page.evaluate(() => window.kmapa.revit().indicators)).map((i) => i.id), [...inds, 'homelessness']);
   assert.match(new URL(page.url()).searchParams.get('ri'), /homelessness/);
-  await afterRender(page, () => page.locator('#revit .picks input[value="homelessness"]').uncheck());
+  await page.locator('#revit .picks input[value="homelessness"]').uncheck();
+  await until(() => window.kmapa.revit().indicators.length === 2);
   assert.deepEqual(await statuses(), want);
   // A bad file: every problem named by line, column and value; nothing loaded.
   await page.setInputFiles('#revit-file', { name: 'zle.csv', mimeType: 'text/csv', buffer: Buffer.from('kod;firmy\nXYZ-01;5\n' + dist[0].code + ';dużo\n') });
@@ -629,14 +633,17 @@ test('revitalisation: crisis districts from published rates and a CSV of own ind
   await page.setInputFiles('#revit-file', { name: 'firmy.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
   await page.waitForSelector('#revit .own-kind');
   assert.equal(await page.locator('#revit .errors').count(), 0);
-  await afterRender(page, () => page.selectOption('#revit .own-kind', 'economic'));
-  await afterRender(page, () => page.selectOption('#revit .own-dir', 'lower'));
+  await page.selectOption('#revit .own-kind', 'economic');
+  await until(() => window.kmapa.revit().indicators.some((i) => i.kind === 'economic'));
+  await page.selectOption('#revit .own-dir', 'lower');
+  await until(() => window.kmapa.revit().indicators.some((i) => i.kind === 'economic' && i.higherIsWorse === false));
   const withOwn = recount(own);
   assert.deepEqual(await statuses(), withOwn);
   const degraded = Object.keys(withOwn).filter((c) => withOwn[c] === 'degraded');
   assert.ok(degraded.length > 0);
   // The whole degraded area as the revitalisation area, against the limits by hand.
-  await afterRender(page, () => page.click('#revit-all'));
+  await page.click('#revit-all');
+  await until((n) => window.kmapa.revit().check.districts === n, degraded.length);
   const check = await page.evaluate(() => window.kmapa.revit().check);
   const area = dist.filter((d) => degraded.includes(d.code)).reduce((a, d) => a + d.area_km2, 0);
   const total = dist.reduce((a, d) => a + d.area_km2, 0);
@@ -650,8 +657,8 @@ test('revitalisation: crisis districts from published rates and a CSV of own ind
   // Clicking a district outside the degraded area adds it, and the check says so.
   const pt = await findPoint(page, (s) => s && s.status === 'not');
   assert.ok(pt, 'a district outside the degraded area is drawn');
-  await afterRender(page, () => page.mouse.click(pt.x, pt.y));
-  assert.ok((await page.evaluate(() => window.kmapa.revit().selected)).includes(pt.unit));
+  await page.mouse.click(pt.x, pt.y);
+  await until((u) => window.kmapa.revit().check.outside.includes(u), pt.unit);
   assert.match(await page.locator('#revit .check').innerText(), /Poza obszarem zdegradowanym/);
   await page.screenshot({ path: path.join(OUT, 'revitalisation.png') });
   // The CSV: a row per district and one for the city, statuses as shown.
@@ -679,7 +686,7 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('dialog', (d) => d.accept());
+  page.on('dialog', (d) => (d.type() === 'prompt' ? d.accept('sprawdzenie panelu') : d.accept()));
   await page.goto(`${BASE}/admin`);
   await page.waitForFunction(() => window.kmapaAdmin && window.kmapaAdmin.ready);
   assert.equal(await page.locator('h1').innerText(), 'Panel administratora');
@@ -713,11 +720,40 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   // The log: both actions by the administrator, newest first.
   const log = await page.locator('#log tbody tr').evaluateAll((trs) => trs.slice(0, 2).map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.deepEqual(log.map((r) => r.slice(1)), [['browser-admin', 'odebranie dostępu', 'panel-analyst', 'wykonano'], ['browser-admin', 'dodanie użytkownika', 'panel-analyst (analyst)', 'wykonano']]);
+  // Upload a small file (one row refused): its summary and the refused row's line,
+  // column and reason; no identifier shown. Then withdraw and restore the batch.
+  const csvFile = 'source,person_id,household_id,year,category,lat,lon,address,district,sex,birth_year,age_band,synthetic\n'
+    + 'OPS,panel0001aaaa0001,HP1,2024,poverty,51.100793,17.001877,,,K,1973,,true\n'
+    + 'OPS,panel0001aaaa0002,HP2,2024,no_such_problem,51.10,17.00,,,M,1980,,true\n';
+  await page.setInputFiles('#upload-file', { name: 'panel-test.csv', mimeType: 'text/csv', buffer: Buffer.from(csvFile) });
+  const beforeUpload = await page.evaluate(() => window.kmapaAdmin.loads);
+  await page.click('#upload-form button[type=submit]');
+  await page.waitForFunction((n) => window.kmapaAdmin.loads > n, beforeUpload);
+  const result = await page.locator('#upload-result').innerText();
+  assert.match(result, /panel-test\.csv: wierszy 2, przyjętych 1, odrzuconych 1/);
+  assert.match(result, /wiersz 3, kolumna „category”, wartość „no_such_problem”/);
+  assert.doesNotMatch(result, /panel0001/, 'no identifier shown');
+  const row = page.locator('#batches tbody tr').first();
+  assert.match(await row.innerText(), /panel-test\.csv/);
+  const id = await row.getAttribute('data-id');
+  for (const [button, status] of [['Wycofaj', 'withdrawn'], ['Przywróć', 'active']]) {
+    const n = await page.evaluate(() => window.kmapaAdmin.loads);
+    await page.click(`#batches tr[data-id="${id}"] button`);
+    await page.waitForFunction((k) => window.kmapaAdmin.loads > k, n);
+    assert.equal(await page.locator(`#batches tr[data-id="${id}"]`).getAttribute('data-status'), status, button);
+  }
+  const actions = await page.locator('#log tbody tr').evaluateAll((trs) => trs.slice(0, 3).map((tr) => tr.children[2].textContent));
+  assert.deepEqual(actions, ['przywrócenie partii', 'wycofanie partii', 'wczytanie partii']);
+  // An upload of another type is refused before it is read.
+  await page.setInputFiles('#upload-file', { name: 'dane.xlsx', mimeType: 'application/octet-stream', buffer: Buffer.from('PK\x03\x04') });
+  await page.click('#upload-form button[type=submit]');
+  await page.waitForFunction(() => /csv or \.parquet/.test(document.getElementById('batches-error').textContent));
   // The CSV of the log.
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#log-csv')]);
   const csv = fs.readFileSync(await download.path(), 'utf8');
   assert.match(csv, /^at,actor,action,target,result\n/);
   assert.match(csv, /browser-admin,revoke user,panel-analyst,done/);
+  assert.match(csv, /browser-admin,upload batch,panel-test\.csv,"done: 2 rows read, 1 accepted, 1 rejected"/);
   await page.click('#lang');
   assert.equal(await page.locator('h1').innerText(), 'Admin panel');
   assert.deepEqual(errors, []);

@@ -4,6 +4,13 @@
 //! needs a bearer token of the `admin` role: 401 without a valid one, 403 for any other
 //! role. Bearer tokens only, never cookies, so a page elsewhere cannot act in an
 //! administrator's name (no CSRF). Answers are never cached.
+//!
+//! Batches (upload, withdraw, restore) are done by the store's owner through the
+//! [`Batches`] trait: this crate streams an upload to disk and hands over its path, it
+//! never reads a record.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -60,6 +67,20 @@ fn db(e: UsersError) -> Problem {
     }
 }
 
+/// A JSON body, read only after the token was checked (so a stranger learns nothing
+/// about what the route expects), of at most 4 KiB.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, Problem> {
+    if body.len() > 4096 {
+        return Err(Problem {
+            status: StatusCode::PAYLOAD_TOO_LARGE,
+            title: "Content too large",
+            detail: "the admin API takes JSON bodies of at most 4 KiB".into(),
+        });
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request(format!("the body must be JSON such as {example}: {e}")))
+}
+
 fn no_store(mut res: HttpResponse) -> HttpResponse {
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -101,10 +122,11 @@ pub struct NewUser {
 pub async fn add_user(
     req: HttpRequest,
     state: web::Data<AppState>,
-    body: web::Json<NewUser>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, Problem> {
     query(&req, &[])?;
     let actor = admin(&req, &state)?;
+    let body: NewUser = json_body(&body, r#"{"name": "ana", "role": "analyst"}"#)?;
     let u = users(&state)?;
     let role = Role::parse(&body.role).ok_or_else(|| {
         Problem::bad_request(format!(
@@ -226,5 +248,267 @@ pub async fn admin_log(
         Some(f) => Err(Problem::bad_request(format!(
             "format={f:?}: use json or csv"
         ))),
+    }
+}
+
+/// What the admin panel does with batches, implemented by the owner of the store (the
+/// `kmapa` binary): this crate never reads a record.
+pub trait Batches: Send + Sync {
+    /// Every batch, newest first, as JSON objects.
+    fn list(&self) -> Result<Vec<serde_json::Value>, String>;
+    /// Withdraws (`withdraw`) or restores a batch, with a reason; `Ok(None)`: no such batch.
+    fn set_withdrawn(
+        &self,
+        id: i64,
+        withdraw: bool,
+        reason: &str,
+    ) -> Result<Option<serde_json::Value>, String>;
+    /// Ingests the file at `path` (an upload named `name` by its sender): the summary,
+    /// with the first rejected rows (line, column, reason; never a refused identifier).
+    fn ingest(&self, path: &Path, name: &str) -> Result<serde_json::Value, String>;
+    /// Where uploads are written while they arrive (inside the data directory).
+    fn upload_dir(&self) -> PathBuf;
+    /// The largest upload taken, bytes.
+    fn upload_limit(&self) -> u64;
+}
+
+fn batches(state: &AppState) -> Result<std::sync::Arc<dyn Batches>, Problem> {
+    state.batches.clone().ok_or_else(|| Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Not offered",
+        detail: "this server does not manage batches (run `kmapa serve` on the data directory)"
+            .into(),
+    })
+}
+
+/// `GET /admin/api/batches`: every ingested batch with its summary and status.
+#[utoipa::path(get, path = "/admin/api/batches", tag = "admin",
+    responses((status = 200, description = "Batches"), (status = 400, description = "Invalid parameters"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn list_batches(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    admin(&req, &state)?;
+    let b = batches(&state)?;
+    let list = web::block(move || b.list())
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .map_err(Problem::internal)?;
+    Ok(no_store(
+        HttpResponse::Ok().json(json!({ "batches": list })),
+    ))
+}
+
+/// The kind an upload's name says: `csv` or `parquet` (415 otherwise).
+fn kind_by_name(name: &str) -> Result<&'static str, Problem> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".parquet") {
+        Ok("parquet")
+    } else if lower.ends_with(".csv") || lower.ends_with(".txt") {
+        Ok("csv")
+    } else {
+        Err(Problem {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            title: "Unsupported file type",
+            detail: format!("{name:?}: upload a pseudonymised OPS or PUP file as .csv or .parquet"),
+        })
+    }
+}
+
+/// The kind of an upload from its name and first bytes: `csv` or `parquet`.
+fn upload_kind(name: &str, head: &[u8]) -> Result<&'static str, Problem> {
+    let lower = name.to_ascii_lowercase();
+    kind_by_name(name)?;
+    if lower.ends_with(".parquet") {
+        if head.starts_with(b"PAR1") {
+            return Ok("parquet");
+        }
+        return Err(Problem::bad_request(format!(
+            "{name:?} is named .parquet but is not a Parquet file"
+        )));
+    }
+    if lower.ends_with(".csv") || lower.ends_with(".txt") {
+        if head.iter().take(4096).any(|&b| b == 0) {
+            return Err(Problem::bad_request(format!(
+                "{name:?} is named .csv but holds binary data"
+            )));
+        }
+        return Ok("csv");
+    }
+    kind_by_name(name)
+}
+
+/// `POST /admin/api/batches?name=FILE`: the body is the file (already pseudonymised),
+/// streamed to disk under a name of kmapa's choosing (never the sender's), refused
+/// past the size limit, then ingested: the summary and the first rejected rows.
+#[utoipa::path(post, path = "/admin/api/batches", tag = "admin",
+    params(("name" = String, Query, description = "The file's name (its extension says CSV or Parquet; never used as a path)")),
+    responses((status = 201, description = "Ingested: the summary and the first rejects"), (status = 400, description = "Invalid file or parameters"),
+              (status = 401, description = "No valid token"), (status = 403, description = "Not an administrator"), (status = 413, description = "Over the size limit"),
+              (status = 415, description = "Not CSV or Parquet"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn upload_batch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut body: web::Payload,
+) -> Result<HttpResponse, Problem> {
+    use futures_util::StreamExt;
+    let q = query(&req, &["name"])?;
+    let actor = admin(&req, &state)?;
+    let b = batches(&state)?;
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty() && n.len() <= 255)
+        .ok_or_else(|| Problem::bad_request("give name=FILE.csv or name=FILE.parquet"))?
+        .clone();
+    let limit = b.upload_limit();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || Problem {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        title: "Content too large",
+        detail: format!("uploads are limited to {limit} bytes (kmapa serve --upload-limit)"),
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    // Checked before reading the rest: the extension, then the first bytes.
+    kind_by_name(&name)?;
+    let dir = b.upload_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| Problem::internal(e.to_string()))?;
+    let mut rnd = [0u8; 12];
+    rand::fill(&mut rnd);
+    let path = dir.join(format!("upload-{}.part", hex::encode(rnd)));
+    let result = async {
+        let mut file =
+            std::fs::File::create(&path).map_err(|e| Problem::internal(e.to_string()))?;
+        let mut written = 0u64;
+        let mut head = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk =
+                chunk.map_err(|e| Problem::bad_request(format!("the upload broke off: {e}")))?;
+            written += chunk.len() as u64;
+            if written > limit {
+                return Err(too_large());
+            }
+            if head.len() < 4096 {
+                head.extend_from_slice(&chunk[..chunk.len().min(4096 - head.len())]);
+                if head.len() >= 4 {
+                    upload_kind(&name, &head)?;
+                }
+            }
+            file.write_all(&chunk)
+                .map_err(|e| Problem::internal(e.to_string()))?;
+        }
+        if written == 0 {
+            return Err(Problem::bad_request("the upload is empty"));
+        }
+        upload_kind(&name, &head)?;
+        file.sync_all()
+            .map_err(|e| Problem::internal(e.to_string()))?;
+        let (b2, p2, n2) = (b.clone(), path.clone(), name.clone());
+        web::block(move || b2.ingest(&p2, &n2))
+            .await
+            .map_err(|e| Problem::internal(e.to_string()))?
+            .map_err(Problem::bad_request)
+    }
+    .await;
+    let _ = std::fs::remove_file(&path);
+    let u = users(&state)?;
+    match result {
+        Ok(summary) => {
+            let outcome = format!(
+                "done: {} rows read, {} accepted, {} rejected",
+                summary["rows_read"], summary["rows_accepted"], summary["rows_rejected"]
+            );
+            u.log(&actor, "upload batch", &name, &outcome).map_err(db)?;
+            Ok(no_store(HttpResponse::Created().json(summary)))
+        }
+        Err(p) => {
+            u.log(
+                &actor,
+                "upload batch",
+                &name,
+                &format!("refused: {}", p.detail),
+            )
+            .map_err(db)?;
+            Err(p)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    reason: String,
+}
+
+/// `POST /admin/api/batches/{id}/withdraw` or `/restore` with `{"reason": …}`.
+#[utoipa::path(post, path = "/admin/api/batches/{id}/{action}", tag = "admin",
+    params(("id" = i64, Path, description = "Batch id"), ("action" = String, Path, description = "withdraw or restore")),
+    responses((status = 200, description = "The batch, as it is now"), (status = 400, description = "Invalid parameters or reason"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 404, description = "No such batch"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn batch_status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    let actor = admin(&req, &state)?;
+    let body: Reason = json_body(&body, r#"{"reason": "a late correction from the office"}"#)?;
+    let b = batches(&state)?;
+    let (id, action) = path.into_inner();
+    let withdraw = match action.as_str() {
+        "withdraw" => true,
+        "restore" => false,
+        other => {
+            return Err(Problem::not_found(format!(
+                "no action {other:?}: withdraw or restore"
+            )));
+        }
+    };
+    let id: i64 = id
+        .parse()
+        .map_err(|_| Problem::bad_request(format!("batch id {id:?} is not a number")))?;
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(Problem::bad_request(
+            "give a reason (1–500 characters): it is kept with the batch",
+        ));
+    }
+    let r2 = reason.clone();
+    let done = web::block(move || b.set_withdrawn(id, withdraw, &r2))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    let u = users(&state)?;
+    let what = if withdraw {
+        "withdraw batch"
+    } else {
+        "restore batch"
+    };
+    match done {
+        Ok(Some(batch)) => {
+            u.log(&actor, what, &format!("{id}: {reason}"), "done")
+                .map_err(db)?;
+            Ok(no_store(HttpResponse::Ok().json(batch)))
+        }
+        Ok(None) => {
+            u.log(&actor, what, &id.to_string(), "no such batch")
+                .map_err(db)?;
+            Err(Problem::not_found(format!("no batch {id}")))
+        }
+        Err(e) => {
+            u.log(&actor, what, &id.to_string(), &format!("refused: {e}"))
+                .map_err(db)?;
+            Err(Problem::bad_request(e))
+        }
     }
 }

@@ -75,20 +75,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// The admin API: the only routes that change anything, each with the methods it takes
-/// (an administrator's bearer token required; bodies of at most 4 KiB of JSON).
+/// (an administrator's bearer token required, checked before the body is read).
 fn admin_routes(cfg: &mut web::ServiceConfig) {
     use crate::admin_api::*;
-    let json = web::JsonConfig::default()
-        .limit(4096)
-        .error_handler(|e, _| {
-            Problem::bad_request(format!(
-                "the body must be JSON such as {{\"name\": \"ana\", \"role\": \"analyst\"}}: {e}"
-            ))
-            .into()
-        });
     cfg.service(
         web::resource("/admin/api/users")
-            .app_data(json)
             .route(read().to(list_users))
             .route(web::post().to(add_user))
             .default_service(web::to(|| not_allowed("GET, HEAD, POST"))),
@@ -97,6 +88,17 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
         web::resource("/admin/api/users/{name}")
             .route(web::delete().to(revoke_user))
             .default_service(web::to(|| not_allowed("DELETE"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/batches")
+            .route(read().to(list_batches))
+            .route(web::post().to(upload_batch))
+            .default_service(web::to(|| not_allowed("GET, HEAD, POST"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/batches/{id}/{action}")
+            .route(web::post().to(batch_status))
+            .default_service(web::to(|| not_allowed("POST"))),
     );
     cfg.service(
         web::resource("/admin/api/log")
@@ -155,7 +157,10 @@ async fn method_not_allowed() -> HttpResponse {
         crate::admin_api::list_users,
         crate::admin_api::add_user,
         crate::admin_api::revoke_user,
-        crate::admin_api::admin_log
+        crate::admin_api::admin_log,
+        crate::admin_api::list_batches,
+        crate::admin_api::upload_batch,
+        crate::admin_api::batch_status
     ),
     modifiers(&BearerAuth)
 )]

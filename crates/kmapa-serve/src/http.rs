@@ -23,6 +23,8 @@ pub struct AppState {
     cache: moka::sync::Cache<String, Cached>,
     pub metrics: Metrics,
     pub users: Option<crate::users::Users>,
+    /// Batches for the admin panel (the `kmapa` binary's store; `None`: not offered).
+    pub batches: Option<std::sync::Arc<dyn crate::admin_api::Batches>>,
     pub analyst: Option<std::sync::Arc<dyn Analyst>>,
     /// A MapLibre style URL for the web map's basemap (deployments with internet); none
     /// by default: the map then draws on a plain background and asks nothing of anyone.
@@ -120,6 +122,7 @@ impl AppState {
             metrics: Metrics::default(),
             users: None,
             analyst: None,
+            batches: None,
             basemap_style: None,
             public_url: None,
         }
@@ -155,6 +158,12 @@ impl AppState {
 
     pub fn with_analyst(mut self, analyst: std::sync::Arc<dyn Analyst>) -> Self {
         self.analyst = Some(analyst);
+        self
+    }
+
+    /// The admin panel's batches (upload, withdraw, restore), done by the store's owner.
+    pub fn with_batches(mut self, batches: std::sync::Arc<dyn crate::admin_api::Batches>) -> Self {
+        self.batches = Some(batches);
         self
     }
 }

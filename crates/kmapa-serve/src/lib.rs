@@ -200,6 +200,7 @@ pub fn run(
     opts: &ServeOptions,
     snapshot: &snapshot::Snapshot,
     analyst: Option<std::sync::Arc<dyn http::Analyst>>,
+    batches: Option<std::sync::Arc<dyn admin_api::Batches>>,
 ) -> anyhow::Result<()> {
     let served = data::Served::from_snapshot(snapshot)?;
     let number = served.manifest.number;
@@ -209,6 +210,9 @@ pub fn run(
         .with_public_url(opts.public_url.clone());
     if let Some(a) = analyst {
         state = state.with_analyst(a);
+    }
+    if let Some(b) = batches {
+        state = state.with_batches(b);
     }
     let state = web::Data::new(state);
     let origins = opts.cors_origins.clone();

@@ -2015,6 +2015,10 @@ async fn the_admin_api_is_for_administrators_only_and_logs_every_action() {
         (Method::DELETE, "/admin/api/users/someone"),
         (Method::GET, "/admin/api/log"),
         (Method::GET, "/admin/api/log?format=csv"),
+        (Method::GET, "/admin/api/batches"),
+        (Method::POST, "/admin/api/batches?name=a.csv"),
+        (Method::POST, "/admin/api/batches/1/withdraw"),
+        (Method::POST, "/admin/api/batches/1/restore"),
     ];
     let body = || Some(serde_json::json!({"name": "x-user", "role": "analyst"}));
     for (method, uri) in &routes {

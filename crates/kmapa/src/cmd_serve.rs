@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Serve the public tier only (no analyst endpoints).
     #[arg(long)]
     pub no_analyst: bool,
+    /// The largest file the admin panel takes as an upload, MiB (larger ones are
+    /// refused before they are read to the end) [default: 2048].
+    #[arg(long)]
+    pub upload_limit_mb: Option<u64>,
     /// Requests per second allowed per client address (bursts of twice that); 0: no limit [default: 0].
     #[arg(long)]
     pub rate_limit: Option<u32>,
@@ -338,7 +342,151 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
     } else {
         Some(analyst(&snap)?)
     };
-    kmapa_serve::run(&settings.options, &snap, analyst)
+    // Batches for the admin panel: ingest with the vocabulary the snapshot was made with.
+    let batches: std::sync::Arc<dyn kmapa_serve::admin_api::Batches> =
+        std::sync::Arc::new(StoreBatches {
+            data_dir: settings.data_dir.clone(),
+            vocabulary: snap.file(kmapa_serve::snapshot::VOCABULARY),
+            limit: a.upload_limit_mb.unwrap_or(2048).saturating_mul(1 << 20),
+        });
+    kmapa_serve::run(&settings.options, &snap, analyst, Some(batches))
+}
+
+/// The admin panel's batches, done on the data directory's store (the HTTP crate
+/// hands over an upload's path and never reads a record).
+struct StoreBatches {
+    data_dir: PathBuf,
+    vocabulary: PathBuf,
+    limit: u64,
+}
+
+/// Rejected rows shown to an administrator: line, column and reason, and the value
+/// only where it cannot be an identifier.
+const SHOWN_REJECTS: usize = 50;
+
+fn shown_rejects(path: &std::path::Path) -> Vec<serde_json::Value> {
+    let Ok(mut r) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    r.records()
+        .filter_map(Result::ok)
+        .take(SHOWN_REJECTS)
+        .map(|rec| {
+            let (line, column, value, reason) = (&rec[0], &rec[1], &rec[2], &rec[3]);
+            let identifier = ["person_id", "household_id", "pesel", "id"].contains(&column)
+                || value.bytes().filter(u8::is_ascii_digit).count() >= 9;
+            serde_json::json!({
+                "line": line.parse::<u64>().ok(), "column": column, "reason": reason,
+                "value": if identifier { None } else { Some(value) },
+            })
+        })
+        .collect()
+}
+
+impl kmapa_serve::admin_api::Batches for StoreBatches {
+    fn list(&self) -> Result<Vec<serde_json::Value>, String> {
+        if !self.data_dir.join("catalog.sqlite").exists() {
+            return Ok(Vec::new());
+        }
+        let store = kmapa_ingest::Store::open(&self.data_dir).map_err(|e| e.to_string())?;
+        let mut list = store.list().map_err(|e| e.to_string())?;
+        list.reverse();
+        Ok(list
+            .into_iter()
+            .map(|b| serde_json::to_value(b).unwrap_or_default())
+            .collect())
+    }
+
+    fn set_withdrawn(
+        &self,
+        id: i64,
+        withdraw: bool,
+        reason: &str,
+    ) -> Result<Option<serde_json::Value>, String> {
+        let mut store =
+            kmapa_ingest::Store::open_for_writing(&self.data_dir).map_err(|e| e.to_string())?;
+        if !store
+            .list()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .any(|b| b.id == id)
+        {
+            return Ok(None);
+        }
+        let b = if withdraw {
+            store.withdraw(id, reason)
+        } else {
+            store.restore(id, reason)
+        }
+        .map_err(|e| e.to_string())?;
+        Ok(Some(serde_json::to_value(b).unwrap_or_default()))
+    }
+
+    fn ingest(&self, path: &std::path::Path, name: &str) -> Result<serde_json::Value, String> {
+        let run = || -> anyhow::Result<serde_json::Value> {
+            // The upload, renamed to a safe form of its name (the catalogue keeps it) in
+            // a directory of its own: no part of the name reaches a path but this.
+            let safe: String = name
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or("upload")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .take(100)
+                .collect::<String>()
+                .trim_start_matches('.')
+                .to_string();
+            let safe = if safe.is_empty() {
+                "upload.csv".to_string()
+            } else {
+                safe
+            };
+            let dir = path.with_extension("d");
+            std::fs::create_dir_all(&dir)?;
+            let file = dir.join(&safe);
+            std::fs::rename(path, &file)?;
+            let result = (|| {
+                let vocabulary = kmapa_model::Vocabulary::read(&self.vocabulary)?;
+                let resolved = crate::city::resolve(&self.data_dir, None)?;
+                let city = kmapa_geo::City::load(&resolved.dir, &vocabulary)?;
+                let ctx = kmapa_ingest::IngestContext::new(&vocabulary, &city);
+                let opts = kmapa_ingest::IngestOptions::default();
+                let mut store = kmapa_ingest::Store::open_for_writing(&self.data_dir)?;
+                let summary =
+                    kmapa_ingest::ingest_file(&mut store, &file, &ctx, &opts, &|_, _| {})?;
+                if summary.rows_accepted > 0 {
+                    resolved.bind_with(&store, &self.data_dir, true)?;
+                }
+                let rejects = shown_rejects(
+                    &store
+                        .record_file(&summary.batch)
+                        .with_file_name(kmapa_ingest::store::REJECTS_FILE),
+                );
+                let mut v = serde_json::to_value(&summary)?;
+                v["file"] = serde_json::Value::String(safe.clone());
+                v["rejects"] = serde_json::Value::Array(rejects);
+                v["rejects_shown_at_most"] = SHOWN_REJECTS.into();
+                Ok(v)
+            })();
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        };
+        run().map_err(|e| format!("{e:#}"))
+    }
+
+    fn upload_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    fn upload_limit(&self) -> u64 {
+        self.limit
+    }
 }
 
 #[derive(Args)]
