@@ -111,7 +111,11 @@ async fn not_allowed(allow: &'static str) -> HttpResponse {
     let mut res = actix_web::ResponseError::error_response(&Problem {
         status: StatusCode::METHOD_NOT_ALLOWED,
         title: "Method not allowed",
-        detail: format!("this resource takes {allow}"),
+        detail: if allow == "GET, HEAD" {
+            "this API is read-only: GET and HEAD only".into()
+        } else {
+            format!("this resource takes {allow}")
+        },
     });
     res.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));
@@ -119,14 +123,7 @@ async fn not_allowed(allow: &'static str) -> HttpResponse {
 }
 
 async fn method_not_allowed() -> HttpResponse {
-    let mut res = actix_web::ResponseError::error_response(&Problem {
-        status: StatusCode::METHOD_NOT_ALLOWED,
-        title: "Method not allowed",
-        detail: "this API is read-only: GET and HEAD only".into(),
-    });
-    res.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-    res
+    not_allowed("GET, HEAD").await
 }
 
 #[derive(OpenApi)]

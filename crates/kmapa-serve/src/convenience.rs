@@ -133,6 +133,31 @@ pub async fn series_handler(
     }).await
 }
 
+/// The `year` parameter: a published year, by default the latest.
+fn year_param(
+    q: &std::collections::BTreeMap<String, String>,
+    state: &AppState,
+) -> Result<u16, Problem> {
+    let years = &state.served.years;
+    match q.get("year") {
+        Some(y) => y
+            .parse::<u16>()
+            .ok()
+            .filter(|y| years.contains(y))
+            .ok_or_else(|| {
+                let list: Vec<String> = years.iter().map(u16::to_string).collect();
+                Problem::bad_request(format!(
+                    "year={y:?} is not a published year ({})",
+                    list.join(", ")
+                ))
+            }),
+        None => years
+            .last()
+            .copied()
+            .ok_or_else(|| Problem::not_found("the snapshot has no years")),
+    }
+}
+
 /// `/api/v1/needs?category=&year=`: needs against help for one problem and year.
 #[utoipa::path(get, path = "/api/v1/needs", tag = "kmapa",
     params(("category" = String, Query, description = "Category code, or any_ops / any_pup"),
@@ -147,26 +172,7 @@ pub async fn needs_handler(
     let category = q
         .get("category")
         .ok_or_else(|| Problem::bad_request("give category (see /api/v1/vocabulary)"))?;
-    let latest = state.served.years.last().copied();
-    let year = match q.get("year") {
-        Some(y) => y
-            .parse::<u16>()
-            .ok()
-            .filter(|y| state.served.years.contains(y))
-            .ok_or_else(|| {
-                Problem::bad_request(format!(
-                    "year={y:?} is not a published year ({})",
-                    state
-                        .served
-                        .years
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?,
-        None => latest.ok_or_else(|| Problem::not_found("the snapshot has no years"))?,
-    };
+    let year = year_param(&q, &state)?;
     let body = crate::needs::needs(&state.served, category, year).ok_or_else(|| {
         Problem::not_found(format!(
             "nothing published for {category:?} on districts in {year} (see /api/v1/vocabulary)"
@@ -192,29 +198,7 @@ pub async fn report_handler(
         Some(c) => (c.to_string(), true),
         None => (unit.to_string(), false),
     };
-    let year = match q.get("year") {
-        Some(y) => y
-            .parse::<u16>()
-            .ok()
-            .filter(|y| state.served.years.contains(y))
-            .ok_or_else(|| {
-                Problem::bad_request(format!(
-                    "year={y:?} is not a published year ({})",
-                    state
-                        .served
-                        .years
-                        .iter()
-                        .map(u16::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?,
-        None => *state
-            .served
-            .years
-            .last()
-            .ok_or_else(|| Problem::not_found("the snapshot has no years"))?,
-    };
+    let year = year_param(&q, &state)?;
     let report = crate::report::report(&state.served, &code, year)
         .ok_or_else(|| Problem::not_found(format!("no district {code:?} (or city)")))?;
     if xlsx {
