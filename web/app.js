@@ -357,6 +357,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
 
   async function render() {
     $('revit').hidden = state.view !== 'revit';
+    document.body.dataset.view = state.view;
     if (state.view === 'needs') return renderNeeds();
     if (state.view === 'revit') return renderRevit();
     const seq = ++loadSeq;
@@ -557,11 +558,18 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     map.setPaintProperty('units-fill', 'fill-color', ['case', ['==', ['get', 'hid'], true], HIDDEN,
       ['match', ['get', 'cls'], 'degraded', REVIT_COLORS.degraded, REVIT_COLORS.not]]);
     map.setFilter('units-selected', ['in', ['get', 'unit'], ['literal', revit.selected]]);
-    // The panel covers the map's right side: the city goes to the left of it, once.
-    if (!revit.fitted && snapshot.bbox && window.innerWidth >= 700) {
+    // The panel covers the map's right side (on a phone, its lower part): the city goes
+    // beside (above) it, once.
+    if (!revit.fitted && snapshot.bbox) {
       revit.fitted = true;
       const bb = snapshot.bbox;
-      map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding: { top: 16, bottom: 16, left: 16, right: Math.min(520, window.innerWidth * 0.45) }, duration: 0 });
+      const phone = window.innerWidth < 700;
+      const panel = $('revit').getBoundingClientRect();
+      const mapBox = map.getContainer().getBoundingClientRect();
+      const padding = phone
+        ? { top: 8, left: 8, right: 8, bottom: Math.max(8, Math.min(mapBox.height - 80, mapBox.bottom - panel.top + 8)) }
+        : { top: 16, bottom: 16, left: 16, right: Math.min(520, window.innerWidth * 0.45) };
+      map.fitBounds([[bb[0], bb[1]], [bb[2], bb[3]]], { padding, duration: 0 });
     }
     revitLegend();
     renderRevitPanel();
@@ -606,6 +614,11 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     const res = revit.result;
     body.replaceChildren();
     body.append(el('p', { class: 'meta', text: `${t('revitintro')} ${t('year')} ${state.year}; ${t('snapshot')} ${snapshot.number}.` }));
+    // On a phone the map's legend would cover most of the small map above the panel:
+    // the same key goes here instead (CSS shows one or the other).
+    body.append(el('div', { class: 'revit-key' },
+      ...[[REVIT_COLORS.degraded, t('degraded')], [REVIT_COLORS.not, t('notdegraded')], [null, t('undecided')]].map(([c, txt]) =>
+        el('span', {}, el('i', { class: c ? 'swatch' : 'swatch hatched', style: c ? `background:${c}` : null }), txt))));
     if (snapshot.synthetic) body.append(el('p', { class: 'meta', text: t('synthetic') }));
     // Indicators from the map.
     body.append(el('h3', { text: t('revitpicks') }));

@@ -479,6 +479,22 @@ test('phone width: everything fits, the map is drawn', async () => {
     const sideways = await v.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(sideways <= 0, `${view}: no sideways scrolling (${sideways}px)`);
     const box = await v.page.locator(view === 'needs' ? '#legend' : '#revit').boundingBox();
+    if (view === 'revit') {
+      // The key moves into the panel: the map above it stays visible.
+      assert.equal(await v.page.locator('#legend').isVisible(), false);
+      assert.equal(await v.page.locator('#revit .revit-key').isVisible(), true);
+      // The city is drawn above the panel: districts answer at points of the map's
+      // visible part.
+      const visible = await v.page.evaluate(() => {
+        const m = window.kmapa.map;
+        const top = m.getContainer().getBoundingClientRect().top;
+        const panel = document.getElementById('revit').getBoundingClientRect().top;
+        let hits = 0;
+        for (let y = 10; y < panel - top - 10; y += 12) for (let x = 20; x < 370; x += 12) if (m.queryRenderedFeatures([x, y], { layers: ['units-fill'] }).length) hits++;
+        return hits;
+      });
+      assert.ok(visible > 50, `the city is visible above the panel (${visible} points)`);
+    }
     assert.ok(box.x >= 0 && box.x + box.width <= 390 && box.y + box.height <= 844 + 1, `${view}: ${JSON.stringify(box)}`);
     await v.page.screenshot({ path: path.join(OUT, `phone-${view}.png`) });
     await v.context.close();
