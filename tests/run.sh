@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== test-time tools (Python: h3 and shapely as reference oracles, schemathesis)"
-python3 -c "import h3, shapely, geographiclib, pypdf, schemathesis, owslib, prometheus_client, highspy, numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+python3 -c "import h3, shapely, geographiclib, pypdf, openpyxl, schemathesis, owslib, prometheus_client, highspy, numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
 echo "== reverse proxy and GIS client (Debian's nginx and gdal-bin)"
 if ! command -v nginx >/dev/null || ! command -v ogr2ogr >/dev/null; then

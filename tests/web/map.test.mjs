@@ -242,10 +242,24 @@ test('clicking a district opens its profile with charts, institutions, CSV and a
   assert.match(flat, /Znak „\.”/);
   const total = report.rows.find((r) => r.code === 'any_ops');
   assert.ok(flat.includes(shown(total.persons[2], 0).replace(/\u00a0/g, ' ')), `the current year's total ${total.persons[2]} in the PDF`);
-  // The spreadsheet of the same report.
-  const xl = await fetch(new URL(await page.locator('#profile-xlsx').getAttribute('href'), BASE + '/'));
-  assert.equal(xl.status, 200);
-  assert.match(xl.headers.get('content-type'), /spreadsheetml/);
+  // The spreadsheet of the same report, downloaded from its link and read back with
+  // openpyxl: the current year's persons of every row equal the report's, "." where
+  // hidden, and the forecast column empty.
+  await page.emulateMedia({ media: 'screen' });
+  const [xlsxDownload] = await Promise.all([page.waitForEvent('download'), page.click('#profile-xlsx')]);
+  const xlsxPath = path.join(OUT, 'report.xlsx');
+  await xlsxDownload.saveAs(xlsxPath);
+  const sheet = JSON.parse(execFileSync('python3', ['-c',
+    'import json,sys,openpyxl; ws=openpyxl.load_workbook(sys.argv[1]).active; print(json.dumps([[c for c in r] for r in ws.iter_rows(values_only=True)], default=str))', xlsxPath]).toString());
+  const byLabel = new Map(sheet.filter((r) => typeof r[0] === 'string').map((r) => [r[0], r]));
+  for (const row of report.rows) {
+    const label = row.parent ? `w tym: ${row.label_pl}` : row.label_pl;
+    const line = byLabel.get(label);
+    assert.ok(line, `the XLSX has a row ${label}`);
+    assert.equal(line[3], row.persons[2], `${label}: current year`);
+    assert.ok(line[4] === null || line[4] === '', `${label}: the forecast column is empty`);
+  }
+  await page.emulateMedia({ media: 'print' });
   // And the city's, from the footer.
   const cityXl = await fetch(new URL(await page.locator('#city-report').getAttribute('href'), BASE + '/'));
   assert.equal(cityXl.status, 200);
