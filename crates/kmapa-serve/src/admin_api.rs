@@ -23,13 +23,7 @@ use crate::users::{Role, UsersError};
 
 /// The administrator behind the request: their name.
 fn admin(req: &HttpRequest, state: &AppState) -> Result<String, Problem> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
+    let token = crate::http::bearer(req).ok_or_else(|| {
             Problem::unauthorized(
                 "the admin API needs an administrator's bearer token (Authorization: Bearer …); one is issued with `kmapa users add NAME --role admin`",
             )
@@ -57,11 +51,7 @@ fn users(state: &AppState) -> Result<&crate::users::Users, Problem> {
 
 fn db(e: UsersError) -> Problem {
     match e {
-        UsersError::Exists(_) => Problem {
-            status: StatusCode::CONFLICT,
-            title: "Conflict",
-            detail: e.to_string(),
-        },
+        UsersError::Exists(_) => Problem::conflict(e.to_string()),
         UsersError::BadName(_) => Problem::bad_request(e.to_string()),
         UsersError::Db(..) => Problem::internal(e.to_string()),
     }
@@ -168,11 +158,9 @@ pub async fn revoke_user(
     if *name == actor {
         u.log(&actor, "revoke user", &name, "refused: one's own token")
             .map_err(db)?;
-        return Err(Problem {
-            status: StatusCode::CONFLICT,
-            title: "Conflict",
-            detail: "you cannot revoke your own token: another administrator can".into(),
-        });
+        return Err(Problem::conflict(
+            "you cannot revoke your own token: another administrator can",
+        ));
     }
     let removed = u.remove(&name).map_err(db)?;
     u.log(

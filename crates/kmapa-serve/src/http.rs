@@ -209,6 +209,14 @@ impl Problem {
         }
     }
 
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Problem {
+            status: StatusCode::CONFLICT,
+            title: "Conflict",
+            detail: detail.into(),
+        }
+    }
+
     pub fn not_found(detail: impl Into<String>) -> Self {
         Problem {
             status: StatusCode::NOT_FOUND,
@@ -499,6 +507,15 @@ pub(crate) async fn compressed(
     .await
 }
 
+/// The bearer token a request carries, if any.
+pub(crate) fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// The bearer token's role: 401 without a valid token.
 pub(crate) fn role_of(
     req: &HttpRequest,
@@ -506,13 +523,7 @@ pub(crate) fn role_of(
     what: &str,
     role: &str,
 ) -> Result<crate::users::Role, Problem> {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(token) = token else {
+    let Some(token) = bearer(req) else {
         return Err(Problem::unauthorized(format!(
             "{what} needs a bearer token (Authorization: Bearer …); an administrator issues one with `kmapa users add NAME --role {role}`"
         )));

@@ -335,6 +335,31 @@ pub fn km_between(a: (f64, f64), b: (f64, f64)) -> f64 {
     dx.hypot(dy)
 }
 
+/// All districts as one shape.
+fn whole_city(layer: &DistrictLayer) -> geo::MultiPolygon<f64> {
+    geo::MultiPolygon(
+        layer
+            .districts
+            .iter()
+            .flat_map(|d| d.geometry.0.iter().cloned())
+            .collect(),
+    )
+}
+
+/// The city centre density falls from: the given one, else the centroid of all districts.
+fn city_centre(layer: &DistrictLayer, opts: &CityOptions) -> (f64, f64) {
+    opts.centre.unwrap_or_else(|| {
+        whole_city(layer)
+            .centroid()
+            .map_or((0.0, 0.0), |c: Point<f64>| (c.x(), c.y()))
+    })
+}
+
+/// Residents per km² at `r_km` from the centre (before random factors).
+fn density_at(r_km: f64) -> f64 {
+    11_000.0 * (-r_km / 2.2).exp() + 400.0
+}
+
 fn centroid(d: &District) -> (f64, f64) {
     d.geometry
         .centroid()
@@ -346,22 +371,12 @@ fn centroid(d: &District) -> (f64, f64) {
 /// The given year sums exactly to the real city total.
 fn synthetic_population(layer: &DistrictLayer, opts: &CityOptions) -> BTreeMap<(String, i32), u64> {
     let mut rng = stream(opts.seed, "population");
-    let centre = opts.centre.unwrap_or_else(|| {
-        let all = geo::MultiPolygon(
-            layer
-                .districts
-                .iter()
-                .flat_map(|d| d.geometry.0.iter().cloned())
-                .collect(),
-        );
-        all.centroid()
-            .map_or((0.0, 0.0), |c: Point<f64>| (c.x(), c.y()))
-    });
+    let centre = city_centre(layer, opts);
     let mut weights = Vec::new();
     let mut growth = Vec::new();
     for d in &layer.districts {
         let r = km_between(centroid(d), centre);
-        let density = 11_000.0 * (-r / 2.2).exp() + 400.0;
+        let density = density_at(r);
         // Large districts hold fields, forests and allotments: residents grow slower than area.
         weights.push(density * d.area_km2().powf(0.6) * lognormal(&mut rng, 0.3).clamp(0.6, 1.6));
         // Yearly growth: ~0 in the centre, up to ~3 % at the edge.
@@ -531,18 +546,10 @@ fn synthetic_grid(
     use geo::InteriorPoint;
     let mut rng = stream(opts.seed, "population-grid");
     let year = *opts.years.end();
-    let all = geo::MultiPolygon(
-        layer
-            .districts
-            .iter()
-            .flat_map(|d| d.geometry.0.iter().cloned())
-            .collect(),
-    );
-    let bbox = all.bounding_rect().expect("districts have area");
-    let centre = opts.centre.unwrap_or_else(|| {
-        all.centroid()
-            .map_or((0.0, 0.0), |c: Point<f64>| (c.x(), c.y()))
-    });
+    let bbox = whole_city(layer)
+        .bounding_rect()
+        .expect("districts have area");
+    let centre = city_centre(layer, opts);
     let step = metres_to_degrees(bbox.center(), GRID_M, GRID_M);
     let mut cells: Vec<Vec<(Coord<f64>, f64)>> = vec![Vec::new(); layer.districts.len()];
     let boxes: Vec<geo::Rect<f64>> = layer
@@ -559,7 +566,7 @@ fn synthetic_grid(
                 .find(|&d| boxes[d].contains(&c) && layer.districts[d].geometry.contains(&c))
             {
                 let r = km_between((x, y), centre);
-                let density = 11_000.0 * (-r / 2.2).exp() + 400.0;
+                let density = density_at(r);
                 cells[d].push((c, density * lognormal(&mut rng, 0.5).clamp(0.2, 3.0)));
             }
             x += step.x;
