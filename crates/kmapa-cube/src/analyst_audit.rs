@@ -93,6 +93,8 @@ pub struct AnalystAuditor<'a> {
     public: PublicValues,
     /// Earlier snapshots a reader kept.
     earlier: Vec<Earlier>,
+    /// Whether whole-person moves clear counts before the LPs (see [`Moves`]).
+    moves: bool,
 }
 
 /// Exact public values: (layer, unit, measure, group, year).
@@ -299,6 +301,7 @@ impl<'a> AnalystAuditor<'a> {
             resolutions,
             public,
             earlier: Vec::new(),
+            moves: true,
         }
     }
 
@@ -313,6 +316,14 @@ impl<'a> AnalystAuditor<'a> {
             }
         }
         self.earlier = earlier;
+        self
+    }
+
+    /// Decides every count by LPs alone, without looking for whole-person moves first:
+    /// slower, the same verdicts (a reference for tests).
+    #[must_use]
+    pub fn lps_only(mut self) -> Self {
+        self.moves = false;
         self
     }
 
@@ -741,6 +752,18 @@ impl<'a> AnalystAuditor<'a> {
         }
         for (i, mut open) in by_part {
             let part = &c.parts[i];
+            let moves = Moves::new(c, part);
+            let mut next = 0;
+            while self.moves && next < open.len() {
+                let v = open[next];
+                match moves.find(v, 1.0).or_else(|| moves.find(v, -1.0)) {
+                    Some(found) => open.retain(|u| !found.iter().any(|&(w, _)| w == *u)),
+                    None => next += 1,
+                }
+            }
+            if open.is_empty() {
+                continue;
+            }
             let mut problem = Problem::new(OptimizationDirection::Maximize);
             let local: HashMap<usize, microlp::Variable> = part
                 .vars
@@ -910,6 +933,150 @@ impl<'a> AnalystAuditor<'a> {
             self.offered.contains(&l) && (h == 0 || !matches!(l, LayerKind::H3(_)))
         });
         out
+    }
+}
+
+/// Whole-person moves within one part: integer changes of its unknowns that keep every
+/// row and bound, found by a small depth-first search (each row a change upsets is
+/// balanced by changing one more unknown of it: one already changed first, then the
+/// row's sum, then the others). A move is a solution the reader cannot rule out, so
+/// every count it shifts is not pinned; a search that gives up proves nothing, and the
+/// LPs decide what is left.
+struct Moves<'c> {
+    c: &'c Component,
+    part: &'c Part,
+    /// Per variable of the part, its rows and its coefficient in each.
+    rows_of: HashMap<usize, Vec<(usize, f64)>>,
+}
+
+/// Candidates tried per search, and how many changes a move may chain.
+const MOVE_BUDGET: u32 = 300;
+const MOVE_DEPTH: u32 = 24;
+const MOVE_BRANCHING: usize = 6;
+
+impl<'c> Moves<'c> {
+    fn new(c: &'c Component, part: &'c Part) -> Self {
+        let mut rows_of: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
+        for (r, (row, _)) in part.rows.iter().enumerate() {
+            for &(v, w) in row {
+                rows_of.entry(v).or_default().push((r, w));
+            }
+        }
+        Moves { c, part, rows_of }
+    }
+
+    /// A move shifting `v` by `delta`, as the variables it changes (none unchanged).
+    fn find(&self, v: usize, delta: f64) -> Option<Vec<(usize, f64)>> {
+        let mut state = MoveState::default();
+        if !self.fits(v, delta, &state) {
+            return None;
+        }
+        self.change(&mut state, v, delta);
+        let mut budget = MOVE_BUDGET;
+        // A cycle may have brought `v` back: then it was not moved.
+        (self.balance(&mut state, &mut budget, 0) && state.of(v) != 0.0).then(|| {
+            state.changes.retain(|&(_, x)| x != 0.0);
+            state.changes
+        })
+    }
+
+    fn fits(&self, u: usize, x: f64, state: &MoveState) -> bool {
+        let t = self.c.truth[u] as f64 + state.of(u) + x;
+        t >= self.c.lo[u] - 1e-9 && t <= self.c.hi[u] + 1e-9
+    }
+
+    fn change(&self, state: &mut MoveState, u: usize, x: f64) {
+        match state.changes.iter_mut().find(|(w, _)| *w == u) {
+            Some(entry) => entry.1 += x,
+            None => state.changes.push((u, x)),
+        }
+        for &(r, w) in &self.rows_of[&u] {
+            match state.residuals.iter_mut().find(|(q, _)| *q == r) {
+                Some(entry) => entry.1 += w * x,
+                None => state.residuals.push((r, w * x)),
+            }
+        }
+    }
+
+    fn balance(&self, state: &mut MoveState, budget: &mut u32, depth: u32) -> bool {
+        let Some(&(r, e)) = state.residuals.iter().find(|(_, e)| e.abs() > 0.5) else {
+            return true;
+        };
+        if depth >= MOVE_DEPTH {
+            return false;
+        }
+        // Every other unknown of the row that can take the change, best first: the
+        // one that also settles most other rows already off (closing a cycle), and
+        // upsets fewest balanced ones; then the row's sum before its terms.
+        let origin = state.changes[0].0;
+        let mut candidates: Vec<(i32, usize, f64)> = self.part.rows[r]
+            .0
+            .iter()
+            .filter(|&&(u, w)| u != origin && self.fits(u, -e / w, state))
+            .map(|&(u, w)| {
+                let x = -e / w;
+                let mut score = 0;
+                for &(q, wq) in &self.rows_of[&u] {
+                    if q == r {
+                        continue;
+                    }
+                    let before = state.residual(q);
+                    let after = before + wq * x;
+                    score += match (after.abs() < before.abs(), after.abs() > before.abs()) {
+                        (true, _) => 2,
+                        (_, true) => -1,
+                        _ => 0,
+                    };
+                }
+                (score * 2 + i32::from(w < 0.0), u, w)
+            })
+            .collect();
+        candidates.sort_by_key(|&(score, u, _)| (std::cmp::Reverse(score), u));
+        let candidates: Vec<(usize, f64)> = candidates
+            .into_iter()
+            .take(MOVE_BRANCHING)
+            .map(|(_, u, w)| (u, w))
+            .collect();
+        for (u, w) in candidates {
+            if *budget == 0 {
+                return false;
+            }
+            *budget -= 1;
+            let x = -e / w;
+            if !self.fits(u, x, state) {
+                continue;
+            }
+            self.change(state, u, x);
+            if self.balance(state, budget, depth + 1) {
+                return true;
+            }
+            self.change(state, u, -x);
+        }
+        false
+    }
+}
+
+/// A move under construction: each changed variable with its change, and each touched
+/// row with what it is off by (both short, so kept in lists).
+#[derive(Default)]
+struct MoveState {
+    changes: Vec<(usize, f64)>,
+    residuals: Vec<(usize, f64)>,
+}
+
+impl MoveState {
+    fn residual(&self, r: usize) -> f64 {
+        self.residuals
+            .iter()
+            .find(|(q, _)| *q == r)
+            .map_or(0.0, |&(_, e)| e)
+    }
+
+    fn of(&self, u: usize) -> f64 {
+        self.changes
+            .iter()
+            .find(|(w, _)| *w == u)
+            .map_or(0.0, |&(_, x)| x)
     }
 }
 

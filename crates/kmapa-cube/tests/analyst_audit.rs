@@ -393,6 +393,22 @@ fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
         let before = auditor.audit(&[]).unwrap();
         eprintln!("analyst audit: {:.2} s", started.elapsed().as_secs_f64());
         pinned_before += before.pinned.len();
+        if secret == b"first" {
+            // Whole-person moves only clear counts a solution moves: the LPs alone
+            // reach the same verdicts, with many more solves.
+            let reference = AnalystAuditor::new(&atoms, &policy.analyst, &public)
+                .lps_only()
+                .audit(&[])
+                .unwrap();
+            assert_eq!(before.pinned, reference.pinned);
+            assert_eq!(before.small_counts_checked, reference.small_counts_checked);
+            assert!(
+                before.lps * 4 < reference.lps,
+                "{} LPs with moves, {} without",
+                before.lps,
+                reference.lps
+            );
+        }
         for p in &before.pinned {
             assert!((1..10).contains(&p.value), "{p:?}");
         }
