@@ -46,6 +46,9 @@ echo "== a new city by the walkthrough in docs/onboarding.md, against a recount 
 echo "== a small city keeps its district totals (tests/small_city.sh)"
 ./tests/small_city.sh
 
+echo "== publishing from the admin API: preview, publish, roll back (tests/publish.sh)"
+./tests/publish.sh
+
 echo "== an outside attacker against the public tier (tests/attacker.sh)"
 ./tests/attacker.sh
 
@@ -56,4 +59,4 @@ trap 'rm -f "$log" "$weblog"' EXIT
 web_passed=$(grep -oE '^# pass [0-9]+' "$weblog" | awk '{s += $3} END {print s + 0}')
 
 echo "== summary"
-echo "tests: $((passed + 6 + web_passed)) passed, 0 failed"
+echo "tests: $((passed + 7 + web_passed)) passed, 0 failed"

@@ -500,3 +500,181 @@ pub async fn batch_status(
         }
     }
 }
+
+/// What the admin panel does with the public tier, implemented by the owner of the
+/// store (the `kmapa` binary): protect the store's batches into the next tier (written
+/// beside the snapshots, published by nobody yet), publish it, or publish an earlier
+/// snapshot again. Snapshots are only ever added: a rollback is a new snapshot with an
+/// earlier one's files.
+pub trait Publishing: Send + Sync {
+    /// The snapshots published, newest first, as JSON objects.
+    fn snapshots(&self) -> Result<Vec<serde_json::Value>, String>;
+    /// Protects and audits the store's batches into the next tier; what it hides per
+    /// layer, the audit's verdict and what changes against the latest snapshot.
+    fn preview(&self) -> Result<serde_json::Value, String>;
+    /// Publishes the previewed tier with a comment; `Ok(None)`: nothing previewed, or the
+    /// latest snapshot already holds it.
+    fn publish(&self, actor: &str, comment: &str) -> Result<Option<serde_json::Value>, String>;
+    /// Publishes snapshot `number`'s files again as a new snapshot; `Ok(None)`: no such
+    /// snapshot.
+    fn rollback(
+        &self,
+        actor: &str,
+        number: u32,
+        comment: &str,
+    ) -> Result<Option<serde_json::Value>, String>;
+}
+
+fn publishing(state: &AppState) -> Result<std::sync::Arc<dyn Publishing>, Problem> {
+    state.publishing.clone().ok_or_else(|| Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Not offered",
+        detail: "this server does not publish (run `kmapa serve` on the data directory)".into(),
+    })
+}
+
+/// `GET /admin/api/snapshots`: every published snapshot, newest first, and the one
+/// served.
+#[utoipa::path(get, path = "/admin/api/snapshots", tag = "admin",
+    responses((status = 200, description = "Snapshots, newest first"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn list_snapshots(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    admin(&req, &state)?;
+    let p = publishing(&state)?;
+    let list = web::block(move || p.snapshots())
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .map_err(Problem::internal)?;
+    Ok(no_store(HttpResponse::Ok().json(json!({
+        "served": state.served.manifest.number,
+        "snapshots": list,
+    }))))
+}
+
+/// `POST /admin/api/preview`: protects and audits the store's batches into the next
+/// tier (nothing public changes) and says what it would hide and change.
+#[utoipa::path(post, path = "/admin/api/preview", tag = "admin",
+    responses((status = 200, description = "The next tier: hidden per layer, audit verdict, changes"), (status = 400, description = "Protection refused"),
+              (status = 401, description = "No valid token"), (status = 403, description = "Not an administrator"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn preview(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    let actor = admin(&req, &state)?;
+    let p = publishing(&state)?;
+    let done = web::block(move || p.preview())
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    let u = users(&state)?;
+    match done {
+        Ok(v) => {
+            u.log(&actor, "preview", "", "done").map_err(db)?;
+            Ok(no_store(HttpResponse::Ok().json(v)))
+        }
+        Err(e) => {
+            u.log(&actor, "preview", "", &format!("refused: {e}"))
+                .map_err(db)?;
+            Err(Problem::bad_request(e))
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publish {
+    comment: String,
+    /// For a rollback: the snapshot published again.
+    #[serde(default)]
+    snapshot: Option<u32>,
+}
+
+/// `POST /admin/api/publish` with `{"comment": …}` publishes the previewed tier;
+/// `POST /admin/api/rollback` with `{"snapshot": N, "comment": …}` publishes snapshot
+/// N's files again. Either way a new snapshot, served at once (the server reloads
+/// between requests).
+#[utoipa::path(post, path = "/admin/api/{action}", tag = "admin",
+    params(("action" = String, Path, description = "publish or rollback")),
+    responses((status = 200, description = "The snapshot published"), (status = 400, description = "Invalid body"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 404, description = "No such snapshot"),
+              (status = 409, description = "Nothing previewed, or already published"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn publish(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    let actor = admin(&req, &state)?;
+    let action = path.into_inner();
+    let body: Publish = json_body(&body, r#"{"comment": "data for October", "snapshot": 3}"#)?;
+    let comment = body.comment.trim().to_string();
+    if comment.is_empty() || comment.len() > 500 {
+        return Err(Problem::bad_request(
+            "give a comment (1–500 characters): it is kept with the snapshot",
+        ));
+    }
+    let p = publishing(&state)?;
+    let (a, c) = (actor.clone(), comment.clone());
+    let (what, done) = match (action.as_str(), body.snapshot) {
+        ("publish", None) => (
+            "publish".to_string(),
+            web::block(move || p.publish(&a, &c)).await,
+        ),
+        ("rollback", Some(n)) => (
+            format!("roll back to snapshot {n}"),
+            web::block(move || p.rollback(&a, n, &c)).await,
+        ),
+        ("publish", Some(_)) => {
+            return Err(Problem::bad_request(
+                "publish takes only a comment; to publish an earlier snapshot again, POST /admin/api/rollback",
+            ));
+        }
+        ("rollback", None) => {
+            return Err(Problem::bad_request(
+                "give the snapshot to roll back to: {\"snapshot\": N}",
+            ));
+        }
+        (other, _) => {
+            return Err(Problem::not_found(format!(
+                "no action {other:?}: publish or rollback"
+            )));
+        }
+    };
+    let done = done.map_err(|e| Problem::internal(e.to_string()))?;
+    let u = users(&state)?;
+    match done {
+        Ok(Some(snapshot)) => {
+            u.log(&actor, &what, &comment, "done").map_err(db)?;
+            state.reload();
+            Ok(no_store(HttpResponse::Ok().json(snapshot)))
+        }
+        Ok(None) if action == "rollback" => {
+            u.log(&actor, &what, &comment, "no such snapshot")
+                .map_err(db)?;
+            Err(Problem::not_found(format!(
+                "no snapshot {}",
+                body.snapshot.unwrap_or(0)
+            )))
+        }
+        Ok(None) => {
+            u.log(&actor, &what, &comment, "nothing to publish")
+                .map_err(db)?;
+            Err(Problem::conflict(
+                "nothing to publish: preview the next tier first (it may already be the latest snapshot)",
+            ))
+        }
+        Err(e) => {
+            u.log(&actor, &what, &comment, &format!("refused: {e}"))
+                .map_err(db)?;
+            Err(Problem::bad_request(e))
+        }
+    }
+}

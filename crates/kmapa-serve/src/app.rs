@@ -101,6 +101,21 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(|| not_allowed("POST"))),
     );
     cfg.service(
+        web::resource("/admin/api/snapshots")
+            .route(read().to(list_snapshots))
+            .default_service(web::to(|| not_allowed("GET, HEAD"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/preview")
+            .route(web::post().to(preview))
+            .default_service(web::to(|| not_allowed("POST"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/{action:publish|rollback}")
+            .route(web::post().to(publish))
+            .default_service(web::to(|| not_allowed("POST"))),
+    );
+    cfg.service(
         web::resource("/admin/api/log")
             .route(read().to(admin_log))
             .default_service(web::to(|| not_allowed("GET, HEAD"))),
@@ -157,7 +172,10 @@ async fn method_not_allowed() -> HttpResponse {
         crate::admin_api::admin_log,
         crate::admin_api::list_batches,
         crate::admin_api::upload_batch,
-        crate::admin_api::batch_status
+        crate::admin_api::batch_status,
+        crate::admin_api::list_snapshots,
+        crate::admin_api::preview,
+        crate::admin_api::publish
     ),
     modifiers(&BearerAuth)
 )]

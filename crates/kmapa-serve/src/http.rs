@@ -25,6 +25,10 @@ pub struct AppState {
     pub users: Option<crate::users::Users>,
     /// Batches for the admin panel (the `kmapa` binary's store; `None`: not offered).
     pub batches: Option<std::sync::Arc<dyn crate::admin_api::Batches>>,
+    /// Preview, publish and roll back for the admin panel (`None`: not offered).
+    pub publishing: Option<std::sync::Arc<dyn crate::admin_api::Publishing>>,
+    /// Asks the server to serve the latest snapshot (after the requests in flight).
+    reload: Option<tokio::sync::mpsc::UnboundedSender<()>>,
     pub analyst: Option<std::sync::Arc<dyn Analyst>>,
     /// A MapLibre style URL for the web map's basemap (deployments with internet); none
     /// by default: the map then draws on a plain background and asks nothing of anyone.
@@ -123,6 +127,8 @@ impl AppState {
             users: None,
             analyst: None,
             batches: None,
+            publishing: None,
+            reload: None,
             basemap_style: None,
             public_url: None,
         }
@@ -165,6 +171,28 @@ impl AppState {
     pub fn with_batches(mut self, batches: std::sync::Arc<dyn crate::admin_api::Batches>) -> Self {
         self.batches = Some(batches);
         self
+    }
+
+    pub fn with_publishing(
+        mut self,
+        publishing: std::sync::Arc<dyn crate::admin_api::Publishing>,
+    ) -> Self {
+        self.publishing = Some(publishing);
+        self
+    }
+
+    /// Where [`AppState::reload`] asks to serve the latest snapshot.
+    pub fn with_reload(mut self, reload: tokio::sync::mpsc::UnboundedSender<()>) -> Self {
+        self.reload = Some(reload);
+        self
+    }
+
+    /// Asks the server to serve the latest snapshot once the requests in flight are
+    /// answered (nothing without a server loop: tests).
+    pub fn reload(&self) {
+        if let Some(r) = &self.reload {
+            let _ = r.send(());
+        }
     }
 }
 

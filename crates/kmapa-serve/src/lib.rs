@@ -194,26 +194,79 @@ fn route_of(path: &str) -> Option<&'static str> {
     }
 }
 
-/// Serves a loaded snapshot until stopped; with `analyst`, the analyst tier too (its
-/// users in `<data-dir>/users.sqlite`).
-pub fn run(
+/// Makes a snapshot's analyst tier (`Ok(None)`: not offered).
+pub type AnalystOf = std::sync::Arc<
+    dyn Fn(&snapshot::Snapshot) -> anyhow::Result<Option<std::sync::Arc<dyn http::Analyst>>>
+        + Send
+        + Sync,
+>;
+
+/// What `kmapa serve` offers besides the public tier, made by the owner of the store.
+#[derive(Default, Clone)]
+pub struct Extras {
+    /// The analyst tier of a snapshot (`None`: not offered).
+    pub analyst: Option<AnalystOf>,
+    pub batches: Option<std::sync::Arc<dyn admin_api::Batches>>,
+    pub publishing: Option<std::sync::Arc<dyn admin_api::Publishing>>,
+}
+
+/// Serves the latest snapshot until stopped, with what `extras` offers (users in
+/// `<data-dir>/users.sqlite`). When the admin API publishes, the server finishes the
+/// requests in flight and serves the new snapshot on the same socket (connections
+/// arriving meanwhile wait in the socket's queue).
+pub fn run(opts: &ServeOptions, first: snapshot::Snapshot, extras: Extras) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(&opts.address)?;
+    actix_web::rt::System::new().block_on(async move {
+        let mut snap = first;
+        loop {
+            let number = snap.manifest.number;
+            let served = data::Served::from_snapshot(&snap)?;
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut state = AppState::new(served)
+                .with_users(users::Users::open(&opts.data_dir)?)
+                .with_basemap_style(opts.basemap_style.clone())
+                .with_public_url(opts.public_url.clone())
+                .with_reload(tx);
+            if let Some(make) = &extras.analyst
+                && let Some(a) = make(&snap)?
+            {
+                state = state.with_analyst(a);
+            }
+            if let Some(b) = &extras.batches {
+                state = state.with_batches(b.clone());
+            }
+            if let Some(p) = &extras.publishing {
+                state = state.with_publishing(p.clone());
+            }
+            let server = server(opts, state, listener.try_clone()?)?;
+            println!(
+                "serving snapshot {number} at http://{} (Ctrl-C stops)",
+                opts.address
+            );
+            let handle = server.handle();
+            let task = actix_web::rt::spawn(server);
+            let reload = Box::pin(rx.recv());
+            match futures_util::future::select(task, reload).await {
+                futures_util::future::Either::Left((done, _)) => {
+                    done??;
+                    return Ok(());
+                }
+                futures_util::future::Either::Right((_, task)) => {
+                    handle.stop(true).await;
+                    let _ = task.await;
+                    snap = snapshot::Snapshot::load(&opts.data_dir, None)?;
+                }
+            }
+        }
+    })
+}
+
+/// The HTTP server of one snapshot's state, on `listener`.
+fn server(
     opts: &ServeOptions,
-    snapshot: &snapshot::Snapshot,
-    analyst: Option<std::sync::Arc<dyn http::Analyst>>,
-    batches: Option<std::sync::Arc<dyn admin_api::Batches>>,
-) -> anyhow::Result<()> {
-    let served = data::Served::from_snapshot(snapshot)?;
-    let number = served.manifest.number;
-    let mut state = AppState::new(served)
-        .with_users(users::Users::open(&opts.data_dir)?)
-        .with_basemap_style(opts.basemap_style.clone())
-        .with_public_url(opts.public_url.clone());
-    if let Some(a) = analyst {
-        state = state.with_analyst(a);
-    }
-    if let Some(b) = batches {
-        state = state.with_batches(b);
-    }
+    state: AppState,
+    listener: std::net::TcpListener,
+) -> anyhow::Result<actix_web::dev::Server> {
     let state = web::Data::new(state);
     let origins = opts.cors_origins.clone();
     let limiter = web::Data::new(RateLimiter::new(opts.rate_limit));
@@ -321,13 +374,9 @@ pub fn run(
     // per worker bound both the CPU they take and the memory of answers being made
     // (each thread's allocator arena holds on to what it has used).
     .worker_max_blocking_threads(2)
-    .bind(&opts.address)?;
-    println!(
-        "serving snapshot {number} at http://{} (Ctrl-C stops)",
-        opts.address
-    );
-    actix_web::rt::System::new().block_on(server.run())?;
-    Ok(())
+    .listen(listener)?
+    .run();
+    Ok(server)
 }
 
 #[cfg(test)]

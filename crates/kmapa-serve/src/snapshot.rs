@@ -55,6 +55,12 @@ pub struct Manifest {
     /// recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<kmapa_geo::city::CityId>,
+    /// What the publisher said of it (the admin panel asks for a comment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// For a rollback: the earlier snapshot whose files it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_of: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +125,14 @@ pub fn dir(data_dir: &Path, number: u32) -> PathBuf {
 
 /// Freezes the tier into the next numbered snapshot; returns its manifest.
 pub fn publish(inputs: &PublishInputs<'_>) -> Result<Manifest, SnapshotError> {
+    publish_commented(inputs, None)
+}
+
+/// [`publish`] with the publisher's comment kept in the manifest.
+pub fn publish_commented(
+    inputs: &PublishInputs<'_>,
+    comment: Option<&str>,
+) -> Result<Manifest, SnapshotError> {
     if !inputs.audit.passed() {
         return Err(SnapshotError::AuditFailed(inputs.audit.failures));
     }
@@ -173,15 +187,57 @@ pub fn publish(inputs: &PublishInputs<'_>) -> Result<Manifest, SnapshotError> {
         synthetic,
         files,
         city: inputs.city.cloned(),
+        comment: comment.map(String::from),
+        copy_of: None,
     };
+    finish(&partial, &target, &manifest)?;
+    Ok(manifest)
+}
+
+/// Publishes snapshot `number`'s files again as a new snapshot (a rollback: snapshots
+/// are only ever added); `Ok(None)` if there is no such snapshot.
+pub fn republish(
+    data_dir: &Path,
+    number: u32,
+    comment: Option<&str>,
+) -> Result<Option<Manifest>, SnapshotError> {
+    if !list(data_dir).contains(&number) {
+        return Ok(None);
+    }
+    let old = Snapshot::load(data_dir, Some(number))?;
+    let root = data_dir.join(SNAPSHOTS_DIR);
+    let next = list(data_dir).last().map_or(1, |n| n + 1);
+    let target = dir(data_dir, next);
+    let partial = root.join(format!(".{next:06}.partial"));
+    if partial.exists() {
+        fs::remove_dir_all(&partial).map_err(|e| file_err(&partial, e))?;
+    }
+    fs::create_dir_all(&partial).map_err(|e| file_err(&partial, e))?;
+    for name in old.manifest.files.keys() {
+        let from = old.dir.join(name);
+        fs::copy(&from, partial.join(name)).map_err(|e| file_err(&from, e))?;
+    }
+    let manifest = Manifest {
+        number: next,
+        published_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        comment: comment.map(String::from),
+        copy_of: Some(number),
+        ..old.manifest
+    };
+    finish(&partial, &target, &manifest)?;
+    Ok(Some(manifest))
+}
+
+/// Writes the manifest into the partial directory and makes it the snapshot at once.
+fn finish(partial: &Path, target: &Path, manifest: &Manifest) -> Result<(), SnapshotError> {
     let path = partial.join(MANIFEST);
     fs::write(
         &path,
         serde_json::to_vec_pretty(&manifest).map_err(|e| file_err(&path, e))?,
     )
     .map_err(|e| file_err(&path, e))?;
-    fs::rename(&partial, &target).map_err(|e| file_err(&target, e))?;
-    Ok(manifest)
+    fs::rename(partial, target).map_err(|e| file_err(target, e))?;
+    Ok(())
 }
 
 /// A loaded snapshot, checked against its manifest.

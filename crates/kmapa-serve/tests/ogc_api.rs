@@ -2019,6 +2019,10 @@ async fn the_admin_api_is_for_administrators_only_and_logs_every_action() {
         (Method::POST, "/admin/api/batches?name=a.csv"),
         (Method::POST, "/admin/api/batches/1/withdraw"),
         (Method::POST, "/admin/api/batches/1/restore"),
+        (Method::GET, "/admin/api/snapshots"),
+        (Method::POST, "/admin/api/preview"),
+        (Method::POST, "/admin/api/publish"),
+        (Method::POST, "/admin/api/rollback"),
     ];
     let body = || Some(serde_json::json!({"name": "x-user", "role": "analyst"}));
     for (method, uri) in &routes {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use kmapa_serve::AnalystOf;
 use kmapa_serve::snapshot::{self, PublishInputs, Snapshot};
 
 use crate::cmd_protect::{AUDIT_FILE, PROTECTED_FILE, read_protected};
@@ -165,7 +166,49 @@ impl ServeArgs {
 /// Publishes the protected tier as a new snapshot unless the latest one already holds
 /// it; returns the number served.
 pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
-    let (c, again) = (&a.common, a.again);
+    let c = &a.common;
+    match publish_tier(c, a.again, None)? {
+        Published::Already(n) => {
+            println!(
+                "snapshot {n} already holds this tier ({}); nothing published",
+                c.data_dir.join(PROTECTED_FILE).display()
+            );
+            Ok(n)
+        }
+        Published::New(new) => {
+            let (m, previous) = *new;
+            println!(
+                "published snapshot {} (policy {}, {} hidden cells audited) in {}",
+                m.number,
+                m.policy_version,
+                m.hidden_cells,
+                snapshot::dir(&c.data_dir, m.number).display()
+            );
+            if let Some(p) = previous {
+                print_changes(
+                    &changes(&p.tier, &read_protected(&c.data_dir)?),
+                    p.manifest.number,
+                );
+            }
+            Ok(m.number)
+        }
+    }
+}
+
+enum Published {
+    /// The latest snapshot, which already holds the tier.
+    Already(u32),
+    /// The new snapshot, and the one before it.
+    New(Box<(snapshot::Manifest, Option<Snapshot>)>),
+}
+
+/// Publishes the protected tier of `c.data_dir` with an optional comment, unless the
+/// latest snapshot already holds it (and not `again`).
+fn publish_tier(
+    c: &crate::cmd_protect::Common,
+    again: bool,
+    comment: Option<&str>,
+) -> anyhow::Result<Published> {
     let tier = read_protected(&c.data_dir)?;
     let audit_path = c.data_dir.join(AUDIT_FILE);
     let audit: kmapa_protect::output::TierAudit =
@@ -179,12 +222,7 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
         && let Some(latest) = &previous
         && latest.tier == tier
     {
-        println!(
-            "snapshot {} already holds this tier ({}); nothing published",
-            latest.manifest.number,
-            c.data_dir.join(PROTECTED_FILE).display()
-        );
-        return Ok(latest.manifest.number);
+        return Ok(Published::Already(latest.manifest.number));
     }
     let (city_dir, city) = c.city_dir()?;
     if let Some(made_with) = &tier.summary.city {
@@ -194,37 +232,42 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
             c.data_dir.join(PROTECTED_FILE).display()
         );
     }
-    let m = snapshot::publish(&PublishInputs {
-        data_dir: &c.data_dir,
-        tier: &tier,
-        audit: &audit,
-        policy_file: &c.policy,
-        city_dir: &city_dir,
-        city: Some(&city),
-        vocabulary_file: &c.vocabulary,
-        analyst_atoms: Some(c.data_dir.join(crate::cmd_protect::ATOMS_FILE))
-            .filter(|p| p.exists())
-            .as_deref(),
-    })?;
-    println!(
-        "published snapshot {} (policy {}, {} hidden cells audited) in {}",
-        m.number,
-        m.policy_version,
-        m.hidden_cells,
-        snapshot::dir(&c.data_dir, m.number).display()
-    );
-    if let Some(p) = previous {
-        print_changes(&p.tier, &tier, p.manifest.number);
-    }
-    Ok(m.number)
+    let m = snapshot::publish_commented(
+        &PublishInputs {
+            data_dir: &c.data_dir,
+            tier: &tier,
+            audit: &audit,
+            policy_file: &c.policy,
+            city_dir: &city_dir,
+            city: Some(&city),
+            vocabulary_file: &c.vocabulary,
+            analyst_atoms: Some(c.data_dir.join(crate::cmd_protect::ATOMS_FILE))
+                .filter(|p| p.exists())
+                .as_deref(),
+        },
+        comment,
+    )?;
+    Ok(Published::New(Box::new((m, previous))))
 }
 
-/// What changed against the previous snapshot, per measure and year, and why.
-fn print_changes(
+/// What changed in one measure and year against the previous snapshot.
+#[derive(serde::Serialize)]
+struct Change {
+    measure: String,
+    year: u16,
+    values_changed: usize,
+    newly_hidden: usize,
+    /// Of the newly hidden, those hidden because the change itself was a small count.
+    hidden_for_a_small_change: usize,
+    newly_shown: usize,
+    new_cells: usize,
+}
+
+/// What changed against the previous snapshot, per measure and year.
+fn changes(
     before: &kmapa_protect::output::ProtectedTier,
     after: &kmapa_protect::output::ProtectedTier,
-    number: u32,
-) {
+) -> Vec<Change> {
     use kmapa_protect::CellStatus;
     use std::collections::{BTreeMap, HashMap};
     let old: HashMap<_, _> = before
@@ -254,18 +297,38 @@ fn print_changes(
             e[3] += 1;
         }
     }
-    by.retain(|_, e| e.iter().any(|&n| n > 0));
-    if by.is_empty() {
+    by.into_iter()
+        .filter(|(_, e)| e.iter().any(|&n| n > 0))
+        .map(|((measure, year), e)| Change {
+            measure: measure.to_string(),
+            year,
+            values_changed: e[0],
+            newly_hidden: e[1],
+            hidden_for_a_small_change: e[3],
+            newly_shown: e[2],
+            new_cells: e[4],
+        })
+        .collect()
+}
+
+fn print_changes(changes: &[Change], number: u32) {
+    if changes.is_empty() {
         println!("against snapshot {number}: nothing changed");
         return;
     }
     println!(
         "against snapshot {number} (the data changed: new, late or withdrawn batches, or another policy):"
     );
-    for ((measure, year), e) in &by {
+    for c in changes {
         println!(
-            "  {measure} {year}: {} values changed, {} newly hidden ({} because the change itself was a small count), {} newly shown, {} new cells",
-            e[0], e[1], e[3], e[2], e[4]
+            "  {} {}: {} values changed, {} newly hidden ({} because the change itself was a small count), {} newly shown, {} new cells",
+            c.measure,
+            c.year,
+            c.values_changed,
+            c.newly_hidden,
+            c.hidden_for_a_small_change,
+            c.newly_shown,
+            c.new_cells
         );
     }
 }
@@ -337,10 +400,12 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
     if let Some(p) = &settings.policy {
         check_policy(&snap, p)?;
     }
-    let analyst = if settings.no_analyst {
+    // The analyst tier of each snapshot served (checked now, before serving).
+    let analyst: Option<AnalystOf> = if settings.no_analyst {
         None
     } else {
-        Some(analyst(&snap)?)
+        analyst(&snap)?;
+        Some(std::sync::Arc::new(|s: &Snapshot| Ok(Some(analyst(s)?))))
     };
     // Batches for the admin panel: ingest with the vocabulary the snapshot was made with.
     let batches: std::sync::Arc<dyn kmapa_serve::admin_api::Batches> =
@@ -349,7 +414,124 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
             vocabulary: snap.file(kmapa_serve::snapshot::VOCABULARY),
             limit: a.upload_limit_mb.unwrap_or(2048).saturating_mul(1 << 20),
         });
-    kmapa_serve::run(&settings.options, &snap, analyst, Some(batches))
+    let publishing = std::sync::Arc::new(StorePublishing {
+        data_dir: settings.data_dir.clone(),
+        policy: settings.policy.clone(),
+        busy: std::sync::Mutex::new(()),
+    });
+    kmapa_serve::run(
+        &settings.options,
+        snap,
+        kmapa_serve::Extras {
+            analyst,
+            batches: Some(batches),
+            publishing: Some(publishing),
+        },
+    )
+}
+
+/// The admin panel's preview, publish and rollback, done on the data directory as
+/// `kmapa protect` and `kmapa publish` do (one at a time).
+struct StorePublishing {
+    data_dir: PathBuf,
+    /// The policy `kmapa serve --policy` names; otherwise the latest snapshot's.
+    policy: Option<PathBuf>,
+    busy: std::sync::Mutex<()>,
+}
+
+impl StorePublishing {
+    /// Settings as for `kmapa protect`: the latest snapshot's policy (or the one served
+    /// with) and vocabulary, the data directory's city.
+    fn common(&self) -> Result<(crate::cmd_protect::Common, Snapshot), String> {
+        let latest = Snapshot::load(&self.data_dir, None).map_err(|e| e.to_string())?;
+        Ok((
+            crate::cmd_protect::Common {
+                data_dir: self.data_dir.clone(),
+                policy: self
+                    .policy
+                    .clone()
+                    .unwrap_or_else(|| latest.file(snapshot::POLICY)),
+                city: None,
+                vocabulary: latest.file(snapshot::VOCABULARY),
+            },
+            latest,
+        ))
+    }
+}
+
+fn manifest_json(m: &snapshot::Manifest) -> serde_json::Value {
+    serde_json::json!({
+        "number": m.number, "published_at": m.published_at, "policy_version": m.policy_version,
+        "years": m.years, "hidden_cells": m.hidden_cells, "comment": m.comment, "copy_of": m.copy_of,
+    })
+}
+
+impl kmapa_serve::admin_api::Publishing for StorePublishing {
+    fn snapshots(&self) -> Result<Vec<serde_json::Value>, String> {
+        let mut out = Vec::new();
+        for n in snapshot::list(&self.data_dir).into_iter().rev() {
+            let path = snapshot::dir(&self.data_dir, n).join(snapshot::MANIFEST);
+            let m: snapshot::Manifest = serde_json::from_slice(
+                &std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+            )
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+            out.push(manifest_json(&m));
+        }
+        Ok(out)
+    }
+
+    fn preview(&self) -> Result<serde_json::Value, String> {
+        let _one = self.busy.lock().map_err(|e| e.to_string())?;
+        let (common, latest) = self.common()?;
+        crate::cmd_protect::run_protect(&crate::cmd_protect::ProtectArgs {
+            common,
+            json: false,
+            quiet: true,
+            explain: None,
+        })
+        .map_err(|e| format!("{e:#}"))?;
+        let tier = read_protected(&self.data_dir).map_err(|e| format!("{e:#}"))?;
+        let audit_path = self.data_dir.join(AUDIT_FILE);
+        let audit: kmapa_protect::output::TierAudit = serde_json::from_slice(
+            &std::fs::read(&audit_path).map_err(|e| format!("{}: {e}", audit_path.display()))?,
+        )
+        .map_err(|e| format!("{}: {e}", audit_path.display()))?;
+        Ok(serde_json::json!({
+            "policy_version": tier.policy_version,
+            "years": tier.summary.years,
+            "layers": tier.summary.layers,
+            "audit": { "passed": audit.passed(), "hidden_cells": audit.hidden_cells,
+                       "failures": audit.failures },
+            "against": latest.manifest.number,
+            "same_as_latest": latest.tier == tier,
+            "changes": changes(&latest.tier, &tier),
+        }))
+    }
+
+    fn publish(&self, _actor: &str, comment: &str) -> Result<Option<serde_json::Value>, String> {
+        let _one = self.busy.lock().map_err(|e| e.to_string())?;
+        let (common, _) = self.common()?;
+        if !self.data_dir.join(PROTECTED_FILE).exists() {
+            return Ok(None);
+        }
+        match publish_tier(&common, false, Some(comment)).map_err(|e| format!("{e:#}"))? {
+            Published::Already(_) => Ok(None),
+            Published::New(new) => Ok(Some(manifest_json(&new.0))),
+        }
+    }
+
+    fn rollback(
+        &self,
+        _actor: &str,
+        number: u32,
+        comment: &str,
+    ) -> Result<Option<serde_json::Value>, String> {
+        let _one = self.busy.lock().map_err(|e| e.to_string())?;
+        Ok(snapshot::republish(&self.data_dir, number, Some(comment))
+            .map_err(|e| e.to_string())?
+            .as_ref()
+            .map(manifest_json))
+    }
 }
 
 /// The admin panel's batches, done on the data directory's store (the HTTP crate

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Publishing from the admin API, end to end with the real binary (issue "Admin panel"):
+# a made-up city (tests/fixtures/trzy-osiedla) is served with OPS clients only; the
+# labour office's file is uploaded through /admin/api/batches, the next tier is
+# previewed (audit verdict, what changes), published with a comment and served at once
+# (the server reloads between requests, on the same port), then rolled back to the
+# first snapshot. Checked on the public API: the unemployed appear after publishing and
+# are gone after the rollback; the log names each action; analyst tokens are refused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${KMAPA_BIN:-$PWD/target/debug/kmapa}
+work=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+fixture=tests/fixtures/trzy-osiedla
+
+"$bin" city new --boundaries "$fixture/districts.geojson" --parent-column parent \
+  --parent-name-column parent_name --population "$fixture/population.csv" --out "$work/city" >/dev/null
+python3 - "$work" <<'PY'
+import csv, sys
+# Synthetic clients, located by district: OPS now, PUP uploaded later.
+plans = {
+    "ops": ("OPS", {"TO-1": {"poverty": 120, "disability": 35}, "TO-2": {"poverty": 70, "disability": 18},
+                    "TO-3": {"poverty": 30, "disability": 15}}),
+    "pup": ("PUP", {"TO-1": {"unemployed_registered": 90}, "TO-2": {"unemployed_registered": 60},
+                    "TO-3": {"unemployed_registered": 25}}),
+}
+n = 0
+for name, (source, plan) in plans.items():
+    with open(f"{sys.argv[1]}/{name}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["source", "person_id", "household_id", "year", "category", "lat", "lon",
+                    "address", "district", "sex", "birth_year", "age_band", "synthetic"])
+        for district, problems in plan.items():
+            for category, persons in problems.items():
+                for _ in range(persons):
+                    n += 1
+                    w.writerow([source, f"p{n:06d}", f"h{n:06d}" if source == "OPS" else "", 2024,
+                                category, "", "", "", district, "K" if n % 2 else "M",
+                                1970 + n % 40, "", "true"])
+PY
+"$bin" ingest "$work/ops.csv" --city "$work/city" --data-dir "$work/data" --quiet
+"$bin" protect --data-dir "$work/data" --quiet
+"$bin" publish --data-dir "$work/data" >/dev/null
+admin=$("$bin" users add ola --role admin --data-dir "$work/data" | tail -1)
+analyst=$("$bin" users add ala --role analyst --data-dir "$work/data" | tail -1)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin" serve --data-dir "$work/data" --address "127.0.0.1:$port" --workers 1 >"$work/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
+
+python3 - "http://127.0.0.1:$port" "$admin" "$analyst" "$work/pup.csv" <<'PY'
+import json, sys, time, urllib.error, urllib.request
+base, admin, analyst, pup = sys.argv[1:5]
+
+def call(path, method="GET", body=None, token=admin, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(base + path, data=data, method=method)
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=300) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+
+def served():
+    return call("/health", token=None)[1]["snapshot"]
+
+def unemployed():
+    status, items = call("/collections/problems-districts/items?category=unemployed_registered&year=2024", token=None)
+    assert status == 200, items
+    return {f["properties"]["unit"]: f["properties"]["value"] for f in items["features"]}
+
+def wait_for(n):
+    for _ in range(100):
+        if served() == n:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"still serving snapshot {served()}, not {n}")
+
+assert served() == 1
+before = unemployed()
+assert all(v in (0, None) for v in before.values()), before
+
+# Analyst tokens and no token are refused on every publishing route.
+for path, method, body in [("/admin/api/snapshots", "GET", None), ("/admin/api/preview", "POST", None),
+                           ("/admin/api/publish", "POST", {"comment": "x"}),
+                           ("/admin/api/rollback", "POST", {"comment": "x", "snapshot": 1})]:
+    assert call(path, method, body, token=analyst)[0] == 403, path
+    assert call(path, method, body, token=None)[0] == 401, path
+
+# Nothing new: publishing what is published is refused.
+assert call("/admin/api/publish", "POST", {"comment": "nothing new"})[0] == 409
+
+status, up = call("/admin/api/batches?name=pup.csv", "POST", raw=open(pup, "rb").read())
+assert status == 201 and up["batch"]["rows_accepted"] == 175, (status, up)
+status, preview = call("/admin/api/preview", "POST")
+assert status == 200, preview
+assert preview["audit"]["passed"] and preview["against"] == 1 and not preview["same_as_latest"], preview
+changed = {(c["measure"], c["year"]) for c in preview["changes"]}
+assert ("unemployed_registered", 2024) in changed and ("any_pup", 2024) in changed, changed
+assert not any(m.startswith("any_ops") or m in ("poverty", "disability") for m, _ in changed), changed
+assert served() == 1, "a preview publishes nothing"
+
+assert call("/admin/api/publish", "POST", {"comment": ""})[0] == 400
+status, published = call("/admin/api/publish", "POST", {"comment": "dane PUP za 2024"})
+assert status == 200 and published["number"] == 2 and published["comment"] == "dane PUP za 2024", published
+wait_for(2)
+after = unemployed()
+assert after == {"TO-1": 90, "TO-2": 60, "TO-3": 25}, after
+
+status, snaps = call("/admin/api/snapshots")
+assert snaps["served"] == 2 and [s["number"] for s in snaps["snapshots"]] == [2, 1], snaps
+assert call("/admin/api/rollback", "POST", {"comment": "x", "snapshot": 9})[0] == 404
+status, back = call("/admin/api/rollback", "POST", {"comment": "pomyłka, wracamy", "snapshot": 1})
+assert status == 200 and back["number"] == 3 and back["copy_of"] == 1, back
+wait_for(3)
+assert unemployed() == before, unemployed()
+
+status, log = call("/admin/api/log")
+actions = [(e["actor"], e["action"], e["result"]) for e in log["entries"]]
+for want in [("ola", "preview", "done"), ("ola", "publish", "done"), ("ola", "publish", "nothing to publish"),
+             ("ola", "roll back to snapshot 1", "done"), ("ola", "roll back to snapshot 9", "no such snapshot")]:
+    assert want in actions, (want, actions)
+print(f"published from the admin API: snapshot 2 with the unemployed {after}, rolled back as snapshot 3; {len(actions)} log entries")
+PY
