@@ -15,6 +15,13 @@ const T = {
     withdraw: 'Wycofaj', restore: 'Przywróć', reasonq: (a) => `Powód (${a}) – zostanie zapisany przy partii:`,
     summary: (s) => `${s.file}: wierszy ${s.rows_read}, przyjętych ${s.rows_accepted}, odrzuconych ${s.rows_rejected}${s.already_ingested ? ' (ten plik był już wczytany)' : ''}.`,
     rejectline: (r) => `wiersz ${r.line}, kolumna „${r.column}”${r.value !== null && r.value !== undefined ? `, wartość „${r.value}”` : ''}: ${r.reason}`, line: 'Wiersz',
+    publishing: 'Publikacja', publishhelp: 'Podgląd chroni i sprawdza aktywne partie, nie zmieniając niczego publicznie. Publikacja tworzy nową wersję mapy; przywrócenie publikuje ponownie wcześniejszą.',
+    preview: 'Podgląd następnej wersji', previewing: 'Chronię i sprawdzam dane…', comment: 'Komentarz', publish: 'Opublikuj', version: 'Wersja', hidden: 'Ukryte komórki',
+    served: 'na mapie', rollback: 'Przywróć tę wersję', rollbackq: (n) => `Komentarz do przywrócenia wersji ${n}:`, copyof: (n) => `kopia wersji ${n}`,
+    verdict: (a, n) => `Audyt ${a.passed ? 'zaliczony' : 'NIEZALICZONY'}: ${a.hidden_cells} ukrytych komórek. Porównanie z wersją ${n}:`,
+    same: 'Nic się nie zmieniło względem opublikowanej wersji – nie ma czego publikować.',
+    losshead: ['warstwa', 'komórki', 'ukryte', 'ukryte osoby'], changehead: ['miara', 'rok', 'zmienione wartości', 'nowo ukryte', 'nowo pokazane', 'nowe komórki'],
+    layer: { districts: 'osiedla', parents: 'obszary', city: 'miasto', h3: 'heksagony' },
   },
   en: {
     title: 'Admin panel', map: 'Map', signout: 'Sign out', signintitle: 'Administrator sign-in',
@@ -30,12 +37,20 @@ const T = {
     withdraw: 'Withdraw', restore: 'Restore', reasonq: (a) => `Reason (${a}) – kept with the batch:`,
     summary: (s) => `${s.file}: ${s.rows_read} rows, ${s.rows_accepted} accepted, ${s.rows_rejected} rejected${s.already_ingested ? ' (this file was read before)' : ''}.`,
     rejectline: (r) => `line ${r.line}, column "${r.column}"${r.value !== null && r.value !== undefined ? `, value "${r.value}"` : ''}: ${r.reason}`, line: 'Line',
+    publishing: 'Publishing', publishhelp: 'A preview protects and audits the active batches without changing anything public. Publishing makes a new version of the map; a rollback publishes an earlier one again.',
+    preview: 'Preview the next version', previewing: 'Protecting and auditing the data…', comment: 'Comment', publish: 'Publish', version: 'Version', hidden: 'Hidden cells',
+    served: 'on the map', rollback: 'Restore this version', rollbackq: (n) => `Comment on restoring version ${n}:`, copyof: (n) => `copy of version ${n}`,
+    verdict: (a, n) => `Audit ${a.passed ? 'passed' : 'FAILED'}: ${a.hidden_cells} hidden cells. Against version ${n}:`,
+    same: 'Nothing changed against the published version: there is nothing to publish.',
+    losshead: ['layer', 'cells', 'hidden', 'persons hidden'], changehead: ['measure', 'year', 'values changed', 'newly hidden', 'newly shown', 'new cells'],
+    layer: { districts: 'districts', parents: 'parent areas', city: 'city', h3: 'hexagons' },
   },
 };
 // The log's words (stored in English, as the API gives them) as the panel shows them.
 const WORDS = { pl: { 'add user': 'dodanie użytkownika', 'revoke user': 'odebranie dostępu', done: 'wykonano', 'no such user': 'nie ma takiego użytkownika',
-  'upload batch': 'wczytanie partii', 'withdraw batch': 'wycofanie partii', 'restore batch': 'przywrócenie partii' }, en: {} };
-const word = (w) => WORDS[lang][w] || w;
+  'upload batch': 'wczytanie partii', 'withdraw batch': 'wycofanie partii', 'restore batch': 'przywrócenie partii',
+  preview: 'podgląd', publish: 'publikacja', 'nothing to publish': 'nie ma czego publikować', 'no such snapshot': 'nie ma takiej wersji' }, en: {} };
+const word = (w) => WORDS[lang][w] || (lang === 'pl' && /^roll back to snapshot (\d+)$/.test(w) ? `przywrócenie wersji ${w.match(/\d+$/)[0]}` : w);
 let lang = new URLSearchParams(location.search).get('lang') === 'en' ? 'en' : 'pl';
 let token = sessionStorage.getItem('kmapa-admin-token') || '';
 const t = (k) => T[lang][k];
@@ -58,8 +73,36 @@ async function call(method, path, body) {
 function cell(text) { const td = document.createElement('td'); td.textContent = text; return td; }
 
 async function load() {
-  const [users, log, batches] = await Promise.all([call('GET', 'admin/api/users'), call('GET', 'admin/api/log?limit=200'),
-    call('GET', 'admin/api/batches').catch(() => ({ batches: [] }))]);
+  const [users, log, batches, snaps] = await Promise.all([call('GET', 'admin/api/users'), call('GET', 'admin/api/log?limit=200'),
+    call('GET', 'admin/api/batches').catch(() => ({ batches: [] })), call('GET', 'admin/api/snapshots').catch(() => ({ snapshots: [] }))]);
+  $('snapshots').tBodies[0].replaceChildren(...snaps.snapshots.map((m) => {
+    const tr = document.createElement('tr');
+    tr.dataset.number = String(m.number);
+    const td = document.createElement('td');
+    if (m.number === snaps.served) {
+      tr.dataset.served = 'true';
+      td.textContent = t('served');
+    } else {
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.textContent = t('rollback');
+      btn.setAttribute('aria-label', `${t('rollback')}: ${m.number}`);
+      btn.addEventListener('click', async () => {
+        const comment = window.prompt(T[lang].rollbackq(m.number));
+        if (!comment) return;
+        try {
+          const made = await call('POST', 'admin/api/rollback', { snapshot: m.number, comment });
+          await served(made.number);
+          $('publish-error').textContent = '';
+        } catch (e) { $('publish-error').textContent = e.message; }
+        await load();
+      });
+      td.append(btn);
+    }
+    const note = [m.comment || '', m.copy_of ? `(${T[lang].copyof(m.copy_of)})` : ''].filter(Boolean).join(' ');
+    tr.append(cell(String(m.number)), cell(m.published_at), cell(note), cell(String(m.hidden_cells)), td);
+    return tr;
+  }));
   $('batches').tBodies[0].replaceChildren(...batches.batches.map((b) => {
     const tr = document.createElement('tr');
     tr.dataset.id = String(b.id);
@@ -186,6 +229,69 @@ $('upload-form').addEventListener('submit', (e) => {
   };
   xhr.onerror = () => { bar.hidden = true; $('batches-error').textContent = 'upload failed'; };
   xhr.send(file);
+});
+// Waits until the public API serves snapshot `n` (the server reloads between requests).
+async function served(n) {
+  for (let i = 0; i < 200; i += 1) {
+    const h = await fetch('health').then((r) => r.json()).catch(() => ({}));
+    if (h.snapshot === n) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function table(head, rows) {
+  const tbl = document.createElement('table');
+  const tr = document.createElement('tr');
+  for (const h of head) { const th = document.createElement('th'); th.textContent = h; tr.append(th); }
+  tbl.createTHead().append(tr);
+  const body = tbl.createTBody();
+  for (const r of rows) { const row = document.createElement('tr'); row.append(...r.map((v) => cell(String(v)))); body.append(row); }
+  return tbl;
+}
+
+$('preview').addEventListener('click', async () => {
+  const box = $('preview-result');
+  box.replaceChildren(document.createTextNode(t('previewing')));
+  $('publish-form').hidden = true;
+  $('preview').disabled = true;
+  try {
+    const p = await call('POST', 'admin/api/preview');
+    const verdict = document.createElement('p');
+    verdict.className = 'verdict';
+    verdict.textContent = p.same_as_latest ? t('same') : T[lang].verdict(p.audit, p.against);
+    const loss = Object.entries(p.layers).map(([name, l]) => {
+      const kind = name.startsWith('h3') ? 'h3' : name;
+      const label = `${T[lang].layer[kind] || name}${kind === 'h3' && name !== 'h3' ? ` (${name})` : ''}`;
+      const pct = l.persons > 0 ? ((100 * l.hidden_persons) / l.persons).toLocaleString(lang, { maximumFractionDigits: 1 }) : '0';
+      return [label, l.cells, l.primary + l.secondary + l.difference, `${l.hidden_persons} (${pct} %)`];
+    });
+    const changes = p.changes.map((c) => [c.measure, c.year, c.values_changed, c.newly_hidden, c.newly_shown, c.new_cells]);
+    const lossTable = table(t('losshead'), loss);
+    lossTable.id = 'preview-loss';
+    const changeTable = table(t('changehead'), changes);
+    changeTable.id = 'preview-changes';
+    box.replaceChildren(lossTable, verdict, ...(p.same_as_latest ? [] : [changeTable]));
+    $('publish-form').hidden = p.same_as_latest || !p.audit.passed;
+    $('publish-error').textContent = '';
+  } catch (e) {
+    box.replaceChildren();
+    $('publish-error').textContent = e.message;
+  }
+  $('preview').disabled = false;
+  hook.previews = (hook.previews || 0) + 1;
+  await load();
+});
+$('publish-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  try {
+    const made = await call('POST', 'admin/api/publish', { comment: $('publish-comment').value.trim() });
+    await served(made.number);
+    $('publish-form').hidden = true;
+    $('preview-result').replaceChildren();
+    $('publish-comment').value = '';
+    $('publish-error').textContent = '';
+  } catch (err) { $('publish-error').textContent = err.message; }
+  await load();
 });
 $('log-csv').addEventListener('click', async () => {
   const csv = await call('GET', 'admin/api/log?format=csv&limit=100000');

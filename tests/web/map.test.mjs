@@ -711,7 +711,7 @@ test('revitalisation: crisis districts from published rates and a CSV of own ind
   await st.context.close();
 });
 
-test('admin panel: an analyst token refused, an administrator adds an analyst and revokes them, the log shows both', async () => {
+test('admin panel: an analyst token refused, an administrator adds an analyst and revokes them, uploads a batch, previews, publishes and rolls back, the log shows each', async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
   const page = await context.newPage();
   const errors = [];
@@ -784,6 +784,44 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   assert.match(csv, /^at,actor,action,target,result\n/);
   assert.match(csv, /browser-admin,revoke user,panel-analyst,done/);
   assert.match(csv, /browser-admin,upload batch,panel-test\.csv,"done: 2 rows read, 1 accepted, 1 rejected"/);
+  // Preview the next version (the uploaded row is a late 2024 record), publish it with
+  // a comment and see the public API serve it; then restore version 1.
+  const items = async () => (await getJSON(`${BASE}/collections/problems-districts/items?category=poverty&year=2024&limit=1000`))
+    .features.map((f) => [f.properties.unit, f.properties.value, f.properties.status]).sort();
+  const first = await items();
+  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 1);
+  const previews = await page.evaluate(() => window.kmapaAdmin.previews || 0);
+  await page.click('#preview');
+  await page.waitForFunction((n) => (window.kmapaAdmin.previews || 0) > n, previews, { timeout: 600000, polling: 500 });
+  assert.equal(await page.locator('#publish-error').innerText(), '');
+  assert.match(await page.locator('#preview-result .verdict').innerText(), /^Audyt zaliczony: \d+ ukrytych komórek\. Porównanie z wersją 1:/);
+  const loss = await page.locator('#preview-loss tbody tr').evaluateAll((trs) => trs.map((tr) => tr.children[0].textContent));
+  assert.ok(loss.includes('osiedla') && loss.includes('miasto'), loss);
+  const changed = await page.locator('#preview-changes tbody tr').evaluateAll((trs) => trs.map((tr) => `${tr.children[0].textContent} ${tr.children[1].textContent}`));
+  assert.ok(changed.includes('poverty 2024') && changed.includes('any_ops 2024'), changed);
+  assert.ok(changed.every((c) => c.endsWith(' 2024')), changed);
+  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 1, 'a preview publishes nothing');
+  assert.deepEqual(await axeViolations(page), []);
+  await page.locator('#publish-title').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: path.join(OUT, 'admin-preview.png') });
+  await page.fill('#publish-comment', 'późny rekord z panelu');
+  await page.click('#publish-form button[type=submit]');
+  await page.waitForSelector('#snapshots tr[data-number="2"][data-served="true"]', { timeout: 60000 });
+  assert.match(await page.locator('#snapshots tr[data-number="2"]').innerText(), /późny rekord z panelu/);
+  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 2);
+  const second = await items();
+  assert.notDeepEqual(second, first, 'the public districts of poverty 2024 changed');
+  const map = await open(`${BASE}/?category=poverty&year=2024`);
+  await map.page.waitForFunction(() => window.kmapa && window.kmapa.shown().length > 0);
+  const drawn = Object.fromEntries((await map.page.evaluate(() => window.kmapa.shown())).map((d) => [d.unit, d.v]));
+  for (const [unit, value] of second) if (value !== null) assert.equal(drawn[unit], value, unit);
+  await map.context.close();
+  await page.click('#snapshots tr[data-number="1"] button');
+  await page.waitForSelector('#snapshots tr[data-number="3"][data-served="true"]', { timeout: 60000 });
+  assert.match(await page.locator('#snapshots tr[data-number="3"]').innerText(), /kopia wersji 1/);
+  assert.deepEqual(await items(), first, 'version 1 is back');
+  const published = await page.locator('#log tbody tr').evaluateAll((trs) => trs.slice(0, 3).map((tr) => tr.children[2].textContent));
+  assert.deepEqual(published, ['przywrócenie wersji 1', 'publikacja', 'podgląd']);
   await page.click('#lang');
   assert.equal(await page.locator('h1').innerText(), 'Admin panel');
   assert.deepEqual(errors, []);
