@@ -99,8 +99,9 @@ admin = base + "/admin/api/users"
 body = json.dumps({"name": "x", "role": "analyst"}).encode()
 problem(urllib.request.Request(admin, data=body, method="POST", headers={"Content-Type": "application/json"}), 401)
 problem(urllib.request.Request(admin + "/x", method="DELETE"), 401)
-problem(urllib.request.Request(admin, data=b"x" * 8192, method="POST", headers={"Content-Type": "application/json"}), 413)
-problem(urllib.request.Request(admin, data=body, method="PUT"), 405)
+problem(urllib.request.Request(admin, data=b"x" * 20000, method="POST", headers={"Content-Type": "application/json"}), 413)
+problem(urllib.request.Request(admin, data=body, method="PATCH"), 405)
+problem(urllib.request.Request(base + "/admin/api/institutions/INST-001", data=body, method="PUT", headers={"Content-Type": "application/json"}), 401)
 # An upload of a batch passes the proxy with its body (kmapa asks for the token).
 problem(urllib.request.Request(base + "/admin/api/batches?name=a.csv", data=b"x" * 65536, method="POST"), 401)
 problem(urllib.request.Request(base + "/collections/problems-districts/items?limit=abc"), 400)

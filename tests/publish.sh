@@ -4,8 +4,11 @@
 # labour office's file is uploaded through /admin/api/batches, the next tier is
 # previewed (audit verdict, what changes), published with a comment and served at once
 # (the server reloads between requests, on the same port), then rolled back to the
-# first snapshot. Checked on the public API: the unemployed appear after publishing and
-# are gone after the rollback; the log names each action; analyst tokens are refused.
+# first snapshot; then the institutions directory is kept there (added, refused by the
+# data contract, edited, retired) and published. Checked on the public API: the
+# unemployed appear after publishing and are gone after the rollback, the new
+# institution appears once published; the log names each action; analyst tokens are
+# refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${KMAPA_BIN:-$PWD/target/debug/kmapa}
@@ -49,7 +52,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break; sleep 0.2; done
 
-python3 - "http://127.0.0.1:$port" "$admin" "$analyst" "$work/pup.csv" <<'PY'
+python3 - "http://127.0.0.1:$port" "$admin" "$analyst" "$work/pup.csv" "$fixture/districts.geojson" <<'PY'
 import json, sys, time, urllib.error, urllib.request
 base, admin, analyst, pup = sys.argv[1:5]
 
@@ -124,4 +127,51 @@ for want in [("ola", "preview", "done"), ("ola", "publish", "done"), ("ola", "pu
              ("ola", "roll back to snapshot 1", "done"), ("ola", "roll back to snapshot 9", "no such snapshot")]:
     assert want in actions, (want, actions)
 print(f"published from the admin API: snapshot 2 with the unemployed {after}, rolled back as snapshot 3; {len(actions)} log entries")
+
+# The institutions directory: add (the data contract refuses a bad one, naming the
+# column and value), edit, retire; published with the next snapshot.
+import shapely
+from shapely.geometry import shape
+districts = {f["properties"]["code"]: shape(f["geometry"]) for f in json.load(open(sys.argv[5]))["features"]}
+inside = districts["TO-2"].representative_point()
+new = {"name": "Punkt Interwencji Kryzysowej", "type": "crisis_centre", "sector": "social_assistance",
+       "address": "ul. Testowa 1", "lat": f"{inside.y:.6f}", "lon": f"{inside.x:.6f}",
+       "categories": ["crisis_situation", "domestic_violence"], "area": "TO-2;TO-3", "opening_hours": "Mo-Fr 08:00-16:00"}
+for path in ["/admin/api/institutions"]:
+    assert call(path, token=analyst)[0] == 403 and call(path, token=None)[0] == 401
+status, bad = call("/admin/api/institutions", "POST", dict(new, categories=["no_such_problem"]))
+assert status == 400 and "categories" in bad["detail"] and "no_such_problem" in bad["detail"], bad
+status, bad = call("/admin/api/institutions", "POST", dict(new, lat="50.0", lon="20.0"))
+assert status == 400 and "outside the city" in bad["detail"], bad
+status, bad = call("/admin/api/institutions", "POST", dict(new, colour="red"))
+assert status == 400 and "colour" in bad["detail"], bad
+status, made = call("/admin/api/institutions", "POST", new)
+assert status == 201 and made["id"] == "INST-001" and made["categories"] == "crisis_situation;domestic_violence", made
+status, other = call("/admin/api/institutions", "POST", dict(new, name="Klub Integracji Społecznej", type="social_club"))
+assert status == 201 and other["id"] == "INST-002", other
+status, edited = call("/admin/api/institutions/INST-001", "PUT", {"name": "Ośrodek Interwencji Kryzysowej", "id": "X"})
+assert status == 200 and edited["name"] == "Ośrodek Interwencji Kryzysowej" and edited["id"] == "INST-001", edited
+assert call("/admin/api/institutions/INST-404", "PUT", {"name": "x"})[0] == 404
+status, gone = call("/admin/api/institutions/INST-002/retire", "POST", {"reason": "zamknięty"})
+assert status == 200 and gone["id"] == "INST-002", gone
+status, listed = call("/admin/api/institutions")
+assert [i["id"] for i in listed["institutions"]] == ["INST-001"], listed
+req = urllib.request.Request(base + "/admin/api/institutions?format=csv", headers={"Authorization": f"Bearer {admin}"})
+csv_text = urllib.request.urlopen(req).read().decode()
+assert csv_text.startswith("id,name,type,sector,") and "Ośrodek Interwencji Kryzysowej" in csv_text, csv_text
+# Nothing public changes before publishing; the preview says the directory changed.
+names = lambda: [f["properties"]["name"] for f in call("/collections/institutions/items", token=None)[1]["features"]]
+assert "Ośrodek Interwencji Kryzysowej" not in names()
+status, preview = call("/admin/api/preview", "POST")
+assert status == 200 and preview["institutions_changed"] and not preview["same_as_latest"], preview
+status, published = call("/admin/api/publish", "POST", {"comment": "nowy ośrodek"})
+assert status == 200 and published["number"] == 4, published
+wait_for(4)
+assert names() == ["Ośrodek Interwencji Kryzysowej"], names()
+assert call("/admin/api/publish", "POST", {"comment": "again"})[0] == 409
+actions = [(e["action"], e["target"], e["result"]) for e in call("/admin/api/log")[1]["entries"]]
+for want in [("add institution", "INST-001", "done"), ("edit institution", "INST-001", "done"),
+             ("retire institution", "INST-002: zamknięty", "done"), ("add institution", "", "refused by the data contract")]:
+    assert want in actions, (want, actions)
+print(f"institutions kept from the admin API: added, edited, retired, refused three times by the contract; published as snapshot 4")
 PY

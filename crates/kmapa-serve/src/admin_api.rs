@@ -678,3 +678,199 @@ pub async fn publish(
         }
     }
 }
+
+/// The institutions directory as administrators keep it, implemented by the owner of
+/// the store (the `kmapa` binary): the data directory's own `institutions.csv`,
+/// started from the city's. Changes go public with the next publish.
+pub trait Directory: Send + Sync {
+    /// Every institution, as objects of the file's columns.
+    fn list(&self) -> Result<Vec<serde_json::Value>, String>;
+    /// The file as it is now (CSV, the data contract's columns).
+    fn csv(&self) -> Result<String, String>;
+    /// Adds an institution (`id` None) or changes one; the whole file is checked by
+    /// the data contract before it is written. `Ok(None)`: no such institution.
+    fn save(
+        &self,
+        id: Option<&str>,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, String>;
+    /// Retires an institution (kept, with the reason, beside the file). `Ok(None)`: no
+    /// such institution.
+    fn retire(&self, id: &str, reason: &str) -> Result<Option<serde_json::Value>, String>;
+}
+
+fn directory(state: &AppState) -> Result<std::sync::Arc<dyn Directory>, Problem> {
+    state.directory.clone().ok_or_else(|| Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Not offered",
+        detail: "this server does not keep the institutions directory (run `kmapa serve` on the data directory)".into(),
+    })
+}
+
+/// `GET /admin/api/institutions` (`?format=csv`: the file): the institutions directory
+/// as it will be published next.
+#[utoipa::path(get, path = "/admin/api/institutions", tag = "admin",
+    params(("format" = Option<String>, Query, description = "json (default) or csv")),
+    responses((status = 200, description = "Institutions"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn list_institutions(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let q = query(&req, &["format"])?;
+    admin(&req, &state)?;
+    let d = directory(&state)?;
+    match q.get("format").map(String::as_str) {
+        None | Some("json") => {
+            let list = web::block(move || d.list())
+                .await
+                .map_err(|e| Problem::internal(e.to_string()))?
+                .map_err(Problem::internal)?;
+            Ok(no_store(
+                HttpResponse::Ok().json(json!({ "institutions": list })),
+            ))
+        }
+        Some("csv") => {
+            let csv = web::block(move || d.csv())
+                .await
+                .map_err(|e| Problem::internal(e.to_string()))?
+                .map_err(Problem::internal)?;
+            Ok(no_store(
+                HttpResponse::Ok()
+                    .content_type("text/csv; charset=utf-8")
+                    .insert_header((
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"institutions.csv\"",
+                    ))
+                    .body(csv),
+            ))
+        }
+        Some(f) => Err(Problem::bad_request(format!(
+            "format={f:?}: use json or csv"
+        ))),
+    }
+}
+
+/// `POST /admin/api/institutions` adds an institution; `PUT /admin/api/institutions/{id}`
+/// changes one (the body: the columns to set, e.g. `{"name": …, "lat": "51.1"}`).
+#[utoipa::path(post, path = "/admin/api/institutions", tag = "admin",
+    responses((status = 201, description = "The institution added"), (status = 400, description = "Refused by the data contract"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn add_institution(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    save_institution(req, state, None, body).await
+}
+
+#[utoipa::path(put, path = "/admin/api/institutions/{id}", tag = "admin",
+    params(("id" = String, Path, description = "Institution id")),
+    responses((status = 200, description = "The institution as it is now"), (status = 400, description = "Refused by the data contract"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 404, description = "No such institution"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn edit_institution(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    save_institution(req, state, Some(path.into_inner()), body).await
+}
+
+async fn save_institution(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: Option<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    let actor = admin(&req, &state)?;
+    let fields: serde_json::Map<String, serde_json::Value> = json_body(
+        &body,
+        r#"{"name": "Punkt Interwencji Kryzysowej", "lat": "51.11"}"#,
+    )?;
+    let d = directory(&state)?;
+    let id2 = id.clone();
+    let done = web::block(move || d.save(id2.as_deref(), &fields))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    let u = users(&state)?;
+    let what = if id.is_some() {
+        "edit institution"
+    } else {
+        "add institution"
+    };
+    let target = id.clone().unwrap_or_default();
+    match done {
+        Ok(Some(inst)) => {
+            let name = inst["id"].as_str().unwrap_or(&target).to_string();
+            u.log(&actor, what, &name, "done").map_err(db)?;
+            Ok(no_store(if id.is_some() {
+                HttpResponse::Ok().json(inst)
+            } else {
+                HttpResponse::Created().json(inst)
+            }))
+        }
+        Ok(None) => {
+            u.log(&actor, what, &target, "no such institution")
+                .map_err(db)?;
+            Err(Problem::not_found(format!("no institution {target:?}")))
+        }
+        Err(e) => {
+            u.log(&actor, what, &target, "refused by the data contract")
+                .map_err(db)?;
+            Err(Problem::bad_request(e))
+        }
+    }
+}
+
+/// `POST /admin/api/institutions/{id}/retire` with `{"reason": …}`.
+#[utoipa::path(post, path = "/admin/api/institutions/{id}/retire", tag = "admin",
+    params(("id" = String, Path, description = "Institution id")),
+    responses((status = 200, description = "The institution retired"), (status = 400, description = "Invalid reason"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 404, description = "No such institution"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn retire_institution(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    query(&req, &[])?;
+    let actor = admin(&req, &state)?;
+    let body: Reason = json_body(&body, r#"{"reason": "closed at the end of the year"}"#)?;
+    let reason = body.reason.trim().to_string();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(Problem::bad_request(
+            "give a reason (1–500 characters): it is kept with the retired institution",
+        ));
+    }
+    let d = directory(&state)?;
+    let id = path.into_inner();
+    let (i2, r2) = (id.clone(), reason.clone());
+    let done = web::block(move || d.retire(&i2, &r2))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?;
+    let u = users(&state)?;
+    match done {
+        Ok(Some(inst)) => {
+            u.log(
+                &actor,
+                "retire institution",
+                &format!("{id}: {reason}"),
+                "done",
+            )
+            .map_err(db)?;
+            Ok(no_store(HttpResponse::Ok().json(inst)))
+        }
+        Ok(None) => {
+            u.log(&actor, "retire institution", &id, "no such institution")
+                .map_err(db)?;
+            Err(Problem::not_found(format!("no institution {id:?}")))
+        }
+        Err(e) => Err(Problem::internal(e)),
+    }
+}

@@ -101,6 +101,22 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(|| not_allowed("POST"))),
     );
     cfg.service(
+        web::resource("/admin/api/institutions")
+            .route(read().to(list_institutions))
+            .route(web::post().to(add_institution))
+            .default_service(web::to(|| not_allowed("GET, HEAD, POST"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/institutions/{id}")
+            .route(web::put().to(edit_institution))
+            .default_service(web::to(|| not_allowed("PUT"))),
+    );
+    cfg.service(
+        web::resource("/admin/api/institutions/{id}/retire")
+            .route(web::post().to(retire_institution))
+            .default_service(web::to(|| not_allowed("POST"))),
+    );
+    cfg.service(
         web::resource("/admin/api/snapshots")
             .route(read().to(list_snapshots))
             .default_service(web::to(|| not_allowed("GET, HEAD"))),
@@ -175,7 +191,11 @@ async fn method_not_allowed() -> HttpResponse {
         crate::admin_api::batch_status,
         crate::admin_api::list_snapshots,
         crate::admin_api::preview,
-        crate::admin_api::publish
+        crate::admin_api::publish,
+        crate::admin_api::list_institutions,
+        crate::admin_api::add_institution,
+        crate::admin_api::edit_institution,
+        crate::admin_api::retire_institution
     ),
     modifiers(&BearerAuth)
 )]

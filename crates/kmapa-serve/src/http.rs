@@ -25,6 +25,8 @@ pub struct AppState {
     pub users: Option<crate::users::Users>,
     /// Batches for the admin panel (the `kmapa` binary's store; `None`: not offered).
     pub batches: Option<std::sync::Arc<dyn crate::admin_api::Batches>>,
+    /// The institutions directory for the admin panel (`None`: not offered).
+    pub directory: Option<std::sync::Arc<dyn crate::admin_api::Directory>>,
     /// Preview, publish and roll back for the admin panel (`None`: not offered).
     pub publishing: Option<std::sync::Arc<dyn crate::admin_api::Publishing>>,
     /// Asks the server to serve the latest snapshot (after the requests in flight).
@@ -128,6 +130,7 @@ impl AppState {
             analyst: None,
             batches: None,
             publishing: None,
+            directory: None,
             reload: None,
             basemap_style: None,
             public_url: None,
@@ -178,6 +181,14 @@ impl AppState {
         publishing: std::sync::Arc<dyn crate::admin_api::Publishing>,
     ) -> Self {
         self.publishing = Some(publishing);
+        self
+    }
+
+    pub fn with_directory(
+        mut self,
+        directory: std::sync::Arc<dyn crate::admin_api::Directory>,
+    ) -> Self {
+        self.directory = Some(directory);
         self
     }
 

@@ -208,6 +208,7 @@ pub struct Extras {
     pub analyst: Option<AnalystOf>,
     pub batches: Option<std::sync::Arc<dyn admin_api::Batches>>,
     pub publishing: Option<std::sync::Arc<dyn admin_api::Publishing>>,
+    pub directory: Option<std::sync::Arc<dyn admin_api::Directory>>,
 }
 
 /// Serves the latest snapshot until stopped, with what `extras` offers (users in
@@ -237,6 +238,9 @@ pub fn run(opts: &ServeOptions, first: snapshot::Snapshot, extras: Extras) -> an
             }
             if let Some(p) = &extras.publishing {
                 state = state.with_publishing(p.clone());
+            }
+            if let Some(d) = &extras.directory {
+                state = state.with_directory(d.clone());
             }
             let server = server(opts, state, listener.try_clone()?)?;
             println!(

@@ -105,6 +105,9 @@ pub struct PublishInputs<'a> {
     pub vocabulary_file: &'a Path,
     /// The analyst tier's atoms written by `kmapa protect`, if any.
     pub analyst_atoms: Option<&'a Path>,
+    /// The institutions directory kept in the data directory (the admin panel's), to
+    /// publish instead of the city's file.
+    pub institutions: Option<&'a Path>,
 }
 
 /// Numbers of the snapshots present, ascending.
@@ -163,12 +166,15 @@ pub fn publish_commented(
     }
     let mut synthetic = false;
     for name in [DISTRICTS, POPULATION, INSTITUTIONS, POPULATION_GRID] {
-        let source = inputs.city_dir.join(match name {
-            DISTRICTS => kmapa_geo::city::DISTRICTS_FILE,
-            POPULATION => kmapa_geo::city::POPULATION_FILE,
-            POPULATION_GRID => kmapa_geo::city::POPULATION_GRID_FILE,
-            _ => kmapa_geo::city::INSTITUTIONS_FILE,
-        });
+        let source = match (name, inputs.institutions) {
+            (INSTITUTIONS, Some(own)) => own.to_path_buf(),
+            _ => inputs.city_dir.join(match name {
+                DISTRICTS => kmapa_geo::city::DISTRICTS_FILE,
+                POPULATION => kmapa_geo::city::POPULATION_FILE,
+                POPULATION_GRID => kmapa_geo::city::POPULATION_GRID_FILE,
+                _ => kmapa_geo::city::INSTITUTIONS_FILE,
+            }),
+        };
         if source.exists() {
             let bytes = read(&source)?;
             synthetic |= name != DISTRICTS && String::from_utf8_lossy(&bytes).contains(",true");

@@ -123,6 +123,7 @@ fn fixture() -> &'static Fixture {
             city: None,
             vocabulary_file: &repo().join("data/categories.csv"),
             analyst_atoms: None,
+            institutions: None,
         })
         .unwrap();
         let users = kmapa_serve::users::Users::open(&data_dir).unwrap();
@@ -2023,6 +2024,11 @@ async fn the_admin_api_is_for_administrators_only_and_logs_every_action() {
         (Method::POST, "/admin/api/preview"),
         (Method::POST, "/admin/api/publish"),
         (Method::POST, "/admin/api/rollback"),
+        (Method::GET, "/admin/api/institutions"),
+        (Method::GET, "/admin/api/institutions?format=csv"),
+        (Method::POST, "/admin/api/institutions"),
+        (Method::PUT, "/admin/api/institutions/INST-001"),
+        (Method::POST, "/admin/api/institutions/INST-001/retire"),
     ];
     let body = || Some(serde_json::json!({"name": "x-user", "role": "analyst"}));
     for (method, uri) in &routes {

@@ -33,6 +33,7 @@ fn published() -> (tempfile::TempDir, PathBuf) {
         city: None,
         vocabulary_file: &repo().join("data/categories.csv"),
         analyst_atoms: None,
+        institutions: None,
     })
     .unwrap();
     let snap = snapshot::dir(dir.path(), m.number);

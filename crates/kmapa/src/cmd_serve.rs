@@ -195,6 +195,19 @@ pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
     }
 }
 
+/// The institutions directory kept in the data directory by the admin panel (published
+/// instead of the city's file once it exists).
+const OWN_INSTITUTIONS: &str = "institutions.csv";
+
+/// Whether the institutions the next snapshot would hold are those `latest` holds
+/// (nothing to compare when the data directory keeps none of its own).
+fn same_institutions(data_dir: &std::path::Path, latest: &Snapshot) -> bool {
+    let Ok(own) = std::fs::read(data_dir.join(OWN_INSTITUTIONS)) else {
+        return true;
+    };
+    latest.manifest.files.get(snapshot::INSTITUTIONS) == Some(&snapshot::checksum(&own))
+}
+
 enum Published {
     /// The latest snapshot, which already holds the tier.
     Already(u32),
@@ -221,6 +234,7 @@ fn publish_tier(
     if !again
         && let Some(latest) = &previous
         && latest.tier == tier
+        && same_institutions(&c.data_dir, latest)
     {
         return Ok(Published::Already(latest.manifest.number));
     }
@@ -242,6 +256,9 @@ fn publish_tier(
             city: Some(&city),
             vocabulary_file: &c.vocabulary,
             analyst_atoms: Some(c.data_dir.join(crate::cmd_protect::ATOMS_FILE))
+                .filter(|p| p.exists())
+                .as_deref(),
+            institutions: Some(c.data_dir.join(OWN_INSTITUTIONS))
                 .filter(|p| p.exists())
                 .as_deref(),
         },
@@ -414,6 +431,7 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
             vocabulary: snap.file(kmapa_serve::snapshot::VOCABULARY),
             limit: a.upload_limit_mb.unwrap_or(2048).saturating_mul(1 << 20),
         });
+    let vocabulary = snap.file(kmapa_serve::snapshot::VOCABULARY);
     let publishing = std::sync::Arc::new(StorePublishing {
         data_dir: settings.data_dir.clone(),
         policy: settings.policy.clone(),
@@ -426,8 +444,211 @@ pub fn run_serve(a: &ServeArgs) -> anyhow::Result<()> {
             analyst,
             batches: Some(batches),
             publishing: Some(publishing),
+            directory: Some(std::sync::Arc::new(StoreDirectory {
+                data_dir: settings.data_dir.clone(),
+                vocabulary,
+                busy: std::sync::Mutex::new(()),
+            })),
         },
     )
+}
+
+/// The admin panel's institutions directory: `<data-dir>/institutions.csv`, started
+/// from the city's file; every change is checked by the data contract (as the city's
+/// file is: columns, codes, districts, a position inside the city) before it replaces
+/// the file, whole. Retired institutions are kept beside it, with the reason.
+struct StoreDirectory {
+    data_dir: PathBuf,
+    vocabulary: PathBuf,
+    busy: std::sync::Mutex<()>,
+}
+
+const RETIRED_INSTITUTIONS: &str = "institutions-retired.csv";
+
+impl StoreDirectory {
+    fn city_dir(&self) -> Result<PathBuf, String> {
+        crate::city::resolve(&self.data_dir, None)
+            .map(|r| r.dir)
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    /// The directory now: the data directory's file, or else the city's.
+    fn read(&self) -> Result<(csv::StringRecord, Vec<csv::StringRecord>), String> {
+        let own = self.data_dir.join(OWN_INSTITUTIONS);
+        let path = if own.exists() {
+            own
+        } else {
+            self.city_dir()?.join(kmapa_geo::city::INSTITUTIONS_FILE)
+        };
+        if !path.exists() {
+            let mut header = csv::StringRecord::new();
+            for c in kmapa_model::institutions::COLUMNS
+                .iter()
+                .chain(&kmapa_model::institutions::OPTIONAL_COLUMNS)
+            {
+                header.push_field(c);
+            }
+            return Ok((header, Vec::new()));
+        }
+        let fail = |e: csv::Error| format!("{}: {e}", path.display());
+        let mut r = csv::Reader::from_path(&path).map_err(fail)?;
+        let header = r.headers().map_err(fail)?.clone();
+        let rows = r.records().collect::<Result<Vec<_>, _>>().map_err(fail)?;
+        Ok((header, rows))
+    }
+
+    /// Checks the whole directory by the data contract, then writes it.
+    fn write(&self, header: &csv::StringRecord, rows: &[csv::StringRecord]) -> Result<(), String> {
+        let path = self.data_dir.join(OWN_INSTITUTIONS);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(header).map_err(|e| e.to_string())?;
+        for r in rows {
+            w.write_record(r).map_err(|e| e.to_string())?;
+        }
+        let bytes = w.into_inner().map_err(|e| e.to_string())?;
+        let vocabulary =
+            kmapa_model::Vocabulary::read(&self.vocabulary).map_err(|e| e.to_string())?;
+        let city =
+            kmapa_geo::City::load(&self.city_dir()?, &vocabulary).map_err(|e| e.to_string())?;
+        let table = kmapa_model::table::Table::parse(&path, &bytes).map_err(|e| e.to_string())?;
+        let list = kmapa_model::institutions::from_table(&table, &vocabulary, &city.layer.codes())
+            .map_err(|e| e.to_string())?;
+        for (i, inst) in list.iter().enumerate() {
+            if city.index.locate(inst.lon, inst.lat).is_none() {
+                return Err(format!(
+                    "{}: line {}, column lat/lon, value {}, {}: the institution lies outside the city: check the position (latitude, longitude, WGS84)",
+                    path.display(),
+                    i + 2,
+                    inst.lat,
+                    inst.lon
+                ));
+            }
+        }
+        kmapa_model::fsutil::write_atomically(&path, |f| std::io::Write::write_all(f, &bytes))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+fn record_json(header: &csv::StringRecord, row: &csv::StringRecord) -> serde_json::Value {
+    serde_json::Value::Object(
+        header
+            .iter()
+            .zip(row.iter())
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+impl kmapa_serve::admin_api::Directory for StoreDirectory {
+    fn list(&self) -> Result<Vec<serde_json::Value>, String> {
+        let (header, rows) = self.read()?;
+        Ok(rows.iter().map(|r| record_json(&header, r)).collect())
+    }
+
+    fn csv(&self) -> Result<String, String> {
+        let (header, rows) = self.read()?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&header).map_err(|e| e.to_string())?;
+        for r in &rows {
+            w.write_record(r).map_err(|e| e.to_string())?;
+        }
+        String::from_utf8(w.into_inner().map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+    }
+
+    fn save(
+        &self,
+        id: Option<&str>,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Option<serde_json::Value>, String> {
+        let _one = self.busy.lock().map_err(|e| e.to_string())?;
+        let (header, mut rows) = self.read()?;
+        let column = |name: &str| header.iter().position(|h| h == name);
+        let id_col = column("id").ok_or("the institutions file has no id column")?;
+        for name in fields.keys() {
+            if column(name).is_none() {
+                return Err(format!(
+                    "{name:?} is not a column of institutions.csv (the columns: {})",
+                    header.iter().collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+        let at = match id {
+            Some(id) => match rows.iter().position(|r| r.get(id_col) == Some(id)) {
+                Some(i) => i,
+                None => return Ok(None),
+            },
+            None => {
+                // A new institution: an id of the file's pattern unless one is given.
+                let next = (1..)
+                    .map(|n| format!("INST-{n:03}"))
+                    .find(|c| rows.iter().all(|r| r.get(id_col) != Some(c.as_str())))
+                    .expect("a free id");
+                let mut row: Vec<String> = vec![String::new(); header.len()];
+                row[id_col] = next;
+                if let Some(s) = column("synthetic") {
+                    row[s] = "false".into();
+                }
+                rows.push(csv::StringRecord::from(row));
+                rows.len() - 1
+            }
+        };
+        let mut row: Vec<String> = rows[at].iter().map(str::to_string).collect();
+        row.resize(header.len(), String::new());
+        for (name, value) in fields {
+            if id.is_some() && name == "id" {
+                continue; // an institution keeps its id
+            }
+            let text = match value {
+                serde_json::Value::String(s) => s.trim().to_string(),
+                serde_json::Value::Null => String::new(),
+                serde_json::Value::Array(list) => list
+                    .iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+                other => other.to_string(),
+            };
+            row[column(name).expect("checked above")] = text;
+        }
+        rows[at] = csv::StringRecord::from(row);
+        self.write(&header, &rows)?;
+        Ok(Some(record_json(&header, &rows[at])))
+    }
+
+    fn retire(&self, id: &str, reason: &str) -> Result<Option<serde_json::Value>, String> {
+        let _one = self.busy.lock().map_err(|e| e.to_string())?;
+        let (header, mut rows) = self.read()?;
+        let id_col = header
+            .iter()
+            .position(|h| h == "id")
+            .ok_or("no id column")?;
+        let Some(at) = rows.iter().position(|r| r.get(id_col) == Some(id)) else {
+            return Ok(None);
+        };
+        let gone = rows.remove(at);
+        let retired = self.data_dir.join(RETIRED_INSTITUTIONS);
+        let fresh = !retired.exists();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&retired)
+            .map_err(|e| format!("{}: {e}", retired.display()))?;
+        let mut w = csv::Writer::from_writer(file);
+        let when = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if fresh {
+            let mut h = header.clone();
+            h.push_field("retired_at");
+            h.push_field("retired_because");
+            w.write_record(&h).map_err(|e| e.to_string())?;
+        }
+        let mut r = gone.clone();
+        r.push_field(&when);
+        r.push_field(reason);
+        w.write_record(&r).map_err(|e| e.to_string())?;
+        w.flush().map_err(|e| e.to_string())?;
+        self.write(&header, &rows)?;
+        Ok(Some(record_json(&header, &gone)))
+    }
 }
 
 /// The admin panel's preview, publish and rollback, done on the data directory as
@@ -503,7 +724,8 @@ impl kmapa_serve::admin_api::Publishing for StorePublishing {
             "audit": { "passed": audit.passed(), "hidden_cells": audit.hidden_cells,
                        "failures": audit.failures },
             "against": latest.manifest.number,
-            "same_as_latest": latest.tier == tier,
+            "same_as_latest": latest.tier == tier && same_institutions(&self.data_dir, &latest),
+            "institutions_changed": !same_institutions(&self.data_dir, &latest),
             "changes": changes(&latest.tier, &tier),
         }))
     }
