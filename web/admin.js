@@ -22,6 +22,15 @@ const T = {
     same: 'Nic się nie zmieniło względem opublikowanej wersji – nie ma czego publikować.',
     losshead: ['warstwa', 'komórki', 'ukryte', 'ukryte osoby'], changehead: ['miara', 'rok', 'zmienione wartości', 'nowo ukryte', 'nowo pokazane', 'nowe komórki'],
     layer: { districts: 'osiedla', parents: 'obszary', city: 'miasto', h3: 'heksagony' },
+    instchanged: 'Spis instytucji zmieniony od opublikowanej wersji.',
+    institutions: 'Instytucje', insthelp: 'Spis instytucji pomocowych pokazywany na mapie. Każda zmiana jest sprawdzana z kontraktem danych; na mapę trafia przy następnej publikacji.',
+    instnew: 'Dodaj instytucję', instcsv: 'Pobierz spis (CSV)', instadd: 'Nowa instytucja', instedit: (id) => `Zmiana instytucji ${id}`, edit: 'Zmień', retire: 'Wycofaj',
+    retireq: (n) => `Powód wycofania „${n}” – zostanie zapisany:`, save: 'Zapisz', cancel: 'Anuluj', wholecity: 'całe miasto',
+    pickhelp: 'Położenie: kliknij na mapie albo wpisz współrzędne.', f_name: 'Nazwa', f_type: 'Rodzaj (kod)', f_sector: 'Sektor', f_address: 'Adres',
+    f_lat: 'Szerokość geogr.', f_lon: 'Długość geogr.', f_phone: 'Telefon', f_email: 'E-mail', f_website: 'Strona WWW', f_hours: 'Godziny otwarcia',
+    f_places: 'Miejsca', f_staff: 'Pracownicy', f_categories: 'Problemy, w których pomaga', f_area: 'Obszar działania', f_description: 'Opis',
+    sectors: { social_assistance: 'pomoc społeczna', labour_market: 'rynek pracy', police: 'policja', justice: 'wymiar sprawiedliwości i kuratela',
+      education: 'oświata', health: 'ochrona zdrowia', ngo: 'organizacje pozarządowe', housing: 'mieszkalnictwo' },
   },
   en: {
     title: 'Admin panel', map: 'Map', signout: 'Sign out', signintitle: 'Administrator sign-in',
@@ -44,13 +53,25 @@ const T = {
     same: 'Nothing changed against the published version: there is nothing to publish.',
     losshead: ['layer', 'cells', 'hidden', 'persons hidden'], changehead: ['measure', 'year', 'values changed', 'newly hidden', 'newly shown', 'new cells'],
     layer: { districts: 'districts', parents: 'parent areas', city: 'city', h3: 'hexagons' },
+    instchanged: 'The institutions directory changed since the published version.',
+    institutions: 'Institutions', insthelp: 'The directory of helping institutions shown on the map. Every change is checked against the data contract; it reaches the map with the next publish.',
+    instnew: 'Add an institution', instcsv: 'Download the directory (CSV)', instadd: 'New institution', instedit: (id) => `Editing institution ${id}`, edit: 'Edit', retire: 'Retire',
+    retireq: (n) => `Why is "${n}" retired? (kept with it)`, save: 'Save', cancel: 'Cancel', wholecity: 'the whole city',
+    pickhelp: 'Position: click on the map or type the coordinates.', f_name: 'Name', f_type: 'Type (code)', f_sector: 'Sector', f_address: 'Address',
+    f_lat: 'Latitude', f_lon: 'Longitude', f_phone: 'Phone', f_email: 'E-mail', f_website: 'Website', f_hours: 'Opening hours',
+    f_places: 'Places', f_staff: 'Staff', f_categories: 'Problems it helps with', f_area: 'Area of operation', f_description: 'Description',
+    sectors: { social_assistance: 'social assistance', labour_market: 'labour market', police: 'police', justice: 'justice and probation',
+      education: 'education', health: 'health care', ngo: 'NGOs', housing: 'housing' },
   },
 };
 // The log's words (stored in English, as the API gives them) as the panel shows them.
 const WORDS = { pl: { 'add user': 'dodanie użytkownika', 'revoke user': 'odebranie dostępu', done: 'wykonano', 'no such user': 'nie ma takiego użytkownika',
   'upload batch': 'wczytanie partii', 'withdraw batch': 'wycofanie partii', 'restore batch': 'przywrócenie partii',
+  'add institution': 'dodanie instytucji', 'edit institution': 'zmiana instytucji', 'retire institution': 'wycofanie instytucji',
+  'refused by the data contract': 'odrzucone przez kontrakt danych', 'no such institution': 'nie ma takiej instytucji',
   preview: 'podgląd', publish: 'publikacja', 'nothing to publish': 'nie ma czego publikować', 'no such snapshot': 'nie ma takiej wersji' }, en: {} };
 const word = (w) => WORDS[lang][w] || (lang === 'pl' && /^roll back to snapshot (\d+)$/.test(w) ? `przywrócenie wersji ${w.match(/\d+$/)[0]}` : w);
+let institutions = [];
 let lang = new URLSearchParams(location.search).get('lang') === 'en' ? 'en' : 'pl';
 let token = sessionStorage.getItem('kmapa-admin-token') || '';
 const t = (k) => T[lang][k];
@@ -73,8 +94,30 @@ async function call(method, path, body) {
 function cell(text) { const td = document.createElement('td'); td.textContent = text; return td; }
 
 async function load() {
-  const [users, log, batches, snaps] = await Promise.all([call('GET', 'admin/api/users'), call('GET', 'admin/api/log?limit=200'),
-    call('GET', 'admin/api/batches').catch(() => ({ batches: [] })), call('GET', 'admin/api/snapshots').catch(() => ({ snapshots: [] }))]);
+  const [users, log, batches, snaps, insts] = await Promise.all([call('GET', 'admin/api/users'), call('GET', 'admin/api/log?limit=200'),
+    call('GET', 'admin/api/batches').catch(() => ({ batches: [] })), call('GET', 'admin/api/snapshots').catch(() => ({ snapshots: [] })),
+    call('GET', 'admin/api/institutions').catch(() => ({ institutions: [] }))]);
+  institutions = insts.institutions;
+  $('inst-types').replaceChildren(...[...new Set(institutions.map((i) => i.type))].sort().map((k) => Object.assign(document.createElement('option'), { value: k })));
+  $('institutions').tBodies[0].replaceChildren(...institutions.map((i) => {
+    const tr = document.createElement('tr');
+    tr.dataset.id = i.id;
+    const td = document.createElement('td');
+    const edit = Object.assign(document.createElement('button'), { type: 'button', textContent: t('edit') });
+    edit.setAttribute('aria-label', `${t('edit')}: ${i.name}`);
+    edit.addEventListener('click', () => openForm(i));
+    const retire = Object.assign(document.createElement('button'), { type: 'button', textContent: t('retire') });
+    retire.setAttribute('aria-label', `${t('retire')}: ${i.name}`);
+    retire.addEventListener('click', async () => {
+      const reason = window.prompt(T[lang].retireq(i.name));
+      if (!reason) return;
+      try { await call('POST', `admin/api/institutions/${encodeURIComponent(i.id)}/retire`, { reason }); $('inst-error').textContent = ''; } catch (e) { $('inst-error').textContent = e.message; }
+      await load();
+    });
+    td.append(edit, ' ', retire);
+    tr.append(cell(i.id), cell(i.name), cell(i.type), cell(i.address), td);
+    return tr;
+  }));
   $('snapshots').tBodies[0].replaceChildren(...snaps.snapshots.map((m) => {
     const tr = document.createElement('tr');
     tr.dataset.number = String(m.number);
@@ -270,7 +313,10 @@ $('preview').addEventListener('click', async () => {
     lossTable.id = 'preview-loss';
     const changeTable = table(t('changehead'), changes);
     changeTable.id = 'preview-changes';
-    box.replaceChildren(lossTable, verdict, ...(p.same_as_latest ? [] : [changeTable]));
+    const inst = document.createElement('p');
+    inst.className = 'inst-changed';
+    inst.textContent = p.institutions_changed ? t('instchanged') : '';
+    box.replaceChildren(lossTable, verdict, ...(p.same_as_latest ? [] : [changeTable]), inst);
     $('publish-form').hidden = p.same_as_latest || !p.audit.passed;
     $('publish-error').textContent = '';
   } catch (e) {
@@ -292,6 +338,110 @@ $('publish-form').addEventListener('submit', async (e) => {
     $('publish-error').textContent = '';
   } catch (err) { $('publish-error').textContent = err.message; }
   await load();
+});
+// ---------- institutions: a form with a map to pick the position ----------
+let editing = null; // the id edited, or null for a new institution
+let picker = null;
+let marker = null;
+let choices = null; // { categories, districts } for the form's lists, loaded once
+
+async function loadChoices() {
+  if (choices) return choices;
+  const [vocabulary, districts] = await Promise.all([fetch('api/v1/vocabulary').then((r) => r.json()),
+    fetch('collections/districts/items?limit=10000').then((r) => r.json())]);
+  choices = { vocabulary, districts };
+  return choices;
+}
+
+function fillLists() {
+  const { vocabulary, districts } = choices;
+  const opt = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
+  $('i-sector').replaceChildren(...Object.entries(t('sectors')).map(([code, label]) => opt(code, label)));
+  $('i-categories').replaceChildren(...vocabulary.map((c) => opt(c.code, `${lang === 'pl' ? c.label_pl : c.label_en} (${c.source})`)));
+  $('i-area').replaceChildren(opt('*', t('wholecity')),
+    ...districts.features.map((f) => opt(f.properties.code, `${f.properties.code} ${f.properties.name}`)));
+}
+
+function setPosition(lat, lon) {
+  $('i-lat').value = lat.toFixed(6);
+  $('i-lon').value = lon.toFixed(6);
+  if (marker) marker.setLngLat([lon, lat]);
+}
+
+function showPicker() {
+  const districts = choices.districts;
+  const bounds = new maplibregl.LngLatBounds();
+  for (const f of districts.features) for (const poly of f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates) for (const p of poly[0]) bounds.extend(p);
+  if (!picker) {
+    picker = new maplibregl.Map({ container: 'inst-map', attributionControl: false, bounds, fitBoundsOptions: { padding: 10 },
+      style: { version: 8, sources: { d: { type: 'geojson', data: districts } },
+        layers: [{ id: 'bg', type: 'background', paint: { 'background-color': '#f4f4f0' } },
+          { id: 'd-fill', type: 'fill', source: 'd', paint: { 'fill-color': '#ffffff' } },
+          { id: 'd-line', type: 'line', source: 'd', paint: { 'line-color': '#6a6a6a', 'line-width': 0.8 } }] } });
+    marker = new maplibregl.Marker({ color: '#8a1c00', draggable: true });
+    marker.on('dragend', () => { const p = marker.getLngLat(); setPosition(p.lat, p.lng); });
+    picker.on('click', (e) => { setPosition(e.lngLat.lat, e.lngLat.lng); marker.addTo(picker); hook.picked = (hook.picked || 0) + 1; });
+    picker.on('load', () => { hook.pickerReady = true; });
+  } else {
+    picker.resize();
+  }
+  const lat = parseFloat($('i-lat').value);
+  const lon = parseFloat($('i-lon').value);
+  if (Number.isFinite(lat) && Number.isFinite(lon)) marker.setLngLat([lon, lat]).addTo(picker); else marker.remove();
+}
+
+async function openForm(inst) {
+  await loadChoices();
+  fillLists();
+  editing = inst ? inst.id : null;
+  $('inst-form-title').textContent = inst ? T[lang].instedit(inst.id) : t('instadd');
+  const v = (k) => (inst && inst[k]) || '';
+  for (const [id, k] of [['i-name', 'name'], ['i-type', 'type'], ['i-address', 'address'], ['i-lat', 'lat'], ['i-lon', 'lon'], ['i-phone', 'phone'],
+    ['i-email', 'email'], ['i-website', 'website'], ['i-hours', 'opening_hours'], ['i-places', 'places'], ['i-staff', 'staff'], ['i-description', 'description']]) $(id).value = v(k);
+  $('i-sector').value = v('sector') || 'social_assistance';
+  const chosen = (sel, list) => { for (const o of $(sel).options) o.selected = list.includes(o.value); };
+  chosen('i-categories', v('categories').split(';'));
+  chosen('i-area', v('area').split(';'));
+  $('inst-form').hidden = false;
+  $('inst-error').textContent = '';
+  showPicker();
+  $('i-name').focus();
+}
+
+$('inst-new').addEventListener('click', () => openForm(null));
+$('inst-cancel').addEventListener('click', () => { $('inst-form').hidden = true; $('inst-error').textContent = ''; });
+for (const id of ['i-lat', 'i-lon']) {
+  $(id).addEventListener('change', () => {
+    const lat = parseFloat($('i-lat').value);
+    const lon = parseFloat($('i-lon').value);
+    if (picker && Number.isFinite(lat) && Number.isFinite(lon)) marker.setLngLat([lon, lat]).addTo(picker);
+  });
+}
+$('inst-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const selected = (sel) => [...$(sel).selectedOptions].map((o) => o.value);
+  const area = selected('i-area');
+  const body = { name: $('i-name').value, type: $('i-type').value, sector: $('i-sector').value, address: $('i-address').value,
+    lat: $('i-lat').value, lon: $('i-lon').value, phone: $('i-phone').value, email: $('i-email').value, website: $('i-website').value,
+    opening_hours: $('i-hours').value, categories: selected('i-categories'), area: area.includes('*') ? '*' : area, description: $('i-description').value };
+  for (const [k, id] of [['places', 'i-places'], ['staff', 'i-staff']]) if (institutions.length === 0 || k in institutions[0]) body[k] = $(id).value;
+  try {
+    if (editing) await call('PUT', `admin/api/institutions/${encodeURIComponent(editing)}`, body);
+    else await call('POST', 'admin/api/institutions', body);
+    $('inst-form').hidden = true;
+    $('inst-error').textContent = '';
+  } catch (err) { $('inst-error').textContent = err.message; }
+  await load();
+  hook.saves = (hook.saves || 0) + 1;
+});
+$('inst-csv').addEventListener('click', async () => {
+  const csv = await call('GET', 'admin/api/institutions?format=csv');
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv;charset=utf-8' }));
+  a.download = 'institutions.csv';
+  document.body.append(a);
+  a.click();
+  a.remove();
 });
 $('log-csv').addEventListener('click', async () => {
   const csv = await call('GET', 'admin/api/log?format=csv&limit=100000');

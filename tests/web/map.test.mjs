@@ -750,6 +750,68 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   // The log: both actions by the administrator, newest first.
   const log = await page.locator('#log tbody tr').evaluateAll((trs) => trs.slice(0, 2).map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.deepEqual(log.map((r) => r.slice(1)), [['browser-admin', 'odebranie dostępu', 'panel-analyst', 'wykonano'], ['browser-admin', 'dodanie użytkownika', 'panel-analyst (analyst)', 'wykonano']]);
+  const items = async () => (await getJSON(`${BASE}/collections/problems-districts/items?category=poverty&year=2024&limit=1000`))
+    .features.map((f) => [f.properties.unit, f.properties.value, f.properties.status]).sort();
+  // The institutions directory: a new institution placed on the map, refused once by
+  // the data contract (the website), saved, renamed; published, it is on the public map.
+  let k;
+  const NAME = 'Ośrodek Interwencji Kryzysowej (test panelu)';
+  const saves = () => page.evaluate(() => window.kmapaAdmin.saves || 0);
+  await page.click('#inst-new');
+  await page.waitForFunction(() => window.kmapaAdmin.pickerReady);
+  await page.fill('#i-name', 'Punkt Interwencji Kryzysowej (test panelu)');
+  await page.fill('#i-type', 'crisis_centre');
+  await page.selectOption('#i-sector', 'social_assistance');
+  await page.fill('#i-address', 'ul. Testowa 1');
+  await page.selectOption('#i-categories', ['crisis_situation', 'domestic_violence']);
+  await page.selectOption('#i-area', ['*']);
+  await page.fill('#i-website', 'www.example.org');
+  await page.locator('#inst-map canvas').click(); // its middle, scrolled into view
+  await page.waitForFunction(() => window.kmapaAdmin.picked > 0);
+  assert.match(await page.inputValue('#i-lat'), /^51\.\d{6}$/);
+  assert.match(await page.inputValue('#i-lon'), /^1[67]\.\d{6}$/);
+  k = await saves();
+  await page.click('#inst-form button[type=submit]');
+  await page.waitForFunction((j) => window.kmapaAdmin.saves > j, k);
+  assert.match(await page.locator('#inst-error').innerText(), /website.*www\.example\.org|www\.example\.org.*website/s);
+  assert.equal(await page.locator('#inst-form').isVisible(), true);
+  await page.screenshot({ path: path.join(OUT, 'admin-institution.png'), fullPage: true });
+  await page.fill('#i-website', 'https://example.org/oik');
+  k = await saves();
+  await page.click('#inst-form button[type=submit]');
+  await page.waitForFunction((j) => window.kmapaAdmin.saves > j, k);
+  assert.equal(await page.locator('#inst-error').innerText(), '');
+  const instRow = page.locator('#institutions tbody tr', { hasText: 'Punkt Interwencji Kryzysowej (test panelu)' });
+  assert.equal(await instRow.count(), 1);
+  const instId = await instRow.getAttribute('data-id');
+  await instRow.locator('button').first().click();
+  assert.equal(await page.inputValue('#i-website'), 'https://example.org/oik');
+  await page.fill('#i-name', NAME);
+  k = await saves();
+  await page.click('#inst-form button[type=submit]');
+  await page.waitForFunction((j) => window.kmapaAdmin.saves > j, k);
+  assert.match(await page.locator(`#institutions tr[data-id="${instId}"]`).innerText(), /Ośrodek Interwencji Kryzysowej/);
+  assert.deepEqual(await axeViolations(page), []);
+  const publicNames = async () => (await getJSON(`${BASE}/collections/institutions/items?limit=10000`)).features.map((f) => f.properties.name);
+  assert.ok(!(await publicNames()).includes(NAME), 'not public before publishing');
+  k = await page.evaluate(() => window.kmapaAdmin.previews || 0);
+  await page.click('#preview');
+  await page.waitForFunction((j) => (window.kmapaAdmin.previews || 0) > j, k, { timeout: 600000, polling: 500 });
+  assert.match(await page.locator('#preview-result .inst-changed').innerText(), /Spis instytucji zmieniony/);
+  assert.equal(await page.locator('#preview-changes tbody tr').count(), 0, 'the counts are those of version 1');
+  const counts = await items();
+  await page.fill('#publish-comment', 'nowa instytucja');
+  await page.click('#publish-form button[type=submit]');
+  await page.waitForSelector('#snapshots tr[data-number="2"][data-served="true"]', { timeout: 60000 });
+  assert.ok((await publicNames()).includes(NAME));
+  assert.deepEqual(await items(), counts, 'the same counts as version 1');
+  // On the public map: drawn among the points (features carry their index in the API's list).
+  const at = (await publicNames()).indexOf(NAME);
+  const pub = await open(`${BASE}/?inst=1`);
+  await pub.page.waitForFunction((n) => window.kmapa.map.queryRenderedFeatures({ layers: ['inst-points'] }).some((f) => f.properties.n === n), at, { timeout: 30000 });
+  await pub.context.close();
+  const instLog = await page.locator('#log tbody tr').evaluateAll((trs) => trs.slice(0, 6).map((tr) => tr.children[2].textContent));
+  assert.deepEqual(instLog, ['publikacja', 'podgląd', 'zmiana instytucji', 'dodanie instytucji', 'dodanie instytucji', 'odebranie dostępu']);
   // Upload a small file (one row refused): its summary and the refused row's line,
   // column and reason; no identifier shown. Then withdraw and restore the batch.
   const csvFile = 'source,person_id,household_id,year,category,lat,lon,address,district,sex,birth_year,age_band,synthetic\n'
@@ -786,29 +848,27 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   assert.match(csv, /browser-admin,upload batch,panel-test\.csv,"done: 2 rows read, 1 accepted, 1 rejected"/);
   // Preview the next version (the uploaded row is a late 2024 record), publish it with
   // a comment and see the public API serve it; then restore version 1.
-  const items = async () => (await getJSON(`${BASE}/collections/problems-districts/items?category=poverty&year=2024&limit=1000`))
-    .features.map((f) => [f.properties.unit, f.properties.value, f.properties.status]).sort();
   const first = await items();
-  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 1);
+  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 2);
   const previews = await page.evaluate(() => window.kmapaAdmin.previews || 0);
   await page.click('#preview');
   await page.waitForFunction((n) => (window.kmapaAdmin.previews || 0) > n, previews, { timeout: 600000, polling: 500 });
   assert.equal(await page.locator('#publish-error').innerText(), '');
-  assert.match(await page.locator('#preview-result .verdict').innerText(), /^Audyt zaliczony: \d+ ukrytych komórek\. Porównanie z wersją 1:/);
+  assert.match(await page.locator('#preview-result .verdict').innerText(), /^Audyt zaliczony: \d+ ukrytych komórek\. Porównanie z wersją 2:/);
   const loss = await page.locator('#preview-loss tbody tr').evaluateAll((trs) => trs.map((tr) => tr.children[0].textContent));
   assert.ok(loss.includes('osiedla') && loss.includes('miasto'), loss);
   const changed = await page.locator('#preview-changes tbody tr').evaluateAll((trs) => trs.map((tr) => `${tr.children[0].textContent} ${tr.children[1].textContent}`));
   assert.ok(changed.includes('poverty 2024') && changed.includes('any_ops 2024'), changed);
   assert.ok(changed.every((c) => c.endsWith(' 2024')), changed);
-  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 1, 'a preview publishes nothing');
+  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 2, 'a preview publishes nothing');
   assert.deepEqual(await axeViolations(page), []);
   await page.locator('#publish-title').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(OUT, 'admin-preview.png') });
   await page.fill('#publish-comment', 'późny rekord z panelu');
   await page.click('#publish-form button[type=submit]');
-  await page.waitForSelector('#snapshots tr[data-number="2"][data-served="true"]', { timeout: 60000 });
-  assert.match(await page.locator('#snapshots tr[data-number="2"]').innerText(), /późny rekord z panelu/);
-  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 2);
+  await page.waitForSelector('#snapshots tr[data-number="3"][data-served="true"]', { timeout: 60000 });
+  assert.match(await page.locator('#snapshots tr[data-number="3"]').innerText(), /późny rekord z panelu/);
+  assert.equal((await getJSON(`${BASE}/health`)).snapshot, 3);
   const second = await items();
   assert.notDeepEqual(second, first, 'the public districts of poverty 2024 changed');
   const map = await open(`${BASE}/?category=poverty&year=2024`);
@@ -817,8 +877,8 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   for (const [unit, value] of second) if (value !== null) assert.equal(drawn[unit], value, unit);
   await map.context.close();
   await page.click('#snapshots tr[data-number="1"] button');
-  await page.waitForSelector('#snapshots tr[data-number="3"][data-served="true"]', { timeout: 60000 });
-  assert.match(await page.locator('#snapshots tr[data-number="3"]').innerText(), /kopia wersji 1/);
+  await page.waitForSelector('#snapshots tr[data-number="4"][data-served="true"]', { timeout: 60000 });
+  assert.match(await page.locator('#snapshots tr[data-number="4"]').innerText(), /kopia wersji 1/);
   assert.deepEqual(await items(), first, 'version 1 is back');
   const published = await page.locator('#log tbody tr').evaluateAll((trs) => trs.slice(0, 3).map((tr) => tr.children[2].textContent));
   assert.deepEqual(published, ['przywrócenie wersji 1', 'publikacja', 'podgląd']);
