@@ -175,3 +175,40 @@ for want in [("add institution", "INST-001", "done"), ("edit institution", "INST
     assert want in actions, (want, actions)
 print(f"institutions kept from the admin API: added, edited, retired, refused three times by the contract; published as snapshot 4")
 PY
+
+# The same from the command line: the directory exported, a bad copy refused by the
+# contract (naming line, column and value), a good one imported; publish with a
+# comment, roll back; each logged as done by "cli".
+d="$work/data"
+"$bin" institutions export "$work/inst.csv" --data-dir "$d"
+grep -q "Ośrodek Interwencji Kryzysowej" "$work/inst.csv"
+sed 's/crisis_situation;domestic_violence/no_such_problem/' "$work/inst.csv" >"$work/bad.csv"
+if "$bin" institutions import "$work/bad.csv" --data-dir "$d" 2>"$work/err.txt"; then echo "a bad directory was imported" >&2; exit 1; fi
+grep -q "line 2" "$work/err.txt" && grep -q "categories" "$work/err.txt" && grep -q "no_such_problem" "$work/err.txt" || { cat "$work/err.txt"; exit 1; }
+sed 's/Ośrodek Interwencji Kryzysowej/Ośrodek Interwencji Kryzysowej im. Testowa/' "$work/inst.csv" >"$work/good.csv"
+# (Outputs to files first: grep -q would close the pipe early.)
+"$bin" institutions import "$work/good.csv" --data-dir "$d" >"$work/out.txt"
+grep -q "1 institutions kept" "$work/out.txt"
+"$bin" institutions list --data-dir "$d" >"$work/out.txt"
+grep -q "im. Testowa" "$work/out.txt"
+"$bin" protect --data-dir "$d" --quiet
+"$bin" publish --data-dir "$d" --comment "z wiersza poleceń" >"$work/out.txt"
+grep -q "published snapshot 5" "$work/out.txt"
+"$bin" publish --data-dir "$d" --rollback 4 --comment "z powrotem" >"$work/out.txt"
+grep -q "published snapshot 6 with the files of snapshot 4" "$work/out.txt"
+if "$bin" publish --data-dir "$d" --rollback 99 2>/dev/null; then echo "rolled back to a snapshot that does not exist" >&2; exit 1; fi
+python3 - "$d" <<'PY'
+import json, sqlite3, sys
+d = sys.argv[1]
+m5 = json.load(open(f"{d}/snapshots/000005/manifest.json"))
+m6 = json.load(open(f"{d}/snapshots/000006/manifest.json"))
+assert m5["comment"] == "z wiersza poleceń" and m6["copy_of"] == 4 and m6["comment"] == "z powrotem", (m5, m6)
+inst5 = open(f"{d}/snapshots/000005/institutions.csv").read()
+inst6 = open(f"{d}/snapshots/000006/institutions.csv").read()
+assert "im. Testowa" in inst5 and "im. Testowa" not in inst6
+rows = sqlite3.connect(f"{d}/users.sqlite").execute("SELECT actor, action, result FROM admin_log WHERE actor = 'cli'").fetchall()
+for want in [("cli", "import institutions", "refused by the data contract"), ("cli", "import institutions", "done"),
+             ("cli", "publish", "done"), ("cli", "roll back to snapshot 4", "done"), ("cli", "roll back to snapshot 99", "no such snapshot")]:
+    assert want in rows, (want, rows)
+print("the same from the command line: institutions exported, refused, imported; published as snapshot 5, rolled back as 6")
+PY

@@ -218,51 +218,65 @@ pub struct Extras {
 pub fn run(opts: &ServeOptions, first: snapshot::Snapshot, extras: Extras) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(&opts.address)?;
     actix_web::rt::System::new().block_on(async move {
-        let mut snap = first;
+        let (mut server, mut reload) = start(opts, &extras, &listener, &first)?;
         loop {
-            let number = snap.manifest.number;
-            let served = data::Served::from_snapshot(&snap)?;
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let mut state = AppState::new(served)
-                .with_users(users::Users::open(&opts.data_dir)?)
-                .with_basemap_style(opts.basemap_style.clone())
-                .with_public_url(opts.public_url.clone())
-                .with_reload(tx);
-            if let Some(make) = &extras.analyst
-                && let Some(a) = make(&snap)?
-            {
-                state = state.with_analyst(a);
-            }
-            if let Some(b) = &extras.batches {
-                state = state.with_batches(b.clone());
-            }
-            if let Some(p) = &extras.publishing {
-                state = state.with_publishing(p.clone());
-            }
-            if let Some(d) = &extras.directory {
-                state = state.with_directory(d.clone());
-            }
-            let server = server(opts, state, listener.try_clone()?)?;
-            println!(
-                "serving snapshot {number} at http://{} (Ctrl-C stops)",
-                opts.address
-            );
             let handle = server.handle();
             let task = actix_web::rt::spawn(server);
-            let reload = Box::pin(rx.recv());
-            match futures_util::future::select(task, reload).await {
+            let task = match futures_util::future::select(task, Box::pin(reload.recv())).await {
                 futures_util::future::Either::Left((done, _)) => {
                     done??;
                     return Ok(());
                 }
-                futures_util::future::Either::Right((_, task)) => {
-                    handle.stop(true).await;
-                    let _ = task.await;
-                    snap = snapshot::Snapshot::load(&opts.data_dir, None)?;
-                }
-            }
+                futures_util::future::Either::Right((_, task)) => task,
+            };
+            // The next snapshot's server accepts on the same socket before this one
+            // stops (gracefully: the requests in flight are answered), so no connection
+            // finds nobody listening.
+            let snap = snapshot::Snapshot::load(&opts.data_dir, None)?;
+            (server, reload) = start(opts, &extras, &listener, &snap)?;
+            handle.stop(true).await;
+            let _ = task.await;
         }
     })
+}
+
+/// A server for `snap` on `listener`, and where it asks to be reloaded.
+fn start(
+    opts: &ServeOptions,
+    extras: &Extras,
+    listener: &std::net::TcpListener,
+    snap: &snapshot::Snapshot,
+) -> anyhow::Result<(
+    actix_web::dev::Server,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+)> {
+    let served = data::Served::from_snapshot(snap)?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut state = AppState::new(served)
+        .with_users(users::Users::open(&opts.data_dir)?)
+        .with_basemap_style(opts.basemap_style.clone())
+        .with_public_url(opts.public_url.clone())
+        .with_reload(tx);
+    if let Some(make) = &extras.analyst
+        && let Some(a) = make(snap)?
+    {
+        state = state.with_analyst(a);
+    }
+    if let Some(b) = &extras.batches {
+        state = state.with_batches(b.clone());
+    }
+    if let Some(p) = &extras.publishing {
+        state = state.with_publishing(p.clone());
+    }
+    if let Some(d) = &extras.directory {
+        state = state.with_directory(d.clone());
+    }
+    let server = server(opts, state, listener.try_clone()?)?;
+    println!(
+        "serving snapshot {} at http://{} (Ctrl-C stops)",
+        snap.manifest.number, opts.address
+    );
+    Ok((server, rx))
 }
 
 /// The HTTP server of one snapshot's state, on `listener`.

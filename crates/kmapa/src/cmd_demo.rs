@@ -88,6 +88,8 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
     cmd_serve::run_publish(&cmd_serve::PublishArgs {
         common,
         again: false,
+        comment: None,
+        rollback: None,
     })?;
     if a.no_serve {
         return Ok(());

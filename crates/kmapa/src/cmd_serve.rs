@@ -18,6 +18,13 @@ pub struct PublishArgs {
     /// Publish even when the latest snapshot already holds this very tier.
     #[arg(long)]
     pub again: bool,
+    /// A comment kept with the snapshot (the admin panel asks for one).
+    #[arg(long)]
+    pub comment: Option<String>,
+    /// Roll back: publish snapshot N's files again as a new snapshot (snapshots are
+    /// only ever added), instead of the protected tier.
+    #[arg(long, value_name = "N")]
+    pub rollback: Option<u32>,
 }
 
 #[derive(Args, Default)]
@@ -167,7 +174,43 @@ impl ServeArgs {
 /// it; returns the number served.
 pub fn run_publish(a: &PublishArgs) -> anyhow::Result<u32> {
     let c = &a.common;
-    match publish_tier(c, a.again, None)? {
+    let log = |what: &str, result: &str| -> anyhow::Result<()> {
+        kmapa_serve::users::Users::open(&c.data_dir)?.log(
+            "cli",
+            what,
+            a.comment.as_deref().unwrap_or(""),
+            result,
+        )?;
+        Ok(())
+    };
+    if let Some(n) = a.rollback {
+        let what = format!("roll back to snapshot {n}");
+        let Some(m) = snapshot::republish(&c.data_dir, n, a.comment.as_deref())? else {
+            log(&what, "no such snapshot")?;
+            anyhow::bail!(
+                "{}: no snapshot {n} (published: {:?})",
+                c.data_dir.display(),
+                snapshot::list(&c.data_dir)
+            );
+        };
+        log(&what, "done")?;
+        println!(
+            "published snapshot {} with the files of snapshot {n} in {} (a running kmapa serve serves it after a restart, or publish from the admin panel to switch at once)",
+            m.number,
+            snapshot::dir(&c.data_dir, m.number).display()
+        );
+        return Ok(m.number);
+    }
+    let published = publish_tier(c, a.again, a.comment.as_deref())?;
+    log(
+        "publish",
+        if matches!(published, Published::Already(_)) {
+            "nothing to publish"
+        } else {
+            "done"
+        },
+    )?;
+    match published {
         Published::Already(n) => {
             println!(
                 "snapshot {n} already holds this tier ({}); nothing published",
@@ -1068,4 +1111,110 @@ mod tests {
             "{e}"
         );
     }
+}
+
+#[derive(Args)]
+pub struct InstitutionsArgs {
+    /// Data directory (bound to its city).
+    #[arg(long, default_value = "kmapa-data", global = true)]
+    pub data_dir: PathBuf,
+    /// The vocabulary the problems served are checked against.
+    #[arg(long, default_value = "data/categories.csv", global = true)]
+    pub vocabulary: PathBuf,
+    #[command(subcommand)]
+    pub action: InstitutionsAction,
+}
+
+#[derive(clap::Subcommand)]
+pub enum InstitutionsAction {
+    /// List the institutions the next publish will hold (the data directory's own
+    /// directory, or the city's file until it has one).
+    List,
+    /// Write the directory as CSV to FILE (`-`: standard output).
+    Export { file: PathBuf },
+    /// Replace the directory by FILE, checked whole by the data contract first.
+    Import { file: PathBuf },
+    /// Retire an institution (kept with the reason in institutions-retired.csv).
+    Retire {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `kmapa institutions`: the admin panel's institutions directory from the command line.
+pub fn run_institutions(a: &InstitutionsArgs) -> anyhow::Result<()> {
+    use kmapa_serve::admin_api::Directory;
+    let d = StoreDirectory {
+        data_dir: a.data_dir.clone(),
+        vocabulary: a.vocabulary.clone(),
+        busy: std::sync::Mutex::new(()),
+    };
+    let users = kmapa_serve::users::Users::open(&a.data_dir)?;
+    let fail = |e: String| anyhow::anyhow!(e);
+    match &a.action {
+        InstitutionsAction::List => {
+            for i in d.list().map_err(fail)? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    i["id"].as_str().unwrap_or(""),
+                    i["type"].as_str().unwrap_or(""),
+                    i["name"].as_str().unwrap_or(""),
+                    i["address"].as_str().unwrap_or("")
+                );
+            }
+        }
+        InstitutionsAction::Export { file } => {
+            let csv = d.csv().map_err(fail)?;
+            if file.as_os_str() == "-" {
+                print!("{csv}");
+            } else {
+                kmapa_model::fsutil::write_atomically(file, |f| {
+                    std::io::Write::write_all(f, csv.as_bytes())
+                })
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            }
+        }
+        InstitutionsAction::Import { file } => {
+            let fail_csv = |e: csv::Error| anyhow::anyhow!("{}: {e}", file.display());
+            let mut r = csv::Reader::from_path(file).map_err(fail_csv)?;
+            let header = r.headers().map_err(fail_csv)?.clone();
+            let rows = r
+                .records()
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(fail_csv)?;
+            let name = file.display().to_string();
+            if let Err(e) = d.write(&header, &rows) {
+                users.log(
+                    "cli",
+                    "import institutions",
+                    &name,
+                    "refused by the data contract",
+                )?;
+                anyhow::bail!(e);
+            }
+            users.log("cli", "import institutions", &name, "done")?;
+            println!(
+                "{} institutions kept in {} (published with the next snapshot)",
+                rows.len(),
+                a.data_dir.join(OWN_INSTITUTIONS).display()
+            );
+        }
+        InstitutionsAction::Retire { id, reason } => {
+            match d.retire(id, reason).map_err(fail)? {
+                Some(_) => users.log(
+                    "cli",
+                    "retire institution",
+                    &format!("{id}: {reason}"),
+                    "done",
+                )?,
+                None => {
+                    users.log("cli", "retire institution", id, "no such institution")?;
+                    anyhow::bail!("no institution {id:?} in the directory");
+                }
+            }
+            println!("{id} retired (published with the next snapshot)");
+        }
+    }
+    Ok(())
 }

@@ -59,6 +59,8 @@ enum Command {
     Export(cmd_serve::ExportArgs),
     /// Manage the analyst tier's users and their bearer tokens.
     Users(cmd_serve::UsersArgs),
+    /// The institutions directory published with the next snapshot: list, export, import, retire.
+    Institutions(cmd_serve::InstitutionsArgs),
     /// List or withdraw ingested batches.
     Batches(cmd_ingest::BatchesArgs),
     /// Create a municipality key for pseudonymisation.
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd_serve::run_serve(&a),
         Command::Export(a) => cmd_serve::run_export(&a),
         Command::Users(a) => cmd_serve::run_users(&a),
+        Command::Institutions(a) => cmd_serve::run_institutions(&a),
         Command::Batches(a) => cmd_ingest::run_batches(&a),
         Command::Keygen(a) => cmd_ingest::run_keygen(&a),
         Command::Pseudonymise(a) => cmd_ingest::run_pseudonymise(&a),
