@@ -23,6 +23,8 @@ const T = {
     losshead: ['warstwa', 'komórki', 'ukryte', 'ukryte osoby'], changehead: ['miara', 'rok', 'zmienione wartości', 'nowo ukryte', 'nowo pokazane', 'nowe komórki'],
     layer: { districts: 'osiedla', parents: 'obszary', city: 'miasto', h3: 'heksagony' },
     instchanged: 'Spis instytucji zmieniony od opublikowanej wersji.',
+    pm_measure: 'Miara na mapie', pm_year: 'Rok', pm_shown: 'pokazane', pm_hidden: 'ukryte', pm_new: 'ukryte, a w opublikowanej wersji pokazane',
+    alloops: 'wszyscy klienci OPS', allpup: 'wszyscy klienci PUP',
     institutions: 'Instytucje', insthelp: 'Spis instytucji pomocowych pokazywany na mapie. Każda zmiana jest sprawdzana z kontraktem danych; na mapę trafia przy następnej publikacji.',
     instnew: 'Dodaj instytucję', instcsv: 'Pobierz spis (CSV)', instadd: 'Nowa instytucja', instedit: (id) => `Zmiana instytucji ${id}`, edit: 'Zmień', retire: 'Wycofaj',
     retireq: (n) => `Powód wycofania „${n}” – zostanie zapisany:`, save: 'Zapisz', cancel: 'Anuluj', wholecity: 'całe miasto',
@@ -54,6 +56,8 @@ const T = {
     losshead: ['layer', 'cells', 'hidden', 'persons hidden'], changehead: ['measure', 'year', 'values changed', 'newly hidden', 'newly shown', 'new cells'],
     layer: { districts: 'districts', parents: 'parent areas', city: 'city', h3: 'hexagons' },
     instchanged: 'The institutions directory changed since the published version.',
+    pm_measure: 'Measure on the map', pm_year: 'Year', pm_shown: 'shown', pm_hidden: 'hidden', pm_new: 'hidden, shown in the published version',
+    alloops: 'all OPS clients', allpup: 'all PUP clients',
     institutions: 'Institutions', insthelp: 'The directory of helping institutions shown on the map. Every change is checked against the data contract; it reaches the map with the next publish.',
     instnew: 'Add an institution', instcsv: 'Download the directory (CSV)', instadd: 'New institution', instedit: (id) => `Editing institution ${id}`, edit: 'Edit', retire: 'Retire',
     retireq: (n) => `Why is "${n}" retired? (kept with it)`, save: 'Save', cancel: 'Cancel', wholecity: 'the whole city',
@@ -318,6 +322,7 @@ $('preview').addEventListener('click', async () => {
     inst.textContent = p.institutions_changed ? t('instchanged') : '';
     box.replaceChildren(lossTable, verdict, ...(p.same_as_latest ? [] : [changeTable]), inst);
     $('publish-form').hidden = p.same_as_latest || !p.audit.passed;
+    await previewMapFor(p);
     $('publish-error').textContent = '';
   } catch (e) {
     box.replaceChildren();
@@ -327,12 +332,55 @@ $('preview').addEventListener('click', async () => {
   hook.previews = (hook.previews || 0) + 1;
   await load();
 });
+// The map of what the previewed version would hide, per measure and year, at districts.
+let previewMap = null;
+async function previewMapFor(p) {
+  await loadChoices();
+  const opt = (value, text) => Object.assign(document.createElement('option'), { value, textContent: text });
+  const measures = [['any_ops', t('alloops')], ['any_pup', t('allpup')],
+    ...choices.vocabulary.map((c) => [c.code, lang === 'pl' ? c.label_pl : c.label_en])];
+  $('pm-measure').replaceChildren(...measures.map(([c, l]) => opt(c, l)));
+  $('pm-year').replaceChildren(...[...p.years].reverse().map((y) => opt(String(y), String(y))));
+  const first = p.changes[0];
+  if (first) { $('pm-measure').value = first.measure; $('pm-year').value = String(first.year); }
+  $('preview-map-box').hidden = false;
+  await drawPreview();
+}
+async function drawPreview() {
+  const category = $('pm-measure').value;
+  const year = $('pm-year').value;
+  const d = await call('GET', `admin/api/preview/districts?category=${encodeURIComponent(category)}&year=${year}`);
+  const by = Object.fromEntries(d.units.map((u) => [u.unit, u]));
+  const data = { type: 'FeatureCollection', features: choices.districts.features.map((f) => {
+    const u = by[f.properties.code];
+    const st = !u ? 'none' : u.newly_hidden ? 'new' : u.hidden ? 'hidden' : 'shown';
+    return { type: 'Feature', geometry: f.geometry, properties: { code: f.properties.code, st } };
+  }) };
+  const paint = { 'fill-color': ['match', ['get', 'st'], 'new', '#e8590c', 'hidden', '#9a9a9a', 'shown', '#cfe3f3', '#ffffff'] };
+  if (!previewMap) {
+    const bounds = new maplibregl.LngLatBounds();
+    for (const f of choices.districts.features) for (const poly of f.geometry.type === 'Polygon' ? [f.geometry.coordinates] : f.geometry.coordinates) for (const pt of poly[0]) bounds.extend(pt);
+    previewMap = new maplibregl.Map({ container: 'preview-map', attributionControl: false, bounds, fitBoundsOptions: { padding: 10 }, interactive: true,
+      style: { version: 8, sources: { p: { type: 'geojson', data } },
+        layers: [{ id: 'bg', type: 'background', paint: { 'background-color': '#f4f4f0' } },
+          { id: 'p-fill', type: 'fill', source: 'p', paint },
+          { id: 'p-line', type: 'line', source: 'p', paint: { 'line-color': '#555', 'line-width': 0.7 } }] } });
+    await new Promise((r) => previewMap.once('load', r));
+  } else {
+    previewMap.getSource('p').setData(data);
+  }
+  hook.previewMap = { category, year: Number(year), hidden: d.units.filter((u) => u.hidden).map((u) => u.unit).sort(),
+    newlyHidden: d.units.filter((u) => u.newly_hidden).map((u) => u.unit).sort() };
+  hook.previewMaps = (hook.previewMaps || 0) + 1;
+}
+for (const id of ['pm-measure', 'pm-year']) $(id).addEventListener('change', () => drawPreview().catch((e) => { $('publish-error').textContent = e.message; }));
 $('publish-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   try {
     const made = await call('POST', 'admin/api/publish', { comment: $('publish-comment').value.trim() });
     await served(made.number);
     $('publish-form').hidden = true;
+    $('preview-map-box').hidden = true;
     $('preview-result').replaceChildren();
     $('publish-comment').value = '';
     $('publish-error').textContent = '';

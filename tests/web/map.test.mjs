@@ -861,6 +861,14 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   assert.ok(changed.includes('poverty 2024') && changed.includes('any_ops 2024'), changed);
   assert.ok(changed.every((c) => c.endsWith(' 2024')), changed);
   assert.equal((await getJSON(`${BASE}/health`)).snapshot, 2, 'a preview publishes nothing');
+  // The map of what it would hide at districts, for poverty 2024.
+  k = await page.evaluate(() => window.kmapaAdmin.previewMaps || 0);
+  await page.selectOption('#pm-measure', 'poverty');
+  await page.selectOption('#pm-year', '2024');
+  await page.waitForFunction((j) => (window.kmapaAdmin.previewMaps || 0) > j && window.kmapaAdmin.previewMap.category === 'poverty', k);
+  const pm = await page.evaluate(() => window.kmapaAdmin.previewMap);
+  assert.equal(pm.year, 2024);
+  await page.locator('#preview-map-box').screenshot({ path: path.join(OUT, 'admin-preview-map.png') });
   assert.deepEqual(await axeViolations(page), []);
   await page.locator('#publish-title').scrollIntoViewIfNeeded();
   await page.screenshot({ path: path.join(OUT, 'admin-preview.png') });
@@ -871,6 +879,10 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   assert.equal((await getJSON(`${BASE}/health`)).snapshot, 3);
   const second = await items();
   assert.notDeepEqual(second, first, 'the public districts of poverty 2024 changed');
+  // The preview's map showed what is now published: the same districts hidden, and
+  // those it marked as newly hidden were shown before.
+  assert.deepEqual(second.filter((c) => c[2] === 'hidden').map((c) => c[0]).sort(), pm.hidden);
+  for (const u of pm.newlyHidden) assert.notEqual(first.find((c) => c[0] === u)[2], 'hidden', u);
   const map = await open(`${BASE}/?category=poverty&year=2024`);
   await map.page.waitForFunction(() => window.kmapa && window.kmapa.shown().length > 0);
   const drawn = Object.fromEntries((await map.page.evaluate(() => window.kmapa.shown())).map((d) => [d.unit, d.v]));

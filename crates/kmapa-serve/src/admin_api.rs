@@ -512,6 +512,14 @@ pub trait Publishing: Send + Sync {
     /// Protects and audits the store's batches into the next tier; what it hides per
     /// layer, the audit's verdict and what changes against the latest snapshot.
     fn preview(&self) -> Result<serde_json::Value, String>;
+    /// The previewed tier's district cells of one measure and year, as the public map
+    /// would show them (value, or hidden), and which of them the latest snapshot showed.
+    /// `Ok(None)`: nothing previewed.
+    fn preview_districts(
+        &self,
+        measure: &str,
+        year: u16,
+    ) -> Result<Option<serde_json::Value>, String>;
     /// Publishes the previewed tier with a comment; `Ok(None)`: nothing previewed, or the
     /// latest snapshot already holds it.
     fn publish(&self, actor: &str, comment: &str) -> Result<Option<serde_json::Value>, String>;
@@ -872,5 +880,41 @@ pub async fn retire_institution(
             Err(Problem::not_found(format!("no institution {id:?}")))
         }
         Err(e) => Err(Problem::internal(e)),
+    }
+}
+
+/// `GET /admin/api/preview/districts?category=&year=`: the previewed tier's districts of
+/// one measure and year, for the panel's map of what would be hidden.
+#[utoipa::path(get, path = "/admin/api/preview/districts", tag = "admin",
+    params(("category" = String, Query, description = "Measure code"), ("year" = u16, Query, description = "Year")),
+    responses((status = 200, description = "Districts: value or hidden, and hidden newly"), (status = 400, description = "Invalid parameters"),
+              (status = 401, description = "No valid token"), (status = 403, description = "Not an administrator"),
+              (status = 404, description = "Nothing previewed"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn preview_districts(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let q = query(&req, &["category", "year"])?;
+    admin(&req, &state)?;
+    let p = publishing(&state)?;
+    let measure = q
+        .get("category")
+        .filter(|c| !c.is_empty() && c.len() <= 64)
+        .ok_or_else(|| Problem::bad_request("give category=CODE and year=YYYY"))?
+        .clone();
+    let year: u16 = q
+        .get("year")
+        .and_then(|y| y.parse().ok())
+        .ok_or_else(|| Problem::bad_request("give year=YYYY (a year the policy publishes)"))?;
+    match web::block(move || p.preview_districts(&measure, year))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .map_err(Problem::internal)?
+    {
+        Some(v) => Ok(no_store(HttpResponse::Ok().json(v))),
+        None => Err(Problem::not_found(
+            "nothing previewed: POST /admin/api/preview first",
+        )),
     }
 }

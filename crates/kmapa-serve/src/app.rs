@@ -122,6 +122,11 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(|| not_allowed("GET, HEAD"))),
     );
     cfg.service(
+        web::resource("/admin/api/preview/districts")
+            .route(read().to(preview_districts))
+            .default_service(web::to(|| not_allowed("GET, HEAD"))),
+    );
+    cfg.service(
         web::resource("/admin/api/preview")
             .route(web::post().to(preview))
             .default_service(web::to(|| not_allowed("POST"))),
@@ -195,7 +200,8 @@ async fn method_not_allowed() -> HttpResponse {
         crate::admin_api::list_institutions,
         crate::admin_api::add_institution,
         crate::admin_api::edit_institution,
-        crate::admin_api::retire_institution
+        crate::admin_api::retire_institution,
+        crate::admin_api::preview_districts
     ),
     modifiers(&BearerAuth)
 )]

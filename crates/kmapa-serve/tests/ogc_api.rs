@@ -2024,6 +2024,10 @@ async fn the_admin_api_is_for_administrators_only_and_logs_every_action() {
         (Method::POST, "/admin/api/preview"),
         (Method::POST, "/admin/api/publish"),
         (Method::POST, "/admin/api/rollback"),
+        (
+            Method::GET,
+            "/admin/api/preview/districts?category=poverty&year=2024",
+        ),
         (Method::GET, "/admin/api/institutions"),
         (Method::GET, "/admin/api/institutions?format=csv"),
         (Method::POST, "/admin/api/institutions"),

@@ -773,6 +773,52 @@ impl kmapa_serve::admin_api::Publishing for StorePublishing {
         }))
     }
 
+    fn preview_districts(
+        &self,
+        measure: &str,
+        year: u16,
+    ) -> Result<Option<serde_json::Value>, String> {
+        if !self.data_dir.join(PROTECTED_FILE).exists() {
+            return Ok(None);
+        }
+        let tier = read_protected(&self.data_dir).map_err(|e| format!("{e:#}"))?;
+        let latest = Snapshot::load(&self.data_dir, None).map_err(|e| e.to_string())?;
+        let pick =
+            |t: &kmapa_protect::output::ProtectedTier| -> std::collections::BTreeMap<String, bool> {
+                t.cells
+                    .iter()
+                    .filter(|c| {
+                        c.layer == kmapa_protect::output::LayerKind::Districts
+                            && c.measure == measure
+                            && c.year == year
+                            && c.group == "all"
+                    })
+                    .map(|c| (c.unit.clone(), c.status.is_hidden()))
+                    .collect()
+            };
+        let before = pick(&latest.tier);
+        let units: Vec<serde_json::Value> = tier
+            .cells
+            .iter()
+            .filter(|c| {
+                c.layer == kmapa_protect::output::LayerKind::Districts
+                    && c.measure == measure
+                    && c.year == year
+                    && c.group == "all"
+            })
+            .map(|c| {
+                let hidden = c.status.is_hidden();
+                serde_json::json!({
+                    "unit": c.unit, "value": c.value, "hidden": hidden,
+                    "newly_hidden": hidden && before.get(&c.unit) == Some(&false),
+                })
+            })
+            .collect();
+        Ok(Some(serde_json::json!({
+            "category": measure, "year": year, "against": latest.manifest.number, "units": units,
+        })))
+    }
+
     fn publish(&self, _actor: &str, comment: &str) -> Result<Option<serde_json::Value>, String> {
         let _one = self.busy.lock().map_err(|e| e.to_string())?;
         let (common, _) = self.common()?;
