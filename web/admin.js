@@ -28,7 +28,7 @@ const T = {
     institutions: 'Instytucje', insthelp: 'Spis instytucji pomocowych pokazywany na mapie. Każda zmiana jest sprawdzana z kontraktem danych; na mapę trafia przy następnej publikacji.',
     instnew: 'Dodaj instytucję', instcsv: 'Pobierz spis (CSV)', instadd: 'Nowa instytucja', instedit: (id) => `Zmiana instytucji ${id}`, edit: 'Zmień', retire: 'Wycofaj',
     retireq: (n) => `Powód wycofania „${n}” – zostanie zapisany:`, save: 'Zapisz', cancel: 'Anuluj', wholecity: 'całe miasto',
-    pickhelp: 'Położenie: kliknij na mapie albo wpisz współrzędne.', f_name: 'Nazwa', f_type: 'Rodzaj (kod)', f_sector: 'Sektor', f_address: 'Adres',
+    pickhelp: 'Położenie: kliknij na mapie, znajdź adres albo wpisz współrzędne.', geocode: 'Znajdź adres na mapie', f_name: 'Nazwa', f_type: 'Rodzaj (kod)', f_sector: 'Sektor', f_address: 'Adres',
     f_lat: 'Szerokość geogr.', f_lon: 'Długość geogr.', f_phone: 'Telefon', f_email: 'E-mail', f_website: 'Strona WWW', f_hours: 'Godziny otwarcia',
     f_places: 'Miejsca', f_staff: 'Pracownicy', f_categories: 'Problemy, w których pomaga', f_area: 'Obszar działania', f_description: 'Opis',
     sectors: { social_assistance: 'pomoc społeczna', labour_market: 'rynek pracy', police: 'policja', justice: 'wymiar sprawiedliwości i kuratela',
@@ -61,7 +61,7 @@ const T = {
     institutions: 'Institutions', insthelp: 'The directory of helping institutions shown on the map. Every change is checked against the data contract; it reaches the map with the next publish.',
     instnew: 'Add an institution', instcsv: 'Download the directory (CSV)', instadd: 'New institution', instedit: (id) => `Editing institution ${id}`, edit: 'Edit', retire: 'Retire',
     retireq: (n) => `Why is "${n}" retired? (kept with it)`, save: 'Save', cancel: 'Cancel', wholecity: 'the whole city',
-    pickhelp: 'Position: click on the map or type the coordinates.', f_name: 'Name', f_type: 'Type (code)', f_sector: 'Sector', f_address: 'Address',
+    pickhelp: 'Position: click on the map, find the address or type the coordinates.', geocode: 'Find the address on the map', f_name: 'Name', f_type: 'Type (code)', f_sector: 'Sector', f_address: 'Address',
     f_lat: 'Latitude', f_lon: 'Longitude', f_phone: 'Phone', f_email: 'E-mail', f_website: 'Website', f_hours: 'Opening hours',
     f_places: 'Places', f_staff: 'Staff', f_categories: 'Problems it helps with', f_area: 'Area of operation', f_description: 'Description',
     sectors: { social_assistance: 'social assistance', labour_market: 'labour market', police: 'police', justice: 'justice and probation',
@@ -457,6 +457,17 @@ async function openForm(inst) {
 }
 
 $('inst-new').addEventListener('click', () => openForm(null));
+// The address among the city's address points (as ingest geocodes records).
+$('i-geocode').addEventListener('click', async () => {
+  try {
+    const p = await call('GET', `admin/api/geocode?address=${encodeURIComponent($('i-address').value)}`);
+    setPosition(p.lat, p.lon);
+    marker.addTo(picker);
+    picker.easeTo({ center: [p.lon, p.lat], zoom: Math.max(picker.getZoom(), 13), duration: 0 });
+    $('inst-error').textContent = '';
+  } catch (e) { $('inst-error').textContent = e.message; }
+  hook.geocoded = (hook.geocoded || 0) + 1;
+});
 $('inst-cancel').addEventListener('click', () => { $('inst-form').hidden = true; $('inst-error').textContent = ''; });
 for (const id of ['i-lat', 'i-lon']) {
   $(id).addEventListener('change', () => {

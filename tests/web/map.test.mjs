@@ -762,11 +762,26 @@ test('admin panel: an analyst token refused, an administrator adds an analyst an
   await page.fill('#i-name', 'Punkt Interwencji Kryzysowej (test panelu)');
   await page.fill('#i-type', 'crisis_centre');
   await page.selectOption('#i-sector', 'social_assistance');
-  await page.fill('#i-address', 'ul. Testowa 1');
+  // An address the city's address points do not know is refused; one they know is found.
+  await page.fill('#i-address', 'ul. Nieistniejąca 1');
+  k = await page.evaluate(() => window.kmapaAdmin.geocoded || 0);
+  await page.click('#i-geocode');
+  await page.waitForFunction((j) => (window.kmapaAdmin.geocoded || 0) > j, k);
+  assert.match(await page.locator('#inst-error').innerText(), /Nieistniejąca/);
+  const point = fs.readFileSync(path.resolve('data/wroclaw/addresses.csv'), 'utf8').split('\n')[1].split(',');
+  await page.fill('#i-address', `${point[0]} ${point[1]}, ${point[2]}`);
+  k = await page.evaluate(() => window.kmapaAdmin.geocoded || 0);
+  await page.click('#i-geocode');
+  await page.waitForFunction((j) => (window.kmapaAdmin.geocoded || 0) > j, k);
+  assert.equal(await page.locator('#inst-error').innerText(), '');
+  assert.deepEqual([await page.inputValue('#i-lat'), await page.inputValue('#i-lon')], [point[3], point[4]]);
   await page.selectOption('#i-categories', ['crisis_situation', 'domestic_violence']);
   await page.selectOption('#i-area', ['*']);
   await page.fill('#i-website', 'www.example.org');
-  await page.locator('#inst-map canvas').click(); // its middle, scrolled into view
+  // Then placed by a click on the map, a little beside the address found (the marker).
+  const canvas = page.locator('#inst-map canvas');
+  const size = await canvas.boundingBox();
+  await canvas.click({ position: { x: size.width / 2 + 60, y: size.height / 2 + 40 } });
   await page.waitForFunction(() => window.kmapaAdmin.picked > 0);
   assert.match(await page.inputValue('#i-lat'), /^51\.\d{6}$/);
   assert.match(await page.inputValue('#i-lon'), /^1[67]\.\d{6}$/);

@@ -705,6 +705,40 @@ pub trait Directory: Send + Sync {
     /// Retires an institution (kept, with the reason, beside the file). `Ok(None)`: no
     /// such institution.
     fn retire(&self, id: &str, reason: &str) -> Result<Option<serde_json::Value>, String>;
+    /// The position of an address among the city's address points: `Ok(Ok((lat, lon)))`,
+    /// or `Ok(Err(why))` when it is not found (or the city has no address points).
+    fn geocode(&self, address: &str) -> Result<Result<(f64, f64), String>, String>;
+}
+
+/// `GET /admin/api/geocode?address=…`: an address's position among the city's address
+/// points (as ingest geocodes records), for placing an institution.
+#[utoipa::path(get, path = "/admin/api/geocode", tag = "admin",
+    params(("address" = String, Query, description = "Street and house number, e.g. ul. Oławska 1")),
+    responses((status = 200, description = "lat and lon"), (status = 400, description = "No address given"), (status = 401, description = "No valid token"),
+              (status = 403, description = "Not an administrator"), (status = 404, description = "Not among the city's address points"), (status = 503, description = "Not offered by this server")),
+    security(("bearer" = [])))]
+pub async fn geocode(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, Problem> {
+    let q = query(&req, &["address"])?;
+    admin(&req, &state)?;
+    let d = directory(&state)?;
+    let address = q
+        .get("address")
+        .filter(|a| !a.trim().is_empty() && a.len() <= 300)
+        .ok_or_else(|| Problem::bad_request("give address=STREET NUMBER (e.g. ul. Oławska 1)"))?
+        .clone();
+    match web::block(move || d.geocode(&address))
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .map_err(Problem::internal)?
+    {
+        Ok((lat, lon)) => Ok(no_store(
+            HttpResponse::Ok().json(json!({ "lat": lat, "lon": lon })),
+        )),
+        Err(why) => Err(Problem::not_found(why)),
+    }
 }
 
 fn directory(state: &AppState) -> Result<std::sync::Arc<dyn Directory>, Problem> {

@@ -101,6 +101,11 @@ fn admin_routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(|| not_allowed("POST"))),
     );
     cfg.service(
+        web::resource("/admin/api/geocode")
+            .route(read().to(geocode))
+            .default_service(web::to(|| not_allowed("GET, HEAD"))),
+    );
+    cfg.service(
         web::resource("/admin/api/institutions")
             .route(read().to(list_institutions))
             .route(web::post().to(add_institution))
@@ -201,7 +206,8 @@ async fn method_not_allowed() -> HttpResponse {
         crate::admin_api::add_institution,
         crate::admin_api::edit_institution,
         crate::admin_api::retire_institution,
-        crate::admin_api::preview_districts
+        crate::admin_api::preview_districts,
+        crate::admin_api::geocode
     ),
     modifiers(&BearerAuth)
 )]

@@ -2028,6 +2028,7 @@ async fn the_admin_api_is_for_administrators_only_and_logs_every_action() {
             Method::GET,
             "/admin/api/preview/districts?category=poverty&year=2024",
         ),
+        (Method::GET, "/admin/api/geocode?address=ul.%20Olawska%201"),
         (Method::GET, "/admin/api/institutions"),
         (Method::GET, "/admin/api/institutions?format=csv"),
         (Method::POST, "/admin/api/institutions"),

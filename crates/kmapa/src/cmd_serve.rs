@@ -583,6 +583,24 @@ fn record_json(header: &csv::StringRecord, row: &csv::StringRecord) -> serde_jso
 }
 
 impl kmapa_serve::admin_api::Directory for StoreDirectory {
+    fn geocode(&self, address: &str) -> Result<Result<(f64, f64), String>, String> {
+        let vocabulary =
+            kmapa_model::Vocabulary::read(&self.vocabulary).map_err(|e| e.to_string())?;
+        let city =
+            kmapa_geo::City::load(&self.city_dir()?, &vocabulary).map_err(|e| e.to_string())?;
+        let Some(points) = city.addresses.as_ref().filter(|p| !p.is_empty()) else {
+            return Ok(Err(
+                "the city has no address points (addresses.csv; `kmapa city addresses --prg`): pick the position on the map".into(),
+            ));
+        };
+        // As addresses are written in the directory ("ul. Prosta 63, 50-324"): the street
+        // and number before the postcode.
+        let street = address.split(',').next().unwrap_or(address);
+        Ok(kmapa_geo::geocode::Geocoder::new(points)
+            .geocode(street)
+            .map_err(|e| format!("{address:?}: {e}")))
+    }
+
     fn list(&self) -> Result<Vec<serde_json::Value>, String> {
         let (header, rows) = self.read()?;
         Ok(rows.iter().map(|r| record_json(&header, r)).collect())
