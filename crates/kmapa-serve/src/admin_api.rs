@@ -281,10 +281,7 @@ pub async fn list_batches(
     query(&req, &[])?;
     admin(&req, &state)?;
     let b = batches(&state)?;
-    let list = web::block(move || b.list())
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-        .map_err(Problem::internal)?;
+    let list = blocking(move || b.list()).await?;
     Ok(no_store(
         HttpResponse::Ok().json(json!({ "batches": list })),
     ))
@@ -554,10 +551,7 @@ pub async fn list_snapshots(
     query(&req, &[])?;
     admin(&req, &state)?;
     let p = publishing(&state)?;
-    let list = web::block(move || p.snapshots())
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-        .map_err(Problem::internal)?;
+    let list = blocking(move || p.snapshots()).await?;
     Ok(no_store(HttpResponse::Ok().json(json!({
         "served": state.served.manifest.number,
         "snapshots": list,
@@ -729,11 +723,7 @@ pub async fn geocode(
         .filter(|a| !a.trim().is_empty() && a.len() <= 300)
         .ok_or_else(|| Problem::bad_request("give address=STREET NUMBER (e.g. ul. Oławska 1)"))?
         .clone();
-    match web::block(move || d.geocode(&address))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-        .map_err(Problem::internal)?
-    {
+    match blocking(move || d.geocode(&address)).await? {
         Ok((lat, lon)) => Ok(no_store(
             HttpResponse::Ok().json(json!({ "lat": lat, "lon": lon })),
         )),
@@ -765,19 +755,13 @@ pub async fn list_institutions(
     let d = directory(&state)?;
     match q.get("format").map(String::as_str) {
         None | Some("json") => {
-            let list = web::block(move || d.list())
-                .await
-                .map_err(|e| Problem::internal(e.to_string()))?
-                .map_err(Problem::internal)?;
+            let list = blocking(move || d.list()).await?;
             Ok(no_store(
                 HttpResponse::Ok().json(json!({ "institutions": list })),
             ))
         }
         Some("csv") => {
-            let csv = web::block(move || d.csv())
-                .await
-                .map_err(|e| Problem::internal(e.to_string()))?
-                .map_err(Problem::internal)?;
+            let csv = blocking(move || d.csv()).await?;
             Ok(no_store(
                 HttpResponse::Ok()
                     .content_type("text/csv; charset=utf-8")
@@ -941,14 +925,20 @@ pub async fn preview_districts(
         .get("year")
         .and_then(|y| y.parse().ok())
         .ok_or_else(|| Problem::bad_request("give year=YYYY (a year the policy publishes)"))?;
-    match web::block(move || p.preview_districts(&measure, year))
-        .await
-        .map_err(|e| Problem::internal(e.to_string()))?
-        .map_err(Problem::internal)?
-    {
+    match blocking(move || p.preview_districts(&measure, year)).await? {
         Some(v) => Ok(no_store(HttpResponse::Ok().json(v))),
         None => Err(Problem::not_found(
             "nothing previewed: POST /admin/api/preview first",
         )),
     }
+}
+
+/// Runs `f` on the blocking pool; its error, or the pool's, as a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, Problem> {
+    web::block(f)
+        .await
+        .map_err(|e| Problem::internal(e.to_string()))?
+        .map_err(Problem::internal)
 }

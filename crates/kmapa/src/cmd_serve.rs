@@ -801,34 +801,28 @@ impl kmapa_serve::admin_api::Publishing for StorePublishing {
         }
         let tier = read_protected(&self.data_dir).map_err(|e| format!("{e:#}"))?;
         let latest = Snapshot::load(&self.data_dir, None).map_err(|e| e.to_string())?;
-        let pick =
-            |t: &kmapa_protect::output::ProtectedTier| -> std::collections::BTreeMap<String, bool> {
-                t.cells
-                    .iter()
-                    .filter(|c| {
-                        c.layer == kmapa_protect::output::LayerKind::Districts
-                            && c.measure == measure
-                            && c.year == year
-                            && c.group == "all"
-                    })
-                    .map(|c| (c.unit.clone(), c.status.is_hidden()))
-                    .collect()
-            };
-        let before = pick(&latest.tier);
+        let wanted = |c: &&kmapa_protect::output::PublishedCell| {
+            c.layer == kmapa_protect::output::LayerKind::Districts
+                && c.measure == measure
+                && c.year == year
+                && c.group == "all"
+        };
+        let before: std::collections::BTreeMap<&str, bool> = latest
+            .tier
+            .cells
+            .iter()
+            .filter(wanted)
+            .map(|c| (c.unit.as_str(), c.status.is_hidden()))
+            .collect();
         let units: Vec<serde_json::Value> = tier
             .cells
             .iter()
-            .filter(|c| {
-                c.layer == kmapa_protect::output::LayerKind::Districts
-                    && c.measure == measure
-                    && c.year == year
-                    && c.group == "all"
-            })
+            .filter(wanted)
             .map(|c| {
                 let hidden = c.status.is_hidden();
                 serde_json::json!({
                     "unit": c.unit, "value": c.value, "hidden": hidden,
-                    "newly_hidden": hidden && before.get(&c.unit) == Some(&false),
+                    "newly_hidden": hidden && before.get(c.unit.as_str()) == Some(&false),
                 })
             })
             .collect();
