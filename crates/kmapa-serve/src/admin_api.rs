@@ -261,12 +261,10 @@ pub trait Batches: Send + Sync {
 }
 
 fn batches(state: &AppState) -> Result<std::sync::Arc<dyn Batches>, Problem> {
-    state.batches.clone().ok_or_else(|| Problem {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        title: "Not offered",
-        detail: "this server does not manage batches (run `kmapa serve` on the data directory)"
-            .into(),
-    })
+    offered(
+        &state.batches,
+        "this server does not manage batches (run `kmapa serve` on the data directory)",
+    )
 }
 
 /// `GET /admin/api/batches`: every ingested batch with its summary and status.
@@ -519,23 +517,17 @@ pub trait Publishing: Send + Sync {
     ) -> Result<Option<serde_json::Value>, String>;
     /// Publishes the previewed tier with a comment; `Ok(None)`: nothing previewed, or the
     /// latest snapshot already holds it.
-    fn publish(&self, actor: &str, comment: &str) -> Result<Option<serde_json::Value>, String>;
+    fn publish(&self, comment: &str) -> Result<Option<serde_json::Value>, String>;
     /// Publishes snapshot `number`'s files again as a new snapshot; `Ok(None)`: no such
     /// snapshot.
-    fn rollback(
-        &self,
-        actor: &str,
-        number: u32,
-        comment: &str,
-    ) -> Result<Option<serde_json::Value>, String>;
+    fn rollback(&self, number: u32, comment: &str) -> Result<Option<serde_json::Value>, String>;
 }
 
 fn publishing(state: &AppState) -> Result<std::sync::Arc<dyn Publishing>, Problem> {
-    state.publishing.clone().ok_or_else(|| Problem {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        title: "Not offered",
-        detail: "this server does not publish (run `kmapa serve` on the data directory)".into(),
-    })
+    offered(
+        &state.publishing,
+        "this server does not publish (run `kmapa serve` on the data directory)",
+    )
 }
 
 /// `GET /admin/api/snapshots`: every published snapshot, newest first, and the one
@@ -624,15 +616,15 @@ pub async fn publish(
         ));
     }
     let p = publishing(&state)?;
-    let (a, c) = (actor.clone(), comment.clone());
+    let c = comment.clone();
     let (what, done) = match (action.as_str(), body.snapshot) {
         ("publish", None) => (
             "publish".to_string(),
-            web::block(move || p.publish(&a, &c)).await,
+            web::block(move || p.publish(&c)).await,
         ),
         ("rollback", Some(n)) => (
             format!("roll back to snapshot {n}"),
-            web::block(move || p.rollback(&a, n, &c)).await,
+            web::block(move || p.rollback(n, &c)).await,
         ),
         ("publish", Some(_)) => {
             return Err(Problem::bad_request(
@@ -732,11 +724,10 @@ pub async fn geocode(
 }
 
 fn directory(state: &AppState) -> Result<std::sync::Arc<dyn Directory>, Problem> {
-    state.directory.clone().ok_or_else(|| Problem {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        title: "Not offered",
-        detail: "this server does not keep the institutions directory (run `kmapa serve` on the data directory)".into(),
-    })
+    offered(
+        &state.directory,
+        "this server does not keep the institutions directory (run `kmapa serve` on the data directory)",
+    )
 }
 
 /// `GET /admin/api/institutions` (`?format=csv`: the file): the institutions directory
@@ -941,4 +932,16 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(|e| Problem::internal(e.to_string()))?
         .map_err(Problem::internal)
+}
+
+/// What the store's owner handed the server, or 503 saying so.
+fn offered<T: ?Sized>(
+    part: &Option<std::sync::Arc<T>>,
+    detail: &str,
+) -> Result<std::sync::Arc<T>, Problem> {
+    part.clone().ok_or_else(|| Problem {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        title: "Not offered",
+        detail: detail.into(),
+    })
 }

@@ -831,7 +831,7 @@ impl kmapa_serve::admin_api::Publishing for StorePublishing {
         })))
     }
 
-    fn publish(&self, _actor: &str, comment: &str) -> Result<Option<serde_json::Value>, String> {
+    fn publish(&self, comment: &str) -> Result<Option<serde_json::Value>, String> {
         let _one = self.busy.lock().map_err(|e| e.to_string())?;
         let (common, _) = self.common()?;
         if !self.data_dir.join(PROTECTED_FILE).exists() {
@@ -843,12 +843,7 @@ impl kmapa_serve::admin_api::Publishing for StorePublishing {
         }
     }
 
-    fn rollback(
-        &self,
-        _actor: &str,
-        number: u32,
-        comment: &str,
-    ) -> Result<Option<serde_json::Value>, String> {
+    fn rollback(&self, number: u32, comment: &str) -> Result<Option<serde_json::Value>, String> {
         let _one = self.busy.lock().map_err(|e| e.to_string())?;
         Ok(snapshot::republish(&self.data_dir, number, Some(comment))
             .map_err(|e| e.to_string())?
