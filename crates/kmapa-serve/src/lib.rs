@@ -229,11 +229,15 @@ pub fn run(opts: &ServeOptions, first: snapshot::Snapshot, extras: Extras) -> an
                 }
                 futures_util::future::Either::Right((_, task)) => task,
             };
-            // The next snapshot's server accepts on the same socket before this one
-            // stops (gracefully: the requests in flight are answered), so no connection
-            // finds nobody listening.
+            // This server stops accepting (connections wait in the socket's queue), the
+            // next snapshot's server starts accepting on the same socket, and this one
+            // stops once the requests it took have had time to be read and answered
+            // (a graceful stop waits for requests in flight, not for connections whose
+            // request has not been read yet).
+            handle.pause().await;
             let snap = snapshot::Snapshot::load(&opts.data_dir, None)?;
             (server, reload) = start(opts, &extras, &listener, &snap)?;
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(500)).await;
             handle.stop(true).await;
             let _ = task.await;
         }
