@@ -25,6 +25,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       tierpublic: 'Warstwa publiczna', tieranalyst: 'Warstwa analityczna – wartości lekko zaburzone (CKM), nie do publikacji',
       hidden: 'ukryte dla ochrony prywatności', hiddenlegend: 'ukryte (ochrona prywatności)',
       hiddennote: (k) => `Ukrywamy liczby mniejsze niż ${k} osób oraz te, z których dałoby się je wyliczyć.`,
+      counted: 'Liczone', countpersons: 'osoby', countfamilies: 'rodziny (gospodarstwa domowe)', families: 'rodz.', countfam: 'liczba rodzin',
       none: 'nikt', persons: 'os.', per1000: 'na 1000', perkm2: 'os. na km²', density: 'osoby na km² (heksagony różnej wielkości)', synthetic: 'DANE SYNTETYCZNE (demonstracyjne) – nie opisują prawdziwych osób.',
       attribution: 'Granice osiedli © współtwórcy OpenStreetMap (ODbL)', ops: 'OPS (pomoc społeczna)', pup: 'PUP (urząd pracy)',
       snapshot: 'migawka', policy: 'polityka', nodata: 'Brak danych dla tego wyboru.', change: 'zmiana',
@@ -83,6 +84,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       tierpublic: 'Public tier', tieranalyst: 'Analyst tier – values slightly perturbed (CKM), not for publication',
       hidden: 'hidden to protect privacy', hiddenlegend: 'hidden (privacy protection)',
       hiddennote: (k) => `Numbers under ${k} people, and those they could be worked out from, are hidden.`,
+      counted: 'Counted', countpersons: 'persons', countfamilies: 'families (households)', families: 'families', countfam: 'families',
       none: 'nobody', persons: 'people', per1000: 'per 1,000', perkm2: 'people per km²', density: 'people per km² (hexagons of different sizes)', synthetic: 'SYNTHETIC DATA (demonstration) – describes no real people.',
       attribution: 'District boundaries © OpenStreetMap contributors (ODbL)', ops: 'OPS (social assistance)', pup: 'PUP (labour office)',
       snapshot: 'snapshot', policy: 'policy', nodata: 'No data for this choice.', change: 'change',
@@ -161,6 +163,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     year: q.get('year') || '',
     compare: q.get('compare') || '',
     measure: q.get('measure') === 'rate_per_1000' ? 'rate_per_1000' : 'value',
+    counted: q.get('counted') === 'households' ? 'households' : 'persons',
     layer: ['districts', 'parents', 'hex'].includes(q.get('layer')) ? q.get('layer') : 'districts',
     district: q.get('district') || '',
     inst: q.get('inst') === '1',
@@ -212,7 +215,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       ? getJSON(`analyst/layers/${layer.replace('-', '_')}/items?category=${encodeURIComponent(category)}&year=${year}`, { Authorization: 'Bearer ' + token })
       : getJSON(isStatic()
         ? `problems/${layer}/${encodeURIComponent(category)}/${year}.geojson`
-        : `collections/problems-${layer}/items?category=${encodeURIComponent(category)}&year=${year}&limit=10000`),
+        : `collections/problems-${layer}/items?category=${encodeURIComponent(category)}&year=${year}&limit=10000${families() ? '&counted=households' : ''}`),
     profile: (code) => getJSON(isStatic() ? `profiles/${encodeURIComponent(code)}.json` : `api/v1/districts/${encodeURIComponent(code)}/profile`),
     analystLayers: (tok) => getJSON('analyst/layers', { Authorization: 'Bearer ' + tok }),
     report: (code, year) => getJSON(isStatic() ? `reports/${encodeURIComponent(code)}/${year}.json` : `api/v1/reports/${encodeURIComponent(code)}?year=${year}`),
@@ -328,6 +331,12 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
   // The public tier may publish only some measures on hexagons; the others show districts.
   const hexFallback = () => state.layer === 'hex' && tier === 'public' && snapshot.hexagon_measures
     && !snapshot.hexagon_measures.includes(state.category);
+  // Families (households) where the public tier publishes them: the measure's
+  // vocabulary entry says so, at districts and parent areas.
+  const familiesOffered = () => tier === 'public' && !isStatic() && state.view === 'map'
+    && ['districts', 'parents'].includes(state.layer)
+    && ((category(state.category) || {}).counted || []).includes('households');
+  const families = () => state.counted === 'households' && familiesOffered();
   function currentLayer() {
     if (state.view !== 'map' || hexFallback()) return 'districts';
     return state.layer === 'hex' ? hexLayer() : state.layer;
@@ -355,7 +364,13 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     return pop ? roundTo((p.value / pop) * 1000, 1) : null;
   }
 
+  // The persons/families switch: families only where published.
+  function syncCounted() {
+    $('counted').value = families() ? 'households' : 'persons';
+    $('counted').disabled = !familiesOffered();
+  }
   async function render() {
+    syncCounted();
     $('revit').hidden = state.view !== 'revit';
     document.body.dataset.view = state.view;
     if (state.view === 'needs') return renderNeeds();
@@ -728,7 +743,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     box.replaceChildren();
     box.classList.remove('needs');
     const c = category(state.category);
-    const what = density(shownLayer) ? t('density') : state.measure === 'value' ? t('count') : t('rate');
+    const what = density(shownLayer) ? t('density') : state.measure === 'value' ? t(families() ? 'countfam' : 'count') : t('rate');
     box.append(el('strong', { text: `${label(c) || state.category}, ${cmp ? `${t('change')} ${cmp} → ${state.year}` : state.year} – ${what}` }));
     if (empty) { box.append(el('div', { class: 'note', text: t('nodata') })); return; }
     for (const [col, txt] of classes.rows) {
@@ -763,7 +778,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
       const sign = p.v > 0 ? '+' : '';
       parts.push(el('div', { text: `${t('change')} ${state.compare} → ${state.year}: ${sign}${fmt(p.v)}` }));
     } else {
-      const unitTxt = state.measure === 'value' ? t('persons') : t('per1000');
+      const unitTxt = state.measure === 'value' ? t(families() ? 'families' : 'persons') : t('per1000');
       if (density(shownLayer) && s.value !== undefined) {
         parts.push(el('div', { text: s.value === 0 ? `0 (${t('none')})` : `${num(s.value)} ${t('persons')} – ${fmt(p.v)} ${t('perkm2')}` }));
       } else {
@@ -1073,6 +1088,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
   // ---------- controls, language, tiers, URL ----------
   function pushState() {
     const p = new URLSearchParams({ category: state.category, year: state.year, measure: state.measure, layer: state.layer, lang: state.lang });
+    if (families()) p.set('counted', 'households');
     if (state.compare) p.set('compare', state.compare);
     if (state.district) p.set('district', state.district);
     if (state.inst) p.set('inst', '1');
@@ -1158,6 +1174,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     $('inst').checked = state.inst;
     $('inst-serves').checked = state.instServes;
     $('measure').value = state.measure;
+    syncCounted();
     $('layer').value = state.layer;
     $('view').value = state.view;
     // What does not apply to needs against help (districts, the public tier, one year).
@@ -1225,6 +1242,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     });
     $('compare').addEventListener('change', (e) => { state.compare = e.target.value; render(); });
     $('measure').addEventListener('change', (e) => { state.measure = e.target.value; render(); });
+    $('counted').addEventListener('change', (e) => { state.counted = e.target.value; render(); });
     $('layer').addEventListener('change', (e) => { state.layer = e.target.value; render(); });
     $('view').addEventListener('change', (e) => {
       state.view = e.target.value;

@@ -59,6 +59,9 @@ def get_json(base, path):
     return json.loads(get(base, path))
 
 
+HOUSEHOLDS = "#households"
+
+
 class Contradiction(Exception):
     """The published values break a relation the attacker assumed (an exception, not
     SystemExit: in a worker process SystemExit would leave the pool waiting forever)."""
@@ -107,6 +110,20 @@ class Published:
                     )
                 key = (layer, row["unit"], row["category"], row["group"], int(row["year"]))
                 self.cells[key] = (value, status)
+        # Households (families), where the policy publishes them: a measure of their
+        # own, `<code>#households`, at the city, parent areas and districts.
+        self.households = set()
+        for layer in ("city", "parents", "districts"):
+            text = get(base, f"/api/v1/table.csv?layer={layer}&counted=households").decode("utf-8")
+            for row in csv.DictReader(io.StringIO(text)):
+                if row["counted"] != "households" or row["group"] != "all":
+                    raise SystemExit(f"{layer} {row}: not a households row of everyone")
+                value = None if row["value"] == "" else int(row["value"])
+                if (value is None) != (row["status"] == "hidden"):
+                    raise SystemExit(f"{layer} {row}: value and status disagree")
+                key = (layer, row["unit"], row["category"] + HOUSEHOLDS, "all", int(row["year"]))
+                self.cells[key] = (value, row["status"])
+                self.households.add(row["category"])
         self.hexes = sorted({u for (l, u, *_rest) in self.cells if l.startswith("h3")})
 
     def with_reasons(self, protected_json):
@@ -252,6 +269,38 @@ class Family:
                 for d, v in none_var.items():
                     units[("piece", f"{d}×none", m)] = ("var", v)
                 self.hex_of[m] = (layer, hexes, piece)
+        # Households of the measures published that way: the same geography, at most
+        # the persons of the same measure and unit, at least one where persons are
+        # shown to be some (and persons where households are), and among themselves
+        # as persons are (a sub-row's at most its category's, a category's at most the
+        # total's; the total at most the sum of the top categories' where all are
+        # published).
+        hh = [m for m in self.measures if m in pub.households]
+        for m in hh:
+            hm = m + HOUSEHOLDS
+            units[("city", "city", hm)] = cell("city", "city", hm)
+            for p in parents:
+                units[("parents", p, hm)] = cell("parents", p, hm)
+            for d in districts:
+                units[("districts", d, hm)] = cell("districts", d, hm)
+            for p in parents:
+                self.eq(units[("parents", p, hm)], [units[("districts", d, hm)] for d in districts if districts[d]["parent"] == p])
+            self.eq(units[("city", "city", hm)],
+                    [units[("parents", p, hm)] for p in parents]
+                    + [units[("districts", d, hm)] for d in districts if not districts[d]["parent"]])
+            for (l, u, mm), x in list(units.items()):
+                if mm != hm or x is None:
+                    continue
+                persons = units.get((l, u, m))
+                self.le_terms(x, persons)
+                if x[0] == "const" and x[1] >= 1 and persons is not None and persons[0] == "var":
+                    self._row([(-1.0, persons), (1.0, ("const", 1.0))], "le")
+                if persons is not None and persons[0] == "const" and persons[1] >= 1 and x[0] == "var":
+                    self._row([(-1.0, x), (1.0, ("const", 1.0))], "le")
+                parent = parent_of_cat.get(m) if m != total else None
+                up = parent if parent in hh else (total if m != total and total in hh and not parent else None)
+                if up is not None and (l, u, up + HOUSEHOLDS) in units:
+                    self.le_terms(x, units[(l, u, up + HOUSEHOLDS)])
         # Relations between measures, unit by unit (and piece by piece where both
         # measures are on hexagons).
         tops = [c for c in self.measures[:-1] if not parent_of_cat.get(c)]
@@ -269,6 +318,9 @@ class Family:
                     self.le_terms(x, t)
             if t is not None and all((l, u, c) in units for c in tops) and tops:
                 self.sum_ge(t, [units[(l, u, c)] for c in tops])
+            th = units.get((l, u, total + HOUSEHOLDS))
+            if th is not None and tops and all((l, u, c + HOUSEHOLDS) in units for c in tops):
+                self.sum_ge(th, [units[(l, u, c + HOUSEHOLDS)] for c in tops])
         # Where two related measures have different hexagons (the adaptive layer), the
         # relation holds between the finer hexagons' sum and the coarser hexagon that
         # holds them, hexagon by hexagon and piece by piece.
@@ -883,6 +935,7 @@ class Toy:
     def __init__(self, k, width, districts, cells, measure, source, year):
         self.k, self.width, self.years = k, width, [year]
         self.hex_layers, self.hex_measures, self.hexes = [], set(), []
+        self.households = set()
         self.vocabulary = [{"code": measure, "source": source, "parent": None, "years": [year]}]
         self.districts = {d: {"parent": p, "population": {year: 10_000}} for d, p in districts.items()}
         self.cells = {(l, u, measure, "all", year): v for (l, u), v in cells.items()}

@@ -152,6 +152,36 @@ test('changing category and year changes the drawn values and the legend; state 
   await context.close();
 });
 
+test('persons or families: the switch draws the households the API publishes, only where they are published', async () => {
+  const { page, context, errors } = await open(BASE + '/?category=any_ops');
+  const year = await page.locator('#year-value').innerText();
+  assert.equal(await page.locator('#counted').isDisabled(), false, 'families are published for all OPS clients');
+  const persons = Object.fromEntries((await page.evaluate(() => window.kmapa.shown())).map((s) => [s.unit, s.v]));
+  await afterRender(page, () => page.selectOption('#counted', 'households'));
+  assert.match(await legend(page), /liczba rodzin/);
+  const api = await getJSON(`${BASE}/collections/problems-districts/items?category=any_ops&year=${year}&counted=households&limit=1000`);
+  assert.ok(api.features.length > 10);
+  const drawnValues = Object.fromEntries((await page.evaluate(() => window.kmapa.shown())).map((s) => [s.unit, s.v]));
+  let fewer = 0;
+  for (const f of api.features) {
+    assert.equal(f.properties.counted, 'households');
+    assert.equal(drawnValues[f.properties.unit], f.properties.value, f.properties.unit);
+    if (f.properties.value !== null && persons[f.properties.unit] !== null) {
+      assert.ok(f.properties.value <= persons[f.properties.unit], `${f.properties.unit}: more families than persons`);
+      if (f.properties.value < persons[f.properties.unit]) fewer += 1;
+    }
+  }
+  assert.ok(fewer > 10, 'families are fewer than persons in most districts');
+  assert.equal(new URL(page.url()).searchParams.get('counted'), 'households');
+  // A problem published for persons only: the switch is off and persons are drawn.
+  await afterRender(page, () => page.selectOption('#category', 'any_pup'));
+  assert.equal(await page.locator('#counted').isDisabled(), true);
+  assert.match(await legend(page), /liczba osób/);
+  assert.equal(new URL(page.url()).searchParams.get('counted'), null);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a hidden cell is hatched and its tooltip says why, in plain words', async () => {
   // Find a category and year with a district under the threshold, from the API.
   const vocab = await getJSON(`${BASE}/api/v1/vocabulary`);

@@ -138,6 +138,8 @@ impl Earlier {
 fn exact_values(tier: &ProtectedTier) -> PublicValues {
     tier.cells
         .iter()
+        // Households are not part of the analyst tier's system (docs/privacy.md §5).
+        .filter(|c| c.counted.is_persons())
         .filter_map(|c| {
             let v = c.value?;
             // The adaptive layer's hexagons are hexagons of their own resolution.

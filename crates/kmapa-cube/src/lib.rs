@@ -43,6 +43,9 @@ struct Fact {
     sex: u8,
     /// 0 unknown, else 1 + index in `AgeBand::ALL`.
     age: u8,
+    /// The person's household that year (a number; a person without one is a
+    /// household of their own). While loading: the index of the person's place.
+    household: u32,
 }
 
 /// A breakdown group of persons: everyone, or one value (known or not) of sex or age
@@ -135,6 +138,10 @@ pub enum Measure {
     AnyOf(Source),
 }
 
+/// What a count counts: distinct persons, or distinct households (families, as the
+/// welfare centres' MRPiPS-03 report counts them beside the persons in them).
+pub use kmapa_protect::output::Counted;
+
 /// A count of distinct persons and its cell key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Count {
@@ -157,6 +164,8 @@ pub enum Level {
 
 pub struct Cube {
     facts: Vec<Fact>,
+    /// Households numbered (named ones, then one per person-year without a household).
+    households: u32,
     /// Per person number: the record key (a number no person has, a zero key, never used).
     keys: Vec<RecordKey>,
     /// Per category: its source.
@@ -193,6 +202,8 @@ pub struct CubeBuilder<'a> {
     /// Rows of a batch read at a time.
     slice_rows: usize,
     layer: &'a DistrictLayer,
+    /// Records seen so far (the load order that decides whose record is first).
+    seq: u64,
 }
 
 /// The persons of one shard, with their facts (`person` numbered within the shard).
@@ -204,6 +215,8 @@ struct Shard {
     first_place: Vec<u32>,
     places: Vec<Place>,
     facts: Vec<Fact>,
+    /// Household pseudonyms seen in this shard, numbered in order.
+    households: FxHashMap<Box<str>, u32>,
 }
 
 /// Where a person is counted in a year: their first record's place, sex and age band.
@@ -215,6 +228,11 @@ struct Place {
     cell: u64,
     /// The person's next place (another year), or `u32::MAX`.
     next: u32,
+    /// The household (numbered in the shard) of the person's first record of the year
+    /// that names one, or `u32::MAX`.
+    household: u32,
+    /// Where the first record of the year stands in the load order.
+    seq: u64,
 }
 
 /// A record as the cube counts it, its codes resolved.
@@ -225,10 +243,19 @@ struct Resolved {
     cell: u64,
     sex: u8,
     age: u8,
+    /// Position of the record in the load order.
+    seq: u64,
 }
 
 impl Shard {
-    fn add(&mut self, secret: &[u8], counted_in: &[Vec<u16>], person_id: &str, r: Resolved) {
+    fn add(
+        &mut self,
+        secret: &[u8],
+        counted_in: &[Vec<u16>],
+        person_id: &str,
+        household: Option<&str>,
+        r: Resolved,
+    ) {
         let person = match self.persons.get(person_id) {
             Some(&p) => p,
             None => {
@@ -255,8 +282,17 @@ impl Shard {
                 age: r.age,
                 cell: r.cell,
                 next: self.first_place[person as usize],
+                household: u32::MAX,
+                seq: r.seq,
             });
             self.first_place[person as usize] = at;
+        }
+        if let Some(h) = household.filter(|h| !h.is_empty())
+            && self.places[at as usize].household == u32::MAX
+        {
+            let next = self.households.len() as u32;
+            let h = *self.households.entry(h.into()).or_insert(next);
+            self.places[at as usize].household = h;
         }
         let place = &self.places[at as usize];
         for &category in &counted_in[r.category as usize] {
@@ -268,6 +304,7 @@ impl Shard {
                 cell: place.cell,
                 sex: place.sex,
                 age: place.age,
+                household: at,
             });
         }
     }
@@ -318,6 +355,7 @@ impl<'a> CubeBuilder<'a> {
             shards: (0..shards).map(|_| Shard::default()).collect(),
             slice_rows: BATCH_SLICE,
             layer,
+            seq: 0,
         }
     }
 
@@ -344,8 +382,10 @@ impl<'a> CubeBuilder<'a> {
         cell: Option<u64>,
         sex: Option<Sex>,
         age: Option<AgeBand>,
+        seq: u64,
     ) -> Option<Resolved> {
         Some(Resolved {
+            seq,
             year: year as u16,
             category: *categories.get(category)?,
             district: *districts.get(district)?,
@@ -355,8 +395,9 @@ impl<'a> CubeBuilder<'a> {
         })
     }
 
-    /// Adds one record; the category's ancestors are counted too.
-    /// Returns false (and counts nothing) for an unknown category or district.
+    /// Adds one record of a person without a household; the category's ancestors are
+    /// counted too. Returns false (and counts nothing) for an unknown category or
+    /// district.
     #[allow(clippy::too_many_arguments)]
     pub fn add(
         &mut self,
@@ -368,6 +409,26 @@ impl<'a> CubeBuilder<'a> {
         sex: Option<Sex>,
         age: Option<AgeBand>,
     ) -> bool {
+        self.add_member(person_id, None, year, category, district, cell, sex, age)
+    }
+
+    /// [`CubeBuilder::add`], for a person in a household (its pseudonym): the members
+    /// of a household are counted where the household's first record of the year
+    /// places it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_member(
+        &mut self,
+        person_id: &str,
+        household: Option<&str>,
+        year: i32,
+        category: &str,
+        district: &str,
+        cell: Option<u64>,
+        sex: Option<Sex>,
+        age: Option<AgeBand>,
+    ) -> bool {
+        let seq = self.seq;
+        self.seq += 1;
         let Some(r) = Self::resolve(
             &self.categories,
             &self.districts,
@@ -377,11 +438,12 @@ impl<'a> CubeBuilder<'a> {
             cell,
             sex,
             age,
+            seq,
         ) else {
             return false;
         };
         let shard = shard_of(person_id, self.shards.len());
-        self.shards[shard].add(&self.secret, &self.counted_in, person_id, r);
+        self.shards[shard].add(&self.secret, &self.counted_in, person_id, household, r);
         true
     }
 
@@ -409,8 +471,9 @@ impl<'a> CubeBuilder<'a> {
             let year = batch.year[i];
             let age = batch.age_band[i]
                 .or_else(|| batch.birth_year[i].and_then(|b| AgeBand::of_age(year - b)));
-            if self.add(
+            if self.add_member(
                 &batch.person_id[i],
+                batch.household_id[i].as_deref(),
                 year,
                 &batch.category[i],
                 district,
@@ -437,6 +500,7 @@ impl<'a> CubeBuilder<'a> {
         // bounded whatever the batch's size.
         let columns = [
             "person_id",
+            "household_id",
             "year",
             "category",
             "district",
@@ -460,6 +524,7 @@ impl<'a> CubeBuilder<'a> {
     /// Adds the records of one slice of a batch.
     fn add_frame(&mut self, df: &DataFrame) -> PolarsResult<u64> {
         let person = df.column("person_id")?.str()?;
+        let household = df.column("household_id")?.str()?;
         let year = df.column("year")?.i32()?;
         let category = df.column("category")?.str()?;
         let district = df.column("district")?.str()?;
@@ -475,6 +540,8 @@ impl<'a> CubeBuilder<'a> {
             &self.counted_in,
         );
         let count = self.shards.len();
+        let base = self.seq;
+        self.seq += person.len() as u64;
         let added: Vec<u64> = std::thread::scope(|scope| {
             let workers: Vec<_> = self
                 .shards
@@ -487,6 +554,7 @@ impl<'a> CubeBuilder<'a> {
                             .reserve(person.len() / count + person.len() / (4 * count));
                         let rows = person
                             .iter()
+                            .zip(household.iter())
                             .zip(year.iter())
                             .zip(category.iter())
                             .zip(district.iter())
@@ -495,7 +563,8 @@ impl<'a> CubeBuilder<'a> {
                             .zip(age_band.iter())
                             .zip(birth_year.iter());
                         let mut n = 0;
-                        for (((((((p, y), c), d), cell), s), a), b) in rows {
+                        for (row, ((((((((p, h), y), c), d), cell), s), a), b)) in rows.enumerate()
+                        {
                             let (Some(p), Some(y), Some(c), Some(d)) = (p, y, c, d) else {
                                 continue;
                             };
@@ -506,10 +575,11 @@ impl<'a> CubeBuilder<'a> {
                             let a = a
                                 .and_then(|v| v.parse().ok())
                                 .or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
+                            let seq = base + row as u64;
                             if let Some(r) =
-                                Self::resolve(categories, districts, y, c, d, cell, s, a)
+                                Self::resolve(categories, districts, y, c, d, cell, s, a, seq)
                             {
-                                shard.add(secret, counted_in, p, r);
+                                shard.add(secret, counted_in, p, h, r);
                                 n += 1;
                             }
                         }
@@ -526,19 +596,73 @@ impl<'a> CubeBuilder<'a> {
     }
 
     pub fn build(self) -> Cube {
+        // Households numbered across shards (a household's members may be in several),
+        // and each household's place in each year: its first record's.
+        let mut named: FxHashMap<&str, u32> = FxHashMap::default();
+        let global: Vec<Vec<u32>> = self
+            .shards
+            .iter()
+            .map(|shard| {
+                let mut local: Vec<(&str, u32)> =
+                    shard.households.iter().map(|(h, &i)| (&**h, i)).collect();
+                local.sort_unstable_by_key(|&(_, i)| i);
+                local
+                    .into_iter()
+                    .map(|(h, _)| {
+                        let next = named.len() as u32;
+                        *named.entry(h).or_insert(next)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut households = named.len() as u32;
+        drop(named);
+        let mut home: FxHashMap<(u32, u16), (u64, u16, u64)> = FxHashMap::default();
+        for (shard, global) in self.shards.iter().zip(&global) {
+            for p in shard.places.iter().filter(|p| p.household != u32::MAX) {
+                let e = home
+                    .entry((global[p.household as usize], p.year))
+                    .or_insert((u64::MAX, 0, 0));
+                if p.seq < e.0 {
+                    *e = (p.seq, p.district, p.cell);
+                }
+            }
+        }
         // Persons numbered shard by shard, interleaved: person i of shard s is
         // i × shards + s (numbers do not change any count, only their order).
         let count = self.shards.len();
         let most = self.shards.iter().map(|s| s.keys.len()).max().unwrap_or(0);
         let mut keys = vec![RecordKey(0); most * count];
         let mut facts = Vec::with_capacity(self.shards.iter().map(|s| s.facts.len()).sum());
-        for (i, shard) in self.shards.into_iter().enumerate() {
+        for ((i, shard), global) in self.shards.into_iter().enumerate().zip(&global) {
             for (p, key) in shard.keys.into_iter().enumerate() {
                 keys[p * count + i] = key;
             }
-            facts.extend(shard.facts.into_iter().map(|f| Fact {
-                person: f.person * count as u32 + i as u32,
-                ..f
+            // Each place's household, and where it puts the person: a member of a
+            // household where the household is, anyone else a household of their own.
+            let placed: Vec<(u32, u16, u64)> = shard
+                .places
+                .iter()
+                .map(|p| {
+                    if p.household == u32::MAX {
+                        households += 1;
+                        (households - 1, p.district, p.cell)
+                    } else {
+                        let h = global[p.household as usize];
+                        let (_, district, cell) = home[&(h, p.year)];
+                        (h, district, cell)
+                    }
+                })
+                .collect();
+            facts.extend(shard.facts.into_iter().map(|f| {
+                let (household, district, cell) = placed[f.household as usize];
+                Fact {
+                    person: f.person * count as u32 + i as u32,
+                    household,
+                    district,
+                    cell,
+                    ..f
+                }
             }));
         }
         // A person counts once per category and year: every fact of a person in a year
@@ -561,6 +685,7 @@ impl<'a> CubeBuilder<'a> {
             .collect();
         Cube {
             facts,
+            households,
             keys,
             sources: self
                 .vocabulary
@@ -754,6 +879,80 @@ impl Cube {
             .into_iter()
             .map(|(atom, (persons, _))| (atom, u64::from(persons)))
             .collect()
+    }
+
+    /// Households of a measure and year by atom (district, hexagon at `r` or `None`): a
+    /// household counts where its members are placed that year (all of them in one
+    /// place), in a category when any member is counted in it.
+    pub fn household_atoms(
+        &self,
+        r: Option<Resolution>,
+        measure: Measure,
+        year: u16,
+    ) -> std::collections::BTreeMap<(u16, Option<u64>), u64> {
+        let mut out = std::collections::BTreeMap::new();
+        self.for_each_household(measure, year, |f| {
+            *out.entry((f.district, r.and_then(|r| self.hex_at(f, r))))
+                .or_insert(0) += 1;
+        });
+        out
+    }
+
+    /// Households of a measure and year per unit of a level (non-zero only).
+    pub fn household_counts(&self, level: Level, measure: Measure, year: u16) -> Vec<(Unit, u32)> {
+        let mut acc: std::collections::BTreeMap<Unit, u32> = std::collections::BTreeMap::new();
+        self.for_each_household(measure, year, |f| {
+            if let Some(u) = self.unit_of(f, level) {
+                *acc.entry(u).or_insert(0) += 1;
+            }
+        });
+        acc.into_iter().collect()
+    }
+
+    /// [`Cube::measure_atoms`] of persons or of households (everyone only).
+    pub fn counted_atoms(
+        &self,
+        r: Option<Resolution>,
+        measure: Measure,
+        year: u16,
+        group: Group,
+        counted: Counted,
+    ) -> std::collections::BTreeMap<(u16, Option<u64>), u64> {
+        match counted {
+            Counted::Persons => self.measure_atoms(r, measure, year, group),
+            Counted::Households => {
+                assert_eq!(
+                    group,
+                    Group::All,
+                    "households are counted for everyone only"
+                );
+                self.household_atoms(r, measure, year)
+            }
+        }
+    }
+
+    /// Calls `f` with one fact of each household counted in a measure and year (every
+    /// fact of a household in a year has the same place).
+    fn for_each_household(&self, measure: Measure, year: u16, mut f: impl FnMut(&Fact)) {
+        let mut seen = vec![0u64; (self.households as usize).div_ceil(64)];
+        let mut once = |fact: &Fact| {
+            let (word, bit) = (fact.household as usize / 64, 1u64 << (fact.household % 64));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                f(fact);
+            }
+        };
+        match measure {
+            Measure::Category(c) => self.facts_of(c, year).iter().for_each(&mut once),
+            Measure::AnyOf(source) => {
+                let lo = self.facts.partition_point(|f| f.year < year);
+                let hi = self.facts.partition_point(|f| f.year <= year);
+                self.facts[lo..hi]
+                    .iter()
+                    .filter(|f| self.sources[f.category as usize] == source)
+                    .for_each(&mut once);
+            }
+        }
     }
 
     /// Persons and the sum of their record keys (the cell key) per atom (district,

@@ -18,6 +18,11 @@
 //! everywhere (the registered unemployed and all PUP clients, say) are one table
 //! published twice, protected once with one pattern.
 //!
+//! With `households` in the policy, each welfare-centre (OPS) measure is published a
+//! second time counting households (families) at districts, parent areas and the city,
+//! in the same family of tables: households never exceed persons in any unit, nor a
+//! sub-row's households its category's, and a unit with persons has a household.
+//!
 //! Years share no published relation (nothing is summed over years), so tables are
 //! independent once their bounds are known and are protected on all cores.
 
@@ -35,7 +40,7 @@ use kmapa_protect::layers::{
 use kmapa_protect::policy::{Layer, PublicTier};
 use kmapa_protect::table::Table;
 
-use crate::{Cube, Group, Measure};
+use crate::{Counted, Cube, Group, Measure};
 use serde::Serialize;
 
 pub use kmapa_protect::output::{
@@ -51,6 +56,10 @@ pub enum TierError {
         "public.h3_measures names {0:?}, which is no category code, any_ops or any_pup: fix the policy (\"*\" means every measure)"
     )]
     UnknownMeasure(String),
+    #[error(
+        "public.households names {0:?}, which is no welfare-centre (OPS) category code or any_ops: fix the policy (\"*\" means every OPS measure; labour-office records name no households)"
+    )]
+    UnknownHouseholdMeasure(String),
     #[error(
         "{measure} {year}: cell {cell} cannot be protected: every cell that could cover it is hidden already or cannot move without contradicting another table"
     )]
@@ -70,8 +79,13 @@ pub enum TierError {
 struct Entry {
     measure: Measure,
     group: Group,
+    counted: Counted,
     code: String,
 }
+
+/// Sources whose records name households (welfare centres' clients live in families;
+/// the labour office registers persons).
+const HOUSEHOLD_SOURCES: [Source; 1] = [Source::Ops];
 
 /// Everything the tier publishes for one year, before protection.
 struct YearTables {
@@ -103,6 +117,9 @@ struct Layout {
     k: u64,
     /// One adaptive hexagon layer (`h3_adaptive`).
     adaptive: bool,
+    /// Measures published as households beside persons (`*`: every measure of
+    /// [`HOUSEHOLD_SOURCES`]).
+    households: Vec<String>,
 }
 
 fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
@@ -115,6 +132,19 @@ fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
                 .any(|s| **m == format!("any_{}", s.code().to_lowercase()))
     }) {
         return Err(TierError::UnknownMeasure(m.clone()));
+    }
+    if let Some(m) = tier.households.iter().find(|m| {
+        let category = cube
+            .category_codes
+            .iter()
+            .position(|c| c == *m)
+            .map(|i| cube.sources[i]);
+        *m != "*"
+            && !HOUSEHOLD_SOURCES
+                .iter()
+                .any(|s| category == Some(*s) || **m == format!("any_{}", s.code().to_lowercase()))
+    }) {
+        return Err(TierError::UnknownHouseholdMeasure(m.clone()));
     }
     let mut resolutions = Vec::new();
     if hexagons {
@@ -165,6 +195,7 @@ fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
         h3_measures: tier.h3_measures.clone(),
         k: tier.k,
         adaptive: hexagons && tier.h3_adaptive,
+        households: tier.households.clone(),
         groups: std::iter::once(Group::All)
             .chain(tier.breakdowns.iter().flat_map(|&b| Group::of(b)))
             .collect(),
@@ -207,24 +238,50 @@ fn all_year_tables(
     }))
 }
 
+/// The source of a measure.
+fn source_of(vocabulary: &Vocabulary, measure: Measure) -> Source {
+    match measure {
+        Measure::Category(c) => vocabulary.categories()[c as usize].source,
+        Measure::AnyOf(s) => s,
+    }
+}
+
 fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16) -> YearTables {
-    let measures: Vec<Entry> = measures(cube, vocabulary, year)
-        .into_iter()
+    let listed = measures(cube, vocabulary, year);
+    let mut measures: Vec<Entry> = listed
+        .iter()
         .flat_map(|(measure, code)| {
             layout.groups.iter().map(move |&group| Entry {
-                measure,
+                measure: *measure,
                 group,
+                counted: Counted::Persons,
                 code: code.clone(),
             })
         })
         .collect();
+    if !layout.households.is_empty() {
+        measures.extend(
+            listed
+                .iter()
+                .filter(|(m, code)| {
+                    HOUSEHOLD_SOURCES.contains(&source_of(vocabulary, *m))
+                        && layout.households.iter().any(|h| h == "*" || h == code)
+                })
+                .map(|(measure, code)| Entry {
+                    measure: *measure,
+                    group: Group::All,
+                    counted: Counted::Households,
+                    code: code.clone(),
+                }),
+        );
+    }
     let mut tables = Vec::with_capacity(measures.len());
     let mut cells = LayerCells::default();
     for e in &measures {
         let mut atoms: BTreeMap<(u16, Option<u64>), u64> =
             layout.support.iter().map(|a| (*a, 0)).collect();
         let r = layout.resolutions.first().copied();
-        for (a, v) in cube.measure_atoms(r, e.measure, year, e.group) {
+        for (a, v) in cube.counted_atoms(r, e.measure, year, e.group, e.counted) {
             atoms.insert(a, v);
         }
         let (mut t, c) = build(&LayerCounts {
@@ -238,7 +295,9 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
                 } else {
                     layout.breakdown_publish
                 };
-                p.hexagons &= layout.h3_measures.iter().any(|m| m == "*" || *m == e.code);
+                // Households at districts, parent areas and the city only.
+                p.hexagons &= e.counted == Counted::Persons
+                    && layout.h3_measures.iter().any(|m| m == "*" || *m == e.code);
                 p
             },
             hex_levels: layout.hex_levels.clone(),
@@ -354,16 +413,14 @@ fn family(
         .measures
         .iter()
         .enumerate()
-        .filter(|(_, e)| match e.measure {
-            Measure::Category(c) => vocabulary.categories()[c as usize].source == source,
-            Measure::AnyOf(s) => s == source,
-        })
+        .filter(|(_, e)| source_of(vocabulary, e.measure) == source)
         .map(|(i, _)| i)
         .collect();
-    let local = |m: Measure, g: Group| {
-        members
-            .iter()
-            .position(|&i| yt.measures[i].measure == m && yt.measures[i].group == g)
+    let local = |m: Measure, g: Group, counted: Counted| {
+        members.iter().position(|&i| {
+            let e = &yt.measures[i];
+            e.measure == m && e.group == g && e.counted == counted
+        })
     };
     // On the adaptive hexagon layer a hexagon that would be hidden is merged into a
     // larger one instead, which loses far less than hiding a district: the other
@@ -398,19 +455,40 @@ fn family(
         weights,
         caps,
         fixed: members.iter().map(|&i| yt.fixed[i].clone()).collect(),
+        households_of: members
+            .iter()
+            .map(|&i| {
+                let e = &yt.measures[i];
+                (e.counted == Counted::Households)
+                    .then(|| local(e.measure, e.group, Counted::Persons))
+                    .flatten()
+            })
+            .collect(),
         ..Default::default()
     };
-    let mut tops: BTreeMap<Group, Vec<usize>> = BTreeMap::new();
+    let mut tops: BTreeMap<(Group, Counted), Vec<usize>> = BTreeMap::new();
     // Parts of each breakdown of each measure: (measure, breakdown is sex) → tables.
     let mut splits: BTreeMap<(Measure, bool), Vec<usize>> = BTreeMap::new();
     for (li, &i) in members.iter().enumerate() {
-        let Entry { measure, group, .. } = yt.measures[i];
-        let total = local(Measure::AnyOf(source), group);
+        let Entry {
+            measure,
+            group,
+            counted,
+            ..
+        } = yt.measures[i];
+        let total = local(Measure::AnyOf(source), group, counted);
+        if counted == Counted::Households {
+            // A measure's households never exceed its persons.
+            f.pairs.push((
+                li,
+                local(measure, group, Counted::Persons).expect("persons of the measure"),
+            ));
+        }
         if group != Group::All {
             // A breakdown group never exceeds everyone, and the groups of one
             // breakdown add up to everyone.
             f.pairs
-                .push((li, local(measure, Group::All).expect("everyone")));
+                .push((li, local(measure, Group::All, counted).expect("everyone")));
             splits
                 .entry((measure, matches!(group, Group::Sex(_))))
                 .or_default()
@@ -425,7 +503,7 @@ fn family(
                     .category_codes
                     .iter()
                     .position(|x| x == p)
-                    .and_then(|p| local(Measure::Category(p as u16), group));
+                    .and_then(|p| local(Measure::Category(p as u16), group, counted));
                 if let Some(parent) = parent {
                     f.pairs.push((li, parent));
                 }
@@ -434,17 +512,25 @@ fn family(
                 if let Some(t) = total {
                     f.pairs.push((li, t));
                 }
-                tops.entry(group).or_default().push(li);
+                tops.entry((group, counted)).or_default().push(li);
             }
         }
     }
-    for (group, tops) in tops {
-        if let Some(t) = local(Measure::AnyOf(source), group) {
+    // The unit total never exceeds the sum of the top categories: a relation only
+    // when every top category is published that way (households may be published
+    // for some measures only).
+    let all_tops = tops
+        .get(&(Group::All, Counted::Persons))
+        .map_or(0, Vec::len);
+    for ((group, counted), tops) in tops {
+        if let Some(t) = local(Measure::AnyOf(source), group, counted)
+            && (counted == Counted::Persons || tops.len() == all_tops)
+        {
             f.sums.push((t, tops));
         }
     }
     for ((measure, _), parts) in splits {
-        let all = local(measure, Group::All).expect("everyone");
+        let all = local(measure, Group::All, Counted::Persons).expect("everyone");
         f.splits.push((all, parts));
     }
     (f, members)
@@ -553,7 +639,7 @@ fn protect_family(
         let mut f = base.clone();
         if let Err(e) = f.protect(net, tier.k, tier.width) {
             return Err(TierError::Unprotectable {
-                measure: yt.measures[members[e.table]].code.clone(),
+                measure: yt.measures[members[e.table]].label(),
                 year: yt.year,
                 cell: e.cell,
             });
@@ -605,6 +691,7 @@ pub struct CellRef {
     pub unit: String,
     pub measure: String,
     pub group: String,
+    pub counted: Counted,
     pub year: u16,
 }
 
@@ -618,9 +705,13 @@ impl std::fmt::Display for CellRef {
             Some(LayerKind::H3(r)) => format!("h3_{r}"),
             Some(LayerKind::H3Adaptive) => "h3".to_string(),
         };
+        let of = match self.counted {
+            Counted::Persons => String::new(),
+            Counted::Households => ", households".to_string(),
+        };
         write!(
             f,
-            "{} ({}) {} {layer} {}",
+            "{} ({}{of}) {} {layer} {}",
             self.measure, self.group, self.year, self.unit
         )
     }
@@ -654,6 +745,7 @@ fn explain(cube: &Cube, all: &[YearTables]) -> Vec<Explanation> {
                 unit,
                 measure: e.code.clone(),
                 group: e.group.code(),
+                counted: e.counted,
                 year: yt.year,
             }
         };
@@ -699,8 +791,29 @@ pub fn audit_public_tier(
 /// shown, and whether any snapshot hid the cell.
 struct Seen(std::collections::HashMap<CellKey, (Vec<u32>, bool)>);
 
-/// A published cell's identity: (unit, measure, group, year).
-type CellKey = (String, String, String, u16);
+/// A published cell's identity: (unit, measure, group, persons or households, year).
+type CellKey = (String, String, String, Counted, u16);
+
+impl Entry {
+    /// The identity of this table's cell for unit `name` in `year`.
+    fn key(&self, name: &str, year: u16) -> CellKey {
+        (
+            name.to_string(),
+            self.code.clone(),
+            self.group.code(),
+            self.counted,
+            year,
+        )
+    }
+
+    /// `poverty (all)`, `poverty (all, households)`: how reports name the table.
+    fn label(&self) -> String {
+        match self.counted {
+            Counted::Persons => format!("{} ({})", self.code, self.group.code()),
+            Counted::Households => format!("{} ({}, households)", self.code, self.group.code()),
+        }
+    }
+}
 
 impl Seen {
     fn of(earlier: &[ProtectedTier]) -> Self {
@@ -709,7 +822,13 @@ impl Seen {
         for t in earlier {
             for c in &t.cells {
                 let e = m
-                    .entry((c.unit.clone(), c.measure.clone(), c.group.clone(), c.year))
+                    .entry((
+                        c.unit.clone(),
+                        c.measure.clone(),
+                        c.group.clone(),
+                        c.counted,
+                        c.year,
+                    ))
                     .or_default();
                 match c.value {
                     Some(v) if !e.0.contains(&v) => e.0.push(v),
@@ -755,7 +874,7 @@ fn apply_earlier(cube: &Cube, yt: &mut YearTables, seen: &Seen, k: u64) {
             if cell.internal || cell.status.is_hidden() {
                 continue;
             }
-            let key = (name.clone(), e.code.clone(), e.group.code(), yt.year);
+            let key = e.key(name, yt.year);
             let Some((shown, hidden)) = seen.0.get(&key) else {
                 continue;
             };
@@ -789,13 +908,12 @@ fn check_differences(cube: &Cube, all: &[YearTables], seen: &Seen, k: u64, audit
                 if cell.internal || cell.status.is_hidden() {
                     continue;
                 }
-                let key = (name.clone(), e.code.clone(), e.group.code(), yt.year);
+                let key = e.key(name, yt.year);
                 let mut fail = |what: String| {
                     audit.failures += 1;
                     audit.difference_failures.push(format!(
-                        "{} ({}) {} {name}: {what}, {} now",
-                        e.code,
-                        e.group.code(),
+                        "{} {} {name}: {what}, {} now",
+                        e.label(),
                         yt.year,
                         cell.value
                     ));
@@ -827,7 +945,7 @@ fn check_jointly(
     // (year's tables, measure, the table as the earlier snapshot published it, way).
     let mut jobs: Vec<(usize, usize, Table, Direction)> = Vec::new();
     for e in earlier {
-        let then: std::collections::HashMap<(&str, &str, &str, u16), Option<u32>> = e
+        let then: std::collections::HashMap<(&str, &str, &str, Counted, u16), Option<u32>> = e
             .cells
             .iter()
             .map(|c| {
@@ -836,6 +954,7 @@ fn check_jointly(
                         c.unit.as_str(),
                         c.measure.as_str(),
                         c.group.as_str(),
+                        c.counted,
                         c.year,
                     ),
                     c.value,
@@ -850,7 +969,13 @@ fn check_jointly(
                 let mut old = now.clone();
                 let (mut up, mut down, mut differs, mut any) = (true, true, false, false);
                 for (i, (_, name)) in &units {
-                    let key = (name.as_str(), entry.code.as_str(), group.as_str(), yt.year);
+                    let key = (
+                        name.as_str(),
+                        entry.code.as_str(),
+                        group.as_str(),
+                        entry.counted,
+                        yt.year,
+                    );
                     let published_now = (!now.cells[*i].internal
                         && !now.cells[*i].status.is_hidden())
                     .then_some(now.cells[*i].value);
@@ -911,9 +1036,8 @@ fn check_jointly(
             };
             audit.failures += 1;
             audit.difference_failures.push(format!(
-                "{} ({}) {} {label}: {what}",
-                entry.code,
-                entry.group.code(),
+                "{} {} {label}: {what}",
+                entry.label(),
                 yt.year
             ));
         }
@@ -978,9 +1102,8 @@ pub fn lp_cross_check(
                     (
                         same,
                         format!(
-                            "{} ({}) {} {}: flow [{}, {}], LP [{}, {}]",
-                            e.code,
-                            e.group.code(),
+                            "{} {} {}: flow [{}, {}], LP [{}, {}]",
+                            e.label(),
                             all[y].year,
                             l.label,
                             f.lower,
@@ -1020,47 +1143,56 @@ fn with_pattern(
         return Ok(None);
     };
     let net = Network::of(&first.tables[0]).expect("layer tables are networks");
-    let status: std::collections::HashMap<(&str, &str, &str, u16), &PublishedCell> = protected
-        .cells
-        .iter()
-        .map(|c| {
-            let key = (
-                c.unit.as_str(),
-                c.measure.as_str(),
-                c.group.as_str(),
-                c.year,
-            );
-            (key, c)
-        })
-        .collect();
+    let status: std::collections::HashMap<(&str, &str, &str, Counted, u16), &PublishedCell> =
+        protected
+            .cells
+            .iter()
+            .map(|c| {
+                let key = (
+                    c.unit.as_str(),
+                    c.measure.as_str(),
+                    c.group.as_str(),
+                    c.counted,
+                    c.year,
+                );
+                (key, c)
+            })
+            .collect();
     for yt in &mut all {
         let units = unit_names(cube, &yt.cells);
         for (m, e) in yt.measures.iter().enumerate() {
             let (code, group) = (&e.code, e.group.code());
+            let label = e.label();
             let mut not_published = BTreeSet::new();
             for (i, (layer, name)) in &units {
                 let cell = &mut yt.tables[m].cells[*i];
                 if cell.internal {
                     continue;
                 }
-                let key = (name.as_str(), code.as_str(), group.as_str(), yt.year);
+                let key = (
+                    name.as_str(),
+                    code.as_str(),
+                    group.as_str(),
+                    e.counted,
+                    yt.year,
+                );
                 if *layer == LayerKind::H3Adaptive && !status.contains_key(&key) {
                     // The adaptive layer publishes some of the hexagons.
                     not_published.insert(*i);
                     continue;
                 }
                 let p = status.get(&key).ok_or_else(|| {
-                    TierError::Mismatch(format!("{code} ({group}) {} {name} is missing", yt.year))
+                    TierError::Mismatch(format!("{label} {} {name} is missing", yt.year))
                 })?;
                 if !p.status.is_hidden() && (1..tier.k).contains(&cell.value) {
                     return Err(TierError::Mismatch(format!(
-                        "{code} ({group}) {} {name} publishes {}, under k = {}",
+                        "{label} {} {name} publishes {}, under k = {}",
                         yt.year, cell.value, tier.k
                     )));
                 }
                 if !p.status.is_hidden() && p.value != Some(cell.value as u32) {
                     return Err(TierError::Mismatch(format!(
-                        "{code} ({group}) {} {name} is published as {:?}, the data say {}",
+                        "{label} {} {name} is published as {:?}, the data say {}",
                         yt.year, p.value, cell.value
                     )));
                 }
@@ -1144,6 +1276,7 @@ fn audit_years(
                             cell: i.label.clone(),
                             measure: yt.measures[m].code.clone(),
                             group: yt.measures[m].group.code(),
+                            counted: yt.measures[m].counted,
                             year: yt.year,
                             lower: i.lower,
                             upper: i.upper.is_finite().then_some(i.upper),
@@ -1163,6 +1296,7 @@ fn audit_years(
                     unit,
                     measure: yt.measures[m].code.clone(),
                     group: yt.measures[m].group.code(),
+                    counted: yt.measures[m].counted,
                     year: yt.year,
                     status,
                     lower: i.lower,
@@ -1218,8 +1352,11 @@ fn publish(
                     continue;
                 }
                 let hidden = cell.status.is_hidden();
-                let key = match e.group {
-                    Group::All => layer_name(*layer),
+                let key = match (e.group, e.counted) {
+                    (Group::All, Counted::Persons) => layer_name(*layer),
+                    (Group::All, Counted::Households) => {
+                        format!("{} households", layer_name(*layer))
+                    }
                     _ => format!("{} by breakdown", layer_name(*layer)),
                 };
                 let loss = summary.layers.entry(key).or_default();
@@ -1243,6 +1380,7 @@ fn publish(
                     unit: name.clone(),
                     measure: code.clone(),
                     group: e.group.code(),
+                    counted: e.counted,
                     year: yt.year,
                     value,
                     status: cell.status,

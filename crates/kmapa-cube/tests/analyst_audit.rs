@@ -71,6 +71,7 @@ fn one_district(secret: &[u8]) -> (Cube, ProtectedTier, String, String) {
             unit: district.code.clone(),
             measure: "poverty".into(),
             group: "all".into(),
+            counted: Default::default(),
             year: 2024,
             value: Some(42),
             status: CellStatus::Safe,

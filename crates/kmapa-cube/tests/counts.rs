@@ -508,3 +508,167 @@ fn the_analyst_tier_answers_from_atoms_as_from_the_records() {
         "{compared} answers, {shown} shown"
     );
 }
+
+#[test]
+fn a_household_is_counted_once_where_its_first_record_of_the_year_places_it() {
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let (a, b) = (&city.layer.districts[0].code, &city.layer.districts[1].code);
+    let ix = |code: &str| {
+        Measure::Category(
+            vocabulary
+                .categories()
+                .iter()
+                .position(|c| c.code == code)
+                .unwrap() as u16,
+        )
+    };
+    // However persons are split between workers, the same households and places.
+    for shards in [1, 2, 3] {
+        let mut builder =
+            CubeBuilder::new(&vocabulary, &city.layer, SECRET).with_layout(shards, 1 << 20);
+        // H1: p1 first (in A), then p2 in B: both counted in A, the household once.
+        assert!(builder.add_member("p1", Some("H1"), 2024, "poverty", a, None, None, None));
+        assert!(builder.add_member("p2", Some("H1"), 2024, "disability", b, None, None, None));
+        assert!(builder.add_member("p2", Some("H1"), 2024, "poverty", b, None, None, None));
+        // p3 names no household: a household of their own, in A.
+        assert!(builder.add("p3", 2024, "poverty", a, None, None, None));
+        // H2: two members in B.
+        assert!(builder.add_member("p4", Some("H2"), 2024, "poverty", b, None, None, None));
+        assert!(builder.add_member("p5", Some("H2"), 2024, "poverty", b, None, None, None));
+        // p6's first record names no household, a later one H2: p6 is in H2, in B.
+        assert!(builder.add("p6", 2024, "disability", a, None, None, None));
+        assert!(builder.add_member("p6", Some("H2"), 2024, "disability", a, None, None, None));
+        // In 2023 H1's first record is p2's, in B.
+        assert!(builder.add_member("p2", Some("H1"), 2023, "poverty", b, None, None, None));
+        assert!(builder.add_member("p1", Some("H1"), 2023, "poverty", a, None, None, None));
+        let cube = builder.build();
+        let households = |m: Measure, year: u16| -> Vec<(Unit, u32)> {
+            cube.household_counts(Level::Districts, m, year)
+        };
+        let (da, db) = (Unit::District(0), Unit::District(1));
+        assert_eq!(
+            households(ix("poverty"), 2024),
+            [(da, 2), (db, 1)],
+            "{shards} shards"
+        );
+        assert_eq!(households(ix("disability"), 2024), [(da, 1), (db, 1)]);
+        assert_eq!(
+            households(Measure::AnyOf(Source::Ops), 2024),
+            [(da, 2), (db, 1)]
+        );
+        assert_eq!(households(ix("poverty"), 2023), [(db, 1)]);
+        assert_eq!(
+            cube.household_counts(Level::City, ix("poverty"), 2024),
+            [(Unit::City, 3)]
+        );
+        // Persons are counted where their household is.
+        let persons = |m: u16, year: u16| -> Vec<(Unit, u32)> {
+            cube.counts(Level::Districts, Some((m, year)))
+                .iter()
+                .map(|c| (c.unit, c.persons))
+                .collect()
+        };
+        let Measure::Category(poverty) = ix("poverty") else {
+            unreachable!()
+        };
+        let Measure::Category(disability) = ix("disability") else {
+            unreachable!()
+        };
+        assert_eq!(persons(poverty, 2024), [(da, 3), (db, 2)]);
+        assert_eq!(persons(disability, 2024), [(da, 1), (db, 1)]);
+        assert_eq!(persons(poverty, 2023), [(db, 2)]);
+    }
+}
+
+#[test]
+fn generated_households_never_outnumber_their_persons_and_add_up() {
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let generated = kmapa_synth::generate(
+        &city,
+        &vocabulary,
+        &kmapa_synth::GenOptions {
+            years: 2024..=2024,
+            location: kmapa_synth::LocationMode::Mixed,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut builder = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    let mut binner = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
+    // Naive: distinct households (a person without one alone) per district.
+    let mut naive: HashMap<(String, String), HashSet<String>> = HashMap::new();
+    for source in [Source::Ops] {
+        for batch in generated.batches(source, 50_000) {
+            builder.add_located(&batch, &mut binner);
+            for i in 0..batch.len() {
+                let district = match (batch.lat[i], batch.lon[i], &batch.district[i]) {
+                    (Some(lat), Some(lon), _) => match binner.bin(lon, lat) {
+                        Ok(b) => city.layer.districts[b.district as usize].code.clone(),
+                        Err(_) => continue,
+                    },
+                    (_, _, Some(d)) => d.clone(),
+                    _ => continue,
+                };
+                let household = batch.household_id[i]
+                    .clone()
+                    .unwrap_or_else(|| format!("person {}", batch.person_id[i]));
+                for c in vocabulary.ancestors_and_self(&batch.category[i]) {
+                    naive
+                        .entry((district.clone(), c.code.clone()))
+                        .or_default()
+                        .insert(household.clone());
+                }
+            }
+        }
+    }
+    let cube = builder.build();
+    let mut checked = 0;
+    for (ci, c) in vocabulary.categories().iter().enumerate() {
+        if c.source != Source::Ops {
+            continue;
+        }
+        let m = Measure::Category(ci as u16);
+        let persons: HashMap<Unit, u32> = cube
+            .counts(Level::Districts, Some((ci as u16, 2024)))
+            .iter()
+            .map(|c| (c.unit, c.persons))
+            .collect();
+        let households = cube.household_counts(Level::Districts, m, 2024);
+        for &(unit, h) in &households {
+            let Unit::District(d) = unit else {
+                unreachable!()
+            };
+            assert!(
+                h <= persons[&unit],
+                "{} {unit:?}: {h} households, {} persons",
+                c.code,
+                persons[&unit]
+            );
+            let code = &city.layer.districts[d as usize].code;
+            // The generator keeps a household in one place: the naive count agrees.
+            assert_eq!(
+                h as usize,
+                naive
+                    .get(&(code.clone(), c.code.clone()))
+                    .map_or(0, HashSet::len),
+                "{} {code}",
+                c.code
+            );
+            checked += 1;
+        }
+        let city_total: u32 = cube
+            .household_counts(Level::City, m, 2024)
+            .iter()
+            .map(|x| x.1)
+            .sum();
+        assert_eq!(
+            city_total,
+            households.iter().map(|x| x.1).sum::<u32>(),
+            "{}",
+            c.code
+        );
+    }
+    assert!(checked > 300, "{checked}");
+}

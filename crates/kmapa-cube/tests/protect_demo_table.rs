@@ -494,3 +494,114 @@ fn the_adaptive_hexagon_layer_covers_everyone_once_and_hides_less_than_fixed_hex
     let (second, _) = protect(&adaptive, std::slice::from_ref(&protected));
     assert_eq!(second.cells, protected.cells);
 }
+
+/// Households (families) beside persons for the welfare centre's common measures:
+/// published at districts, parent areas and the city only, every value the data's,
+/// never more than the persons of the same unit and measure (and some wherever there
+/// are persons), audited with the persons and read back the same. (The demo policy's
+/// households, of all OPS clients, are checked with the rest of the demo policy in
+/// `the_demo_policy_hides_no_unit_total_and_little_at_districts`.)
+#[test]
+fn households_are_published_beside_persons_and_audited_with_them() {
+    use kmapa_cube::{Counted, Level, Measure, Unit};
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let cube = demo_cube(&vocabulary, &city);
+    let policy = kmapa_protect::policy::Policy::parse(
+        "data/policy.toml",
+        &std::fs::read_to_string(repo().join("data/policy.toml")).unwrap(),
+    )
+    .unwrap();
+    let measures = ["any_ops", "poverty", "disability", "long_term_illness"];
+    let tier = PublicTier {
+        households: measures.iter().map(|m| m.to_string()).collect(),
+        ..policy.public.clone()
+    };
+    let (protected, audit) = protect_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &tier,
+        "test",
+        &[],
+    )
+    .unwrap();
+    assert!(
+        audit.passed(),
+        "{:?}",
+        audit.cells.iter().find(|c| !c.passed)
+    );
+    let again = audit_public_tier(
+        &cube,
+        &vocabulary,
+        city.population.as_ref(),
+        &tier,
+        &protected,
+        &[],
+    )
+    .unwrap();
+    assert_eq!(again, audit, "the audit reads households back");
+    let persons: HashMap<(LayerKind, &str, &str, u16), &kmapa_protect::output::PublishedCell> =
+        protected
+            .cells
+            .iter()
+            .filter(|c| c.counted == Counted::Persons && c.group == "all")
+            .map(|c| ((c.layer, c.unit.as_str(), c.measure.as_str(), c.year), c))
+            .collect();
+    let mut shown = 0;
+    for c in protected
+        .cells
+        .iter()
+        .filter(|c| c.counted == Counted::Households)
+    {
+        assert!(measures.contains(&c.measure.as_str()), "{}", c.measure);
+        assert!(
+            matches!(
+                c.layer,
+                LayerKind::Districts | LayerKind::Parents | LayerKind::City
+            ),
+            "{:?}",
+            c.layer
+        );
+        assert_eq!(c.group, "all");
+        let p = persons[&(c.layer, c.unit.as_str(), c.measure.as_str(), c.year)];
+        let Some(h) = c.value else { continue };
+        shown += 1;
+        if let Some(v) = p.value {
+            assert!(
+                h <= v,
+                "{} {} {}: {h} households, {v} persons",
+                c.measure,
+                c.year,
+                c.unit
+            );
+            assert_eq!(h == 0, v == 0);
+        }
+        if c.layer == LayerKind::Districts {
+            let m = match c.measure.as_str() {
+                "any_ops" => Measure::AnyOf(kmapa_model::Source::Ops),
+                code => Measure::Category(
+                    cube.category_codes.iter().position(|x| x == code).unwrap() as u16,
+                ),
+            };
+            let d = cube
+                .district_codes
+                .iter()
+                .position(|x| *x == c.unit)
+                .unwrap() as u16;
+            let truth = cube
+                .household_counts(Level::Districts, m, c.year)
+                .into_iter()
+                .find(|x| x.0 == Unit::District(d))
+                .map_or(0, |x| x.1);
+            assert_eq!(h, truth, "{} {} {}", c.measure, c.year, c.unit);
+        }
+    }
+    assert!(shown > 300, "{shown}");
+    assert!(
+        protected
+            .summary
+            .layers
+            .contains_key("districts households")
+    );
+}

@@ -65,6 +65,12 @@ pub struct Family {
     /// published them with the same count, so hiding them now would hide nothing from
     /// a reader who kept it. Secondary suppression never picks them.
     pub fixed: Vec<Vec<bool>>,
+    /// Per table (empty: none), for a table of households, the table of the persons
+    /// in them. Besides the pair (households ≤ persons), a reader knows that a unit
+    /// has a household exactly when it has a person: a witness never takes households
+    /// to zero while persons stay, and a persons table may move with its households
+    /// (both down together where every person is a household of their own).
+    pub households_of: Vec<Option<usize>>,
 }
 
 /// What hiding a fixed cell "costs": more than any path of real cells.
@@ -332,7 +338,47 @@ impl Family {
                 }
             }
         }
+        // Persons with their households: a persons cell that cannot shrink below its
+        // households alone can with them, and households (never more than their
+        // persons) grow with them.
+        if self.twins(m).next().is_some() {
+            for s in out.clone() {
+                let mut with = s.clone();
+                for &(x, sign) in &s {
+                    for t in self.twins(x) {
+                        for y in self.closure(class, &BTreeSet::from([t])) {
+                            if !with.iter().any(|(z, _)| *z == y) {
+                                with.push((y, sign));
+                            }
+                        }
+                    }
+                }
+                if with.len() == s.len() {
+                    continue;
+                }
+                with.sort_unstable();
+                if !out.contains(&with) {
+                    out.push(with);
+                }
+            }
+        }
         out
+    }
+
+    /// The households table of a persons table, or the persons table of a households one.
+    fn twins(&self, m: usize) -> impl Iterator<Item = usize> + '_ {
+        self.households_of
+            .get(m)
+            .copied()
+            .flatten()
+            .into_iter()
+            .chain(
+                self.households_of
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, p)| **p == Some(m))
+                    .map(|(h, _)| h),
+            )
     }
 
     fn value(&self, m: usize, c: usize) -> i64 {
@@ -363,8 +409,20 @@ impl Family {
             }
         };
         for &(m, s) in set {
-            // −table ≤ value: counts stay non-negative.
-            limit(&mut b, -s, &|c| self.value(m, c));
+            // −table ≤ value: counts stay non-negative; households stay at least one
+            // while their persons do (they reach zero together only where they are
+            // equal and move together).
+            match self.households_of.get(m).copied().flatten() {
+                Some(p) => limit(&mut b, -s, &|c| {
+                    let (h, v) = (self.value(m, c), self.value(p, c));
+                    if h == 0 || (h == v && sign(p) == s) {
+                        h
+                    } else {
+                        h - 1
+                    }
+                }),
+                None => limit(&mut b, -s, &|c| self.value(m, c)),
+            }
             // table ≤ cap: no more persons than residents.
             if !self.caps.is_empty() {
                 limit(&mut b, s, &|c| {

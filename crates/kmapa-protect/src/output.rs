@@ -58,6 +58,39 @@ impl LayerKind {
     }
 }
 
+/// What a published number counts: distinct persons, or distinct households
+/// (families: the welfare centres' MRPiPS-03 counts each reason both ways). A person
+/// without a household in the records is a household of their own.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Counted {
+    #[default]
+    Persons,
+    Households,
+}
+
+impl Counted {
+    pub const ALL: [Counted; 2] = [Counted::Persons, Counted::Households];
+
+    /// `persons`, `households`: the API's and the files' spelling.
+    pub fn code(self) -> &'static str {
+        match self {
+            Counted::Persons => "persons",
+            Counted::Households => "households",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Counted> {
+        Counted::ALL.into_iter().find(|c| c.code() == text)
+    }
+
+    pub fn is_persons(&self) -> bool {
+        *self == Counted::Persons
+    }
+}
+
 /// One published number with its status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedCell {
@@ -68,6 +101,9 @@ pub struct PublishedCell {
     pub measure: String,
     /// Breakdown group: `all`, `sex=K`, `sex=unknown`, `age=18-29`, ….
     pub group: String,
+    /// Persons (left out of the file) or households.
+    #[serde(default, skip_serializing_if = "Counted::is_persons")]
+    pub counted: Counted,
     pub year: u16,
     /// `None` when hidden.
     pub value: Option<u32>,
@@ -114,6 +150,8 @@ pub struct AuditedCell {
     pub unit: String,
     pub measure: String,
     pub group: String,
+    #[serde(default, skip_serializing_if = "Counted::is_persons")]
+    pub counted: Counted,
     pub year: u16,
     pub status: CellStatus,
     pub lower: f64,
@@ -150,6 +188,8 @@ pub struct InternalFailure {
     pub cell: String,
     pub measure: String,
     pub group: String,
+    #[serde(default, skip_serializing_if = "Counted::is_persons")]
+    pub counted: Counted,
     pub year: u16,
     pub lower: f64,
     pub upper: Option<f64>,

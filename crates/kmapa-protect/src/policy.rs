@@ -15,6 +15,7 @@
 //! breakdown_layers = ["districts", "parents", "city"]
 //! h3_measures = ["*"]         # or codes: ["any_ops", "any_pup", "poverty"]
 //! h3_adaptive = false         # true: one hexagon layer, each at the finest safe resolution
+//! households = []             # OPS measures also published as households (families): ["any_ops", "poverty"], or ["*"]
 //!
 //! [analyst]
 //! layers = ["districts", "parents", "city", "h3"]
@@ -101,6 +102,14 @@ pub struct PublicTier {
     /// persons, and merged back where a finer one would have to be hidden), so rare
     /// problems show on larger hexagons instead of hatched small ones.
     pub h3_adaptive: bool,
+    /// Measures also published as households (families), beside persons, at
+    /// districts, parent areas and the city: welfare-centre (OPS) category codes,
+    /// `any_ops`, or `"*"` for every OPS measure (the welfare centres' MRPiPS-03 counts
+    /// every reason both ways). Protected jointly with the persons (the same people:
+    /// households ≤ persons in every unit, and a unit with persons has a household),
+    /// so a rare problem's households pull its persons into suppression: list the
+    /// common ones (docs/benchmarks.md). Labour-office (PUP) records name no households.
+    pub households: Vec<String>,
 }
 
 impl PublicTier {
@@ -122,6 +131,7 @@ impl Default for PublicTier {
             breakdown_layers: vec![Layer::Districts, Layer::Parents, Layer::City],
             h3_measures: vec!["*".into()],
             h3_adaptive: false,
+            households: Vec::new(),
         }
     }
 }

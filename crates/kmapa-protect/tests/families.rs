@@ -2,6 +2,9 @@
 //! and hexagons: the family's protection passes the joint linear program over every
 //! table's relations *and* the inequalities between tables, and the witness intervals
 //! the family audit reports lie inside the LP's (the audit errs only on the safe side).
+//! One table counts households: never more than its persons, and (what the LP leaves
+//! out, so its intervals are if anything wider than a reader's) at least one wherever
+//! there is a person; the witnesses keep that.
 
 use std::collections::BTreeMap;
 
@@ -41,7 +44,9 @@ fn tables(atoms: &[Vec<Atom>]) -> Family {
         })
         .0
     };
-    // 0: unit total, 1: c1, 2: c2, 3: sub-row of c1, 4 and 5: c1's women and men.
+    // 0: unit total, 1: c1, 2: c2, 3: sub-row of c1, 4 and 5: c1's women and men,
+    // 6: c1's households (about two persons each, at least one where anyone is).
+    let households = |a: &Atom| (a.0 + a.1).div_ceil(2);
     Family {
         tables: vec![
             table(&|a| a.0 + a.1 + a.2),
@@ -50,14 +55,16 @@ fn tables(atoms: &[Vec<Atom>]) -> Family {
             table(&|a| (a.3).min(a.0 + a.1)),
             table(&|a| (a.4).min(a.0 + a.1)),
             table(&|a| a.0 + a.1 - (a.4).min(a.0 + a.1)),
+            table(&households),
         ],
-        pairs: vec![(1, 0), (2, 0), (3, 1), (4, 1), (5, 1)],
+        pairs: vec![(1, 0), (2, 0), (3, 1), (4, 1), (5, 1), (6, 1)],
         sums: vec![(0, vec![1, 2])],
         splits: vec![(1, vec![4, 5])],
         weights: Vec::new(),
         table_weights: Vec::new(),
         caps: Vec::new(),
         fixed: Vec::new(),
+        households_of: vec![None, None, None, None, None, None, Some(1)],
     }
 }
 

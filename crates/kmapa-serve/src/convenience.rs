@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use kmapa_protect::PublicStatus;
-use kmapa_protect::output::{LayerKind, PublishedCell};
+use kmapa_protect::output::{Counted, LayerKind, PublishedCell};
 use serde_json::{Value, json};
 
 use crate::data::{Served, status_text};
@@ -301,21 +301,33 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// `/api/v1/table.csv?layer=&category=&year=&unit=`: any table as CSV (UTF-8).
+/// `/api/v1/table.csv?layer=&category=&year=&unit=&counted=`: any table as CSV (UTF-8).
 #[utoipa::path(get, path = "/api/v1/table.csv", tag = "kmapa",
     params(("layer" = Option<String>, Query, description = "city, parents, districts (default), h3 (the adaptive hexagon layer), h3_<resolution>"),
            ("category" = Option<String>, Query, description = "Category code"),
            ("year" = Option<u16>, Query, description = "Year"),
            ("unit" = Option<String>, Query, description = "Unit code"),
            ("sex" = Option<String>, Query, description = "Breakdown group, where published"),
-           ("age" = Option<String>, Query, description = "Breakdown group, where published")),
+           ("age" = Option<String>, Query, description = "Breakdown group, where published"),
+           ("counted" = Option<String>, Query, description = "persons (default) or households (families, where published)")),
     responses((status = 200, description = "CSV, one row per published cell, hidden values empty with their status", content_type = "text/csv")))]
 pub async fn table_csv(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, Problem> {
-    let q = query(&req, &["layer", "category", "year", "unit", "sex", "age"])?;
+    let q = query(
+        &req,
+        &["layer", "category", "year", "unit", "sex", "age", "counted"],
+    )?;
     let layer = layer_of(q.get("layer").map_or("districts", String::as_str))?;
+    let counted = match q.get("counted") {
+        None => Counted::Persons,
+        Some(v) => Counted::parse(v).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "counted={v:?}: give persons (the default) or households (families)"
+            ))
+        })?,
+    };
     let year: Option<u16> = match q.get("year") {
         Some(y) => Some(
             y.parse()
@@ -325,8 +337,11 @@ pub async fn table_csv(
     };
     let group = group_param(&q)?;
     let s = &state.served;
-    let mut rows: Vec<&PublishedCell> = s
-        .cells
+    let cells = match counted {
+        Counted::Persons => &s.cells,
+        Counted::Households => &s.household_cells,
+    };
+    let mut rows: Vec<&PublishedCell> = cells
         .values()
         .filter(|c| c.layer == layer && c.group == group)
         .filter(|c| q.get("category").is_none_or(|x| &c.measure == x))
@@ -335,7 +350,7 @@ pub async fn table_csv(
         .collect();
     rows.sort_by(|a, b| (&a.measure, a.year, &a.unit).cmp(&(&b.measure, b.year, &b.unit)));
     let mut out = String::from(
-        "unit,name,category,group,year,value,status,rate_per_1000,snapshot,policy_version\n",
+        "unit,name,category,group,counted,year,value,status,rate_per_1000,snapshot,policy_version\n",
     );
     for c in rows {
         let name = s
@@ -344,11 +359,12 @@ pub async fn table_csv(
             .and_then(|d| d["name"].as_str())
             .unwrap_or("");
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             csv_field(&c.unit),
             csv_field(name),
             csv_field(&c.measure),
             csv_field(&c.group),
+            c.counted.code(),
             c.year,
             c.value.map_or(String::new(), |v| v.to_string()),
             serde_json::to_value(c.status.public())

@@ -16,7 +16,7 @@ use h3o::CellIndex;
 use kmapa_geo::City;
 use kmapa_model::Vocabulary;
 use kmapa_protect::PublicStatus;
-use kmapa_protect::output::{LayerKind, PublishedCell, layer_name};
+use kmapa_protect::output::{Counted, LayerKind, PublishedCell, layer_name};
 use serde_json::{Value, json};
 
 use crate::snapshot::{Snapshot, SnapshotError, VOCABULARY};
@@ -30,6 +30,8 @@ pub struct Item {
     pub category: Option<String>,
     pub year: Option<u16>,
     pub group: Option<String>,
+    /// Problem layers: persons or households.
+    pub counted: Counted,
     pub kind: Option<String>,
     pub sector: Option<String>,
     pub serves: Vec<String>,
@@ -83,6 +85,9 @@ impl Collection {
                     ("category", Kind::Institutions) => set.extend(i.serves.iter().cloned()),
                     ("category", _) => set.extend(i.category.clone()),
                     ("type", _) => set.extend(i.kind.clone()),
+                    ("counted", Kind::Problems(_)) => {
+                        set.insert(i.counted.code().to_string());
+                    }
                     ("sector", _) => set.extend(i.sector.clone()),
                     ("sex" | "age", _) => set.extend(
                         i.group
@@ -125,8 +130,10 @@ pub struct Served {
     pub vocabulary: Value,
     /// Per district code: name, parent, population by year.
     pub districts: BTreeMap<String, Value>,
-    /// (layer, unit, measure, group, year) → cell.
+    /// (layer, unit, measure, group, year) → cell, of persons.
     pub cells: HashMap<(LayerKind, String, String, String, u16), PublishedCell>,
+    /// The same, of households (for the measures the policy publishes them for).
+    pub household_cells: HashMap<(LayerKind, String, String, String, u16), PublishedCell>,
     pub institutions: Vec<kmapa_model::institutions::Institution>,
     pub years: Vec<u16>,
     /// GeoJSON geometry of districts, parents and the city, by unit.
@@ -143,7 +150,9 @@ pub struct Served {
     pub weighted_centres: BTreeSet<String>,
 }
 
-const PROBLEM_FILTERS: &[&str] = &["category", "year", "unit", "district", "sex", "age"];
+const PROBLEM_FILTERS: &[&str] = &[
+    "category", "year", "unit", "district", "sex", "age", "counted",
+];
 
 /// Plain-language status, Polish and English: the same words for every hidden cell,
 /// whatever hid it (docs/privacy.md).
@@ -301,6 +310,7 @@ impl Served {
             boundaries.bbox = union_bbox(boundaries.bbox, bbox);
             boundaries.geometries.push(g.clone());
             boundaries.items.push(Item {
+                counted: Counted::Persons,
                 id: d.code.clone(),
                 bbox,
                 unit: Some(d.code.clone()),
@@ -335,8 +345,14 @@ impl Served {
         // Problem layers: one collection per layer, one feature per published cell.
         let mut by_layer: BTreeMap<LayerKind, Vec<&PublishedCell>> = BTreeMap::new();
         let mut cells = HashMap::new();
+        let mut household_cells = HashMap::new();
         for c in &snapshot.tier.cells {
             by_layer.entry(c.layer).or_default().push(c);
+            // Series, profiles, reports and needs read persons.
+            let cells = match c.counted {
+                Counted::Persons => &mut cells,
+                Counted::Households => &mut household_cells,
+            };
             cells.insert(
                 (
                     c.layer,
@@ -435,7 +451,7 @@ impl Served {
                 let mut props = json!({
                     "unit": c.unit, "name": name, "layer": layer_name(layer),
                     "category": c.measure, "category_pl": label_pl, "category_en": label_en,
-                    "group": c.group, "year": c.year,
+                    "group": c.group, "counted": c.counted.code(), "year": c.year,
                     "value": c.value, "rate_per_1000": c.rate_per_1000.map(|r| (r * 100.0).round() / 100.0),
                     "status": status, "status_pl": why_pl, "status_en": why_en,
                     "snapshot": meta["snapshot"], "policy_version": meta["policy_version"],
@@ -445,7 +461,15 @@ impl Served {
                     props["resolution"] = r.into();
                 }
                 col.items.push(Item {
-                    id: format!("{}:{}:{}:{}", c.unit, c.measure, c.group, c.year),
+                    id: match c.counted {
+                        Counted::Persons => {
+                            format!("{}:{}:{}:{}", c.unit, c.measure, c.group, c.year)
+                        }
+                        Counted::Households => {
+                            format!("{}:{}:{}:{}:households", c.unit, c.measure, c.group, c.year)
+                        }
+                    },
+                    counted: c.counted,
                     bbox,
                     unit: Some(c.unit.clone()),
                     category: Some(c.measure.clone()),
@@ -485,6 +509,7 @@ impl Served {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string));
             inst.items.push(Item {
+                counted: Counted::Persons,
                 id: i.id.clone(),
                 bbox: [i.lon, i.lat, i.lon, i.lat],
                 unit: None,
@@ -501,6 +526,22 @@ impl Served {
         }
         collections.push(inst);
 
+        // What each measure is published as: persons, and households where the
+        // policy publishes them.
+        let with_households: BTreeSet<&str> = snapshot
+            .tier
+            .cells
+            .iter()
+            .filter(|c| c.counted == Counted::Households)
+            .map(|c| c.measure.as_str())
+            .collect();
+        let counted = |code: &str| {
+            let mut v = vec![Counted::Persons.code()];
+            if with_households.contains(code) {
+                v.push(Counted::Households.code());
+            }
+            v
+        };
         let vocabulary_json = json!(
             vocabulary
                 .categories()
@@ -511,13 +552,17 @@ impl Served {
                     "valid_from": c.valid_from.to_string(),
                     "valid_to": c.valid_to.map(|d| d.to_string()),
                     "years": years.iter().filter(|&&y| c.valid_in_year(i32::from(y))).collect::<Vec<_>>(),
+                    "counted": counted(&c.code),
                 }))
-                .chain(["OPS", "PUP"].iter().map(|s| json!({
-                    "code": format!("any_{}", s.to_lowercase()), "source": s, "parent": null,
-                    "label_pl": if *s == "OPS" { "Klienci OPS ogółem" } else { "Zarejestrowani w PUP ogółem" },
-                    "label_en": if *s == "OPS" { "All social assistance clients" } else { "All labour office registrants" },
-                    "total": true, "years": years,
-                })))
+                .chain(["OPS", "PUP"].iter().map(|s| {
+                    let code = format!("any_{}", s.to_lowercase());
+                    json!({
+                        "code": code, "source": s, "parent": null,
+                        "label_pl": if *s == "OPS" { "Klienci OPS ogółem" } else { "Zarejestrowani w PUP ogółem" },
+                        "label_en": if *s == "OPS" { "All social assistance clients" } else { "All labour office registrants" },
+                        "total": true, "years": years, "counted": counted(&code),
+                    })
+                }))
                 .collect::<Vec<_>>()
         );
         let mut geometry: HashMap<(LayerKind, String), String> = unit_geometry
@@ -565,6 +610,7 @@ impl Served {
             vocabulary: vocabulary_json,
             districts,
             cells,
+            household_cells,
             institutions,
             years,
         })

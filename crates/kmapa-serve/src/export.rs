@@ -5,7 +5,8 @@
 //! - `vocabulary.json`: categories with labels, hierarchy and years (as `/api/v1/vocabulary`);
 //! - `districts.geojson`, `institutions.geojson`;
 //! - `problems/<layer>/<category>/<year>.geojson` (everyone) and
-//!   `problems/<layer>/<category>/<year>.<group>.geojson` (breakdown groups), `<layer>`
+//!   `problems/<layer>/<category>/<year>.<group>.geojson` (breakdown groups) and
+//!   `problems/<layer>/<category>/<year>.households.geojson` (households), `<layer>`
 //!   being `districts`, `parents`, `h3` (adaptive hexagons) or `h3-8`: the same features, byte for byte, as
 //!   `/collections/problems-<layer>/items?category=…&year=…`.
 //!
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use kmapa_protect::output::Counted;
 use serde_json::json;
 
 use crate::data::{Collection, Item, Kind, Served};
@@ -104,23 +106,25 @@ pub fn export(served: &Served, out: &Path) -> Result<Vec<String>, ExportError> {
                 )?;
             }
             Kind::Problems(_) => {
-                let mut groups: BTreeMap<(String, u16, String), Vec<&Item>> = BTreeMap::new();
+                let mut groups: BTreeMap<(String, u16, String, Counted), Vec<&Item>> =
+                    BTreeMap::new();
                 for i in &c.items {
                     groups
                         .entry((
                             i.category.clone().unwrap_or_default(),
                             i.year.unwrap_or_default(),
                             i.group.clone().unwrap_or_default(),
+                            i.counted,
                         ))
                         .or_default()
                         .push(i);
                 }
                 let layer = c.id.trim_start_matches("problems-");
-                for ((category, year, group), items) in groups {
-                    let suffix = if group == "all" {
-                        String::new()
-                    } else {
-                        format!(".{group}")
+                for ((category, year, group, counted), items) in groups {
+                    let suffix = match (group.as_str(), counted) {
+                        ("all", Counted::Persons) => String::new(),
+                        (_, Counted::Households) => ".households".to_string(),
+                        _ => format!(".{group}"),
                     };
                     put(
                         format!("problems/{layer}/{category}/{year}{suffix}.geojson"),

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use kmapa_protect::output::Counted;
 use serde_json::{Value, json};
 
 use crate::data::{Collection, DEFAULT_LIMIT, Kind, MAX_LIMIT};
@@ -215,6 +216,7 @@ pub(crate) struct Filter {
     year: Option<u16>,
     unit: Option<String>,
     group: Option<String>,
+    counted: Counted,
     kind: Option<String>,
     sector: Option<String>,
 }
@@ -312,6 +314,14 @@ pub(crate) fn parse_filter(q: &BTreeMap<String, String>) -> Result<Filter, Probl
         (None, Some(a)) => Some(format!("age={a}")),
         (None, None) => None,
     };
+    let counted = match q.get("counted") {
+        None => Counted::Persons,
+        Some(v) => Counted::parse(v).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "counted={v:?}: give persons (the default) or households (families)"
+            ))
+        })?,
+    };
     Ok(Filter {
         limit,
         offset,
@@ -320,6 +330,7 @@ pub(crate) fn parse_filter(q: &BTreeMap<String, String>) -> Result<Filter, Probl
         year,
         unit: q.get("unit").or(q.get("district")).cloned(),
         group,
+        counted,
         kind: q.get("type").cloned(),
         sector: q.get("sector").cloned(),
     })
@@ -346,6 +357,9 @@ pub(crate) struct ItemsParams {
     sex: Option<String>,
     /// Breakdown by age band (0-17, 18-29, 30-49, 50-64, 65+, unknown), where published.
     age: Option<String>,
+    /// Problem layers: what is counted, `persons` (default) or `households` (families,
+    /// for the welfare-centre measures the policy publishes them for).
+    counted: Option<String>,
     /// Institutions: type.
     #[param(rename = "type")]
     kind: Option<String>,
@@ -390,6 +404,7 @@ pub(crate) async fn items(
                         && f.year.is_none_or(|y| i.year == Some(y))
                         && f.unit.as_ref().is_none_or(|u| i.unit.as_ref() == Some(u))
                         && i.group.as_deref() == Some(f.group.as_deref().unwrap_or("all"))
+                        && i.counted == f.counted
                 }
                 Kind::Boundaries => f.unit.as_ref().is_none_or(|u| i.unit.as_ref() == Some(u)),
                 Kind::Institutions => {

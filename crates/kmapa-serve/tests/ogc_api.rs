@@ -67,7 +67,11 @@ fn fixture() -> &'static Fixture {
             }
         }
         let analyst_cube = b2.build();
-        let tier = PublicTier::default();
+        // Households of all OPS clients beside persons, as the demo policy publishes.
+        let tier = PublicTier {
+            households: vec!["any_ops".into()],
+            ..PublicTier::default()
+        };
         let (protected, audit) = protect_public_tier(
             &cube,
             &vocabulary,
@@ -944,13 +948,19 @@ async fn the_privacy_walk_finds_no_small_count_and_only_audited_numbers() {
         "the snapshot's tier passes the audit, re-run from the data"
     );
     let snap = Snapshot::load(&f.data_dir, None).unwrap();
-    let tier: BTreeMap<(String, String, String, u16), Option<u32>> = snap
+    let tier: BTreeMap<(String, String, String, String, u16), Option<u32>> = snap
         .tier
         .cells
         .iter()
         .map(|c| {
             (
-                (c.unit.clone(), c.measure.clone(), c.group.clone(), c.year),
+                (
+                    c.unit.clone(),
+                    c.measure.clone(),
+                    c.group.clone(),
+                    c.counted.code().to_string(),
+                    c.year,
+                ),
                 c.value,
             )
         })
@@ -973,6 +983,7 @@ async fn the_privacy_walk_finds_no_small_count_and_only_audited_numbers() {
                     p["unit"].as_str().unwrap().to_string(),
                     p["category"].as_str().unwrap().to_string(),
                     p["group"].as_str().unwrap().to_string(),
+                    p["counted"].as_str().unwrap().to_string(),
                     p["year"].as_u64().unwrap() as u16,
                 );
                 assert_eq!(tier[&key], Some(v as u32), "{key:?}");
@@ -988,6 +999,15 @@ async fn the_privacy_walk_finds_no_small_count_and_only_audited_numbers() {
         )
         .await;
         check(&j);
+        if collection != "problems-h3-8" {
+            let (_, j) = get_json(
+                &app,
+                &format!("/collections/{collection}/items?counted=households&limit=10000"),
+            )
+            .await;
+            assert!(!j["features"].as_array().unwrap().is_empty());
+            check(&j);
+        }
         for code in &codes {
             for year in ["2023", "2024"] {
                 let (s, j) = get_json(
@@ -1078,15 +1098,16 @@ async fn series_and_csv_give_the_same_numbers_as_the_features() {
         lines
             .next()
             .unwrap()
-            .starts_with("unit,name,category,group,year,value,status")
+            .starts_with("unit,name,category,group,counted,year,value,status")
     );
     let mut n = 0;
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
         let served = &from_items[f[0]];
+        assert_eq!(f[4], "persons");
         match served.as_u64() {
-            Some(v) => assert_eq!(f[5], v.to_string()),
-            None => assert_eq!(f[5], "", "{line}"),
+            Some(v) => assert_eq!(f[6], v.to_string()),
+            None => assert_eq!(f[6], "", "{line}"),
         }
         n += 1;
     }
@@ -2221,4 +2242,101 @@ async fn the_admin_api_is_for_administrators_only_and_logs_every_action() {
             && csv.contains(",root-admin,revoke user,new-analyst,done"),
         "{csv}"
     );
+}
+
+/// Households (families) beside persons: the items, the CSV and the vocabulary say
+/// which is which; households come only where published, never more than the persons
+/// of the same unit, and asking for them elsewhere is a 400 naming what there is.
+#[actix_web::test]
+async fn households_are_served_beside_persons_and_say_so() {
+    let app = app!();
+    let items = |counted: &str| {
+        format!(
+            "/collections/problems-districts/items?category=any_ops&year=2024&limit=10000{counted}"
+        )
+    };
+    let (s, persons) = get_json(&app, &items("")).await;
+    assert_eq!(s, 200);
+    let (s, households) = get_json(&app, &items("&counted=households")).await;
+    assert_eq!(s, 200);
+    let by_unit = |fc: &Value, counted: &str| -> BTreeMap<String, Value> {
+        fc["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                assert_eq!(f["properties"]["counted"], counted);
+                (
+                    f["properties"]["unit"].as_str().unwrap().to_string(),
+                    f["properties"]["value"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (p, h) = (
+        by_unit(&persons, "persons"),
+        by_unit(&households, "households"),
+    );
+    assert_eq!(p.len(), h.len());
+    let mut fewer = 0;
+    for (unit, hv) in &h {
+        if let (Some(hv), Some(pv)) = (hv.as_u64(), p[unit].as_u64()) {
+            assert!(hv <= pv, "{unit}: {hv} households, {pv} persons");
+            fewer += usize::from(hv < pv);
+        }
+    }
+    assert!(fewer > 10, "{fewer}");
+    // The CSV says the same, with the counted column.
+    let res = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/api/v1/table.csv?layer=districts&category=any_ops&year=2024&counted=households")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let text = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    let mut rows = 0;
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[4], "households");
+        assert_eq!(
+            h[f[0]].as_u64().map(|v| v.to_string()).unwrap_or_default(),
+            f[6]
+        );
+        rows += 1;
+    }
+    assert_eq!(rows, h.len());
+    // The vocabulary says which measures have households.
+    let (_, vocabulary) = get_json(&app, "/api/v1/vocabulary").await;
+    let counted = |code: &str| {
+        vocabulary
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["code"] == code)
+            .unwrap()["counted"]
+            .clone()
+    };
+    assert_eq!(
+        counted("any_ops"),
+        serde_json::json!(["persons", "households"])
+    );
+    assert_eq!(counted("poverty"), serde_json::json!(["persons"]));
+    // Nowhere else, and a wrong word is refused with the choices.
+    let (s, none) = get_json(
+        &app,
+        "/collections/problems-districts/items?category=poverty&year=2024&counted=households",
+    )
+    .await;
+    assert_eq!((s, none["numberMatched"].as_u64()), (200, Some(0)));
+    let (s, e) = get_json(&app, "/collections/problems-h3-8/items?counted=households").await;
+    assert_eq!(s, 400, "{e}");
+    let (s, e) = get_json(
+        &app,
+        "/collections/problems-districts/items?counted=families",
+    )
+    .await;
+    assert_eq!(s, 400);
+    assert!(e["detail"].as_str().unwrap().contains("households"), "{e}");
 }

@@ -334,21 +334,24 @@ fn explain(
         "--explain: the tier publishes no cell {measure} {year} for unit {unit:?} (a district or parent-area code, an H3 index, or `city`; a measure code of data/categories.csv or any_ops/any_pup; a year the policy publishes)"
     );
     let k = protected.summary.k;
-    let reason = |e: &kmapa_cube::public::Explanation| match e.status {
-        kmapa_protect::CellStatus::PrimarySuppressed => {
-            format!("{} persons: fewer than k = {k}", e.value)
+    let reason = |e: &kmapa_cube::public::Explanation| {
+        let of = e.cell.counted.code();
+        match e.status {
+            kmapa_protect::CellStatus::PrimarySuppressed => {
+                format!("{} {of}: fewer than k = {k}", e.value)
+            }
+            kmapa_protect::CellStatus::DifferenceSuppressed => format!(
+                "{} {of}: changed by 1..{} since an earlier snapshot",
+                e.value,
+                k - 1
+            ),
+            kmapa_protect::CellStatus::SecondarySuppressed => format!(
+                "{} {of}, hidden to protect {}",
+                e.value,
+                e.protects.as_ref().map_or("-".into(), |p| p.to_string())
+            ),
+            s => format!("{} {of} ({s:?})", e.value),
         }
-        kmapa_protect::CellStatus::DifferenceSuppressed => format!(
-            "{} persons: changed by 1..{} since an earlier snapshot",
-            e.value,
-            k - 1
-        ),
-        kmapa_protect::CellStatus::SecondarySuppressed => format!(
-            "{} persons, hidden to protect {}",
-            e.value,
-            e.protects.as_ref().map_or("-".into(), |p| p.to_string())
-        ),
-        s => format!("{} persons ({s:?})", e.value),
     };
     for c in cells {
         let Some(mut e) = why.iter().find(|e| {
@@ -356,11 +359,17 @@ fn explain(
                 && e.cell.unit == c.unit
                 && e.cell.measure == c.measure
                 && e.cell.group == c.group
+                && e.cell.counted == c.counted
                 && e.cell.year == c.year
         }) else {
             println!(
-                "{measure} ({}) {year} {unit}: published, {}",
+                "{measure} ({}{}) {year} {unit}: published, {}",
                 c.group,
+                if c.counted.is_persons() {
+                    ""
+                } else {
+                    ", households"
+                },
                 c.value.map_or("-".into(), |v| v.to_string())
             );
             continue;

@@ -329,17 +329,26 @@ fn changes(
     after: &kmapa_protect::output::ProtectedTier,
 ) -> Vec<Change> {
     use kmapa_protect::CellStatus;
+    use kmapa_protect::output::Counted;
     use std::collections::{BTreeMap, HashMap};
     let old: HashMap<_, _> = before
         .cells
         .iter()
-        .map(|c| ((c.layer, &c.unit, &c.measure, &c.group, c.year), c))
+        .map(|c| {
+            (
+                (c.layer, &c.unit, &c.measure, &c.group, c.counted, c.year),
+                c,
+            )
+        })
         .collect();
-    // (measure, year) -> [values changed, newly hidden, newly shown, hidden for a small change, new cells]
-    let mut by: BTreeMap<(&str, u16), [usize; 5]> = BTreeMap::new();
+    // (measure, persons or households, year) -> [values changed, newly hidden, newly
+    // shown, hidden for a small change, new cells]
+    let mut by: BTreeMap<(&str, Counted, u16), [usize; 5]> = BTreeMap::new();
     for c in &after.cells {
-        let e = by.entry((c.measure.as_str(), c.year)).or_default();
-        match old.get(&(c.layer, &c.unit, &c.measure, &c.group, c.year)) {
+        let e = by
+            .entry((c.measure.as_str(), c.counted, c.year))
+            .or_default();
+        match old.get(&(c.layer, &c.unit, &c.measure, &c.group, c.counted, c.year)) {
             None => e[4] += 1,
             Some(o) => {
                 if o.value.is_some() && c.value.is_some() && o.value != c.value {
@@ -359,8 +368,11 @@ fn changes(
     }
     by.into_iter()
         .filter(|(_, e)| e.iter().any(|&n| n > 0))
-        .map(|((measure, year), e)| Change {
-            measure: measure.to_string(),
+        .map(|((measure, counted, year), e)| Change {
+            measure: match counted {
+                Counted::Persons => measure.to_string(),
+                Counted::Households => format!("{measure} (households)"),
+            },
             year,
             values_changed: e[0],
             newly_hidden: e[1],
@@ -806,6 +818,7 @@ impl kmapa_serve::admin_api::Publishing for StorePublishing {
                 && c.measure == measure
                 && c.year == year
                 && c.group == "all"
+                && c.counted.is_persons()
         };
         let before: std::collections::BTreeMap<&str, bool> = latest
             .tier
