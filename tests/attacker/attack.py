@@ -135,7 +135,8 @@ class Published:
         n = 0
         for c in tier["cells"]:
             layer = c["layer"] if isinstance(c["layer"], str) else f"h3_{c['layer']['h3']}"
-            key = (layer, c["unit"], c["measure"], c["group"], c["year"])
+            measure = c["measure"] + (HOUSEHOLDS if c.get("counted") == "households" else "")
+            key = (layer, c["unit"], measure, c["group"], c["year"])
             if key in self.cells and self.cells[key][0] is None:
                 self.cells[key] = (None, c["status"])
                 n += 1
@@ -617,7 +618,7 @@ def attack_family(job):
         for key, (value, _) in pub.cells.items():
             if key[4] != year or value is None:
                 continue
-            if key[2] not in fam.measures:
+            if key[2].removesuffix(HOUSEHOLDS) not in fam.measures:
                 continue
             before = earlier.cells.get(key, (None, None))[0]
             if before is not None and 1 <= abs(value - before) < pub.k:
