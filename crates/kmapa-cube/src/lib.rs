@@ -632,38 +632,62 @@ impl<'a> CubeBuilder<'a> {
         // i × shards + s (numbers do not change any count, only their order).
         let count = self.shards.len();
         let most = self.shards.iter().map(|s| s.keys.len()).max().unwrap_or(0);
+        // A household of their own for each place without one: numbers after the named
+        // households, shard by shard.
+        let mut single = Vec::with_capacity(count);
+        for shard in &self.shards {
+            single.push(households);
+            households += shard
+                .places
+                .iter()
+                .filter(|p| p.household == u32::MAX)
+                .count() as u32;
+        }
+        let mut shards = self.shards;
+        // Each place's household, and where it puts the person: a member of a household
+        // where the household is, anyone else a household of their own. Shards in
+        // parallel, facts rewritten in place.
+        std::thread::scope(|scope| {
+            for (((i, shard), global), &first) in
+                shards.iter_mut().enumerate().zip(&global).zip(&single)
+            {
+                let home = &home;
+                scope.spawn(move || {
+                    let mut next = first;
+                    let placed: Vec<(u32, u16, u64)> = shard
+                        .places
+                        .iter()
+                        .map(|p| {
+                            if p.household == u32::MAX {
+                                next += 1;
+                                (next - 1, p.district, p.cell)
+                            } else {
+                                let h = global[p.household as usize];
+                                let (_, district, cell) = home[&(h, p.year)];
+                                (h, district, cell)
+                            }
+                        })
+                        .collect();
+                    for f in &mut shard.facts {
+                        let (household, district, cell) = placed[f.household as usize];
+                        f.person = f.person * count as u32 + i as u32;
+                        f.household = household;
+                        f.district = district;
+                        f.cell = cell;
+                    }
+                });
+            }
+        });
+        drop(home);
+        // Persons numbered shard by shard, interleaved: person i of shard s is
+        // i × shards + s (numbers do not change any count, only their order).
         let mut keys = vec![RecordKey(0); most * count];
-        let mut facts = Vec::with_capacity(self.shards.iter().map(|s| s.facts.len()).sum());
-        for ((i, shard), global) in self.shards.into_iter().enumerate().zip(&global) {
+        let mut facts = Vec::with_capacity(shards.iter().map(|s| s.facts.len()).sum());
+        for (i, mut shard) in shards.into_iter().enumerate() {
             for (p, key) in shard.keys.into_iter().enumerate() {
                 keys[p * count + i] = key;
             }
-            // Each place's household, and where it puts the person: a member of a
-            // household where the household is, anyone else a household of their own.
-            let placed: Vec<(u32, u16, u64)> = shard
-                .places
-                .iter()
-                .map(|p| {
-                    if p.household == u32::MAX {
-                        households += 1;
-                        (households - 1, p.district, p.cell)
-                    } else {
-                        let h = global[p.household as usize];
-                        let (_, district, cell) = home[&(h, p.year)];
-                        (h, district, cell)
-                    }
-                })
-                .collect();
-            facts.extend(shard.facts.into_iter().map(|f| {
-                let (household, district, cell) = placed[f.household as usize];
-                Fact {
-                    person: f.person * count as u32 + i as u32,
-                    household,
-                    district,
-                    cell,
-                    ..f
-                }
-            }));
+            facts.append(&mut shard.facts);
         }
         // A person counts once per category and year: every fact of a person in a year
         // has their first record's place, so theirs of a category and year are equal,
