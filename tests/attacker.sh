@@ -22,9 +22,9 @@ cleanup() { for p in "${pids[@]}" $(cat "$work/pids" 2>/dev/null); do kill "$p" 
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-serve() { # data-dir -> prints the base URL once healthy
+serve() { # data-dir [policy] -> prints the base URL once healthy
   local port; port=$(free_port)
-  "$bin" serve --data-dir "$1" --address "127.0.0.1:$port" --workers 2 --rate-limit 0 >"$1.serve.log" 2>&1 &
+  "$bin" serve --data-dir "$1" ${2:+--policy "$2"} --address "127.0.0.1:$port" --workers 2 --rate-limit 0 >"$1.serve.log" 2>&1 &
   pids+=($!); echo $! >>"$work/pids"
   for _ in $(seq 150); do
     python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=2)" 2>/dev/null && break
@@ -56,6 +56,20 @@ echo "-- demo city, district × hexagon pieces too (2017 and 2024)"
 python3 tests/attacker/attack.py "$url" --pieces --years 2017 2024
 echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
 python3 tests/attacker/attack.py "$url" --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
+
+echo "-- demo city, households (families) of six problems beside persons, some hidden: nothing found either"
+sed -e 's/^version = .*/version = "attacker-households"/' \
+    -e 's/^households = .*/households = ["any_ops", "poverty", "disability", "long_term_illness", "parenting_helplessness", "unemployment"]/' \
+    data/policy.toml >"$work/households.toml"
+cp -r "$work/demo" "$work/demo-hh"
+rm -rf "$work/demo-hh/snapshots"
+"$bin" protect --data-dir "$work/demo-hh" --policy "$work/households.toml" --quiet
+"$bin" publish --data-dir "$work/demo-hh" --policy "$work/households.toml" >/dev/null
+hh_url=$(serve "$work/demo-hh" "$work/households.toml")
+hidden=$(python3 -c "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1] + '/api/v1/table.csv?layer=districts&counted=households').read().decode().count(',hidden,'))" "$hh_url")
+echo "hidden household cells at districts: $hidden"
+[ "$hidden" -gt 0 ] || { echo "expected hidden household cells to attack" >&2; exit 1; }
+python3 tests/attacker/attack.py "$hh_url"
 
 echo "-- demo city, the analyst tier with the public one (districts, parents, city: every group; hexagons h3_7-9; every year)"
 python3 tests/attacker/attack.py "$url" --analyst-token "$token"

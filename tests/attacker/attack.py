@@ -213,18 +213,23 @@ class Family:
         parents = sorted({d["parent"] for d in districts.values() if d["parent"]})
         units = {}  # (layer, unit, m) -> term
         self.units = units
-        for m in self.measures:
+
+        def geography(m):
+            """The city, parent areas and districts of measure m: parents = their
+            districts; the city = parents (+ districts in none)."""
             units[("city", "city", m)] = cell("city", "city", m)
             for p in parents:
                 units[("parents", p, m)] = cell("parents", p, m)
             for d in districts:
                 units[("districts", d, m)] = cell("districts", d, m)
-            # Geography: parents = their districts; the city = parents (+ orphans).
             for p in parents:
                 self.eq(units[("parents", p, m)], [units[("districts", d, m)] for d in districts if districts[d]["parent"] == p])
             self.eq(units[("city", "city", m)],
                     [units[("parents", p, m)] for p in parents]
                     + [units[("districts", d, m)] for d in districts if not districts[d]["parent"]])
+
+        for m in self.measures:
+            geography(m)
             # Population.
             for d, info in districts.items():
                 pop = info["population"].get(year)
@@ -279,16 +284,7 @@ class Family:
         hh = [m for m in self.measures if m in pub.households]
         for m in hh:
             hm = m + HOUSEHOLDS
-            units[("city", "city", hm)] = cell("city", "city", hm)
-            for p in parents:
-                units[("parents", p, hm)] = cell("parents", p, hm)
-            for d in districts:
-                units[("districts", d, hm)] = cell("districts", d, hm)
-            for p in parents:
-                self.eq(units[("parents", p, hm)], [units[("districts", d, hm)] for d in districts if districts[d]["parent"] == p])
-            self.eq(units[("city", "city", hm)],
-                    [units[("parents", p, hm)] for p in parents]
-                    + [units[("districts", d, hm)] for d in districts if not districts[d]["parent"]])
+            geography(hm)
             for (l, u, mm), x in list(units.items()):
                 if mm != hm or x is None:
                     continue

@@ -7,7 +7,7 @@ use kmapa_protect::output::{Counted, LayerKind, PublishedCell};
 use serde_json::{Value, json};
 
 use crate::data::{Served, status_text};
-use crate::http::{AppState, Problem, cached_response, group_param, query};
+use crate::http::{AppState, Problem, cached_response, counted_param, group_param, query};
 
 const JSON: &str = "application/json";
 
@@ -320,14 +320,7 @@ pub async fn table_csv(
         &["layer", "category", "year", "unit", "sex", "age", "counted"],
     )?;
     let layer = layer_of(q.get("layer").map_or("districts", String::as_str))?;
-    let counted = match q.get("counted") {
-        None => Counted::Persons,
-        Some(v) => Counted::parse(v).ok_or_else(|| {
-            Problem::bad_request(format!(
-                "counted={v:?}: give persons (the default) or households (families)"
-            ))
-        })?,
-    };
+    let counted = counted_param(&q)?;
     let year: Option<u16> = match q.get("year") {
         Some(y) => Some(
             y.parse()

@@ -333,6 +333,21 @@ pub(crate) fn group_param(q: &BTreeMap<String, String>) -> Result<String, Proble
     }
 }
 
+/// What a query asks to be counted (`counted=persons|households`): persons by default.
+pub(crate) fn counted_param(
+    q: &BTreeMap<String, String>,
+) -> Result<kmapa_protect::output::Counted, Problem> {
+    use kmapa_protect::output::Counted;
+    match q.get("counted") {
+        None => Ok(Counted::Persons),
+        Some(v) => Counted::parse(v).ok_or_else(|| {
+            Problem::bad_request(format!(
+                "counted={v:?}: give persons (the default) or households (families)"
+            ))
+        }),
+    }
+}
+
 /// Parses the query string, refusing parameters not in `allowed`.
 pub(crate) fn query(
     req: &HttpRequest,

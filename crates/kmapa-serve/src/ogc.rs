@@ -314,14 +314,7 @@ pub(crate) fn parse_filter(q: &BTreeMap<String, String>) -> Result<Filter, Probl
         (None, Some(a)) => Some(format!("age={a}")),
         (None, None) => None,
     };
-    let counted = match q.get("counted") {
-        None => Counted::Persons,
-        Some(v) => Counted::parse(v).ok_or_else(|| {
-            Problem::bad_request(format!(
-                "counted={v:?}: give persons (the default) or households (families)"
-            ))
-        })?,
-    };
+    let counted = counted_param(q)?;
     Ok(Filter {
         limit,
         offset,
