@@ -329,7 +329,17 @@ pub(crate) fn parse_filter(q: &BTreeMap<String, String>) -> Result<Filter, Probl
     })
 }
 
+/// What a problem layer counts: persons, or households (families).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub(crate) enum CountedParam {
+    Persons,
+    Households,
+}
+
 #[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)]
 pub(crate) struct ItemsParams {
     /// Features per page (1–10000, default 100).
@@ -352,7 +362,8 @@ pub(crate) struct ItemsParams {
     age: Option<String>,
     /// Problem layers: what is counted, `persons` (default) or `households` (families,
     /// for the welfare-centre measures the policy publishes them for).
-    counted: Option<String>,
+    #[param(inline)]
+    counted: Option<CountedParam>,
     /// Institutions: type.
     #[param(rename = "type")]
     kind: Option<String>,
