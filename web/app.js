@@ -214,7 +214,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     layer: (layer, category, year) => tier === 'analyst'
       ? getJSON(`analyst/layers/${layer.replace('-', '_')}/items?category=${encodeURIComponent(category)}&year=${year}`, { Authorization: 'Bearer ' + token })
       : getJSON(isStatic()
-        ? `problems/${layer}/${encodeURIComponent(category)}/${year}.geojson`
+        ? `problems/${layer}/${encodeURIComponent(category)}/${year}${families() ? '.households' : ''}.geojson`
         : `collections/problems-${layer}/items?category=${encodeURIComponent(category)}&year=${year}&limit=10000${families() ? '&counted=households' : ''}`),
     profile: (code) => getJSON(isStatic() ? `profiles/${encodeURIComponent(code)}.json` : `api/v1/districts/${encodeURIComponent(code)}/profile`),
     analystLayers: (tok) => getJSON('analyst/layers', { Authorization: 'Bearer ' + tok }),
@@ -333,7 +333,7 @@ import { BIVARIATE, HEX_KM2, density as perKm2, divergingThresholds, flaggedDist
     && !snapshot.hexagon_measures.includes(state.category);
   // Families (households) where the public tier publishes them: the measure's
   // vocabulary entry says so, at districts and parent areas.
-  const familiesOffered = () => tier === 'public' && !isStatic() && state.view === 'map'
+  const familiesOffered = () => tier === 'public' && state.view === 'map'
     && ['districts', 'parents'].includes(state.layer)
     && ((category(state.category) || {}).counted || []).includes('households');
   const families = () => state.counted === 'households' && familiesOffered();

@@ -173,6 +173,12 @@ test('persons or families: the switch draws the households the API publishes, on
   }
   assert.ok(fewer > 10, 'families are fewer than persons in most districts');
   assert.equal(new URL(page.url()).searchParams.get('counted'), 'households');
+  // The static export draws the same families.
+  const st = await open(`${STATIC}/?category=any_ops&year=${year}&counted=households`);
+  assert.equal(await st.page.locator('#counted').inputValue(), 'households');
+  const staticValues = Object.fromEntries((await st.page.evaluate(() => window.kmapa.shown())).map((s) => [s.unit, s.v]));
+  for (const f of api.features) assert.equal(staticValues[f.properties.unit], f.properties.value, `static ${f.properties.unit}`);
+  await st.context.close();
   // A problem published for persons only: the switch is off and persons are drawn.
   await afterRender(page, () => page.selectOption('#category', 'any_pup'));
   assert.equal(await page.locator('#counted').isDisabled(), true);
