@@ -39,6 +39,15 @@ fn demo_cube(vocabulary: &Vocabulary, city: &City) -> Cube {
     b.build()
 }
 
+/// The demo city's policy, `data/policy.toml`.
+fn demo_policy() -> kmapa_protect::policy::Policy {
+    kmapa_protect::policy::Policy::parse(
+        "data/policy.toml",
+        &std::fs::read_to_string(repo().join("data/policy.toml")).unwrap(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn the_demo_public_tier_is_protected_and_passes_the_audit() {
     let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
@@ -340,11 +349,7 @@ fn the_demo_policy_hides_no_unit_total_and_little_at_districts() {
     let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
     let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
     let cube = demo_cube(&vocabulary, &city);
-    let policy = kmapa_protect::policy::Policy::parse(
-        "data/policy.toml",
-        &std::fs::read_to_string(repo().join("data/policy.toml")).unwrap(),
-    )
-    .unwrap();
+    let policy = demo_policy();
     let (protected, audit) = protect_public_tier(
         &cube,
         &vocabulary,
@@ -507,11 +512,7 @@ fn households_are_published_beside_persons_and_audited_with_them() {
     let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
     let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
     let cube = demo_cube(&vocabulary, &city);
-    let policy = kmapa_protect::policy::Policy::parse(
-        "data/policy.toml",
-        &std::fs::read_to_string(repo().join("data/policy.toml")).unwrap(),
-    )
-    .unwrap();
+    let policy = demo_policy();
     let measures = ["any_ops", "poverty", "disability", "long_term_illness"];
     let tier = PublicTier {
         households: measures.iter().map(|m| m.to_string()).collect(),
