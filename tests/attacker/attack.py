@@ -27,7 +27,8 @@ What the attacker knows (docs/privacy.md):
 
 It reports every hidden cell pinned narrower than the policy's width, every exact
 small count (a hidden cell or a district × hexagon piece pinned to one value in
-1..k-1), and exits 1 when it finds any. `--expect-leak` inverts the exit code (used to
+1..k-1), every hidden cell or piece proved small (at least 1, at most k-1), and exits
+1 when it finds any. `--expect-leak` inverts the exit code (used to
 show the attacker finds what the old public statuses gave away).
 """
 
@@ -602,6 +603,8 @@ def attack_family(job):
             checked += 1
             if lo_i == hi_i and 1 <= lo_i < pub.k:
                 findings.append(("exact small count", f"{source} {year} {m} piece {d}×{h}: {lo_i}"))
+            elif lo_i >= 1 and hi_i < pub.k:
+                findings.append(("proved small", f"{source} {year} {m} piece {d}×{h}: [{lo_i}, {hi_i}]"))
     for d, key in diffs:
         lo, hi = result[d]
         checked += 1

@@ -33,6 +33,7 @@ use kmapa_model::population::PopulationTable;
 use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::CellStatus;
 use kmapa_protect::family::Family;
+use kmapa_protect::family::piece_protected;
 use kmapa_protect::flow::Network;
 use kmapa_protect::layers::{
     LayerCells, LayerCounts, Published, adaptive_partition, build, publish_hexagons,
@@ -113,8 +114,6 @@ struct Layout {
     breakdown_publish: Published,
     /// Measures published on hexagons (`*`: all).
     h3_measures: Vec<String>,
-    /// The threshold: atoms under it need protection.
-    k: u64,
     /// One adaptive hexagon layer (`h3_adaptive`).
     adaptive: bool,
     /// Measures published as households beside persons (`*`: every measure of
@@ -193,7 +192,6 @@ fn layout(cube: &Cube, tier: &PublicTier) -> Result<Layout, TierError> {
             hexagons: hexagons && tier.breakdown_layers.contains(&Layer::H3),
         },
         h3_measures: tier.h3_measures.clone(),
-        k: tier.k,
         adaptive: hexagons && tier.h3_adaptive,
         households: tier.households.clone(),
         groups: std::iter::once(Group::All)
@@ -284,7 +282,7 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
         for (a, v) in cube.counted_atoms(r, e.measure, year, e.group, e.counted) {
             atoms.insert(a, v);
         }
-        let (mut t, c) = build(&LayerCounts {
+        let (t, c) = build(&LayerCounts {
             atoms,
             parent_of: cube.parent_of().to_vec(),
             district_codes: cube.district_codes.clone(),
@@ -302,7 +300,6 @@ fn year_tables(cube: &Cube, vocabulary: &Vocabulary, layout: &Layout, year: u16)
             },
             hex_levels: layout.hex_levels.clone(),
         });
-        protect_atoms(&mut t, &c, layout.k);
         tables.push(t);
         cells = c;
     }
@@ -375,17 +372,6 @@ fn choose_hexagons(yt: &mut YearTables, earlier: &[ProtectedTier], k: u64) {
         publish_hexagons(&mut yt.tables[m], tree, &chosen);
         yt.hex_whole[m] = whole;
         yt.hex_split[m] = split;
-    }
-}
-
-/// Marks the small atoms of a table whose hexagons are published as needing
-/// protection: there a district minus the hexagons inside it gives the persons of the
-/// district in a hexagon it shares (a sliver). A measure not on hexagons has no
-/// published hexagon to subtract; its atoms are bounded through the measures that are
-/// (a category never exceeds the unit total), whose atoms are protected.
-fn protect_atoms(table: &mut Table, cells: &LayerCells, k: u64) {
-    if cells.hexagons.values().any(|&h| !table.cells[h].internal) {
-        table.protect_internal(k, &cells.atoms);
     }
 }
 
@@ -463,6 +449,15 @@ fn family(
                     .then(|| local(e.measure, e.group, Counted::Persons))
                     .flatten()
             })
+            .collect(),
+        // A district minus the hexagons inside it gives the persons of the district
+        // in a hexagon it shares with a neighbour (a sliver): such pieces are protected.
+        // A measure not on hexagons has no published hexagon to subtract; its pieces
+        // are bounded through the measures that are (a category never exceeds the unit
+        // total), whose pieces are protected.
+        pieces: members
+            .iter()
+            .map(|&i| kmapa_protect::layers::pieces(&yt.tables[i], &yt.cells))
             .collect(),
         ..Default::default()
     };
@@ -679,6 +674,7 @@ fn protect_family(
             let split = &yt.hex_split[members[lt]];
             let chosen = adaptive_partition(&base.tables[lt], tree, tier.k, &whole[lt], split);
             publish_hexagons(&mut base.tables[lt], tree, &chosen);
+            base.pieces[lt] = kmapa_protect::layers::pieces(&base.tables[lt], &yt.cells);
         }
     }
 }
@@ -1256,11 +1252,29 @@ fn audit_years(
     let reports = crate::run_parallel(jobs.len(), |j| {
         let (y, source) = jobs[j];
         let (f, members) = family(cube, vocabulary, population, &all[y], source);
-        (f.audit(net, tier.width), members)
+        let pieces = f.audit_pieces(net, tier.k, tier.width);
+        (f.audit(net, tier.width), pieces, members)
     });
     let mut audit = TierAudit::default();
-    for ((y, _), (reports, members)) in jobs.iter().zip(reports) {
+    for ((y, _), (reports, pieces, members)) in jobs.iter().zip(reports) {
         let yt = &all[*y];
+        for (intervals, &m) in pieces.iter().zip(&members) {
+            for i in intervals {
+                audit.internal_cells += 1;
+                if !piece_protected(i.value, i.lower, i.upper, tier.k, tier.width) {
+                    audit.failures += 1;
+                    audit.internal_failures.push(InternalFailure {
+                        cell: i.label.clone(),
+                        measure: yt.measures[m].code.clone(),
+                        group: yt.measures[m].group.code(),
+                        counted: yt.measures[m].counted,
+                        year: yt.year,
+                        lower: i.lower,
+                        upper: i.upper.is_finite().then_some(i.upper),
+                    });
+                }
+            }
+        }
         for (report, m) in reports.iter().zip(members) {
             for i in &report.intervals {
                 let status = yt.tables[m].cells[i.cell].status;

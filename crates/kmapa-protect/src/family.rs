@@ -34,7 +34,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::audit::{AuditReport, Interval};
-use crate::flow::{Bounds, INF, Network, Residual, cheapest_cycle};
+use crate::flow::{Bounds, INF, Network, Region, Residual, cheapest_cycle, cheapest_flow};
 use crate::suppress::SuppressionSummary;
 use crate::table::{CellStatus, Table};
 
@@ -71,6 +71,34 @@ pub struct Family {
     /// to zero while persons stay, and a persons table may move with its households
     /// (both down together where every person is a household of their own).
     pub households_of: Vec<Option<usize>>,
+    /// Per table (empty: none), the pieces a reader could work out by difference and
+    /// that must not give away a small count (see [`Piece`]).
+    pub pieces: Vec<Vec<Piece>>,
+}
+
+/// A sum of internal cells that a reader could work out by difference: a district's
+/// part of a published hexagon (its atoms in that hexagon; a district minus the
+/// hexagons inside it), or its persons located by district only. A piece with 1..k−1
+/// persons must either be able to hold nobody (its interval reaches 0: the reader can
+/// prove no one is in it) or be protected like a hidden small count (at least `width`
+/// wide, reaching k).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    pub label: String,
+    /// The internal cells it adds up (all joining the district's relation).
+    pub cells: Vec<usize>,
+    /// The internal cells that join their other ends: the finer hexagons under the
+    /// published hexagon (sums of atoms only).
+    pub inner: Vec<usize>,
+}
+
+/// Whether a piece of `value` persons that can grow by `grow` and shrink by `shrink`
+/// is protected: it can be empty, or it is as uncertain as a hidden small count.
+pub fn piece_protected(value: u64, lower: f64, upper: f64, k: u64, width: f64) -> bool {
+    value == 0
+        || value >= k
+        || lower <= 1e-6
+        || (upper - lower + 1e-6 >= width && upper + 1e-6 >= k as f64)
 }
 
 /// What hiding a fixed cell "costs": more than any path of real cells.
@@ -496,6 +524,170 @@ impl Family {
         (grow, shrink)
     }
 
+    /// A piece's persons in table `m`.
+    fn piece_value(&self, m: usize, piece: &Piece) -> i64 {
+        piece.cells.iter().map(|&c| self.value(m, c)).sum()
+    }
+
+    /// How far piece `p` of table `m` can move (grow, shrink), over every candidate
+    /// set, up to `limit`; stops early once it can be emptied or moves as `goal` asks.
+    fn piece_movement(
+        &self,
+        net: &Network,
+        sets: &mut Sets,
+        m: usize,
+        piece: &Piece,
+        region: &Region,
+        goal: Goal,
+    ) -> (i64, i64) {
+        let Goal { limit, need, reach } = goal;
+        let value = self.piece_value(m, piece);
+        let (mut grow, mut shrink) = (0, 0);
+        for set in sets.candidates[m].clone() {
+            if !piece.cells.iter().all(|&c| self.unknown_in_all(&set, c)) {
+                continue;
+            }
+            let bounds = sets
+                .bounds
+                .entry(set.clone())
+                .or_insert_with(|| self.bounds(&set));
+            let residual = sets
+                .residual
+                .entry(set.clone())
+                .or_insert_with(|| Residual::with(net, |c| self.unknown_in_all(&set, c), bounds));
+            let (g, s) = residual.region_movement(region, &piece.cells, &piece.inner, limit);
+            grow = grow.max(g);
+            shrink = shrink.max(s);
+            // (The audit asks for everything: it never stops early.)
+            if (shrink >= value && need < INF)
+                || (grow.saturating_add(shrink) >= need && grow >= reach)
+            {
+                break;
+            }
+        }
+        (grow, shrink)
+    }
+
+    /// Covers pieces until each is protected ([`piece_protected`]): the cheapest cycle
+    /// that lets it be emptied, or grow as a hidden small count must, is hidden.
+    #[allow(clippy::too_many_arguments)]
+    fn protect_pieces(
+        &mut self,
+        net: &Network,
+        sets: &mut Sets,
+        queue: &mut VecDeque<(usize, usize)>,
+        summaries: &mut [SuppressionSummary],
+        k: u64,
+        need: i64,
+    ) -> Result<(), Unprotectable> {
+        let mut todo: Vec<(usize, usize)> = Vec::new();
+        for (m, pieces) in self.pieces.iter().enumerate() {
+            for (p, piece) in pieces.iter().enumerate() {
+                if (1..k as i64).contains(&self.piece_value(m, piece)) {
+                    todo.push((m, p));
+                }
+            }
+        }
+        for (m, p) in todo {
+            let piece = self.pieces[m][p].clone();
+            let unprotectable = || Unprotectable {
+                table: m,
+                cell: piece.label.clone(),
+            };
+            let region = Region::of(net, &piece.cells).ok_or_else(unprotectable)?;
+            let value = self.piece_value(m, &piece);
+            let reach = k as i64 - value;
+            let goal = Goal {
+                limit: need.max(reach),
+                need,
+                reach,
+            };
+            let mut rounds = 0;
+            loop {
+                let (grow, shrink) = self.piece_movement(net, sets, m, &piece, &region, goal);
+                if shrink >= value || (grow + shrink >= need && grow >= reach) {
+                    break;
+                }
+                rounds += 1;
+                if rounds > 4 {
+                    return Err(unprotectable());
+                }
+                summaries[m].audit_rounds += 1;
+                // Emptied (the whole cycle shrinks it by all it holds), or widened as a
+                // small count (the cycle alone grows it as far as it must).
+                let options = [(false, value), (true, (need - shrink).max(reach))];
+                let mut best: Option<(u64, Moves, Vec<usize>)> = None;
+                for set in sets.candidates[m].clone() {
+                    let bounds = sets
+                        .bounds
+                        .entry(set.clone())
+                        .or_insert_with(|| self.bounds(&set));
+                    let mut b = bounds.clone();
+                    let up: Vec<i64> = piece.cells.iter().map(|&c| b.up[c]).collect();
+                    let down: Vec<i64> = piece.cells.iter().map(|&c| b.down[c]).collect();
+                    for &c in &piece.inner {
+                        b.up[c] = INF;
+                        b.down[c] = INF;
+                    }
+                    let hide_cost = |c: usize| -> u64 {
+                        set.iter()
+                            .filter(|&&(t, _)| !self.tables[t].unknown(c))
+                            .map(|&(t, _)| {
+                                if self.fixed.get(t).and_then(|f| f.get(c)) == Some(&true) {
+                                    return FORBIDDEN;
+                                }
+                                self.cell_cost(t, c)
+                            })
+                            .sum()
+                    };
+                    for (grows, missing) in options {
+                        let room = if grows { &up } else { &down };
+                        if room.iter().fold(0i64, |t, &x| t.saturating_add(x)) < missing {
+                            continue;
+                        }
+                        let (from, to, arcs) = region.circuit(grows, room, net.nodes() as u32);
+                        let Some(path) = cheapest_flow(
+                            net,
+                            &b,
+                            &piece.cells,
+                            from,
+                            to,
+                            missing,
+                            hide_cost,
+                            &arcs,
+                        ) else {
+                            continue;
+                        };
+                        let cost = path.iter().map(|&c| hide_cost(c)).sum::<u64>();
+                        if cost >= FORBIDDEN {
+                            continue;
+                        }
+                        if best.as_ref().is_none_or(|b| cost < b.0) {
+                            best = Some((cost, set.clone(), path));
+                        }
+                    }
+                }
+                let Some((_, set, path)) = best else {
+                    return Err(unprotectable());
+                };
+                for &(t, _) in &set {
+                    for &c in &path {
+                        if !self.tables[t].unknown(c) {
+                            self.tables[t].hide(c, CellStatus::SecondarySuppressed);
+                            self.tables[t].cells[c].covers =
+                                Some((m as u32, piece.cells[0] as u32));
+                            summaries[t].secondary += 1;
+                            queue.push_back((t, c));
+                        }
+                    }
+                }
+                sets.residual.clear();
+                self.cover_cells(net, sets, queue, summaries, k, need)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Primary suppression of 1..k−1 in every table, then secondary suppression until
     /// every hidden cell of every table can move over at least `width`. Deterministic.
     ///
@@ -592,31 +784,18 @@ impl Family {
         all.into_iter().take(n).map(|(_, t, c)| (t, c)).collect()
     }
 
-    /// One greedy pass of [`Self::protect`].
-    fn protect_once(
+    /// Hides the cheapest cycles until every hidden cell in `queue` (and every cell
+    /// hidden on the way) can move as far as it must.
+    #[allow(clippy::too_many_arguments)]
+    fn cover_cells(
         &mut self,
         net: &Network,
+        sets: &mut Sets,
+        queue: &mut VecDeque<(usize, usize)>,
+        summaries: &mut [SuppressionSummary],
         k: u64,
-        width: f64,
-    ) -> Result<Vec<SuppressionSummary>, Unprotectable> {
-        let mut summaries: Vec<SuppressionSummary> = self
-            .tables
-            .iter_mut()
-            .map(|t| SuppressionSummary {
-                primary: t.suppress_primary(k),
-                ..Default::default()
-            })
-            .collect();
-        let need = width.ceil() as i64;
-        let mut queue: VecDeque<(usize, usize)> = VecDeque::new();
-        for (m, t) in self.tables.iter().enumerate() {
-            for c in 0..t.cells.len() {
-                if t.cells[c].status.is_hidden() {
-                    queue.push_back((m, c));
-                }
-            }
-        }
-        let mut sets = Sets::new(self);
+        need: i64,
+    ) -> Result<(), Unprotectable> {
         while let Some((m, cell)) = queue.pop_front() {
             // A small count must also be able to reach k: a reader must not be able to
             // prove that a hidden cell is a small count.
@@ -625,8 +804,7 @@ impl Family {
                 _ => 0,
             };
             let limit = need.max(reach);
-            let (grow, shrink) =
-                self.movement(net, &mut sets, m, cell, Goal { limit, need, reach });
+            let (grow, shrink) = self.movement(net, sets, m, cell, Goal { limit, need, reach });
             if grow + shrink >= need && grow >= reach {
                 continue;
             }
@@ -686,6 +864,36 @@ impl Family {
             sets.residual.clear();
             queue.push_front((m, cell));
         }
+        Ok(())
+    }
+
+    /// One greedy pass of [`Self::protect`].
+    fn protect_once(
+        &mut self,
+        net: &Network,
+        k: u64,
+        width: f64,
+    ) -> Result<Vec<SuppressionSummary>, Unprotectable> {
+        let mut summaries: Vec<SuppressionSummary> = self
+            .tables
+            .iter_mut()
+            .map(|t| SuppressionSummary {
+                primary: t.suppress_primary(k),
+                ..Default::default()
+            })
+            .collect();
+        let need = width.ceil() as i64;
+        let mut queue: VecDeque<(usize, usize)> = VecDeque::new();
+        for (m, t) in self.tables.iter().enumerate() {
+            for c in 0..t.cells.len() {
+                if t.cells[c].status.is_hidden() {
+                    queue.push_back((m, c));
+                }
+            }
+        }
+        let mut sets = Sets::new(self);
+        self.cover_cells(net, &mut sets, &mut queue, &mut summaries, k, need)?;
+        self.protect_pieces(net, &mut sets, &mut queue, &mut summaries, k, need)?;
         for (t, s) in self.tables.iter().zip(&mut summaries) {
             let mut is_total = vec![false; t.cells.len()];
             for r in &t.relations {
@@ -740,6 +948,52 @@ impl Family {
                     })
                     .collect();
                 AuditReport { intervals }
+            })
+            .collect()
+    }
+
+    /// The audit of every table's pieces with 1..k−1 persons: each piece's interval,
+    /// spanned by witnesses (the label is the piece's; `cell`, its first atom). A
+    /// piece whose cells do not share a node gets the interval of its value alone.
+    pub fn audit_pieces(&self, net: &Network, k: u64, width: f64) -> Vec<Vec<Interval>> {
+        let mut sets = Sets::new(self);
+        let everything = Goal {
+            limit: INF,
+            need: INF,
+            reach: INF,
+        };
+        (0..self.tables.len())
+            .map(|m| {
+                let Some(pieces) = self.pieces.get(m) else {
+                    return Vec::new();
+                };
+                pieces
+                    .iter()
+                    .filter_map(|piece| {
+                        let v = self.piece_value(m, piece);
+                        if !(1..k as i64).contains(&v) {
+                            return None;
+                        }
+                        let (grow, shrink) = match Region::of(net, &piece.cells) {
+                            Some(region) => {
+                                self.piece_movement(net, &mut sets, m, piece, &region, everything)
+                            }
+                            None => (0, 0),
+                        };
+                        Some(Interval {
+                            cell: piece.cells[0],
+                            label: piece.label.clone(),
+                            value: v as u64,
+                            lower: (v - shrink) as f64,
+                            upper: if grow >= INF {
+                                f64::INFINITY
+                            } else {
+                                (v + grow) as f64
+                            },
+                            required_width: width,
+                        })
+                    })
+                    .collect()
             })
             .collect()
     }

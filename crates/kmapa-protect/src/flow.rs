@@ -48,6 +48,11 @@ pub struct Network {
 }
 
 impl Network {
+    /// How many relation nodes (with the ground node).
+    pub fn nodes(&self) -> usize {
+        self.nodes
+    }
+
     /// The two relation nodes a cell joins (tail, head).
     pub fn ends(&self, cell: usize) -> (u32, u32) {
         self.ends[cell]
@@ -171,10 +176,11 @@ impl Residual {
             to: Vec::new(),
             base: Vec::new(),
             cap: Vec::new(),
-            out: vec![Vec::new(); net.nodes],
+            // One node more: a virtual one, for sums of cells (see `region_movement`).
+            out: vec![Vec::new(); net.nodes + 1],
             arc_of: vec![None; n],
-            prev: vec![0; net.nodes],
-            seen: vec![false; net.nodes],
+            prev: vec![0; net.nodes + 1],
+            seen: vec![false; net.nodes + 1],
         };
         for c in 0..n {
             if !unknown(c) {
@@ -261,6 +267,151 @@ impl Residual {
         } else {
             0
         };
+        (grow, shrink)
+    }
+}
+
+/// A sum of cells that all join one relation node on the same side (a district's atoms
+/// inside one hexagon): see [`Region::of`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Region {
+    /// The node every cell of the sum joins (the district's relation).
+    pub(crate) hub: u32,
+    /// Whether the cells leave the hub (tail) or enter it (head).
+    pub(crate) out_of_hub: bool,
+    /// Each cell's other end.
+    pub(crate) far: Vec<u32>,
+}
+
+impl Region {
+    /// The region of `cells`, or `None` when they do not share a node on one side.
+    pub(crate) fn of(net: &Network, cells: &[usize]) -> Option<Region> {
+        let &first = cells.first()?;
+        let (t, h) = net.ends[first];
+        [(t, true), (h, false)]
+            .into_iter()
+            .find(|&(hub, out_of_hub)| {
+                cells.iter().all(|&c| {
+                    let (ct, ch) = net.ends[c];
+                    if out_of_hub { ct == hub } else { ch == hub }
+                })
+            })
+            .map(|(hub, out_of_hub)| Region {
+                hub,
+                out_of_hub,
+                far: cells
+                    .iter()
+                    .map(|&c| {
+                        let (ct, ch) = net.ends[c];
+                        if out_of_hub { ch } else { ct }
+                    })
+                    .collect(),
+            })
+    }
+
+    /// For moving the sum one way (`grows`), with per-cell room `room`: the node the
+    /// closing flow starts from and the one it ends at (`None`: the virtual node that
+    /// stands for the cells' far ends), and the virtual arcs (from, to, capacity).
+    pub(crate) fn circuit(
+        &self,
+        grows: bool,
+        room: &[i64],
+        virtual_node: u32,
+    ) -> (u32, u32, Vec<(u32, u32, i64)>) {
+        // Growing a sum whose cells leave the hub pushes flow out of the hub into the
+        // far ends: it comes back from them to the hub. The other three cases follow.
+        let from_far = grows == self.out_of_hub;
+        let arcs = self
+            .far
+            .iter()
+            .zip(room)
+            .map(|(&f, &r)| {
+                if from_far {
+                    (virtual_node, f, r)
+                } else {
+                    (f, virtual_node, r)
+                }
+            })
+            .collect();
+        if from_far {
+            (virtual_node, self.hub, arcs)
+        } else {
+            (self.hub, virtual_node, arcs)
+        }
+    }
+}
+
+impl Residual {
+    /// (how much the sum of `cells` can grow, how much it can shrink), each up to
+    /// `limit`. Its own cells are closed and each far end is fed (or drained) by a
+    /// virtual node up to its cell's room; `inner` cells (the finer hexagons joining
+    /// the far ends: sums of atoms only, whose own bounds follow from the atoms') are
+    /// open both ways where unknown.
+    pub(crate) fn region_movement(
+        &mut self,
+        region: &Region,
+        cells: &[usize],
+        inner: &[usize],
+        limit: i64,
+    ) -> (i64, i64) {
+        let Some(own) = cells
+            .iter()
+            .map(|&c| self.arc_of[c])
+            .collect::<Option<Vec<u32>>>()
+        else {
+            return (0, 0);
+        };
+        let open: Vec<u32> = inner.iter().filter_map(|&c| self.arc_of[c]).collect();
+        let up: Vec<i64> = own.iter().map(|&a| self.base[a as usize]).collect();
+        let down: Vec<i64> = own.iter().map(|&a| self.base[a as usize + 1]).collect();
+        let saved: Vec<(usize, i64)> = own
+            .iter()
+            .chain(&open)
+            .flat_map(|&a| [a as usize, a as usize + 1])
+            .map(|a| (a, self.base[a]))
+            .collect();
+        for &a in &own {
+            self.base[a as usize] = 0;
+            self.base[a as usize + 1] = 0;
+        }
+        for &a in &open {
+            self.base[a as usize] = INF;
+            self.base[a as usize + 1] = INF;
+        }
+        let virtual_node = (self.out.len() - 1) as u32;
+        let run = |r: &mut Self, grows: bool, room: &[i64]| -> i64 {
+            let total = room.iter().fold(0i64, |t, &x| t.saturating_add(x));
+            if total <= 0 {
+                return 0;
+            }
+            let (s, t, arcs) = region.circuit(grows, room, virtual_node);
+            let mark = r.to.len();
+            for (x, y, c) in arcs {
+                let a = r.to.len() as u32;
+                r.to.push(y);
+                r.base.push(c);
+                r.out[x as usize].push(a);
+                r.to.push(x);
+                r.base.push(0);
+                r.out[y as usize].push(a + 1);
+            }
+            r.cap.resize(r.base.len(), 0);
+            let flow = r.max_flow(s, t, own[0], total.min(limit));
+            r.to.truncate(mark);
+            r.base.truncate(mark);
+            r.cap.truncate(mark);
+            for list in &mut r.out {
+                while list.last().is_some_and(|&a| a as usize >= mark) {
+                    list.pop();
+                }
+            }
+            flow
+        };
+        let grow = run(self, true, &up);
+        let shrink = run(self, false, &down);
+        for (a, v) in saved {
+            self.base[a] = v;
+        }
         (grow, shrink)
     }
 }
@@ -377,32 +528,59 @@ pub(crate) fn cheapest_cycle(
     need: i64,
     cost: impl Fn(usize) -> u64,
 ) -> Option<Vec<usize>> {
+    cheapest_flow(net, bounds, &[cell], from, to, need, cost, &[])
+}
+
+/// As [`cheapest_cycle`], without any of the cells `closed`, and with `extra` arcs
+/// (from, to, capacity; free) that may use the virtual node `net.nodes`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn cheapest_flow(
+    net: &Network,
+    bounds: &Bounds,
+    closed: &[usize],
+    from: u32,
+    to: u32,
+    need: i64,
+    cost: impl Fn(usize) -> u64,
+    extra: &[(u32, u32, i64)],
+) -> Option<Vec<usize>> {
     if from == to {
         return Some(Vec::new());
     }
     let n = net.ends.len();
-    // Arcs by node: (next node, cell, grows).
-    let mut out: Vec<Vec<(u32, u32, bool)>> = vec![Vec::new(); net.nodes];
+    let nodes = net.nodes + 1;
+    // Arcs by node: (next node, cell or n + extra arc, grows).
+    let mut out: Vec<Vec<(u32, u32, bool)>> = vec![Vec::new(); nodes];
     for c in 0..n {
         let (t, h) = net.ends[c];
-        if c == cell || t == h {
+        if closed.contains(&c) || t == h {
             continue;
         }
         out[t as usize].push((h, c as u32, true));
         out[h as usize].push((t, c as u32, false));
     }
-    let mut flow = vec![0i64; n];
-    let mut chosen = vec![false; n];
+    for (j, &(x, y, _)) in extra.iter().enumerate() {
+        out[x as usize].push((y, (n + j) as u32, true));
+        out[y as usize].push((x, (n + j) as u32, false));
+    }
+    let mut flow = vec![0i64; n + extra.len()];
+    let mut chosen = vec![false; n + extra.len()];
     let residual = |flow: &[i64], c: usize, grows: bool| -> i64 {
-        if grows {
-            bounds.up[c].saturating_sub(flow[c])
+        let (up, down) = if c < n {
+            (bounds.up[c], bounds.down[c])
         } else {
-            bounds.down[c] + flow[c]
+            (extra[c - n].2, 0)
+        };
+        if grows {
+            up.saturating_sub(flow[c])
+        } else {
+            down + flow[c]
         }
     };
+    let step_cost = |c: usize| if c < n { cost(c) } else { 0 };
     let mut routed = 0;
-    let mut dist = vec![u64::MAX; net.nodes];
-    let mut via: Vec<Option<(u32, u32, bool)>> = vec![None; net.nodes];
+    let mut dist = vec![u64::MAX; nodes];
+    let mut via: Vec<Option<(u32, u32, bool)>> = vec![None; nodes];
     while routed < need {
         dist.fill(u64::MAX);
         via.fill(None);
@@ -423,9 +601,9 @@ pub(crate) fn cheapest_cycle(
                 let step = if chosen[c as usize] {
                     0
                 } else {
-                    cost(c as usize)
+                    step_cost(c as usize)
                 };
-                let nd = d + step;
+                let nd = d.saturating_add(step);
                 if nd < dist[m as usize] {
                     dist[m as usize] = nd;
                     via[m as usize] = Some((x, c, grows));

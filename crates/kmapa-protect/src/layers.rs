@@ -63,6 +63,8 @@ pub struct LayerCells {
     pub hexagons: BTreeMap<u64, usize>,
     /// The internal atoms (district × finest hexagon, or district alone).
     pub atoms: Vec<usize>,
+    /// The (district, finest hexagon) of each atom, in the order of `atoms`.
+    pub atom_keys: Vec<(u16, Option<u64>)>,
     /// How the hexagon cells nest, by cell index.
     pub hex_tree: HexTree,
     /// Hexagons are published as one adaptive layer ([`adaptive_partition`]) rather
@@ -156,6 +158,84 @@ pub fn publish_hexagons(table: &mut Table, tree: &HexTree, chosen: &[usize]) {
     }
 }
 
+/// The pieces of a table that publishes hexagons (see [`crate::family::Piece`]): each
+/// district's part of each published hexagon it shares with another district (a
+/// hexagon in one district only is its own piece, a published cell), and each
+/// district's persons located by district only. None when no hexagon is published.
+pub fn pieces(table: &Table, cells: &LayerCells) -> Vec<crate::family::Piece> {
+    let published: Vec<usize> = cells
+        .hexagons
+        .values()
+        .copied()
+        .filter(|&h| !table.cells[h].internal)
+        .collect();
+    if published.is_empty() {
+        return Vec::new();
+    }
+    let district_code = |d: u16| -> String {
+        cells
+            .districts
+            .get(&d)
+            .map(|&c| {
+                table.cells[c]
+                    .label
+                    .trim_start_matches("district ")
+                    .to_string()
+            })
+            .unwrap_or_else(|| d.to_string())
+    };
+    // Atoms by the finest hexagon's cell, by district.
+    let mut at_leaf: BTreeMap<usize, Vec<(u16, usize)>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (&(d, h), &atom) in cells.atom_keys.iter().zip(&cells.atoms) {
+        match h {
+            Some(h) => {
+                if let Some(&leaf) = cells.hexagons.get(&h) {
+                    at_leaf.entry(leaf).or_default().push((d, atom));
+                }
+            }
+            None => out.push(crate::family::Piece {
+                label: format!("piece {}×none", district_code(d)),
+                cells: vec![atom],
+                inner: Vec::new(),
+            }),
+        }
+    }
+    for h in published {
+        let mut inner = Vec::new();
+        let mut leaves = Vec::new();
+        let mut stack = vec![h];
+        while let Some(c) = stack.pop() {
+            match cells.hex_tree.children.get(&c).filter(|k| !k.is_empty()) {
+                Some(kids) => {
+                    inner.extend(kids);
+                    stack.extend(kids);
+                }
+                None => leaves.push(c),
+            }
+        }
+        let mut by_district: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+        for leaf in leaves {
+            for &(d, atom) in at_leaf.get(&leaf).into_iter().flatten() {
+                by_district.entry(d).or_default().push(atom);
+            }
+        }
+        if by_district.len() < 2 {
+            continue;
+        }
+        inner.sort_unstable();
+        let hex = table.cells[h].label.trim_start_matches("hex ").to_string();
+        for (d, atoms) in by_district {
+            out.push(crate::family::Piece {
+                label: format!("piece {}×{hex}", district_code(d)),
+                cells: atoms,
+                inner: inner.clone(),
+            });
+        }
+    }
+    out
+}
+
 pub fn build(counts: &LayerCounts) -> (Table, LayerCells) {
     let mut t = Table::default();
     let mut cells = LayerCells::default();
@@ -169,6 +249,7 @@ pub fn build(counts: &LayerCounts) -> (Table, LayerCells) {
         let id = t.internal_cell(label, v);
         atom_ids.insert((d, h), id);
         cells.atoms.push(id);
+        cells.atom_keys.push((d, h));
     }
     let add = |t: &mut Table, label: String, parts: &[usize], published: bool| -> usize {
         let v = parts.iter().map(|&p| t.cells[p].value).sum();
