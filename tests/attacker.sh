@@ -57,6 +57,20 @@ python3 tests/attacker/attack.py "$url" --pieces --years 2017 2024
 echo "-- demo city, with the old public words put back: the attacker must find what they gave away"
 python3 tests/attacker/attack.py "$url" --years 2024 --reasons "$work/demo/public/protected.json" --expect-leak
 
+echo "-- demo city, every category on the adaptive hexagon layer: at most 5 % of hexagon persons hidden, nothing found"
+sed -e 's/^version = .*/version = "attacker-every-category"/' \
+    -e 's/^h3_measures = .*/h3_measures = ["*"]/' \
+    data/policy.toml >"$work/every.toml"
+grep -q '^h3_measures = \["\*"\]' "$work/every.toml"
+cp -r "$work/demo" "$work/demo-every"
+rm -rf "$work/demo-every/snapshots"
+"$bin" protect --data-dir "$work/demo-every" --policy "$work/every.toml" --quiet
+python3 tests/loss_check.py "$work/demo-every/public/protected.json" --layer h3 0.05
+"$bin" publish --data-dir "$work/demo-every" --policy "$work/every.toml" >/dev/null
+every_url=$(serve "$work/demo-every" "$work/every.toml")
+python3 tests/attacker/attack.py "$every_url"
+python3 tests/attacker/attack.py "$every_url" --pieces --years 2024
+
 echo "-- demo city, households (families) of six problems beside persons, some hidden: nothing found either"
 sed -e 's/^version = .*/version = "attacker-households"/' \
     -e 's/^households = .*/households = ["any_ops", "poverty", "disability", "long_term_illness", "parenting_helplessness", "unemployment"]/' \

@@ -368,8 +368,13 @@ impl Family {
         }
         // Persons with their households: a persons cell that cannot shrink below its
         // households alone can with them, and households (never more than their
-        // persons) grow with them.
-        if self.twins(m).next().is_some() {
+        // persons) grow with them; so for every set with a table that has households
+        // (a category moving with its unit total, whose households are published).
+        if out
+            .iter()
+            .flatten()
+            .any(|&(x, _)| self.twins(x).next().is_some())
+        {
             for s in out.clone() {
                 let mut with = s.clone();
                 for &(x, sign) in &s {
@@ -743,7 +748,7 @@ impl Family {
     }
 
     /// What the secondary cells cost: persons, weighted as the search weighs them.
-    fn secondary_cost(&self) -> u64 {
+    pub fn secondary_cost(&self) -> u64 {
         self.tables
             .iter()
             .enumerate()
