@@ -630,7 +630,7 @@ fn report(audit: &TierAudit, p: &ProtectedTier, a: &AuditArgs, secs: f64) -> any
     }
     for f in &audit.internal_failures {
         println!(
-            "{} {} ({}) {}: [{}, {}] TOO NARROW (an unpublished small count a reader can work out)",
+            "{} {} ({}) {}: [{}, {}] TOO NARROW (a small district × hexagon piece a reader can work out: it must be able to be empty, or be as wide as a hidden small count)",
             f.cell,
             f.measure,
             f.group,
@@ -641,7 +641,7 @@ fn report(audit: &TierAudit, p: &ProtectedTier, a: &AuditArgs, secs: f64) -> any
     }
     print_loss(p);
     println!(
-        "audit of {} hidden cells and {} small unpublished district × hexagon cells in {secs:.2} s: {} too narrow; narrowest interval {} (required {}, and a hidden small count must be able to reach k = {})",
+        "audit of {} hidden cells and {} small district × hexagon pieces in {secs:.2} s: {} too narrow; narrowest interval {} (required {}, and a hidden small count must be able to reach k = {}; a small piece must be able to be empty or be as wide)",
         audit.hidden_cells,
         audit.internal_cells,
         audit.failures,
