@@ -737,11 +737,34 @@ fn explain(cube: &Cube, all: &[YearTables]) -> Vec<Explanation> {
     for yt in all {
         let units: std::collections::HashMap<usize, (LayerKind, String)> =
             unit_names(cube, &yt.cells).into_iter().collect();
+        // A cover of a piece names its first atom: say which piece (the district's part
+        // of a published hexagon) it is.
+        let mut piece_of: std::collections::HashMap<(usize, usize), String> =
+            std::collections::HashMap::new();
+        let covered: BTreeSet<usize> = yt
+            .tables
+            .iter()
+            .flat_map(|t| t.cells.iter().filter_map(|c| c.covers))
+            .filter(|&(m2, c2)| yt.tables[m2 as usize].cells[c2 as usize].internal)
+            .map(|(m2, _)| m2 as usize)
+            .collect();
+        for m in covered {
+            for piece in kmapa_protect::layers::pieces(&yt.tables[m], &yt.cells) {
+                let name = piece.label.trim_start_matches("piece ").to_string();
+                piece_of.entry((m, piece.cells[0])).or_insert(name);
+            }
+        }
         let cell_ref = |m: usize, c: usize| {
             let e = &yt.measures[m];
             let (layer, unit) = match units.get(&c) {
                 Some((l, u)) => (Some(*l), u.clone()),
-                None => (None, yt.tables[m].cells[c].label.clone()),
+                None => (
+                    None,
+                    piece_of
+                        .get(&(m, c))
+                        .cloned()
+                        .unwrap_or_else(|| yt.tables[m].cells[c].label.clone()),
+                ),
             };
             CellRef {
                 layer,

@@ -108,6 +108,9 @@ const FORBIDDEN: u64 = 1 << 50;
 /// and how many of the costliest it tries each time.
 const IMPROVEMENT_ROUNDS: usize = 2;
 const IMPROVEMENT_TRIES: usize = 3;
+/// How many covers a piece may need before it counts as unprotectable (each cover
+/// carries what the piece lacks, so one is almost always enough).
+const PIECE_ROUNDS: usize = 4;
 /// How many of a top-level category's largest siblings a witness may move the other way.
 const SIBLINGS: usize = 3;
 
@@ -614,7 +617,7 @@ impl Family {
                     break;
                 }
                 rounds += 1;
-                if rounds > 4 {
+                if rounds > PIECE_ROUNDS {
                     return Err(unprotectable());
                 }
                 summaries[m].audit_rounds += 1;
