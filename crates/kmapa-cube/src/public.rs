@@ -1288,6 +1288,8 @@ fn audit_years(
     let mut audit = TierAudit::default();
     for ((y, _), (reports, pieces, members)) in jobs.iter().zip(reports) {
         let yt = &all[*y];
+        // Pieces (never published): they may be empty, or are as wide as a hidden small
+        // count.
         for (intervals, &m) in pieces.iter().zip(&members) {
             for i in intervals {
                 audit.internal_cells += 1;
@@ -1312,22 +1314,9 @@ fn audit_years(
                 // must not be able to prove that a hidden cell is a small count.
                 let passed = i.protected()
                     && (status != CellStatus::PrimarySuppressed || i.upper + 1e-6 >= tier.k as f64);
-                if yt.tables[m].cells[i.cell].internal {
-                    audit.internal_cells += 1;
-                    if !passed {
-                        audit.failures += 1;
-                        audit.internal_failures.push(InternalFailure {
-                            cell: i.label.clone(),
-                            measure: yt.measures[m].code.clone(),
-                            group: yt.measures[m].group.code(),
-                            counted: yt.measures[m].counted,
-                            year: yt.year,
-                            lower: i.lower,
-                            upper: i.upper.is_finite().then_some(i.upper),
-                        });
-                    }
-                    continue;
-                }
+                // Internal cells are never hidden: what a reader can work out of them
+                // is audited as pieces above.
+                debug_assert!(!yt.tables[m].cells[i.cell].internal);
                 let (layer, unit) = split_label(&i.label);
                 audit.hidden_cells += 1;
                 if !passed {

@@ -171,18 +171,4 @@ impl Table {
         }
         n
     }
-
-    /// Marks the internal `cells` with a count from 1 to k-1 as needing protection:
-    /// a reader who can work one out (a district minus the hexagons inside it gives the
-    /// persons of the district in the hexagon it shares with its neighbour) learns a
-    /// small count of a smaller area. They stay unpublished; secondary suppression and
-    /// the audit treat them as hidden small counts.
-    pub fn protect_internal(&mut self, k: u64, cells: &[usize]) {
-        for &i in cells {
-            let c = &mut self.cells[i];
-            if c.internal && (1..k).contains(&c.value) {
-                c.status = CellStatus::PrimarySuppressed;
-            }
-        }
-    }
 }
