@@ -507,9 +507,34 @@ impl Family {
         goal: Goal,
     ) -> (i64, i64) {
         let Goal { limit, need, reach } = goal;
+        let value = self.value(m, cell);
+        self.best_movement(
+            net,
+            sets,
+            m,
+            &[cell],
+            |residual| residual.movement(net, cell, limit),
+            |grow, shrink| {
+                (grow.saturating_add(shrink) >= need && grow >= reach)
+                    || (grow >= limit && shrink >= value)
+            },
+        )
+    }
+
+    /// The most each way that `move_in` finds over the candidate sets of table `m` in
+    /// which every cell of `cells` is unknown, until `enough` says so.
+    fn best_movement(
+        &self,
+        net: &Network,
+        sets: &mut Sets,
+        m: usize,
+        cells: &[usize],
+        move_in: impl Fn(&mut Residual) -> (i64, i64),
+        enough: impl Fn(i64, i64) -> bool,
+    ) -> (i64, i64) {
         let (mut grow, mut shrink) = (0, 0);
         for set in sets.candidates[m].clone() {
-            if !self.unknown_in_all(&set, cell) {
+            if !cells.iter().all(|&c| self.unknown_in_all(&set, c)) {
                 continue;
             }
             let bounds = sets
@@ -520,12 +545,10 @@ impl Family {
                 .residual
                 .entry(set.clone())
                 .or_insert_with(|| Residual::with(net, |c| self.unknown_in_all(&set, c), bounds));
-            let (g, s) = residual.movement(net, cell, limit);
+            let (g, s) = move_in(residual);
             grow = grow.max(g);
             shrink = shrink.max(s);
-            if (grow.saturating_add(shrink) >= need && grow >= reach)
-                || (grow >= limit && shrink >= self.value(m, cell))
-            {
+            if enough(grow, shrink) {
                 break;
             }
         }
@@ -550,30 +573,18 @@ impl Family {
     ) -> (i64, i64) {
         let Goal { limit, need, reach } = goal;
         let value = self.piece_value(m, piece);
-        let (mut grow, mut shrink) = (0, 0);
-        for set in sets.candidates[m].clone() {
-            if !piece.cells.iter().all(|&c| self.unknown_in_all(&set, c)) {
-                continue;
-            }
-            let bounds = sets
-                .bounds
-                .entry(set.clone())
-                .or_insert_with(|| self.bounds(&set));
-            let residual = sets
-                .residual
-                .entry(set.clone())
-                .or_insert_with(|| Residual::with(net, |c| self.unknown_in_all(&set, c), bounds));
-            let (g, s) = residual.region_movement(region, &piece.cells, &piece.inner, limit);
-            grow = grow.max(g);
-            shrink = shrink.max(s);
+        self.best_movement(
+            net,
+            sets,
+            m,
+            &piece.cells,
+            |residual| residual.region_movement(region, &piece.cells, &piece.inner, limit),
             // (The audit asks for everything: it never stops early.)
-            if (shrink >= value && need < INF)
-                || (grow.saturating_add(shrink) >= need && grow >= reach)
-            {
-                break;
-            }
-        }
-        (grow, shrink)
+            |grow, shrink| {
+                (shrink >= value && need < INF)
+                    || (grow.saturating_add(shrink) >= need && grow >= reach)
+            },
+        )
     }
 
     /// Covers pieces until each is protected ([`piece_protected`]): the cheapest cycle
