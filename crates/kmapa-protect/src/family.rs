@@ -555,6 +555,42 @@ impl Family {
         (grow, shrink)
     }
 
+    /// What hiding cell `c` in every table of `set` costs (nothing where it is unknown
+    /// already; [`FORBIDDEN`] where an earlier snapshot fixed it).
+    fn hide_cost(&self, set: &[(usize, i64)], c: usize) -> u64 {
+        set.iter()
+            .filter(|&&(t, _)| !self.tables[t].unknown(c))
+            .map(|&(t, _)| {
+                if self.fixed.get(t).and_then(|f| f.get(c)) == Some(&true) {
+                    return FORBIDDEN;
+                }
+                self.cell_cost(t, c)
+            })
+            .sum()
+    }
+
+    /// Hides the known cells of `path` in every table of `set`, as covers of `covers`
+    /// (table, cell), and queues them to be protected in turn.
+    fn hide_path(
+        &mut self,
+        set: &[(usize, i64)],
+        path: &[usize],
+        covers: (usize, usize),
+        queue: &mut VecDeque<(usize, usize)>,
+        summaries: &mut [SuppressionSummary],
+    ) {
+        for &(t, _) in set {
+            for &c in path {
+                if !self.tables[t].unknown(c) {
+                    self.tables[t].hide(c, CellStatus::SecondarySuppressed);
+                    self.tables[t].cells[c].covers = Some((covers.0 as u32, covers.1 as u32));
+                    summaries[t].secondary += 1;
+                    queue.push_back((t, c));
+                }
+            }
+        }
+    }
+
     /// A piece's persons in table `m`.
     fn piece_value(&self, m: usize, piece: &Piece) -> i64 {
         piece.cells.iter().map(|&c| self.value(m, c)).sum()
@@ -648,17 +684,7 @@ impl Family {
                         b.up[c] = INF;
                         b.down[c] = INF;
                     }
-                    let hide_cost = |c: usize| -> u64 {
-                        set.iter()
-                            .filter(|&&(t, _)| !self.tables[t].unknown(c))
-                            .map(|&(t, _)| {
-                                if self.fixed.get(t).and_then(|f| f.get(c)) == Some(&true) {
-                                    return FORBIDDEN;
-                                }
-                                self.cell_cost(t, c)
-                            })
-                            .sum()
-                    };
+                    let hide_cost = |c: usize| self.hide_cost(&set, c);
                     for (grows, missing) in options {
                         let room = if grows { &up } else { &down };
                         if room.iter().fold(0i64, |t, &x| t.saturating_add(x)) < missing {
@@ -689,17 +715,7 @@ impl Family {
                 let Some((_, set, path)) = best else {
                     return Err(unprotectable());
                 };
-                for &(t, _) in &set {
-                    for &c in &path {
-                        if !self.tables[t].unknown(c) {
-                            self.tables[t].hide(c, CellStatus::SecondarySuppressed);
-                            self.tables[t].cells[c].covers =
-                                Some((m as u32, piece.cells[0] as u32));
-                            summaries[t].secondary += 1;
-                            queue.push_back((t, c));
-                        }
-                    }
-                }
+                self.hide_path(&set, &path, (m, piece.cells[0]), queue, summaries);
                 sets.residual.clear();
                 self.cover_cells(net, sets, queue, summaries, k, need)?;
             }
@@ -840,17 +856,7 @@ impl Family {
                 if bounds.up[cell] < missing {
                     continue;
                 }
-                let hide_cost = |c: usize| -> u64 {
-                    set.iter()
-                        .filter(|&&(t, _)| !self.tables[t].unknown(c))
-                        .map(|&(t, _)| {
-                            if self.fixed.get(t).and_then(|f| f.get(c)) == Some(&true) {
-                                return FORBIDDEN;
-                            }
-                            self.cell_cost(t, c)
-                        })
-                        .sum()
-                };
+                let hide_cost = |c: usize| self.hide_cost(&set, c);
                 let Some(path) = cheapest_cycle(net, bounds, cell, v, u, missing, hide_cost) else {
                     continue;
                 };
@@ -870,16 +876,7 @@ impl Family {
                 });
             };
             path.push(cell);
-            for &(t, _) in &set {
-                for &c in &path {
-                    if !self.tables[t].unknown(c) {
-                        self.tables[t].hide(c, CellStatus::SecondarySuppressed);
-                        self.tables[t].cells[c].covers = Some((m as u32, cell as u32));
-                        summaries[t].secondary += 1;
-                        queue.push_back((t, c));
-                    }
-                }
-            }
+            self.hide_path(&set, &path, (m, cell), queue, summaries);
             sets.residual.clear();
             queue.push_front((m, cell));
         }
