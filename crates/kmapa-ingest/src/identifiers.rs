@@ -60,7 +60,18 @@ pub fn identifier_column(header: &str) -> Option<&'static str> {
 /// If a value looks like a direct identifier, what it looks like.
 /// `free_text` widens the check to phone numbers (for columns kmapa does not know).
 pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
-    let v = value.trim();
+    // Known columns are checked for PESEL numbers and e-mail addresses only: a value
+    // with neither a run of exactly eleven digits nor an `@` (nearly all of them) is
+    // done with in one pass over its bytes.
+    if !free_text && !may_hold_pesel_or_email(value) {
+        return None;
+    }
+    identifier_value_checked(value, free_text)
+}
+
+/// `identifier_value` without its quick return.
+fn identifier_value_checked(value: &str, free_text: bool) -> Option<&'static str> {
+    let v = kmapa_model::text::trim(value);
     if contains_pesel(v) {
         return Some("a valid PESEL number");
     }
@@ -94,19 +105,7 @@ pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
 /// with letters (a pseudonym like `Hce8738d2f75bd4a`, whose digits would now and then
 /// pass the checksum by chance), is not a PESEL.
 pub fn contains_pesel(v: &str) -> bool {
-    // A PESEL is a run of exactly eleven ASCII digits: most values have none, and are
-    // done with in one pass over their bytes.
-    let mut run = 0;
-    let mut candidate = false;
-    for b in v.bytes() {
-        if b.is_ascii_digit() {
-            run += 1;
-        } else {
-            candidate |= run == 11;
-            run = 0;
-        }
-    }
-    if !(candidate || run == 11) {
+    if !may_hold_pesel(v) {
         return false;
     }
     v.split(|c: char| !c.is_alphanumeric()).any(|word| {
@@ -117,6 +116,37 @@ pub fn contains_pesel(v: &str) -> bool {
             && digits.bytes().all(|b| b.is_ascii_digit())
             && crate::pesel::is_valid(digits)
     })
+}
+
+/// Whether `v` has a run of exactly eleven ASCII digits, as every PESEL is: most values
+/// have none, and are done with in one pass over their bytes.
+fn may_hold_pesel(v: &str) -> bool {
+    let mut run = 0u32;
+    for &b in v.as_bytes() {
+        if b.is_ascii_digit() {
+            run += 1;
+        } else if run == 11 {
+            return true;
+        } else {
+            run = 0;
+        }
+    }
+    run == 11
+}
+
+/// Whether `v` has a run of exactly eleven ASCII digits or an `@`: one pass, and
+/// nothing more for the usual value.
+fn may_hold_pesel_or_email(v: &str) -> bool {
+    // Without branches on the bytes (values mix digits and letters at random): a
+    // non-digit ends a run, and a run of eleven ended there is a candidate.
+    let mut run = 0u32;
+    let mut hit = false;
+    for &b in v.as_bytes() {
+        let digit = b.wrapping_sub(b'0') < 10;
+        hit |= (!digit & (run == 11)) | (b == b'@');
+        run = if digit { run + 1 } else { 0 };
+    }
+    hit | (run == 11)
 }
 
 /// Two or three capitalised words ("Jan Kowalski", "Anna Nowak-Wiśniewska"): the shape
@@ -206,6 +236,9 @@ mod tests {
             "é",
             "",
             "rodzina ",
+            "@",
+            "a@b.pl",
+            "\u{a0}",
         ];
         let mut checked = 0;
         for a in pieces {
@@ -213,6 +246,11 @@ mod tests {
                 for c in pieces {
                     let v = format!("{a}{b}{c}");
                     assert_eq!(contains_pesel(&v), contains_pesel_by_words(&v), "{v:?}");
+                    assert_eq!(
+                        identifier_value(&v, false),
+                        identifier_value_checked(&v, false),
+                        "{v:?}"
+                    );
                     checked += 1;
                 }
             }

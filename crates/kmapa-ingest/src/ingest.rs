@@ -324,10 +324,13 @@ fn ingest_into(
         for (line, record) in &chunk {
             out.rows_read += 1;
             fields.clear();
-            for f in record {
-                match std::str::from_utf8(f) {
-                    Ok(s) => fields.push(Some(s).filter(|s| !s.is_empty())),
-                    Err(_) => {
+            // One check of the row's bytes, not one per field; a field split inside a
+            // character (impossible after the reader's own check) is refused the same way.
+            let text = std::str::from_utf8(record.as_slice()).ok();
+            for i in 0..record.len() {
+                match text.and_then(|t| t.get(record.range(i)?)) {
+                    Some(s) => fields.push(Some(s).filter(|s| !s.is_empty())),
+                    None => {
                         failure = Some(
                             FileError::new(path, "text is not valid UTF-8")
                                 .line(*line)
@@ -661,7 +664,9 @@ fn write_records(
         if writer.is_none() {
             writer = Some(
                 ParquetWriter::new(file.try_clone()?)
-                    .with_compression(ParquetCompression::Zstd(None))
+                    .with_compression(ParquetCompression::Zstd(Some(
+                        polars_parquet::write::ZstdLevel::try_new(1)?,
+                    )))
                     .batched(df.schema())?,
             );
         }

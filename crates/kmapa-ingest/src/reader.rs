@@ -282,7 +282,7 @@ struct OneEncoding<R> {
     line: u64,
 }
 
-impl<R: Read> OneEncoding<R> {
+impl<R> OneEncoding<R> {
     fn new(inner: R, encoding: Encoding) -> Self {
         OneEncoding {
             inner,
@@ -323,23 +323,37 @@ fn polish_utf8(b: &[u8]) -> bool {
 impl<R: Read> Read for OneEncoding<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut bytes = std::mem::take(&mut self.carry);
-        bytes.extend_from_slice(&buf[..n]);
-        let line_at = |upto: usize, line: u64| {
-            line + bytes[..upto].iter().filter(|&&b| b == b'\n').count() as u64
-        };
+        if self.carry.is_empty() {
+            self.check(&buf[..n], n)?;
+        } else {
+            // Only after a read that cut a character: check it with the bytes after it.
+            let mut bytes = std::mem::take(&mut self.carry);
+            bytes.extend_from_slice(&buf[..n]);
+            self.check(&bytes, n)?;
+        }
+        Ok(n)
+    }
+}
+
+impl<R> OneEncoding<R> {
+    /// Checks `bytes` (what was carried over and the `n` bytes just read), keeps a
+    /// character cut at their end for the next read, and counts lines.
+    fn check(&mut self, bytes: &[u8], n: usize) -> std::io::Result<()> {
+        let lines = |b: &[u8]| memchr::memchr_iter(b'\n', b).count() as u64;
         match self.encoding {
-            Encoding::Utf8 => match std::str::from_utf8(&bytes) {
+            Encoding::Utf8 => match std::str::from_utf8(bytes) {
                 Ok(_) => {}
                 Err(e) if e.error_len().is_none() && n > 0 => {
                     // A character cut by the read: check it with the next bytes.
                     self.carry = bytes[e.valid_up_to()..].to_vec();
                 }
-                Err(e) => return Err(self.mixed(line_at(e.valid_up_to(), self.line))),
+                Err(e) => return Err(self.mixed(self.line + lines(&bytes[..e.valid_up_to()]))),
             },
             Encoding::Windows1250 => {
-                if let Some(i) = (0..bytes.len()).find(|&i| polish_utf8(&bytes[i..])) {
-                    return Err(self.mixed(line_at(i, self.line)));
+                if let Some(i) = memchr::memchr3_iter(0xC3, 0xC4, 0xC5, bytes)
+                    .find(|&i| polish_utf8(&bytes[i..]))
+                {
+                    return Err(self.mixed(self.line + lines(&bytes[..i])));
                 }
                 // A lead byte at the very end: look again with what follows.
                 if n > 0 && matches!(bytes.last(), Some(0xC3..=0xC5)) {
@@ -348,8 +362,8 @@ impl<R: Read> Read for OneEncoding<R> {
             }
         }
         let checked = bytes.len() - self.carry.len();
-        self.line = line_at(checked, self.line);
-        Ok(n)
+        self.line += lines(&bytes[..checked]);
+        Ok(())
     }
 }
 
@@ -382,25 +396,33 @@ impl<R: Read> LineLimit<R> {
 impl<R: Read> Read for LineLimit<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for &b in &buf[..n] {
-            if b == b'\n' {
-                self.run = 0;
-                self.line += 1;
-            } else {
-                self.run += 1;
-                if self.run > self.max {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        format!(
-                            "line {} is longer than {} KiB: no row of an export is; the file is broken (a runaway quote?) and nothing was ingested",
-                            self.line,
-                            self.max >> 10
-                        ),
-                    ));
-                }
-            }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &buf[..n]) {
+            self.run += nl - start;
+            self.check()?;
+            self.run = 0;
+            self.line += 1;
+            start = nl + 1;
         }
+        self.run += n - start;
+        self.check()?;
         Ok(n)
+    }
+}
+
+impl<R> LineLimit<R> {
+    fn check(&self) -> std::io::Result<()> {
+        if self.run > self.max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "line {} is longer than {} KiB: no row of an export is; the file is broken (a runaway quote?) and nothing was ingested",
+                    self.line,
+                    self.max >> 10
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

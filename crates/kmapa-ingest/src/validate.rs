@@ -169,7 +169,7 @@ impl<'a> Validator<'a> {
         source: Source,
         year: i32,
     ) -> Result<u16, (String, &'static str)> {
-        let raw = raw.trim();
+        let raw = kmapa_model::text::trim(raw);
         let idx = match self.categories.get(raw) {
             Some(i) => *i,
             None => match self.categories.get(&fold(raw)) {
@@ -258,7 +258,11 @@ impl<'a> Validator<'a> {
         rejects: &mut Vec<Reject>,
     ) -> bool {
         let before = rejects.len();
-        let get = |c: RecordColumn| cells[c as usize].map(str::trim).filter(|v| !v.is_empty());
+        let get = |c: RecordColumn| {
+            cells[c as usize]
+                .map(kmapa_model::text::trim)
+                .filter(|v| !v.is_empty())
+        };
         let mut reject = |c: RecordColumn, value: &str, reason: String, kind: &'static str| {
             rejects.push(Reject {
                 line,
@@ -361,7 +365,7 @@ impl<'a> Validator<'a> {
                 let mut codes = 0;
                 for code in v
                     .split(CATEGORY_SEPARATORS)
-                    .map(str::trim)
+                    .map(kmapa_model::text::trim)
                     .filter(|c| !c.is_empty())
                 {
                     codes += 1;

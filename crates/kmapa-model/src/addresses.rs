@@ -34,7 +34,13 @@ pub fn is_postcode(s: &str) -> bool {
 
 /// Parses a WGS84 coordinate, accepting a decimal comma, and checks its range.
 pub fn parse_coordinate(s: &str, max_abs: f64) -> Option<f64> {
-    let v: f64 = s.trim().replace(',', ".").parse().ok()?;
+    let s = crate::text::trim(s);
+    // A decimal comma (Polish spreadsheets) is read as a point; most values have none.
+    let v: f64 = if s.contains(',') {
+        s.replace(',', ".").parse().ok()?
+    } else {
+        s.parse().ok()?
+    };
     (v.is_finite() && v.abs() <= max_abs).then_some(v)
 }
 

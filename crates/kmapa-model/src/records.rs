@@ -144,6 +144,12 @@ impl FromStr for Sex {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The usual spelling, without an allocation.
+        match s {
+            "K" => return Ok(Sex::Female),
+            "M" => return Ok(Sex::Male),
+            _ => {}
+        }
         match fold(s).as_str() {
             "k" | "f" | "kobieta" | "female" | "2" => Ok(Sex::Female),
             "m" | "mezczyzna" | "male" | "1" => Ok(Sex::Male),

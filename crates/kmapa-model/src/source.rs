@@ -39,6 +39,12 @@ impl FromStr for Source {
     /// Accepts OPS and PUP and the names offices use for themselves
     /// (MOPS, GOPS, MOPR, MGOPS; MUP, GUP), case-insensitively.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The usual spelling, without an allocation.
+        match s {
+            "OPS" => return Ok(Source::Ops),
+            "PUP" => return Ok(Source::Pup),
+            _ => {}
+        }
         match s.trim().to_ascii_uppercase().as_str() {
             "OPS" | "MOPS" | "GOPS" | "MOPR" | "MGOPS" => Ok(Source::Ops),
             "PUP" | "MUP" | "GUP" => Ok(Source::Pup),

@@ -47,9 +47,40 @@ fn strip_diacritic(c: char) -> char {
     }
 }
 
+/// `s` without leading and trailing whitespace, as `str::trim`, with a quick return for
+/// the usual value that starts and ends with a visible ASCII character.
+pub fn trim(s: &str) -> &str {
+    match s.as_bytes() {
+        [] => s,
+        [first, .., last] if first.is_ascii_graphic() && last.is_ascii_graphic() => s,
+        [only] if only.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fold;
+    use super::{fold, trim};
+
+    #[test]
+    fn trim_agrees_with_the_standard_library() {
+        // Every string of up to three of these pieces: ASCII and Unicode whitespace
+        // (no-break space, ideographic space), letters, digits, multi-byte letters.
+        let pieces = [
+            "", " ", "\t", "\r", "\n", "\u{a0}", "\u{3000}", "a", "7", "ł", "Ź", "-", "@",
+        ];
+        let mut checked = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let s = format!("{a}{b}{c}");
+                    assert_eq!(trim(&s), s.trim(), "{s:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, pieces.len().pow(3));
+    }
 
     #[test]
     fn polish_letters_fold_to_ascii() {
