@@ -186,7 +186,7 @@ pub enum CubeError {
 }
 
 /// Rows of a batch read at a time, by default.
-const BATCH_SLICE: usize = 1 << 20;
+const BATCH_SLICE: usize = 1 << 18;
 
 /// Collects records before they become a cube.
 pub struct CubeBuilder<'a> {
@@ -487,6 +487,49 @@ impl<'a> CubeBuilder<'a> {
         n
     }
 
+    /// Adds every record of these batch files, in order, with room for all of them
+    /// made first: no buffer of the shards grows by doubling (and copying) on the way,
+    /// which was the peak of memory on large stores.
+    pub fn add_batches<P: AsRef<Path>>(&mut self, files: &[P]) -> Result<u64, CubeError> {
+        let mut rows = 0;
+        for f in files {
+            let f = f.as_ref();
+            let file = std::fs::File::open(f).map_err(|e| CubeError::Batch {
+                file: f.display().to_string(),
+                message: e.to_string(),
+            })?;
+            rows += ParquetReader::new(file)
+                .num_rows()
+                .map_err(|e| CubeError::Batch {
+                    file: f.display().to_string(),
+                    message: e.to_string(),
+                })?;
+        }
+        self.reserve(rows);
+        let mut n = 0;
+        for f in files {
+            n += self.add_batch(f.as_ref())?;
+        }
+        Ok(n)
+    }
+
+    /// Room for about `rows` more records, split over the shards. The ratios are those
+    /// of the synthetic city (per record: 1.2 facts with sub-rows counted in their
+    /// parents, half a place, a quarter of a person); room never used costs address
+    /// space, not memory.
+    fn reserve(&mut self, rows: usize) {
+        let per = rows / self.shards.len() + 1;
+        for (i, shard) in self.shards.iter_mut().enumerate() {
+            // The first shard's facts become everyone's (`build`): room for all.
+            let facts = if i == 0 { rows + 1 } else { per };
+            shard.facts.reserve(facts + facts / 4);
+            shard.places.reserve(per / 2);
+            shard.persons.reserve(per / 4);
+            shard.keys.reserve(per / 4);
+            shard.first_place.reserve(per / 4);
+        }
+    }
+
     /// Adds every record of a batch file written by `kmapa ingest`.
     pub fn add_batch(&mut self, records: &Path) -> Result<u64, CubeError> {
         let failed = |message: String| CubeError::Batch {
@@ -675,6 +718,13 @@ impl<'a> CubeBuilder<'a> {
                         f.district = district;
                         f.cell = cell;
                     }
+                    // What only loading needed goes before the facts are gathered:
+                    // the peak of memory is there.
+                    drop(placed);
+                    shard.places = Vec::new();
+                    shard.first_place = Vec::new();
+                    shard.persons = FxHashMap::default();
+                    shard.households = FxHashMap::default();
                 });
             }
         });
@@ -682,7 +732,10 @@ impl<'a> CubeBuilder<'a> {
         // Persons numbered shard by shard, interleaved: person i of shard s is
         // i × shards + s (numbers do not change any count, only their order).
         let mut keys = vec![RecordKey(0); most * count];
-        let mut facts = Vec::with_capacity(shards.iter().map(|s| s.facts.len()).sum());
+        let total: usize = shards.iter().map(|s| s.facts.len()).sum();
+        // The first shard's facts are the start of all of them: one copy fewer.
+        let mut facts = std::mem::take(&mut shards[0].facts);
+        facts.reserve_exact(total - facts.len());
         for (i, mut shard) in shards.into_iter().enumerate() {
             for (p, key) in shard.keys.into_iter().enumerate() {
                 keys[p * count + i] = key;

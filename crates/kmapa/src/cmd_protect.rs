@@ -179,9 +179,7 @@ fn load(c: &Common) -> anyhow::Result<Loaded> {
     // derives them from the store's secret.
     let secret = ckm_secret(&c.data_dir)?;
     let mut builder = CubeBuilder::new(&vocabulary, &city.layer, &secret);
-    for f in &files {
-        builder.add_batch(f)?;
-    }
+    builder.add_batches(&files)?;
     let cube = builder.build();
     Ok(Loaded {
         vocabulary,
