@@ -37,8 +37,10 @@ struct Fact {
     category: u16,
     person: u32,
     district: u16,
-    /// Finest H3 cell, 0 when located by district only.
-    cell: u64,
+    /// The finest H3 cell: its index in `Cube::cells` (0 when located by district
+    /// only; set in `CubeBuilder::build`, 0 while loading). A number of four bytes
+    /// instead of the cell's eight: facts are most of the cube's memory.
+    cell: u32,
     /// 0 unknown, 1 female (K), 2 male (M).
     sex: u8,
     /// 0 unknown, else 1 + index in `AgeBand::ALL`.
@@ -164,6 +166,8 @@ pub enum Level {
 
 pub struct Cube {
     facts: Vec<Fact>,
+    /// The finest cells facts are placed in, in order (`Fact::cell` numbers them).
+    cells: Vec<u64>,
     /// Households numbered (named ones, then one per person-year without a household).
     households: u32,
     /// Per person number: the record key (a number no person has, a zero key, never used).
@@ -301,7 +305,7 @@ impl Shard {
                 category,
                 person,
                 district: place.district,
-                cell: place.cell,
+                cell: 0,
                 sex: place.sex,
                 age: place.age,
                 household: at,
@@ -686,6 +690,17 @@ impl<'a> CubeBuilder<'a> {
                 .filter(|p| p.household == u32::MAX)
                 .count() as u32;
         }
+        // The finest cells of the city that anyone is placed in, in order (so a fact's
+        // cell number sorts as the cell does); 0 first, for persons located by district.
+        let mut cells: Vec<u64> = std::iter::once(0)
+            .chain(
+                self.shards
+                    .iter()
+                    .flat_map(|s| s.places.iter().map(|p| p.cell)),
+            )
+            .collect();
+        cells.par_sort_unstable();
+        cells.dedup();
         let mut shards = self.shards;
         // Each place's household, and where it puts the person: a member of a household
         // where the household is, anyone else a household of their own. Shards in
@@ -695,19 +710,25 @@ impl<'a> CubeBuilder<'a> {
                 shards.iter_mut().enumerate().zip(&global).zip(&single)
             {
                 let home = &home;
+                let cells = &cells;
                 scope.spawn(move || {
                     let mut next = first;
-                    let placed: Vec<(u32, u16, u64)> = shard
+                    let number = |cell: u64| {
+                        cells
+                            .binary_search(&cell)
+                            .expect("every place's cell is listed") as u32
+                    };
+                    let placed: Vec<(u32, u16, u32)> = shard
                         .places
                         .iter()
                         .map(|p| {
                             if p.household == u32::MAX {
                                 next += 1;
-                                (next - 1, p.district, p.cell)
+                                (next - 1, p.district, number(p.cell))
                             } else {
                                 let h = global[p.household as usize];
                                 let (_, district, cell) = home[&(h, p.year)];
-                                (h, district, cell)
+                                (h, district, number(cell))
                             }
                         })
                         .collect();
@@ -762,6 +783,7 @@ impl<'a> CubeBuilder<'a> {
             .collect();
         Cube {
             facts,
+            cells,
             households,
             keys,
             sources: self
@@ -799,7 +821,7 @@ impl Cube {
             Level::City => Some(Unit::City),
             Level::Parents => self.parent_of[f.district as usize].map(Unit::Parent),
             Level::Districts => Some(Unit::District(f.district)),
-            Level::Hexagons(r) => CellIndex::try_from(f.cell)
+            Level::Hexagons(r) => CellIndex::try_from(self.cells[f.cell as usize])
                 .ok()
                 .and_then(|c| c.parent(r))
                 .map(|c| Unit::Hex(u64::from(c))),
@@ -925,7 +947,7 @@ impl Cube {
     }
 
     fn hex_at(&self, f: &Fact, r: Resolution) -> Option<u64> {
-        CellIndex::try_from(f.cell)
+        CellIndex::try_from(self.cells[f.cell as usize])
             .ok()
             .and_then(|c| c.parent(r))
             .map(u64::from)
