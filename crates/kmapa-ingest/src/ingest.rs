@@ -19,7 +19,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::error::{FileError, IngestError};
-use crate::identifiers::identifier_value;
+use crate::identifiers::{identifier_value, row_may_hold_pesel_or_email};
 use crate::reader::{Encoding, HeaderMap, open_csv};
 use crate::store::{BatchInfo, NewBatch, RECORDS_FILE, REJECTS_FILE, Store};
 use crate::validate::{Cells, Records, Reject, Validator};
@@ -341,10 +341,15 @@ fn ingest_into(
                     }
                 }
             }
-            // Direct identifiers anywhere refuse the whole file.
+            // Direct identifiers anywhere refuse the whole file. Known columns are
+            // looked at one by one only when the whole row might hold one.
+            let row_clean = !row_may_hold_pesel_or_email(record.as_slice());
             for (i, f) in fields.iter().enumerate() {
                 let Some(v) = *f else { continue };
                 let free_text = mapping.get(i).copied().flatten().is_none();
+                if row_clean && !free_text {
+                    continue;
+                }
                 if let Some(what) = identifier_value(v, free_text) {
                     let col = header
                         .headers
