@@ -498,16 +498,10 @@ impl<'a> CubeBuilder<'a> {
         let mut rows = 0;
         for f in files {
             let f = f.as_ref();
-            let file = std::fs::File::open(f).map_err(|e| CubeError::Batch {
+            rows += kmapa_ingest::batch::rows(f).map_err(|e| CubeError::Batch {
                 file: f.display().to_string(),
                 message: e.to_string(),
             })?;
-            rows += ParquetReader::new(file)
-                .num_rows()
-                .map_err(|e| CubeError::Batch {
-                    file: f.display().to_string(),
-                    message: e.to_string(),
-                })?;
         }
         self.reserve(rows);
         let mut n = 0;
@@ -541,8 +535,7 @@ impl<'a> CubeBuilder<'a> {
             message,
         };
         let err = |e: PolarsError| failed(e.to_string());
-        let open = || std::fs::File::open(records).map_err(|e| failed(e.to_string()));
-        let rows = ParquetReader::new(open()?).num_rows().map_err(err)?;
+        let rows = kmapa_ingest::batch::rows(records).map_err(err)?;
         // A slice of the batch at a time, only the columns counted: memory stays
         // bounded whatever the batch's size.
         let columns = [
@@ -558,11 +551,9 @@ impl<'a> CubeBuilder<'a> {
         ];
         let mut n = 0;
         for offset in (0..rows.max(1)).step_by(self.slice_rows) {
-            let df = ParquetReader::new(open()?)
-                .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
-                .with_slice(Some((offset, self.slice_rows)))
-                .finish()
-                .map_err(err)?;
+            let df =
+                kmapa_ingest::batch::read(records, Some(&columns), Some((offset, self.slice_rows)))
+                    .map_err(err)?;
             n += self.add_frame(&df).map_err(err)?;
         }
         Ok(n)

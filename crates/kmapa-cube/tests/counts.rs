@@ -106,9 +106,7 @@ fn cube_counts_match_a_naive_recount() {
     let mut any_ops: HashMap<(u16, u16), HashSet<String>> = HashMap::new();
     let mut women: HashMap<(u16, u16, u16), HashSet<String>> = HashMap::new();
     for f in &files {
-        let df = ParquetReader::new(std::fs::File::open(f).unwrap())
-            .finish()
-            .unwrap();
+        let df = kmapa_ingest::batch::read(f, None, None).unwrap();
         let p = df.column("person_id").unwrap().str().unwrap().clone();
         let y = df.column("year").unwrap().i32().unwrap().clone();
         let c = df.column("category").unwrap().str().unwrap().clone();

@@ -595,75 +595,8 @@ fn write_records(
 ) -> Result<(), IngestError> {
     let file = File::create(path)?;
     let mut writer: Option<polars::io::parquet::write::BatchedWriter<File>> = None;
-    let to_frame = |buf: &Records| -> PolarsResult<DataFrame> {
-        let records = &buf.records;
-        let n = records.len();
-        let cols = vec![
-            Column::new(
-                "source".into(),
-                records.iter().map(|r| r.source.code()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "person_id".into(),
-                records.iter().map(|r| buf.person_id(r)).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "household_id".into(),
-                records
-                    .iter()
-                    .map(|r| buf.household_id(r))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "year".into(),
-                records.iter().map(|r| r.year).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "category".into(),
-                records
-                    .iter()
-                    .map(|r| categories[r.category as usize].as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "district".into(),
-                records
-                    .iter()
-                    .map(|r| districts[r.district as usize].as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "h3".into(),
-                records.iter().map(|r| r.cell).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "sex".into(),
-                records
-                    .iter()
-                    .map(|r| r.sex.map(kmapa_model::Sex::code))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "birth_year".into(),
-                records.iter().map(|r| r.birth_year).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "age_band".into(),
-                records
-                    .iter()
-                    .map(|r| r.age_band.map(kmapa_model::AgeBand::code))
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "located_by".into(),
-                records
-                    .iter()
-                    .map(|r| r.located_by.code())
-                    .collect::<Vec<_>>(),
-            ),
-        ];
-        DataFrame::new(n, cols)
-    };
+    let schema = crate::batch::BatchSchema::new(districts, categories)?;
+    let to_frame = |buf: &Records| schema.frame(buf);
     for mut chunk in rx.iter() {
         let df = to_frame(&chunk)?;
         if writer.is_none() {

@@ -6,6 +6,7 @@
 //! (Parquet batches and a SQLite catalogue, written atomically), and pseudonymisation
 //! at the source. The only crate besides the analyst cube that depends on polars.
 
+pub mod batch;
 pub mod error;
 pub mod identifiers;
 pub mod ingest;

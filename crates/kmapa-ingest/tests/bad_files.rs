@@ -64,12 +64,7 @@ impl Env {
             .join("store/batches")
             .join(&summary.batch.dir)
             .join("records.parquet");
-        {
-            use polars::prelude::SerReader;
-            polars::prelude::ParquetReader::new(std::fs::File::open(p).unwrap())
-                .finish()
-                .unwrap()
-        }
+        kmapa_ingest::batch::read(&p, None, None).unwrap()
     }
 }
 
