@@ -13,7 +13,6 @@ use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::PublicStatus;
 use kmapa_protect::ckm::{CellKey, RecordKey};
 use kmapa_protect::policy::Breakdown;
-use polars::prelude::*;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
