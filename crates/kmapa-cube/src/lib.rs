@@ -564,19 +564,21 @@ impl<'a> CubeBuilder<'a> {
         let person = df.column("person_id")?.str()?;
         let household = df.column("household_id")?.str()?;
         let year = df.column("year")?.i32()?;
-        let category = df.column("category")?.str()?;
-        let district = df.column("district")?.str()?;
         let h3 = df.column("h3")?.u64()?;
-        let sex = df.column("sex")?.str()?;
-        let age_band = df.column("age_band")?.str()?;
         let birth_year = df.column("birth_year")?.i32()?;
+        // The coded columns, once per slice for every shard.
+        use kmapa_ingest::batch::per_row;
+        let category = per_row(df.column("category")?, None, |v| {
+            self.categories.get(v).copied()
+        })?;
+        let district = per_row(df.column("district")?, None, |v| {
+            self.districts.get(v).copied()
+        })?;
+        let sex = per_row(df.column("sex")?, 0, |v| sex_code(v.parse().ok()))?;
+        let age_band = per_row(df.column("age_band")?, None, |v| v.parse::<AgeBand>().ok())?;
+        let (category, district, sex, age_band) = (&category, &district, &sex, &age_band);
         // Every shard reads every row and keeps its own persons' records.
-        let (categories, districts, secret, counted_in) = (
-            &self.categories,
-            &self.districts,
-            &self.secret,
-            &self.counted_in,
-        );
+        let (secret, counted_in) = (&self.secret, &self.counted_in);
         let count = self.shards.len();
         let base = self.seq;
         self.seq += person.len() as u64;
@@ -603,23 +605,25 @@ impl<'a> CubeBuilder<'a> {
                         let mut n = 0;
                         for (row, ((((((((p, h), y), c), d), cell), s), a), b)) in rows.enumerate()
                         {
-                            let (Some(p), Some(y), Some(c), Some(d)) = (p, y, c, d) else {
+                            // An unknown category or district is not counted.
+                            let (Some(p), Some(y), Some(c), Some(d)) = (p, y, *c, *d) else {
                                 continue;
                             };
                             if count > 1 && shard_of(p, count) != i {
                                 continue;
                             }
-                            let s = s.and_then(|v| v.parse().ok());
-                            let a = a
-                                .and_then(|v| v.parse().ok())
-                                .or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
-                            let seq = base + row as u64;
-                            if let Some(r) =
-                                Self::resolve(categories, districts, y, c, d, cell, s, a, seq)
-                            {
-                                shard.add(secret, counted_in, p, h, r);
-                                n += 1;
-                            }
+                            let a = a.or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
+                            let r = Resolved {
+                                seq: base + row as u64,
+                                year: y as u16,
+                                category: c,
+                                district: d,
+                                cell: cell.unwrap_or(0),
+                                sex: *s,
+                                age: age_code(a),
+                            };
+                            shard.add(secret, counted_in, p, h, r);
+                            n += 1;
                         }
                         n
                     })

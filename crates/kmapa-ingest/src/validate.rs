@@ -18,8 +18,6 @@ pub enum LocatedBy {
 }
 
 impl LocatedBy {
-    pub const ALL: [LocatedBy; 3] = [LocatedBy::LatLon, LocatedBy::Address, LocatedBy::District];
-
     pub fn code(self) -> &'static str {
         match self {
             LocatedBy::LatLon => "latlon",

@@ -131,8 +131,6 @@ pub enum Sex {
 }
 
 impl Sex {
-    pub const ALL: [Sex; 2] = [Sex::Female, Sex::Male];
-
     /// The code written to files: K (kobieta) or M (mężczyzna), as Polish registers use.
     pub fn code(self) -> &'static str {
         match self {
