@@ -25,7 +25,7 @@ use h3o::{CellIndex, Resolution};
 use kmapa_geo::DistrictLayer;
 use kmapa_model::records::{AgeBand, Sex};
 use kmapa_model::{Source, Vocabulary};
-use kmapa_protect::ckm::{CellKey, RecordKey};
+use kmapa_protect::ckm::{CellKey, RecordKey, RecordKeyer};
 use polars::prelude::*;
 use rayon::slice::ParallelSliceMut;
 use rustc_hash::FxHashMap;
@@ -164,8 +164,43 @@ pub enum Level {
     Hexagons(Resolution),
 }
 
+/// The facts: one sorted run per shard. A person's facts are all in one run (persons
+/// are split between shards), so what is counted per person is counted within a run;
+/// the runs are not merged, which took a second copy of every fact at the peak of
+/// memory.
+struct Facts {
+    runs: Vec<Vec<Fact>>,
+}
+
+impl Facts {
+    fn len(&self) -> usize {
+        self.runs.iter().map(Vec::len).sum()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Fact> {
+        self.runs.iter().flatten()
+    }
+
+    /// The facts of a year, or of a category in a year: a slice per run.
+    fn slices(&self, year: u16, category: Option<u16>) -> impl Iterator<Item = &[Fact]> {
+        self.runs.iter().map(move |run| {
+            let (lo, hi) = match category {
+                Some(c) => (
+                    run.partition_point(|f| (f.year, f.category) < (year, c)),
+                    run.partition_point(|f| (f.year, f.category) <= (year, c)),
+                ),
+                None => (
+                    run.partition_point(|f| f.year < year),
+                    run.partition_point(|f| f.year <= year),
+                ),
+            };
+            &run[lo..hi]
+        })
+    }
+}
+
 pub struct Cube {
-    facts: Vec<Fact>,
+    facts: Facts,
     /// The finest cells facts are placed in, in order (`Fact::cell` numbers them).
     cells: Vec<u64>,
     /// Households numbered (named ones, then one per person-year without a household).
@@ -195,7 +230,7 @@ const BATCH_SLICE: usize = 1 << 18;
 /// Collects records before they become a cube.
 pub struct CubeBuilder<'a> {
     vocabulary: &'a Vocabulary,
-    secret: Vec<u8>,
+    keyer: RecordKeyer,
     categories: FxHashMap<String, u16>,
     /// Per category: itself and its ancestors (a sub-row is counted in its parents).
     counted_in: Vec<Vec<u16>>,
@@ -254,7 +289,7 @@ struct Resolved {
 impl Shard {
     fn add(
         &mut self,
-        secret: &[u8],
+        keyer: &RecordKeyer,
         counted_in: &[Vec<u16>],
         person_id: &str,
         household: Option<&str>,
@@ -265,7 +300,7 @@ impl Shard {
             None => {
                 let next = self.keys.len() as u32;
                 self.persons.insert(person_id.into(), next);
-                self.keys.push(RecordKey::of(secret, person_id));
+                self.keys.push(keyer.key(person_id));
                 self.first_place.push(u32::MAX);
                 next
             }
@@ -347,7 +382,7 @@ impl<'a> CubeBuilder<'a> {
         let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             vocabulary,
-            secret: secret.to_vec(),
+            keyer: RecordKeyer::new(secret),
             categories,
             counted_in,
             districts: layer
@@ -447,7 +482,7 @@ impl<'a> CubeBuilder<'a> {
             return false;
         };
         let shard = shard_of(person_id, self.shards.len());
-        self.shards[shard].add(&self.secret, &self.counted_in, person_id, household, r);
+        self.shards[shard].add(&self.keyer, &self.counted_in, person_id, household, r);
         true
     }
 
@@ -517,10 +552,8 @@ impl<'a> CubeBuilder<'a> {
     /// space, not memory.
     fn reserve(&mut self, rows: usize) {
         let per = rows / self.shards.len() + 1;
-        for (i, shard) in self.shards.iter_mut().enumerate() {
-            // The first shard's facts become everyone's (`build`): room for all.
-            let facts = if i == 0 { rows + 1 } else { per };
-            shard.facts.reserve(facts + facts / 4);
+        for shard in &mut self.shards {
+            shard.facts.reserve(per + per / 4);
             shard.places.reserve(per / 2);
             shard.persons.reserve(per / 4);
             shard.keys.reserve(per / 4);
@@ -578,7 +611,7 @@ impl<'a> CubeBuilder<'a> {
         let age_band = per_row(df.column("age_band")?, None, |v| v.parse::<AgeBand>().ok())?;
         let (category, district, sex, age_band) = (&category, &district, &sex, &age_band);
         // Every shard reads every row and keeps its own persons' records.
-        let (secret, counted_in) = (&self.secret, &self.counted_in);
+        let (keyer, counted_in) = (&self.keyer, &self.counted_in);
         let count = self.shards.len();
         let base = self.seq;
         self.seq += person.len() as u64;
@@ -622,7 +655,7 @@ impl<'a> CubeBuilder<'a> {
                                 sex: *s,
                                 age: age_code(a),
                             };
-                            shard.add(secret, counted_in, p, h, r);
+                            shard.add(keyer, counted_in, p, h, r);
                             n += 1;
                         }
                         n
@@ -748,22 +781,25 @@ impl<'a> CubeBuilder<'a> {
         // Persons numbered shard by shard, interleaved: person i of shard s is
         // i × shards + s (numbers do not change any count, only their order).
         let mut keys = vec![RecordKey(0); most * count];
-        let total: usize = shards.iter().map(|s| s.facts.len()).sum();
-        // The first shard's facts are the start of all of them: one copy fewer.
-        let mut facts = std::mem::take(&mut shards[0].facts);
-        facts.reserve_exact(total - facts.len());
+        let mut runs = Vec::with_capacity(count);
         for (i, mut shard) in shards.into_iter().enumerate() {
-            for (p, key) in shard.keys.into_iter().enumerate() {
+            for (p, key) in std::mem::take(&mut shard.keys).into_iter().enumerate() {
                 keys[p * count + i] = key;
             }
-            facts.append(&mut shard.facts);
+            runs.push(std::mem::take(&mut shard.facts));
         }
         // A person counts once per category and year: every fact of a person in a year
         // has their first record's place, so theirs of a category and year are equal,
-        // and adjacent once sorted.
-        facts.par_sort_unstable();
-        facts.dedup();
-        facts.shrink_to_fit();
+        // and adjacent once sorted. A person's facts are all in their shard's run.
+        std::thread::scope(|scope| {
+            for run in &mut runs {
+                scope.spawn(move || {
+                    run.sort_unstable();
+                    run.dedup();
+                });
+            }
+        });
+        let facts = Facts { runs };
         let parents = self.layer.parents();
         let parent_of = self
             .layer
@@ -836,26 +872,20 @@ impl Cube {
         filter: Option<(u16, u16)>,
         group: Group,
     ) -> Vec<Count> {
-        let facts: &[Fact] = match filter {
-            Some((c, y)) => {
-                let lo = self
-                    .facts
-                    .partition_point(|f| (f.year, f.category) < (y, c));
-                let hi = self
-                    .facts
-                    .partition_point(|f| (f.year, f.category) <= (y, c));
-                &self.facts[lo..hi]
-            }
-            None => &self.facts,
+        let runs: Vec<&[Fact]> = match filter {
+            Some((c, y)) => self.facts.slices(y, Some(c)).collect(),
+            None => self.facts.runs.iter().map(Vec::as_slice).collect(),
         };
         let mut acc: FxHashMap<(Unit, u16, u16), (u32, CellKey)> = FxHashMap::default();
-        for f in facts.iter().filter(|f| group.holds(f)) {
-            if let Some(unit) = self.unit_of(f, level) {
-                let e = acc
-                    .entry((unit, f.category, f.year))
-                    .or_insert((0, CellKey::default()));
-                e.0 += 1;
-                e.1 = e.1.with(self.keys[f.person as usize]);
+        for run in runs {
+            for f in run.iter().filter(|f| group.holds(f)) {
+                if let Some(unit) = self.unit_of(f, level) {
+                    let e = acc
+                        .entry((unit, f.category, f.year))
+                        .or_insert((0, CellKey::default()));
+                    e.0 += 1;
+                    e.1 = e.1.with(self.keys[f.person as usize]);
+                }
             }
         }
         let mut out: Vec<Count> = acc
@@ -882,18 +912,18 @@ impl Cube {
         year: u16,
         group: Group,
     ) -> Vec<Count> {
-        let lo = self.facts.partition_point(|f| f.year < year);
-        let hi = self.facts.partition_point(|f| f.year <= year);
         let mut seen = rustc_hash::FxHashSet::default();
         let mut acc: FxHashMap<Unit, (u32, CellKey)> = FxHashMap::default();
-        for f in self.facts[lo..hi].iter().filter(|f| group.holds(f)) {
-            if self.sources[f.category as usize] == source
-                && seen.insert(f.person)
-                && let Some(unit) = self.unit_of(f, level)
-            {
-                let e = acc.entry(unit).or_insert((0, CellKey::default()));
-                e.0 += 1;
-                e.1 = e.1.with(self.keys[f.person as usize]);
+        for run in self.facts.slices(year, None) {
+            for f in run.iter().filter(|f| group.holds(f)) {
+                if self.sources[f.category as usize] == source
+                    && seen.insert(f.person)
+                    && let Some(unit) = self.unit_of(f, level)
+                {
+                    let e = acc.entry(unit).or_insert((0, CellKey::default()));
+                    e.0 += 1;
+                    e.1 = e.1.with(self.keys[f.person as usize]);
+                }
             }
         }
         let mut out: Vec<Count> = acc
@@ -955,7 +985,16 @@ impl Cube {
 
     /// Years with any person counted, ascending.
     pub fn years(&self) -> Vec<u16> {
-        let mut y: Vec<u16> = self.facts.iter().map(|f| f.year).collect();
+        // Each run is sorted by year: its years by leaps, then all runs' together.
+        let mut y = Vec::new();
+        for run in &self.facts.runs {
+            let mut at = 0;
+            while let Some(f) = run.get(at) {
+                y.push(f.year);
+                at += run[at..].partition_point(|g| g.year == f.year);
+            }
+        }
+        y.sort_unstable();
         y.dedup();
         y
     }
@@ -1037,14 +1076,17 @@ impl Cube {
             }
         };
         match measure {
-            Measure::Category(c) => self.facts_of(c, year).iter().for_each(&mut once),
+            Measure::Category(c) => {
+                for run in self.facts.slices(year, Some(c)) {
+                    run.iter().for_each(&mut once);
+                }
+            }
             Measure::AnyOf(source) => {
-                let lo = self.facts.partition_point(|f| f.year < year);
-                let hi = self.facts.partition_point(|f| f.year <= year);
-                self.facts[lo..hi]
-                    .iter()
-                    .filter(|f| self.sources[f.category as usize] == source)
-                    .for_each(&mut once);
+                for run in self.facts.slices(year, None) {
+                    run.iter()
+                        .filter(|f| self.sources[f.category as usize] == source)
+                        .for_each(&mut once);
+                }
             }
         }
     }
@@ -1105,30 +1147,24 @@ impl Cube {
     /// a person in a year has the same place, sex and age band).
     fn for_each_counted(&self, measure: Measure, year: u16, mut f: impl FnMut(&Fact)) {
         match measure {
-            Measure::Category(c) => self.facts_of(c, year).iter().for_each(f),
+            Measure::Category(c) => {
+                for run in self.facts.slices(year, Some(c)) {
+                    run.iter().for_each(&mut f);
+                }
+            }
             Measure::AnyOf(source) => {
-                let lo = self.facts.partition_point(|f| f.year < year);
-                let hi = self.facts.partition_point(|f| f.year <= year);
                 let mut seen = vec![0u64; self.keys.len().div_ceil(64)];
-                for fact in &self.facts[lo..hi] {
-                    let (word, bit) = (fact.person as usize / 64, 1u64 << (fact.person % 64));
-                    if self.sources[fact.category as usize] == source && seen[word] & bit == 0 {
-                        seen[word] |= bit;
-                        f(fact);
+                for run in self.facts.slices(year, None) {
+                    for fact in run {
+                        let (word, bit) = (fact.person as usize / 64, 1u64 << (fact.person % 64));
+                        if self.sources[fact.category as usize] == source && seen[word] & bit == 0 {
+                            seen[word] |= bit;
+                            f(fact);
+                        }
                     }
                 }
             }
         }
-    }
-
-    fn facts_of(&self, category: u16, year: u16) -> &[Fact] {
-        let lo = self
-            .facts
-            .partition_point(|f| (f.year, f.category) < (year, category));
-        let hi = self
-            .facts
-            .partition_point(|f| (f.year, f.category) <= (year, category));
-        &self.facts[lo..hi]
     }
 }
 
