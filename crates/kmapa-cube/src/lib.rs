@@ -767,8 +767,7 @@ impl<'a> CubeBuilder<'a> {
                         f.district = district;
                         f.cell = cell;
                     }
-                    // What only loading needed goes before the facts are gathered:
-                    // the peak of memory is there.
+                    // What only loading needed goes now: the peak of memory is here.
                     drop(placed);
                     shard.places = Vec::new();
                     shard.first_place = Vec::new();
