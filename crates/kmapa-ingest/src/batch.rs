@@ -21,11 +21,11 @@ pub struct BatchSchema {
 }
 
 impl BatchSchema {
-    pub fn new(districts: &[String], categories: &[String]) -> PolarsResult<Self> {
-        Ok(Self {
+    pub fn new(districts: &[String], categories: &[String]) -> Self {
+        Self {
             districts: districts.to_vec(),
             categories: categories.to_vec(),
-        })
+        }
     }
 
     /// One chunk of records as the batch's columns.
@@ -167,7 +167,7 @@ mod tests {
             "homelessness".to_string(),
             "unemployed_registered".to_string(),
         ];
-        let schema = BatchSchema::new(&districts, &categories).unwrap();
+        let schema = BatchSchema::new(&districts, &categories);
         let mut df = schema.frame(&records()).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.parquet");

@@ -62,8 +62,8 @@ pub fn identifier_column(header: &str) -> Option<&'static str> {
 pub fn identifier_value(value: &str, free_text: bool) -> Option<&'static str> {
     // Known columns are checked for PESEL numbers and e-mail addresses only: a value
     // with neither a run of exactly eleven digits nor an `@` (nearly all of them) is
-    // done with in one pass over its bytes.
-    if !free_text && !may_hold_pesel_or_email(value) {
+    // done with at once. (An ingest checks whole rows first: `row_may_hold_pesel_or_email`.)
+    if !free_text && !may_hold_pesel(value) && !value.contains('@') {
         return None;
     }
     identifier_value_checked(value, free_text)
@@ -171,21 +171,6 @@ pub fn row_may_hold_pesel_or_email(joined: &[u8]) -> bool {
         };
     }
     false
-}
-
-/// Whether `v` has a run of exactly eleven ASCII digits or an `@`: one pass, and
-/// nothing more for the usual value.
-fn may_hold_pesel_or_email(v: &str) -> bool {
-    // Without branches on the bytes (values mix digits and letters at random): a
-    // non-digit ends a run, and a run of eleven ended there is a candidate.
-    let mut run = 0u32;
-    let mut hit = false;
-    for &b in v.as_bytes() {
-        let digit = b.wrapping_sub(b'0') < 10;
-        hit |= (!digit & (run == 11)) | (b == b'@');
-        run = if digit { run + 1 } else { 0 };
-    }
-    hit | (run == 11)
 }
 
 /// Two or three capitalised words ("Jan Kowalski", "Anna Nowak-Wiśniewska"): the shape

@@ -595,7 +595,7 @@ fn write_records(
 ) -> Result<(), IngestError> {
     let file = File::create(path)?;
     let mut writer: Option<polars::io::parquet::write::BatchedWriter<File>> = None;
-    let schema = crate::batch::BatchSchema::new(districts, categories)?;
+    let schema = crate::batch::BatchSchema::new(districts, categories);
     let to_frame = |buf: &Records| schema.frame(buf);
     for mut chunk in rx.iter() {
         let df = to_frame(&chunk)?;
