@@ -40,6 +40,8 @@ echo "-- demo city"
 "$bin" gen --out "$work/demo-gen" --quiet
 "$bin" ingest "$work/demo-gen/ops.csv" "$work/demo-gen/pup.csv" --city data/wroclaw --data-dir "$work/demo" --quiet
 "$bin" protect --data-dir "$work/demo" --quiet
+echo "-- demo city: the analyst tier audited with the relations between measures (kmapa audit --joint-measures)"
+"$bin" audit --data-dir "$work/demo" --summary --joint-measures | tail -1
 echo "-- demo city: what the demo policy hides (no unit total at districts or parents, at most 2 % of persons at districts)"
 python3 tests/loss_check.py "$work/demo/public/protected.json" 0.02
 "$bin" publish --data-dir "$work/demo" >/dev/null

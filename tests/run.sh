@@ -6,6 +6,13 @@ cd "$(dirname "$0")/.."
 echo "== test-time tools (Python: h3 and shapely as reference oracles, schemathesis)"
 python3 -c "import h3, shapely, geographiclib, pypdf, openpyxl, schemathesis, owslib, prometheus_client, highspy, numpy" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+echo "== build tools for HiGHS, the analyst audit's LP solver (CMake, a C++ compiler, libclang)"
+if ! command -v cmake >/dev/null || ! command -v g++ >/dev/null || ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y cmake g++ libclang-dev || { apt-get update && apt-get install -y cmake g++ libclang-dev; }
+  elif command -v sudo >/dev/null; then sudo apt-get install -y cmake g++ libclang-dev
+  else echo "building HiGHS needs CMake, a C++ compiler and libclang: apt-get install -y cmake g++ libclang-dev" >&2; exit 1; fi
+fi
+
 echo "== reverse proxy and GIS client (Debian's nginx and gdal-bin)"
 if ! command -v nginx >/dev/null || ! command -v ogr2ogr >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y nginx gdal-bin || { apt-get update && apt-get install -y nginx gdal-bin; }

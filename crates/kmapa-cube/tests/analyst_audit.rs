@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use h3o::Resolution;
-use kmapa_cube::analyst_audit::{AnalystAuditor, Pinned};
+use kmapa_cube::analyst_audit::{AnalystAuditor, Pinned, measure_families};
 use kmapa_cube::atoms::AnalystAtoms;
 use kmapa_cube::public::protect_public_tier;
 use kmapa_cube::{Cube, CubeBuilder};
@@ -432,4 +432,150 @@ fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
         withheld * 100 < queries,
         "{withheld} of {queries} queries withheld"
     );
+}
+
+#[test]
+fn a_small_count_given_away_only_by_the_relations_between_measures_is_found() {
+    // Without noise, analyst answers at districts only, and a public tier that shows
+    // every empty district as 0: poverty (9 in D1, 3 in D2; 12 in the city) and
+    // disability (6 in D1, 10 in D3; 16 in the city) are hidden in D1 and D2, and
+    // neither measure alone pins them (poverty D1 + D2 = 12, each at most 9; disability
+    // D1 + D2 = 6). The analyst tier shows the OPS clients of D1, 15 (the public tier
+    // hides them, and those of D2); a reader who knows that the
+    // unit total never exceeds the sum of the top categories gets 15 ≤ poverty D1 +
+    // disability D1 ≤ 9 + 6: poverty D1 = 9, so poverty D2 = 3, and disability D1 = 6
+    // (so disability D2 = 0); then the OPS clients of D2 are at least its 3 poor and at
+    // most its 3 poor plus its 0 disabled: 3. The same in the districts' parent areas.
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let districts = &city.layer.districts;
+    let d1 = &districts[0];
+    let d2 = districts.iter().find(|d| d.parent != d1.parent).unwrap();
+    let d3 = districts
+        .iter()
+        .find(|d| d.parent != d1.parent && d.parent != d2.parent)
+        .unwrap();
+    let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"s");
+    let people = [
+        ("p", 9, "poverty", d1),
+        ("q", 6, "disability", d1),
+        ("r", 3, "poverty", d2),
+        ("s", 10, "disability", d3),
+    ];
+    for (prefix, n, category, district) in people {
+        for i in 0..n {
+            let id = format!("{prefix}{i}");
+            assert!(b.add(&id, 2024, category, &district.code, None, None, None));
+        }
+    }
+    let cube = b.build();
+    let hidden = |m: &str, d: &str| {
+        ["poverty", "disability", "any_ops"].contains(&m) && (d == d1.code || d == d2.code)
+    };
+    let count = |m: &str, d: &str| -> u32 {
+        people
+            .iter()
+            .filter(|(_, _, c, x)| x.code == d && (*c == m || m == "any_ops"))
+            .map(|(_, n, ..)| n)
+            .sum()
+    };
+    let tops: Vec<String> = vocabulary
+        .categories()
+        .iter()
+        .filter(|c| c.source == kmapa_model::Source::Ops && c.parent.is_none())
+        .map(|c| c.code.clone())
+        .chain(["any_ops".to_string()])
+        .collect();
+    let cell = |layer, unit: &str, measure: &str, value| PublishedCell {
+        layer,
+        unit: unit.to_string(),
+        measure: measure.to_string(),
+        group: "all".into(),
+        counted: Default::default(),
+        year: 2024,
+        value: Some(value),
+        status: CellStatus::Safe,
+        rate_per_1000: None,
+    };
+    let mut cells = Vec::new();
+    for m in &tops {
+        for d in districts.iter().filter(|d| !hidden(m, &d.code)) {
+            cells.push(cell(LayerKind::Districts, &d.code, m, count(m, &d.code)));
+        }
+        if m != "any_ops" {
+            let total = districts.iter().map(|d| count(m, &d.code)).sum();
+            cells.push(cell(LayerKind::City, "city", m, total));
+        }
+    }
+    let public = ProtectedTier {
+        policy_version: "test".into(),
+        batches: Vec::new(),
+        summary: TierSummary {
+            k: 10,
+            width: 10.0,
+            ..Default::default()
+        },
+        cells,
+        analyst: None,
+    };
+    let exact = AnalystTier {
+        layers: vec![Layer::Districts],
+        breakdowns: Vec::new(),
+        ..tier(CkmParams {
+            max_noise: 0,
+            variance: 0.0,
+            js: 0,
+        })
+    };
+    let atoms = AnalystAtoms::build(&cube, &exact);
+    let auditor = AnalystAuditor::new(&atoms, &exact, &public);
+    assert!(auditor.audit(&[]).unwrap().pinned.is_empty());
+    let families = measure_families(&vocabulary, &atoms.header.measures);
+    let joint = auditor.audit_joint(&families, &[]).unwrap();
+    let mut found: Vec<(LayerKind, String, String, u64)> = joint
+        .pinned
+        .iter()
+        .map(|p| (p.layer, p.unit.clone(), p.measure.clone(), p.value))
+        .collect();
+    found.sort();
+    let parent = |d: &kmapa_geo::District| d.parent.clone().unwrap();
+    let mut expected = vec![
+        (LayerKind::Districts, d1.code.clone(), "poverty".into(), 9),
+        (LayerKind::Districts, d2.code.clone(), "poverty".into(), 3),
+        (
+            LayerKind::Districts,
+            d1.code.clone(),
+            "disability".into(),
+            6,
+        ),
+        (LayerKind::Parents, parent(d1), "poverty".into(), 9),
+        (LayerKind::Parents, parent(d2), "poverty".into(), 3),
+        (LayerKind::Parents, parent(d1), "disability".into(), 6),
+        (LayerKind::Districts, d2.code.clone(), "any_ops".into(), 3),
+        (LayerKind::Parents, parent(d2), "any_ops".into(), 3),
+    ];
+    expected.sort();
+    assert_eq!(found, expected);
+
+    // Protection with the relations: the per-measure protection withholds nothing;
+    // with the relations, queries are withheld until nothing is pinned.
+    let (alone, _) = auditor.protect("t".into()).unwrap();
+    assert!(alone.withheld.is_empty());
+    let (joint, _) = auditor.protect_joint(&families, alone).unwrap();
+    assert!(!joint.withheld.is_empty());
+    assert!(
+        joint
+            .withheld
+            .iter()
+            .all(|q| q.year == 2024 && q.layer == LayerKind::Districts),
+        "{:?}",
+        joint.withheld
+    );
+    // The pinned counts' own district answers, and the unit total's that gives
+    // them away: one round.
+    let measures: Vec<&str> = joint.withheld.iter().map(|q| q.measure.as_str()).collect();
+    assert_eq!(measures, ["any_ops", "disability", "poverty"]);
+    let after = auditor.audit_joint(&families, &joint.withheld).unwrap();
+    assert!(after.pinned.is_empty(), "{:?}", after.pinned);
+    assert!(auditor.audit(&joint.withheld).unwrap().pinned.is_empty());
 }

@@ -84,6 +84,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<()> {
         json: false,
         quiet: false,
         explain: None,
+        joint_measures: false,
     })?;
     cmd_serve::run_publish(&cmd_serve::PublishArgs {
         common,

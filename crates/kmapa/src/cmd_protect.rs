@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use kmapa_cube::analyst_audit::AnalystAuditor;
+use kmapa_cube::analyst_audit::{AnalystAuditor, measure_families};
 use kmapa_cube::public::{ProtectedTier, TierAudit, audit_public_tier};
 use kmapa_cube::{Cube, CubeBuilder};
 use kmapa_geo::City;
@@ -62,6 +62,11 @@ pub struct ProtectArgs {
     /// the unit, e.g. `--explain FAB-05 poverty 2024`).
     #[arg(long, num_args = 3, value_names = ["UNIT", "MEASURE", "YEAR"])]
     pub explain: Option<Vec<String>>,
+    /// Also protect the analyst tier against a reader who uses the relations between
+    /// measures (see `kmapa audit --joint-measures`): slower, a minute or two for a
+    /// city the demo's size.
+    #[arg(long)]
+    pub joint_measures: bool,
 }
 
 #[derive(Args)]
@@ -78,6 +83,12 @@ pub struct AuditArgs {
     /// against the LP solver (microlp); slower.
     #[arg(long, default_value_t = 0)]
     pub lp_check: usize,
+    /// Also audit the analyst tier with the relations between measures (a sub-row
+    /// never exceeds its category, a category the unit total, the unit total the sum
+    /// of the top categories): every measure of a source and year as one system.
+    /// Slower: about a minute for the demo city's ten years (docs/privacy.md, section 5).
+    #[arg(long)]
+    pub joint_measures: bool,
 }
 
 /// The public tiers of every snapshot published so far: a reader keeps them all, so
@@ -228,7 +239,14 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected)
         .with_earlier(earlier_analyst(dir, &earlier)?);
-    let (analyst, analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
+    let (mut analyst, mut analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
+    if a.joint_measures {
+        let families = measure_families(&l.vocabulary, &atoms.header.measures);
+        let (joint, audit) = auditor.protect_joint(&families, analyst)?;
+        analyst = joint;
+        analyst_audit.small_counts_checked += audit.small_counts_checked;
+        analyst_audit.lps += audit.lps;
+    }
     let analyst_took = started.elapsed();
     let withheld = analyst.withheld.len();
     let atoms_sha256 = kmapa_serve::snapshot::checksum(&std::fs::read(dir.join(ATOMS_FILE))?);
@@ -493,7 +511,7 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
     )?;
     let took = started.elapsed();
     report(&audit, &protected, a, took.as_secs_f64())?;
-    let analyst_pinned = audit_analyst(&l, &protected, a.json)?;
+    let analyst_pinned = audit_analyst(&l, &protected, a.json, a.joint_measures)?;
     if a.lp_check > 0 {
         let started = Instant::now();
         let check = kmapa_cube::public::lp_cross_check(
@@ -533,7 +551,12 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
 
 /// Audits the analyst tier as written (its withheld queries) with the public tier;
 /// the number of small counts pinned exactly.
-fn audit_analyst(l: &Loaded, protected: &ProtectedTier, quiet: bool) -> anyhow::Result<usize> {
+fn audit_analyst(
+    l: &Loaded,
+    protected: &ProtectedTier,
+    quiet: bool,
+    joint_measures: bool,
+) -> anyhow::Result<usize> {
     let Some(analyst) = &protected.analyst else {
         anyhow::bail!(
             "{}: the tier has no analyst protection (written by an older kmapa): run `kmapa protect` again",
@@ -560,9 +583,21 @@ fn audit_analyst(l: &Loaded, protected: &ProtectedTier, quiet: bool) -> anyhow::
     );
     let started = Instant::now();
     let earlier = earlier_analyst(&l.data_dir, &earlier_tiers(&l.data_dir)?)?;
-    let report = AnalystAuditor::new(&atoms, &l.policy.analyst, protected)
-        .with_earlier(earlier)
-        .audit(&analyst.withheld)?;
+    let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, protected).with_earlier(earlier);
+    let mut report = auditor.audit(&analyst.withheld)?;
+    let took = started.elapsed();
+    let mut joint = None;
+    if joint_measures {
+        let started = Instant::now();
+        let families = measure_families(&l.vocabulary, &atoms.header.measures);
+        let found = auditor.audit_joint(&families, &analyst.withheld)?;
+        joint = Some((
+            found.small_counts_checked,
+            found.pinned.len(),
+            started.elapsed(),
+        ));
+        report.pinned.extend(found.pinned);
+    }
     for p in &report.pinned {
         eprintln!(
             "analyst: {} {} {} {} {} is pinned to exactly {}",
@@ -577,11 +612,17 @@ fn audit_analyst(l: &Loaded, protected: &ProtectedTier, quiet: bool) -> anyhow::
     if !quiet {
         println!(
             "analyst tier with the public one, in {:.2} s: {} small counts checked, {} queries withheld, {} pinned exactly",
-            started.elapsed().as_secs_f64(),
+            took.as_secs_f64(),
             report.small_counts_checked,
             analyst.withheld.len(),
-            report.pinned.len()
+            report.pinned.len() - joint.map_or(0, |j| j.1)
         );
+        if let Some((checked, pinned, took)) = joint {
+            println!(
+                "analyst tier with the relations between measures, in {:.2} s: {checked} small counts checked, {pinned} pinned exactly",
+                took.as_secs_f64(),
+            );
+        }
     }
     Ok(report.pinned.len())
 }

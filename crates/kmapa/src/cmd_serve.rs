@@ -782,6 +782,7 @@ impl kmapa_serve::admin_api::Publishing for StorePublishing {
             json: false,
             quiet: true,
             explain: None,
+            joint_measures: false,
         })
         .map_err(|e| format!("{e:#}"))?;
         let tier = read_protected(&self.data_dir).map_err(|e| format!("{e:#}"))?;
