@@ -150,6 +150,9 @@ pub struct AnalystTier {
     /// Perturbed counts below this are not shown.
     pub threshold: u64,
     pub ckm: CkmParams,
+    /// Protect and audit with the relations between measures as well (`kmapa protect
+    /// --joint-measures` for every run of this policy, the admin panel's included).
+    pub joint_measures: bool,
 }
 
 impl Default for AnalystTier {
@@ -162,6 +165,7 @@ impl Default for AnalystTier {
             breakdown_layers: vec![Layer::Districts, Layer::Parents, Layer::City],
             threshold: 10,
             ckm: CkmParams::default(),
+            joint_measures: false,
         }
     }
 }

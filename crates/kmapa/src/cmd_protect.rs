@@ -240,7 +240,7 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected)
         .with_earlier(earlier_analyst(dir, &earlier)?);
     let (mut analyst, mut analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
-    if a.joint_measures {
+    if a.joint_measures || l.policy.analyst.joint_measures {
         let families = measure_families(&l.vocabulary, &atoms.header.measures);
         let (joint, audit) = auditor.protect_joint(&families, analyst)?;
         analyst = joint;
@@ -511,7 +511,8 @@ pub fn run_audit(a: &AuditArgs) -> anyhow::Result<()> {
     )?;
     let took = started.elapsed();
     report(&audit, &protected, a, took.as_secs_f64())?;
-    let analyst_pinned = audit_analyst(&l, &protected, a.json, a.joint_measures)?;
+    let joint = a.joint_measures || l.policy.analyst.joint_measures;
+    let analyst_pinned = audit_analyst(&l, &protected, a.json, joint)?;
     if a.lp_check > 0 {
         let started = Instant::now();
         let check = kmapa_cube::public::lp_cross_check(
