@@ -1400,10 +1400,9 @@ fn settle_with_highs(
             s => Err(AnalystAuditError::Solver(c.label.clone(), format!("{s:?}"))),
         }
     };
-    let moved = |solved: &highs::SolvedModel, v: usize| {
-        let x = solved.get_solution().columns()[local[&v].index()];
-        (x - c.truth[v] as f64).abs() >= 1.0 - 1e-6
-    };
+    // Whether a solution puts `v` a whole person away from its true value.
+    let moved =
+        |x: &[f64], v: usize| (x[local[&v].index()] - c.truth[v] as f64).abs() >= 1.0 - 1e-6;
     let mut sign = 1.0;
     let mut idle = 0;
     while !open.is_empty() && idle < 2 {
@@ -1411,7 +1410,7 @@ fn settle_with_highs(
         let solved = solve(model, &costs, &mut costed)?;
         let before = open.len();
         let x = solved.get_solution();
-        open.retain(|&v| (x.columns()[local[&v].index()] - c.truth[v] as f64).abs() < 1.0 - 1e-6);
+        open.retain(|&v| !moved(x.columns(), v));
         idle = if open.len() == before { idle + 1 } else { 0 };
         sign = -sign;
         model = solved.into();
@@ -1424,12 +1423,10 @@ fn settle_with_highs(
         let mut free = false;
         for sign in [1.0, -1.0] {
             let solved = solve(model, &[(v, sign)], &mut costed)?;
-            free = moved(&solved, v);
+            let x = solved.get_solution();
+            free = moved(x.columns(), v);
             if free {
-                let x = solved.get_solution();
-                open.retain(|&u| {
-                    (x.columns()[local[&u].index()] - c.truth[u] as f64).abs() < 1.0 - 1e-6
-                });
+                open.retain(|&u| !moved(x.columns(), u));
             }
             model = solved.into();
             if free {
