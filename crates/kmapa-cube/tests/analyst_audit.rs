@@ -31,6 +31,21 @@ fn tier(ckm: CkmParams) -> AnalystTier {
     }
 }
 
+/// A public tier of `cells` (k = 10, width 10), as a test writes it by hand.
+fn public_tier(cells: Vec<PublishedCell>) -> ProtectedTier {
+    ProtectedTier {
+        policy_version: "test".into(),
+        batches: Vec::new(),
+        summary: TierSummary {
+            k: 10,
+            width: 10.0,
+            ..Default::default()
+        },
+        cells,
+        analyst: None,
+    }
+}
+
 /// 23 women, 7 men and 12 people of unknown sex with poverty in 2024 in one district,
 /// nobody else; the public tier publishes the district's 42.
 fn one_district(secret: &[u8]) -> (Cube, ProtectedTier, String, String) {
@@ -58,27 +73,17 @@ fn one_district(secret: &[u8]) -> (Cube, ProtectedTier, String, String) {
             None
         ));
     }
-    let public = ProtectedTier {
-        policy_version: "test".into(),
-        batches: Vec::new(),
-        summary: TierSummary {
-            k: 10,
-            width: 10.0,
-            ..Default::default()
-        },
-        cells: vec![PublishedCell {
-            layer: LayerKind::Districts,
-            unit: district.code.clone(),
-            measure: "poverty".into(),
-            group: "all".into(),
-            counted: Default::default(),
-            year: 2024,
-            value: Some(42),
-            status: CellStatus::Safe,
-            rate_per_1000: None,
-        }],
-        analyst: None,
-    };
+    let public = public_tier(vec![PublishedCell {
+        layer: LayerKind::Districts,
+        unit: district.code.clone(),
+        measure: "poverty".into(),
+        group: "all".into(),
+        counted: Default::default(),
+        year: 2024,
+        value: Some(42),
+        status: CellStatus::Safe,
+        rate_per_1000: None,
+    }]);
     (b.build(), public, district.code.clone(), parent)
 }
 
@@ -507,17 +512,7 @@ fn a_small_count_given_away_only_by_the_relations_between_measures_is_found() {
             cells.push(cell(LayerKind::City, "city", m, total));
         }
     }
-    let public = ProtectedTier {
-        policy_version: "test".into(),
-        batches: Vec::new(),
-        summary: TierSummary {
-            k: 10,
-            width: 10.0,
-            ..Default::default()
-        },
-        cells,
-        analyst: None,
-    };
+    let public = public_tier(cells);
     let exact = AnalystTier {
         layers: vec![Layer::Districts],
         breakdowns: Vec::new(),
