@@ -112,6 +112,27 @@ pub struct MeasureFamily {
     pub sums: Vec<(u16, Vec<u16>)>,
 }
 
+impl MeasureFamily {
+    /// Per measure, the measures above it (a sub-row's category, a category's unit
+    /// total): a person counted in it is counted in each of them too, so a whole-person
+    /// move of a joint system starts from them (see [`Moves::whole_person`]).
+    fn profiles(&self) -> HashMap<u16, Vec<u16>> {
+        let above = |m: u16| -> Vec<u16> {
+            let mut out = Vec::new();
+            let mut at = m;
+            while let Some(&(_, l)) = self.pairs.iter().find(|&&(s, _)| s == at) {
+                if out.contains(&l) {
+                    break;
+                }
+                out.push(l);
+                at = l;
+            }
+            out
+        };
+        self.measures.iter().map(|&m| (m, above(m))).collect()
+    }
+}
+
 /// The families of the measures `measures` (the atoms' codes: categories, and
 /// `any_ops`, `any_pup` for the unit totals).
 pub fn measure_families(vocabulary: &Vocabulary, measures: &[String]) -> Vec<MeasureFamily> {
@@ -241,6 +262,13 @@ struct Component {
     measure: Vec<u16>,
     /// Variables from this one on are slacks of relations between measures, not counts.
     counts_end: usize,
+    /// A joint system's cells: per this snapshot's unit, group, hexagon or atom, its
+    /// variable of each measure `(measure, variable)`; and per variable its cell
+    /// (`u32::MAX`: none, e.g. an earlier snapshot's). Empty for one measure.
+    cells: Vec<Vec<(u16, usize)>>,
+    cell_of: Vec<u32>,
+    /// A joint system's measures above each measure (see [`MeasureFamily::profiles`]).
+    profiles: HashMap<u16, Vec<u16>>,
     truth: Vec<u64>,
     lo: Vec<f64>,
     hi: Vec<f64>,
@@ -695,6 +723,9 @@ impl<'a> AnalystAuditor<'a> {
             escalate: (0..labels.len()).collect(),
             measure: vec![measure; labels.len()],
             counts_end: usize::MAX,
+            cells: Vec::new(),
+            cell_of: Vec::new(),
+            profiles: HashMap::new(),
             labels,
             truth,
             lo,
@@ -820,6 +851,9 @@ impl<'a> AnalystAuditor<'a> {
             escalate: Vec::new(),
             measure: Vec::new(),
             counts_end: usize::MAX,
+            cells: Vec::new(),
+            cell_of: Vec::new(),
+            profiles: HashMap::new(),
             truth: Vec::new(),
             lo: Vec::new(),
             hi: Vec::new(),
@@ -850,6 +884,24 @@ impl<'a> AnalystAuditor<'a> {
             );
         }
         c.counts_end = c.truth.len();
+        // Cells: this snapshot's variables of every measure with the same label.
+        let mut cell_index: HashMap<&(LayerKind, String, usize), u32> = HashMap::new();
+        c.cell_of = vec![u32::MAX; c.counts_end];
+        for &m in &family.measures {
+            for (label, &v) in &at[&m] {
+                if label.1.contains(" in snapshot ") {
+                    continue;
+                }
+                let next = c.cells.len() as u32;
+                let id = *cell_index.entry(label).or_insert(next);
+                if id == next {
+                    c.cells.push(Vec::new());
+                }
+                c.cells[id as usize].push((m, v));
+                c.cell_of[v] = id;
+            }
+        }
+        c.profiles = family.profiles();
         let find = |m: u16, label: &(LayerKind, String, usize)| -> Option<usize> {
             let vars = at.get(&m)?;
             vars.get(label).copied().or_else(|| {
@@ -970,8 +1022,12 @@ impl<'a> AnalystAuditor<'a> {
             let mut next = 0;
             while self.moves && next < open.len() {
                 let v = open[next];
-                match moves.find(v, 1.0).or_else(|| moves.find(v, -1.0)) {
-                    Some(found) => open.retain(|u| !found.iter().any(|&(w, _)| w == *u)),
+                match moves.whole_person(v) {
+                    Some(found) => {
+                        let moved: rustc_hash::FxHashSet<usize> =
+                            found.into_iter().map(|(w, _)| w).collect();
+                        open.retain(|u| !moved.contains(u));
+                    }
                     None => next += 1,
                 }
             }
@@ -1211,65 +1267,228 @@ impl<'a> AnalystAuditor<'a> {
 /// balanced by changing one more unknown of it: one already changed first, then the
 /// row's sum, then the others). A move is a solution the reader cannot rule out, so
 /// every count it shifts is not pinned; a search that gives up proves nothing, and the
-/// LPs decide what is left.
+/// LPs decide what is left. In a joint system a relation between measures a change
+/// upsets is settled in its slack where the slack allows (no search: the slack is in no
+/// other row), and a person may carry more than one measure (see
+/// [`Moves::whole_person`]).
 struct Moves<'c> {
     c: &'c Component,
     part: &'c Part,
-    /// Per variable of the part, its rows and its coefficient in each.
-    rows_of: HashMap<usize, Vec<(usize, f64)>>,
+    /// Per variable (of the component, empty outside the part), the part's rows it is
+    /// in and its coefficient in each.
+    rows_of: Vec<Vec<(usize, f64)>>,
+    /// Per row of the part: of a relation between measures, its slack and the slack's
+    /// coefficient.
+    slack_of: Vec<Option<(usize, f64)>>,
+    /// Per variable, whether it is one of the part's.
+    inside: Vec<bool>,
+    /// The last search's state, cleared, for the next one (its arrays span the part).
+    spare: std::cell::RefCell<Option<MoveState>>,
 }
 
 /// Candidates tried per search, and how many changes a move may chain.
 const MOVE_BUDGET: u32 = 300;
 const MOVE_DEPTH: u32 = 24;
 const MOVE_BRANCHING: usize = 6;
+/// How many measures a whole-person move of a joint system may add to the person.
+const MIRROR_ROUNDS: usize = 4;
 
 impl<'c> Moves<'c> {
     fn new(c: &'c Component, part: &'c Part) -> Self {
-        let mut rows_of: HashMap<usize, Vec<(usize, f64)>> = HashMap::new();
+        let n = c.truth.len();
+        let mut rows_of: Vec<Vec<(usize, f64)>> = vec![Vec::new(); n];
         for (r, (row, _)) in part.rows.iter().enumerate() {
             for &(v, w) in row {
-                rows_of.entry(v).or_default().push((r, w));
+                rows_of[v].push((r, w));
             }
         }
-        Moves { c, part, rows_of }
+        let slack_of = part
+            .rows
+            .iter()
+            .map(|(row, _)| row.iter().copied().find(|&(u, _)| u >= c.counts_end))
+            .collect();
+        let mut inside = vec![false; n];
+        for &v in &part.vars {
+            inside[v] = true;
+        }
+        Moves {
+            c,
+            part,
+            rows_of,
+            slack_of,
+            inside,
+            spare: Default::default(),
+        }
+    }
+
+    /// A move shifting `v` by one person either way: of its measure alone; in a joint
+    /// system, then of persons counted in every measure above it too, and then also in
+    /// each measure found blocking the move (a sub-row equal to its category in a cell
+    /// the move takes a person from, say), one more at a time.
+    fn whole_person(&self, v: usize) -> Option<Vec<(usize, f64)>> {
+        for delta in [1.0, -1.0] {
+            if let Ok(found) = self.find(v, delta, None) {
+                return Some(found);
+            }
+        }
+        if self.c.counts_end == usize::MAX {
+            return None;
+        }
+        let m = self.c.measure[v];
+        let mut set: Vec<u16> = self.c.profiles.get(&m).cloned().unwrap_or_default();
+        for _ in 0..MIRROR_ROUNDS {
+            let mut grown = false;
+            for delta in [1.0, -1.0] {
+                match self.find(v, delta, Some(&set)) {
+                    Ok(found) => return Some(found),
+                    Err(Some(b)) if b != m && !set.contains(&b) => {
+                        set.push(b);
+                        for &a in self.c.profiles.get(&b).into_iter().flatten() {
+                            if a != m && !set.contains(&a) {
+                                set.push(a);
+                            }
+                        }
+                        grown = true;
+                        break;
+                    }
+                    Err(_) => {}
+                }
+            }
+            if !grown {
+                return None;
+            }
+        }
+        None
     }
 
     /// A move shifting `v` by `delta`, as the variables it changes (none unchanged).
-    fn find(&self, v: usize, delta: f64) -> Option<Vec<(usize, f64)>> {
-        let mut state = MoveState::default();
-        if !self.fits(v, delta, &state) {
-            return None;
+    /// With `mirror` (measures of a joint system), the persons moved are counted in
+    /// `v`'s measure and in each of `mirror` too: every change of a count of `v`'s
+    /// measure in this snapshot is made to the same cell's count of each of them.
+    fn find(
+        &self,
+        v: usize,
+        delta: f64,
+        mirror: Option<&[u16]>,
+    ) -> Result<Vec<(usize, f64)>, Option<u16>> {
+        let mut state = self.spare.take().unwrap_or_else(|| MoveState {
+            delta: vec![0.0; self.c.truth.len()],
+            var_seen: vec![false; self.c.truth.len()],
+            residual: vec![0.0; self.part.rows.len()],
+            row_seen: vec![false; self.part.rows.len()],
+            ..Default::default()
+        });
+        state.lead = self.c.measure[v];
+        state.mirroring = mirror.is_some();
+        state.mirror = mirror.unwrap_or_default().to_vec();
+        state.blocker = None;
+        let found = self.search(&mut state, v, delta);
+        for &u in &state.changed {
+            state.delta[u] = 0.0;
+            state.var_seen[u] = false;
         }
-        self.change(&mut state, v, delta);
+        for &r in &state.touched {
+            state.residual[r] = 0.0;
+            state.row_seen[r] = false;
+        }
+        state.changed.clear();
+        state.touched.clear();
+        self.spare.replace(Some(state));
+        found
+    }
+
+    fn search(
+        &self,
+        state: &mut MoveState,
+        v: usize,
+        delta: f64,
+    ) -> Result<Vec<(usize, f64)>, Option<u16>> {
+        let first = self.together(v, state).ok_or(None)?;
+        if !first.iter().all(|&u| self.fits(u, delta, state)) {
+            return Err(None);
+        }
+        for u in first {
+            self.change(state, u, delta);
+        }
         let mut budget = MOVE_BUDGET;
         // A cycle may have brought `v` back: then it was not moved.
-        (self.balance(&mut state, &mut budget, 0) && state.of(v) != 0.0).then(|| {
-            state.changes.retain(|&(_, x)| x != 0.0);
-            state.changes
-        })
+        let ok = self.balance(state, &mut budget, 0);
+        if ok && state.delta[v] != 0.0 {
+            Ok(state
+                .changed
+                .iter()
+                .map(|&u| (u, state.delta[u]))
+                .filter(|&(_, x)| x != 0.0)
+                .collect())
+        } else {
+            Err(state.blocker)
+        }
+    }
+
+    /// The variables changed with `u`: `u` and, when mirroring, the same cell's counts
+    /// of the mirrored measures (none if one is missing or known exactly). A count of
+    /// another measure is never changed on its own while mirroring.
+    fn together(&self, u: usize, state: &MoveState) -> Option<Vec<usize>> {
+        if !state.mirroring || u >= self.c.counts_end {
+            return Some(vec![u]);
+        }
+        if self.c.measure[u] != state.lead {
+            return None;
+        }
+        let Some(&cell) = self.c.cell_of.get(u).filter(|&&x| x != u32::MAX) else {
+            return Some(vec![u]);
+        };
+        let mut out = vec![u];
+        for &m in &state.mirror {
+            let &(_, w) = self.c.cells[cell as usize].iter().find(|&&(n, _)| n == m)?;
+            if !self.inside[w] {
+                return None;
+            }
+            out.push(w);
+        }
+        Some(out)
     }
 
     fn fits(&self, u: usize, x: f64, state: &MoveState) -> bool {
-        let t = self.c.truth[u] as f64 + state.of(u) + x;
+        let t = self.c.truth[u] as f64 + state.delta[u] + x;
         t >= self.c.lo[u] - 1e-9 && t <= self.c.hi[u] + 1e-9
     }
 
     fn change(&self, state: &mut MoveState, u: usize, x: f64) {
-        match state.changes.iter_mut().find(|(w, _)| *w == u) {
-            Some(entry) => entry.1 += x,
-            None => state.changes.push((u, x)),
+        if !state.var_seen[u] {
+            state.var_seen[u] = true;
+            state.changed.push(u);
         }
-        for &(r, w) in &self.rows_of[&u] {
-            match state.residuals.iter_mut().find(|(q, _)| *q == r) {
-                Some(entry) => entry.1 += w * x,
-                None => state.residuals.push((r, w * x)),
+        state.delta[u] += x;
+        for &(r, w) in &self.rows_of[u] {
+            if !state.row_seen[r] {
+                state.row_seen[r] = true;
+                state.touched.push(r);
+            }
+            state.residual[r] += w * x;
+        }
+        if u >= self.c.counts_end {
+            return;
+        }
+        // A relation between measures the change upsets takes it up in its slack
+        // where the slack allows (a slack is in no other row: nothing to search).
+        for &(r, _) in &self.rows_of[u] {
+            if let Some((s, ws)) = self.slack_of[r] {
+                let e = state.residual[r];
+                if e.abs() > 0.5 && self.fits(s, -e / ws, state) {
+                    self.change(state, s, -e / ws);
+                }
             }
         }
     }
 
     fn balance(&self, state: &mut MoveState, budget: &mut u32, depth: u32) -> bool {
-        let Some(&(r, e)) = state.residuals.iter().find(|(_, e)| e.abs() > 0.5) else {
+        let Some((r, e)) = state
+            .touched
+            .iter()
+            .map(|&r| (r, state.residual[r]))
+            .find(|(_, e)| e.abs() > 0.5)
+        else {
             return true;
         };
         if depth >= MOVE_DEPTH {
@@ -1278,19 +1497,23 @@ impl<'c> Moves<'c> {
         // Every other unknown of the row that can take the change, best first: the
         // one that also settles most other rows already off (closing a cycle), and
         // upsets fewest balanced ones; then the row's sum before its terms.
-        let origin = state.changes[0].0;
+        let origin = state.changed[0];
         let mut candidates: Vec<(i32, usize, f64)> = self.part.rows[r]
             .0
             .iter()
-            .filter(|&&(u, w)| u != origin && self.fits(u, -e / w, state))
-            .map(|&(u, w)| {
+            .filter(|&&(u, _)| u != origin)
+            .filter_map(|&(u, w)| {
                 let x = -e / w;
+                let group = self.together(u, state)?;
+                if !group.iter().all(|&g| self.fits(g, x, state)) {
+                    return None;
+                }
                 let mut score = 0;
-                for &(q, wq) in &self.rows_of[&u] {
+                for &(q, wq) in group.iter().flat_map(|&g| &self.rows_of[g]) {
                     if q == r {
                         continue;
                     }
-                    let before = state.residual(q);
+                    let before = state.residual[q];
                     let after = before + wq * x;
                     score += match (after.abs() < before.abs(), after.abs() > before.abs()) {
                         (true, _) => 2,
@@ -1298,9 +1521,21 @@ impl<'c> Moves<'c> {
                         _ => 0,
                     };
                 }
-                (score * 2 + i32::from(w < 0.0), u, w)
+                Some((score * 2 + i32::from(w < 0.0), u, w))
             })
             .collect();
+        if candidates.is_empty() && state.mirroring && state.blocker.is_none() {
+            state.blocker = self.part.rows[r]
+                .0
+                .iter()
+                .find(|&&(u, w)| {
+                    u < self.c.counts_end
+                        && self.c.measure[u] != state.lead
+                        && !state.mirror.contains(&self.c.measure[u])
+                        && self.fits(u, -e / w, state)
+                })
+                .map(|&(u, _)| self.c.measure[u]);
+        }
         candidates.sort_by_key(|&(score, u, _)| (std::cmp::Reverse(score), u));
         let candidates: Vec<(usize, f64)> = candidates
             .into_iter()
@@ -1313,41 +1548,44 @@ impl<'c> Moves<'c> {
             }
             *budget -= 1;
             let x = -e / w;
-            if !self.fits(u, x, state) {
+            let Some(group) = self.together(u, state) else {
+                continue;
+            };
+            if !group.iter().all(|&g| self.fits(g, x, state)) {
                 continue;
             }
-            self.change(state, u, x);
+            for &g in &group {
+                self.change(state, g, x);
+            }
             if self.balance(state, budget, depth + 1) {
                 return true;
             }
-            self.change(state, u, -x);
+            for &g in &group {
+                self.change(state, g, -x);
+            }
         }
         false
     }
 }
 
-/// A move under construction: each changed variable with its change, and each touched
-/// row with what it is off by (both short, so kept in lists).
+/// A move under construction: each variable's change and each row's residual (dense,
+/// over the component and the part), with the variables changed and the rows touched
+/// in the order they were first (to clear them, and to balance the rows in order).
 #[derive(Default)]
 struct MoveState {
-    changes: Vec<(usize, f64)>,
-    residuals: Vec<(usize, f64)>,
-}
-
-impl MoveState {
-    fn residual(&self, r: usize) -> f64 {
-        self.residuals
-            .iter()
-            .find(|(q, _)| *q == r)
-            .map_or(0.0, |&(_, e)| e)
-    }
-
-    fn of(&self, u: usize) -> f64 {
-        self.changes
-            .iter()
-            .find(|(w, _)| *w == u)
-            .map_or(0.0, |&(_, x)| x)
-    }
+    delta: Vec<f64>,
+    var_seen: Vec<bool>,
+    changed: Vec<usize>,
+    residual: Vec<f64>,
+    row_seen: Vec<bool>,
+    touched: Vec<usize>,
+    /// The measure of the count moved, and the measures mirrored (see [`Moves::find`]).
+    lead: u16,
+    mirroring: bool,
+    mirror: Vec<u16>,
+    /// While mirroring: the first measure found blocking a move (a relation between
+    /// measures only a count of it could keep).
+    blocker: Option<u16>,
 }
 
 /// Decides the counts of `open` in one part of a joint system with HiGHS, and returns
