@@ -150,8 +150,9 @@ pub struct AnalystTier {
     /// Perturbed counts below this are not shown.
     pub threshold: u64,
     pub ckm: CkmParams,
-    /// Protect and audit with the relations between measures as well (`kmapa protect
-    /// --joint-measures` for every run of this policy, the admin panel's included).
+    /// Protect and audit with the relations between measures as well (the default;
+    /// `false` audits each measure and year on its own, which a reader who uses the
+    /// relations may defeat: docs/privacy.md, section 5).
     pub joint_measures: bool,
 }
 
@@ -165,7 +166,7 @@ impl Default for AnalystTier {
             breakdown_layers: vec![Layer::Districts, Layer::Parents, Layer::City],
             threshold: 10,
             ckm: CkmParams::default(),
-            joint_measures: false,
+            joint_measures: true,
         }
     }
 }

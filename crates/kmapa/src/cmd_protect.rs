@@ -62,9 +62,9 @@ pub struct ProtectArgs {
     /// the unit, e.g. `--explain FAB-05 poverty 2024`).
     #[arg(long, num_args = 3, value_names = ["UNIT", "MEASURE", "YEAR"])]
     pub explain: Option<Vec<String>>,
-    /// Also protect the analyst tier against a reader who uses the relations between
-    /// measures (see `kmapa audit --joint-measures`): slower, a minute or two for a
-    /// city the demo's size.
+    /// Protect the analyst tier against a reader who uses the relations between
+    /// measures even if the policy turns it off (`[analyst] joint_measures = false`);
+    /// with the default policy it is on anyway.
     #[arg(long)]
     pub joint_measures: bool,
 }
@@ -83,10 +83,11 @@ pub struct AuditArgs {
     /// against the LP solver (microlp); slower.
     #[arg(long, default_value_t = 0)]
     pub lp_check: usize,
-    /// Also audit the analyst tier with the relations between measures (a sub-row
-    /// never exceeds its category, a category the unit total, the unit total the sum
-    /// of the top categories): every measure of a source and year as one system.
-    /// Slower: about a minute for the demo city's ten years (docs/privacy.md, section 5).
+    /// Audit the analyst tier with the relations between measures (a sub-row never
+    /// exceeds its category, a category the unit total, the unit total the sum of the
+    /// top categories; every measure of a source and year as one system) even if the
+    /// policy turns it off (`[analyst] joint_measures = false`); with the default
+    /// policy it is on anyway (docs/privacy.md, section 5).
     #[arg(long)]
     pub joint_measures: bool,
 }
@@ -240,11 +241,13 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected)
         .with_earlier(earlier_analyst(dir, &earlier)?);
     let (mut analyst, mut analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
-    if a.joint_measures || l.policy.analyst.joint_measures {
+    let joint_measures = a.joint_measures || l.policy.analyst.joint_measures;
+    if joint_measures {
+        // The same small counts, now with the relations between measures: what the
+        // per-measure pass withheld is where the joint one starts.
         let families = measure_families(&l.vocabulary, &atoms.header.measures);
         let (joint, audit) = auditor.protect_joint(&families, analyst)?;
         analyst = joint;
-        analyst_audit.small_counts_checked += audit.small_counts_checked;
         analyst_audit.lps += audit.lps;
     }
     let analyst_took = started.elapsed();
@@ -286,7 +289,12 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
             audit.narrowest_width.map_or("-".into(), fmt_width),
         );
         println!(
-            "analyst tier audited with the public one in {:.2} s: {} small counts checked, {withheld} queries withheld so that none is pinned exactly",
+            "analyst tier audited with the public one{} in {:.2} s: {} small counts checked, {withheld} queries withheld so that none is pinned exactly",
+            if joint_measures {
+                " and the relations between measures"
+            } else {
+                " (each measure on its own: [analyst] joint_measures = false)"
+            },
             analyst_took.as_secs_f64(),
             analyst_audit.small_counts_checked,
         );
