@@ -179,6 +179,27 @@ pub fn measure_families(vocabulary: &Vocabulary, measures: &[String]) -> Vec<Mea
         .collect()
 }
 
+/// What [`AnalystAuditor::protect_joint`] decided for the joint systems it has seen: per
+/// fingerprint of a source and year's system, the queries it withheld for it and the
+/// small counts it checked. The fingerprint covers everything the decision depends on
+/// (the system as the per-measure pass left it, the same with every query of it
+/// withheld, and the audit's parameters), so the same system gets the same decision
+/// without solving it again: a protection after new data for one year solves that
+/// year's systems only.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JointMemo {
+    pub systems: std::collections::BTreeMap<String, JointDecision>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JointDecision {
+    pub withheld: Vec<AnalystQuery>,
+    pub small_counts_checked: u64,
+}
+
+/// Changes whenever the joint protection's decisions could change for the same system.
+const JOINT_MEMO_VERSION: &str = "kmapa joint analyst protection 1";
+
 /// Exact public values: (layer, unit, measure, group, year).
 type PublicValues = HashMap<(LayerKind, String, String, String, u16), u64>;
 
@@ -1184,8 +1205,20 @@ impl<'a> AnalystAuditor<'a> {
     pub fn protect_joint(
         &self,
         families: &[MeasureFamily],
-        mut protection: AnalystProtection,
+        protection: AnalystProtection,
     ) -> Result<(AnalystProtection, AnalystAudit), AnalystAuditError> {
+        self.protect_joint_memo(families, protection, &JointMemo::default())
+            .map(|(p, a, _)| (p, a))
+    }
+
+    /// [`Self::protect_joint`], taking the decisions for systems `memo` has seen from
+    /// it; also returns the memo of this protection's systems.
+    pub fn protect_joint_memo(
+        &self,
+        families: &[MeasureFamily],
+        mut protection: AnalystProtection,
+        memo: &JointMemo,
+    ) -> Result<(AnalystProtection, AnalystAudit, JointMemo), AnalystAuditError> {
         let before: BTreeSet<AnalystQuery> = protection.withheld.iter().cloned().collect();
         let work: Vec<(&MeasureFamily, u16)> = self
             .years
@@ -1194,6 +1227,12 @@ impl<'a> AnalystAuditor<'a> {
             .collect();
         let parts = crate::run_parallel(work.len(), |i| {
             let (f, y) = work[i];
+            let key = self.joint_fingerprint(f, y, &before);
+            if let Some(d) = memo.systems.get(&key) {
+                let mut withheld = before.clone();
+                withheld.extend(d.withheld.iter().cloned());
+                return Ok((withheld, d.small_counts_checked, 0, key));
+            }
             let mut withheld = before.clone();
             let mut lps = 0;
             let mut checked = None;
@@ -1203,7 +1242,7 @@ impl<'a> AnalystAuditor<'a> {
                 checked.get_or_insert(n);
                 lps += l;
                 if pinned.is_empty() {
-                    return Ok((withheld, checked.unwrap_or(0), lps));
+                    return Ok((withheld, checked.unwrap_or(0), lps, key));
                 }
                 // Each pinned count's next query, against what was withheld before this
                 // round (two counts given away by one answer withhold it once).
@@ -1233,15 +1272,93 @@ impl<'a> AnalystAuditor<'a> {
         })
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-        let mut all = before;
+        let mut all = before.clone();
         let mut audit = AnalystAudit::default();
-        for (w, checked, lps) in parts {
+        let mut seen = JointMemo::default();
+        for (w, checked, lps, key) in parts {
+            seen.systems.insert(
+                key,
+                JointDecision {
+                    withheld: w.difference(&before).cloned().collect(),
+                    small_counts_checked: checked,
+                },
+            );
             all.extend(w);
             audit.small_counts_checked += checked;
             audit.lps += lps;
         }
         protection.withheld = all.into_iter().collect();
-        Ok((protection, audit))
+        Ok((protection, audit, seen))
+    }
+
+    /// The fingerprint of a source and year's joint system for [`JointMemo`]: the
+    /// system with `withheld` withheld and with every query of it withheld besides
+    /// (whatever the protection withholds lies between: each variable's bounds are one
+    /// or the other), and the parameters the decisions depend on.
+    fn joint_fingerprint(
+        &self,
+        family: &MeasureFamily,
+        year: u16,
+        withheld: &BTreeSet<AnalystQuery>,
+    ) -> String {
+        use sha2::Digest;
+        fn text(h: &mut sha2::Sha256, t: &str) {
+            h.update((t.len() as u64).to_le_bytes());
+            h.update(t.as_bytes());
+        }
+        let mut h = sha2::Sha256::new();
+        text(&mut h, JOINT_MEMO_VERSION);
+        text(
+            &mut h,
+            &format!(
+                "k={} moves={} year={year} measures={:?} groups={:?} offered={:?}",
+                self.k,
+                self.moves,
+                self.measures,
+                self.groups.iter().map(|g| g.code()).collect::<Vec<_>>(),
+                self.offered,
+            ),
+        );
+        let mut all = withheld.clone();
+        for &m in &family.measures {
+            for &layer in &self.offered {
+                for (g, &group) in self.groups.iter().enumerate() {
+                    if g == 0 || !matches!(layer, LayerKind::H3(_)) {
+                        all.insert(self.query(layer, &self.measures[m as usize], year, group));
+                    }
+                }
+            }
+        }
+        for set in [withheld, &all] {
+            let c = self.joint_component(family, year, set);
+            text(&mut h, &c.label);
+            h.update((c.counts_end as u64).to_le_bytes());
+            for v in 0..c.truth.len() {
+                let (layer, unit, g) = &c.labels[v];
+                h.update(match layer {
+                    LayerKind::City => [0, 0],
+                    LayerKind::Parents => [1, 0],
+                    LayerKind::Districts => [2, 0],
+                    LayerKind::H3(r) => [3, *r],
+                    LayerKind::H3Adaptive => [4, 0],
+                });
+                text(&mut h, unit);
+                h.update((*g as u64).to_le_bytes());
+                h.update(c.measure[v].to_le_bytes());
+                h.update((c.escalate[v] as u64).to_le_bytes());
+                h.update(c.truth[v].to_le_bytes());
+                h.update(c.lo[v].to_bits().to_le_bytes());
+                h.update(c.hi[v].to_bits().to_le_bytes());
+            }
+            for row in &c.rows {
+                h.update((row.len() as u64).to_le_bytes());
+                for &(v, w) in row {
+                    h.update((v as u64).to_le_bytes());
+                    h.update(w.to_bits().to_le_bytes());
+                }
+            }
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// Queries to withhold for a pinned variable, first to last.

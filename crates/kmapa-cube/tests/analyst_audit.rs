@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use h3o::Resolution;
-use kmapa_cube::analyst_audit::{AnalystAuditor, Pinned, measure_families};
+use kmapa_cube::analyst_audit::{AnalystAuditor, JointMemo, Pinned, measure_families};
 use kmapa_cube::atoms::AnalystAtoms;
 use kmapa_cube::public::protect_public_tier;
 use kmapa_cube::{Cube, CubeBuilder};
@@ -607,4 +607,118 @@ fn a_small_count_given_away_only_by_the_relations_between_measures_is_found() {
     let after = auditor.audit_joint(&families, &joint.withheld).unwrap();
     assert!(after.pinned.is_empty(), "{:?}", after.pinned);
     assert!(auditor.audit(&joint.withheld).unwrap().pinned.is_empty());
+}
+
+#[test]
+fn a_joint_decision_is_reused_while_its_system_is_the_same_and_made_again_when_it_changes() {
+    // Two years of the demo city; then late records for 2023 only (new persons where
+    // people of 2023 live: a late record where nobody lived would add an atom to every
+    // year's system, which a reader would see). The memo of the first protection
+    // decides 2024 again without solving; 2023 is solved again, and the outcome is the
+    // fresh protection's.
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let policy = Policy::parse(
+        "data/policy.toml",
+        &std::fs::read_to_string(repo().join("data/policy.toml")).unwrap(),
+    )
+    .unwrap();
+    let generate = |seed, years, scale| {
+        kmapa_synth::generate(
+            &city,
+            &vocabulary,
+            &kmapa_synth::GenOptions {
+                seed,
+                years,
+                scale,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let records = generate(42, 2023..=2024, 1.0);
+    // Every 30th record of 2023, as another person's.
+    let late = |b: &kmapa_model::records::RecordBatch| {
+        let idx: Vec<usize> = (0..b.len())
+            .filter(|&i| b.year[i] == 2023)
+            .step_by(30)
+            .collect();
+        fn pick<T: Clone>(v: &[T], idx: &[usize]) -> Vec<T> {
+            idx.iter().map(|&i| v[i].clone()).collect()
+        }
+        kmapa_model::records::RecordBatch {
+            source: pick(&b.source, &idx),
+            person_id: idx
+                .iter()
+                .map(|&i| format!("{}-late", b.person_id[i]))
+                .collect(),
+            household_id: idx.iter().map(|_| None).collect(),
+            year: pick(&b.year, &idx),
+            category: pick(&b.category, &idx),
+            lat: pick(&b.lat, &idx),
+            lon: pick(&b.lon, &idx),
+            address: pick(&b.address, &idx),
+            district: pick(&b.district, &idx),
+            sex: pick(&b.sex, &idx),
+            birth_year: pick(&b.birth_year, &idx),
+            age_band: pick(&b.age_band, &idx),
+            synthetic: pick(&b.synthetic, &idx),
+        }
+    };
+    let cube = |with_late: bool| {
+        let mut b = CubeBuilder::new(&vocabulary, &city.layer, b"memo");
+        let mut binner = kmapa_geo::Binner::new(&city.layer, &city.index, Resolution::Ten);
+        for source in kmapa_model::Source::ALL {
+            for batch in records.batches(source, usize::MAX) {
+                b.add_located(&batch, &mut binner);
+                if with_late {
+                    b.add_located(&late(&batch), &mut binner);
+                }
+            }
+        }
+        b.build()
+    };
+    let mut tier = policy.analyst.clone();
+    tier.years = kmapa_protect::policy::Years::List(vec![2023, 2024]);
+    let protect = |cube: &Cube, memo: &JointMemo| {
+        let (public, _) = protect_public_tier(
+            cube,
+            &vocabulary,
+            city.population.as_ref(),
+            &policy.public,
+            "test",
+            &[],
+        )
+        .unwrap();
+        let atoms = AnalystAtoms::build(cube, &tier);
+        let families = measure_families(&vocabulary, &atoms.header.measures);
+        let auditor = AnalystAuditor::new(&atoms, &tier, &public);
+        let (alone, _) = auditor.protect("t".into()).unwrap();
+        auditor.protect_joint_memo(&families, alone, memo).unwrap()
+    };
+    let before = cube(false);
+    let (first, solved, memo) = protect(&before, &JointMemo::default());
+    assert_eq!(memo.systems.len(), 4, "two sources, two years");
+    assert!(solved.lps > 0);
+    let (again, solved_again, memo_again) = protect(&before, &memo);
+    assert_eq!(again.withheld, first.withheld);
+    assert_eq!(solved_again.lps, 0, "nothing solved again");
+    assert_eq!(
+        solved_again.small_counts_checked,
+        solved.small_counts_checked
+    );
+    assert_eq!(memo_again, memo);
+
+    let after = cube(true);
+    let (fresh, _, fresh_memo) = protect(&after, &JointMemo::default());
+    let (reused, solved_reused, reused_memo) = protect(&after, &memo);
+    assert_eq!(reused.withheld, fresh.withheld);
+    assert_eq!(reused_memo, fresh_memo);
+    let kept = reused_memo
+        .systems
+        .keys()
+        .filter(|k| memo.systems.contains_key(*k))
+        .count();
+    assert_eq!(kept, 2, "2024's two systems are unchanged, 2023's are not");
+    assert!(solved_reused.lps > 0, "2023 is solved again");
 }

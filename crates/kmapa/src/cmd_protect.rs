@@ -20,6 +20,9 @@ pub const PROTECTED_FILE: &str = "public/protected.json";
 pub const AUDIT_FILE: &str = "public/audit.json";
 /// The analyst tier's per-atom counts and cell keys, published with the tier.
 pub const ATOMS_FILE: &str = "public/analyst-atoms.bin";
+/// The joint analyst protection's decisions per system, reused while a system is the
+/// same (`kmapa_cube::analyst_audit::JointMemo`); never published.
+pub const JOINT_MEMO_FILE: &str = "public/analyst-joint-memo.json";
 
 #[derive(Args, Clone)]
 pub struct Common {
@@ -246,9 +249,12 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
         // The same small counts, now with the relations between measures: what the
         // per-measure pass withheld is where the joint one starts.
         let families = measure_families(&l.vocabulary, &atoms.header.measures);
-        let (joint, audit) = auditor.protect_joint(&families, analyst)?;
+        let memo_path = dir.join(JOINT_MEMO_FILE);
+        let memo = read_joint_memo(&memo_path)?;
+        let (joint, audit, seen) = auditor.protect_joint_memo(&families, analyst, &memo)?;
         analyst = joint;
         analyst_audit.lps += audit.lps;
+        write_json(&memo_path, &seen)?;
     }
     let analyst_took = started.elapsed();
     let withheld = analyst.withheld.len();
@@ -482,6 +488,20 @@ fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()>
         serde_json::to_writer(&mut *w, value).map_err(std::io::Error::other)
     })
     .with_context(|| format!("{}: cannot write", path.display()))
+}
+
+/// The joint protection's memo of an earlier run, or an empty one (no earlier run).
+fn read_joint_memo(path: &Path) -> anyhow::Result<kmapa_cube::analyst_audit::JointMemo> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{}: not a memo kmapa wrote; delete it (the next `kmapa protect` solves every system again)",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(e).with_context(|| format!("{}: cannot read", path.display())),
+    }
 }
 
 pub fn read_protected(data_dir: &Path) -> anyhow::Result<ProtectedTier> {
