@@ -351,12 +351,8 @@ fn noise_alone_protects_the_simple_case() {
     }
 }
 
-#[test]
-fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
-    // The demo city with the policy's p-table: for some cell-key secrets a few small
-    // counts are pinned by differencing (the outside attacker found 4 of 113,190 with
-    // one); after `protect`, none is, and only a few queries are withheld; after
-    // `protect_joint`, none is with the relations between measures either.
+/// The demo city's vocabulary, boundaries and policy, as `kmapa demo` reads them.
+fn demo_city() -> (Vocabulary, City, Policy) {
     let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
     let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
     let policy = Policy::parse(
@@ -364,6 +360,16 @@ fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
         &std::fs::read_to_string(repo().join("data/policy.toml")).unwrap(),
     )
     .unwrap();
+    (vocabulary, city, policy)
+}
+
+#[test]
+fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
+    // The demo city with the policy's p-table: for some cell-key secrets a few small
+    // counts are pinned by differencing (the outside attacker found 4 of 113,190 with
+    // one); after `protect`, none is, and only a few queries are withheld; after
+    // `protect_joint`, none is with the relations between measures either.
+    let (vocabulary, city, policy) = demo_city();
     let generated = kmapa_synth::generate(
         &city,
         &vocabulary,
@@ -616,13 +622,7 @@ fn a_joint_decision_is_reused_while_its_system_is_the_same_and_made_again_when_i
     // year's system, which a reader would see). The memo of the first protection
     // decides 2024 again without solving; 2023 is solved again, and the outcome is the
     // fresh protection's.
-    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
-    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
-    let policy = Policy::parse(
-        "data/policy.toml",
-        &std::fs::read_to_string(repo().join("data/policy.toml")).unwrap(),
-    )
-    .unwrap();
+    let (vocabulary, city, policy) = demo_city();
     let generate = |seed, years, scale| {
         kmapa_synth::generate(
             &city,
