@@ -116,7 +116,7 @@ impl MeasureFamily {
     /// Per measure, the measures above it (a sub-row's category, a category's unit
     /// total): a person counted in it is counted in each of them too, so a whole-person
     /// move of a joint system starts from them (see [`Moves::whole_person`]).
-    fn profiles(&self) -> HashMap<u16, Vec<u16>> {
+    fn above(&self) -> HashMap<u16, Vec<u16>> {
         let above = |m: u16| -> Vec<u16> {
             let mut out = Vec::new();
             let mut at = m;
@@ -288,8 +288,8 @@ struct Component {
     /// (`u32::MAX`: none, e.g. an earlier snapshot's). Empty for one measure.
     cells: Vec<Vec<(u16, usize)>>,
     cell_of: Vec<u32>,
-    /// A joint system's measures above each measure (see [`MeasureFamily::profiles`]).
-    profiles: HashMap<u16, Vec<u16>>,
+    /// A joint system's measures above each measure (see [`MeasureFamily::above`]).
+    above: HashMap<u16, Vec<u16>>,
     truth: Vec<u64>,
     lo: Vec<f64>,
     hi: Vec<f64>,
@@ -746,7 +746,7 @@ impl<'a> AnalystAuditor<'a> {
             counts_end: usize::MAX,
             cells: Vec::new(),
             cell_of: Vec::new(),
-            profiles: HashMap::new(),
+            above: HashMap::new(),
             labels,
             truth,
             lo,
@@ -874,7 +874,7 @@ impl<'a> AnalystAuditor<'a> {
             counts_end: usize::MAX,
             cells: Vec::new(),
             cell_of: Vec::new(),
-            profiles: HashMap::new(),
+            above: HashMap::new(),
             truth: Vec::new(),
             lo: Vec::new(),
             hi: Vec::new(),
@@ -922,7 +922,7 @@ impl<'a> AnalystAuditor<'a> {
                 c.cell_of[v] = id;
             }
         }
-        c.profiles = family.profiles();
+        c.above = family.above();
         let find = |m: u16, label: &(LayerKind, String, usize)| -> Option<usize> {
             let vars = at.get(&m)?;
             vars.get(label).copied().or_else(|| {
@@ -1227,7 +1227,8 @@ impl<'a> AnalystAuditor<'a> {
             .collect();
         let parts = crate::run_parallel(work.len(), |i| {
             let (f, y) = work[i];
-            let key = self.joint_fingerprint(f, y, &before);
+            let first = self.joint_component(f, y, &before);
+            let key = self.joint_fingerprint(f, y, &before, &first);
             if let Some(d) = memo.systems.get(&key) {
                 let mut withheld = before.clone();
                 withheld.extend(d.withheld.iter().cloned());
@@ -1236,8 +1237,12 @@ impl<'a> AnalystAuditor<'a> {
             let mut withheld = before.clone();
             let mut lps = 0;
             let mut checked = None;
+            let mut next = Some(first);
             loop {
-                let c = self.joint_component(f, y, &withheld).split();
+                let c = next
+                    .take()
+                    .unwrap_or_else(|| self.joint_component(f, y, &withheld))
+                    .split();
                 let (pinned, n, l) = self.pinned(&c)?;
                 checked.get_or_insert(n);
                 lps += l;
@@ -1292,14 +1297,16 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// The fingerprint of a source and year's joint system for [`JointMemo`]: the
-    /// system with `withheld` withheld and with every query of it withheld besides
-    /// (whatever the protection withholds lies between: each variable's bounds are one
-    /// or the other), and the parameters the decisions depend on.
+    /// system with `withheld` withheld (`built`, as [`Self::joint_component`] made it)
+    /// and with every query of it withheld besides (whatever the protection withholds
+    /// lies between: each variable's bounds are one or the other), and the parameters
+    /// the decisions depend on.
     fn joint_fingerprint(
         &self,
         family: &MeasureFamily,
         year: u16,
         withheld: &BTreeSet<AnalystQuery>,
+        built: &Component,
     ) -> String {
         use sha2::Digest;
         fn text(h: &mut sha2::Sha256, t: &str) {
@@ -1329,8 +1336,8 @@ impl<'a> AnalystAuditor<'a> {
                 }
             }
         }
-        for set in [withheld, &all] {
-            let c = self.joint_component(family, year, set);
+        let everything = self.joint_component(family, year, &all);
+        for c in [built, &everything] {
             text(&mut h, &c.label);
             h.update((c.counts_end as u64).to_le_bytes());
             for v in 0..c.truth.len() {
@@ -1452,7 +1459,7 @@ impl<'c> Moves<'c> {
             return None;
         }
         let m = self.c.measure[v];
-        let mut set: Vec<u16> = self.c.profiles.get(&m).cloned().unwrap_or_default();
+        let mut set: Vec<u16> = self.c.above.get(&m).cloned().unwrap_or_default();
         for _ in 0..MIRROR_ROUNDS {
             let mut grown = false;
             for delta in [1.0, -1.0] {
@@ -1460,7 +1467,7 @@ impl<'c> Moves<'c> {
                     Ok(found) => return Some(found),
                     Err(Some(b)) if b != m && !set.contains(&b) => {
                         set.push(b);
-                        for &a in self.c.profiles.get(&b).into_iter().flatten() {
+                        for &a in self.c.above.get(&b).into_iter().flatten() {
                             if a != m && !set.contains(&a) {
                                 set.push(a);
                             }

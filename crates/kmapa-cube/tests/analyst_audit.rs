@@ -363,6 +363,25 @@ fn demo_city() -> (Vocabulary, City, Policy) {
     (vocabulary, city, policy)
 }
 
+/// The public tier `kmapa protect` makes of `cube` (no earlier snapshot).
+fn demo_public_tier(
+    cube: &Cube,
+    vocabulary: &Vocabulary,
+    city: &City,
+    policy: &Policy,
+) -> ProtectedTier {
+    protect_public_tier(
+        cube,
+        vocabulary,
+        city.population.as_ref(),
+        &policy.public,
+        "test",
+        &[],
+    )
+    .unwrap()
+    .0
+}
+
 #[test]
 fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
     // The demo city with the policy's p-table: for some cell-key secrets a few small
@@ -391,15 +410,7 @@ fn on_the_demo_city_withheld_queries_leave_no_small_count_pinned() {
             }
         }
         let cube = b.build();
-        let (public, _) = protect_public_tier(
-            &cube,
-            &vocabulary,
-            city.population.as_ref(),
-            &policy.public,
-            "test",
-            &[],
-        )
-        .unwrap();
+        let public = demo_public_tier(&cube, &vocabulary, &city, &policy);
         let atoms = AnalystAtoms::build(&cube, &policy.analyst);
         let auditor = AnalystAuditor::new(&atoms, &policy.analyst, &public);
         let started = std::time::Instant::now();
@@ -681,15 +692,7 @@ fn a_joint_decision_is_reused_while_its_system_is_the_same_and_made_again_when_i
     let mut tier = policy.analyst.clone();
     tier.years = kmapa_protect::policy::Years::List(vec![2023, 2024]);
     let protect = |cube: &Cube, memo: &JointMemo| {
-        let (public, _) = protect_public_tier(
-            cube,
-            &vocabulary,
-            city.population.as_ref(),
-            &policy.public,
-            "test",
-            &[],
-        )
-        .unwrap();
+        let public = demo_public_tier(cube, &vocabulary, &city, &policy);
         let atoms = AnalystAtoms::build(cube, &tier);
         let families = measure_families(&vocabulary, &atoms.header.measures);
         let auditor = AnalystAuditor::new(&atoms, &tier, &public);
