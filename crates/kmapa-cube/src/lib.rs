@@ -23,6 +23,7 @@ use std::path::Path;
 
 use h3o::{CellIndex, Resolution};
 use kmapa_geo::DistrictLayer;
+use kmapa_ingest::batch::Codes;
 use kmapa_model::records::{AgeBand, Sex};
 use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::ckm::{CellKey, RecordKey, RecordKeyer};
@@ -582,33 +583,34 @@ impl<'a> CubeBuilder<'a> {
             "age_band",
             "birth_year",
         ];
+        let codes = kmapa_ingest::batch::codes(records).map_err(err)?;
         let mut n = 0;
         for offset in (0..rows.max(1)).step_by(self.slice_rows) {
+            let slice = Some((offset, self.slice_rows));
             let df =
-                kmapa_ingest::batch::read(records, Some(&columns), Some((offset, self.slice_rows)))
-                    .map_err(err)?;
-            n += self.add_frame(&df).map_err(err)?;
+                kmapa_ingest::batch::read_stored(records, Some(&columns), slice).map_err(err)?;
+            n += self.add_frame(&df, &codes).map_err(err)?;
         }
         Ok(n)
     }
 
     /// Adds the records of one slice of a batch.
-    fn add_frame(&mut self, df: &DataFrame) -> PolarsResult<u64> {
+    fn add_frame(&mut self, df: &DataFrame, codes: &Codes) -> PolarsResult<u64> {
         let person = df.column("person_id")?.str()?;
         let household = df.column("household_id")?.str()?;
         let year = df.column("year")?.i32()?;
         let h3 = df.column("h3")?.u64()?;
         let birth_year = df.column("birth_year")?.i32()?;
         // The coded columns, once per slice for every shard.
-        use kmapa_ingest::batch::per_row;
-        let category = per_row(df.column("category")?, None, |v| {
+        let category = codes.per_row(df.column("category")?, None, |v| {
             self.categories.get(v).copied()
         })?;
-        let district = per_row(df.column("district")?, None, |v| {
+        let district = codes.per_row(df.column("district")?, None, |v| {
             self.districts.get(v).copied()
         })?;
-        let sex = per_row(df.column("sex")?, 0, |v| sex_code(v.parse().ok()))?;
-        let age_band = per_row(df.column("age_band")?, None, |v| v.parse::<AgeBand>().ok())?;
+        let sex = codes.per_row(df.column("sex")?, 0, |v| sex_code(v.parse().ok()))?;
+        let age_band =
+            codes.per_row(df.column("age_band")?, None, |v| v.parse::<AgeBand>().ok())?;
         let (category, district, sex, age_band) = (&category, &district, &sex, &age_band);
         // Every shard reads every row and keeps its own persons' records.
         let (keyer, counted_in) = (&self.keyer, &self.counted_in);

@@ -13,6 +13,7 @@ use kmapa_model::{Source, Vocabulary};
 use kmapa_protect::PublicStatus;
 use kmapa_protect::ckm::{CellKey, RecordKey};
 use kmapa_protect::policy::Breakdown;
+use polars::prelude::{DataType, ParquetWriter};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -61,12 +62,35 @@ fn cube_counts_match_a_naive_recount() {
         builder.add_batch(f).unwrap();
     }
     let cube = builder.build();
+    // Batches as written before the coded columns (text, no lists in the metadata).
+    let text_files: Vec<PathBuf> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let stored = kmapa_ingest::batch::read_stored(f, None, None).unwrap();
+            assert_eq!(
+                stored.column("category").unwrap().dtype(),
+                &DataType::UInt32
+            );
+            let mut df = kmapa_ingest::batch::read(f, None, None).unwrap();
+            assert_eq!(df.column("category").unwrap().dtype(), &DataType::String);
+            let p = dir.path().join(format!("text-{i}.parquet"));
+            ParquetWriter::new(std::fs::File::create(&p).unwrap())
+                .finish(&mut df)
+                .unwrap();
+            p
+        })
+        .collect();
     // However persons are split between workers and batches are sliced, the counts
-    // and their cell keys are the same.
-    for (shards, slice) in [(1, 1 << 20), (3, 777)] {
+    // and their cell keys are the same; and the same from text batches.
+    for (shards, slice, text) in [(1, 1 << 20, false), (3, 777, false), (2, 5000, true)] {
         let mut b = CubeBuilder::new(&vocabulary, &city.layer, SECRET).with_layout(shards, slice);
         // All batches at once (room made first), as `kmapa protect` adds them.
-        b.add_batches(&files).unwrap();
+        if text {
+            b.add_batches(&text_files).unwrap();
+        } else {
+            b.add_batches(&files).unwrap();
+        }
         let other = b.build();
         assert_eq!(other.facts(), cube.facts());
         for level in [

@@ -2,17 +2,48 @@
 //! everything else reads it (docs/data-format.md).
 //!
 //! Every column with a fixed list of values (source, category, district, sex, age
-//! band, how the record was located) is text. Writing them as categoricals (Parquet
-//! dictionaries of the whole list) was tried: ingest was 8 % faster, but polars reads
-//! a categorical column back by hashing every row into its mapping, and loading for
-//! `kmapa protect` was 10 % slower; protect runs at every publish, ingest once.
+//! band, how the record was located) is stored as a code: the position of its text in
+//! the batch's list for that column, which the file's metadata holds (`kmapa.codes`, a
+//! JSON object of lists). Writing codes instead of text takes the Parquet writer's
+//! dictionary building (a hash of every row's text) off ingest, and a reader maps a
+//! list once per file instead of looking up every row's text. Batches written before
+//! codes hold text in those columns; every reader here takes both.
+//!
+//! Tried before: the columns as polars categoricals (Parquet dictionaries of the whole
+//! list): ingest was 8 % faster, but polars reads a categorical column back by hashing
+//! every row's text into its mapping, and loading for `kmapa protect` was 10 % slower.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
+use kmapa_model::Source;
 use kmapa_model::records::{AgeBand, Sex};
 use polars::prelude::*;
 
-use crate::validate::Records;
+use crate::validate::{LocatedBy, Records};
+
+/// A value's code: its position in its column's list (every value is in it).
+fn position<T: PartialEq>(x: T, all: &[T]) -> u32 {
+    all.iter()
+        .position(|y| *y == x)
+        .expect("the list holds every value") as u32
+}
+
+/// The columns stored as codes, in the batch's column order.
+pub const CODED: [&str; 6] = [
+    "source",
+    "category",
+    "district",
+    "sex",
+    "age_band",
+    "located_by",
+];
+
+/// The file metadata key holding the lists of the coded columns.
+pub const CODES_KEY: &str = "kmapa.codes";
+
+const SEXES: [Sex; 2] = [Sex::Female, Sex::Male];
+const LOCATED: [LocatedBy; 3] = [LocatedBy::LatLon, LocatedBy::Address, LocatedBy::District];
 
 /// Writes chunks of records as the batch's columns.
 pub struct BatchSchema {
@@ -28,6 +59,35 @@ impl BatchSchema {
         }
     }
 
+    /// The lists of the coded columns (a record's category and district are already
+    /// positions in the vocabulary's and the city's lists).
+    pub fn codes(&self) -> Codes {
+        let texts = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut lists = BTreeMap::new();
+        lists.insert("source".to_string(), texts(&Source::ALL.map(Source::code)));
+        lists.insert("category".to_string(), self.categories.clone());
+        lists.insert("district".to_string(), self.districts.clone());
+        lists.insert("sex".to_string(), texts(&SEXES.map(Sex::code)));
+        lists.insert(
+            "age_band".to_string(),
+            texts(&AgeBand::ALL.map(AgeBand::code)),
+        );
+        lists.insert(
+            "located_by".to_string(),
+            texts(&LOCATED.map(LocatedBy::code)),
+        );
+        Codes(lists)
+    }
+
+    /// The file metadata that names the codes' texts.
+    pub fn metadata(&self) -> polars::io::parquet::write::KeyValueMetadata {
+        let json = serde_json::to_string(&self.codes().0).expect("lists of text serialise");
+        polars::io::parquet::write::KeyValueMetadata::from_static(vec![(
+            CODES_KEY.to_string(),
+            json,
+        )])
+    }
+
     /// One chunk of records as the batch's columns.
     pub fn frame(&self, buf: &Records) -> PolarsResult<DataFrame> {
         let records = &buf.records;
@@ -35,7 +95,10 @@ impl BatchSchema {
         let cols = vec![
             Column::new(
                 "source".into(),
-                records.iter().map(|r| r.source.code()).collect::<Vec<_>>(),
+                records
+                    .iter()
+                    .map(|r| position(r.source, &Source::ALL))
+                    .collect::<Vec<_>>(),
             ),
             Column::new(
                 "person_id".into(),
@@ -56,14 +119,14 @@ impl BatchSchema {
                 "category".into(),
                 records
                     .iter()
-                    .map(|r| self.categories[r.category as usize].as_str())
+                    .map(|r| u32::from(r.category))
                     .collect::<Vec<_>>(),
             ),
             Column::new(
                 "district".into(),
                 records
                     .iter()
-                    .map(|r| self.districts[r.district as usize].as_str())
+                    .map(|r| u32::from(r.district))
                     .collect::<Vec<_>>(),
             ),
             Column::new(
@@ -74,7 +137,7 @@ impl BatchSchema {
                 "sex".into(),
                 records
                     .iter()
-                    .map(|r| r.sex.map(Sex::code))
+                    .map(|r| r.sex.map(|s| position(s, &SEXES)))
                     .collect::<Vec<_>>(),
             ),
             Column::new(
@@ -85,14 +148,14 @@ impl BatchSchema {
                 "age_band".into(),
                 records
                     .iter()
-                    .map(|r| r.age_band.map(AgeBand::code))
+                    .map(|r| r.age_band.map(|a| position(a, &AgeBand::ALL)))
                     .collect::<Vec<_>>(),
             ),
             Column::new(
                 "located_by".into(),
                 records
                     .iter()
-                    .map(|r| r.located_by.code())
+                    .map(|r| position(r.located_by, &LOCATED))
                     .collect::<Vec<_>>(),
             ),
         ];
@@ -100,9 +163,94 @@ impl BatchSchema {
     }
 }
 
-/// Reads a batch file (`columns`: those wanted, all when `None`; `slice`: offset and
-/// number of rows).
-pub fn read(
+/// The texts of a batch's coded columns, per column (none for a batch written before
+/// codes: its columns hold text).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Codes(BTreeMap<String, Vec<String>>);
+
+impl Codes {
+    /// The list of a coded column.
+    pub fn list(&self, column: &str) -> Option<&[String]> {
+        self.0.get(column).map(Vec::as_slice)
+    }
+
+    /// Each row's value of a coded (or, in an older batch, text) column through `f`
+    /// (`none` for an empty cell); `f` sees each text of a list once.
+    pub fn per_row<T: Copy>(
+        &self,
+        col: &Column,
+        none: T,
+        f: impl Fn(&str) -> T,
+    ) -> PolarsResult<Vec<T>> {
+        if col.dtype() == &DataType::String {
+            return Ok(col.str()?.iter().map(|v| v.map_or(none, &f)).collect());
+        }
+        let table: Vec<T> = self.texts(col.name())?.iter().map(|t| f(t)).collect();
+        col.u32()?
+            .iter()
+            .map(|c| match c {
+                None => Ok(none),
+                Some(c) => table
+                    .get(c as usize)
+                    .copied()
+                    .ok_or_else(|| self.out_of_list(col.name(), c)),
+            })
+            .collect()
+    }
+
+    /// A coded column as text (an older batch's text column as it is).
+    pub fn text(&self, col: &Column) -> PolarsResult<Column> {
+        if col.dtype() == &DataType::String {
+            return Ok(col.clone());
+        }
+        let list = self.texts(col.name())?;
+        let texts = col
+            .u32()?
+            .iter()
+            .map(|c| match c {
+                None => Ok(None),
+                Some(c) => list
+                    .get(c as usize)
+                    .map(|t| Some(t.as_str()))
+                    .ok_or_else(|| self.out_of_list(col.name(), c)),
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        Ok(Column::new(col.name().clone(), texts))
+    }
+
+    fn texts(&self, column: &str) -> PolarsResult<&[String]> {
+        self.list(column).ok_or_else(|| {
+            polars_err!(ComputeError: "column `{column}` holds codes, but the file's metadata (`{CODES_KEY}`) has no list for it: the batch is damaged; ingest its file again")
+        })
+    }
+
+    fn out_of_list(&self, column: &str, code: u32) -> PolarsError {
+        polars_err!(ComputeError: "column `{column}` holds code {code}, past the end of its list in the file's metadata (`{CODES_KEY}`): the batch is damaged; ingest its file again")
+    }
+}
+
+/// The lists of a batch file's coded columns (empty for a batch written before codes).
+pub fn codes(path: &Path) -> PolarsResult<Codes> {
+    let mut reader = ParquetReader::new(std::fs::File::open(path)?);
+    let meta = reader.get_metadata()?;
+    let Some(kv) = meta.key_value_metadata() else {
+        return Ok(Codes::default());
+    };
+    let Some(json) = kv
+        .iter()
+        .find(|kv| kv.key == CODES_KEY)
+        .and_then(|kv| kv.value.clone())
+    else {
+        return Ok(Codes::default());
+    };
+    serde_json::from_str(&json).map(Codes).map_err(|e| {
+        polars_err!(ComputeError: "the file's metadata `{CODES_KEY}` is not a JSON object of lists of text ({e}): the batch is damaged; ingest its file again")
+    })
+}
+
+/// Reads a batch file as stored (`columns`: those wanted, all when `None`; `slice`:
+/// offset and number of rows): coded columns hold codes (see [`codes`]).
+pub fn read_stored(
     path: &Path,
     columns: Option<&[&str]>,
     slice: Option<(usize, usize)>,
@@ -118,9 +266,27 @@ pub fn read(
     reader.finish()
 }
 
-/// Each row's value of a text column through `f` (`none` for an empty cell).
-pub fn per_row<T: Copy>(col: &Column, none: T, f: impl Fn(&str) -> T) -> PolarsResult<Vec<T>> {
-    Ok(col.str()?.iter().map(|v| v.map_or(none, &f)).collect())
+/// Reads a batch file with its coded columns as text (as [`read_stored`] otherwise).
+pub fn read(
+    path: &Path,
+    columns: Option<&[&str]>,
+    slice: Option<(usize, usize)>,
+) -> PolarsResult<DataFrame> {
+    let df = read_stored(path, columns, slice)?;
+    let codes = codes(path)?;
+    let n = df.height();
+    let cols = df
+        .columns()
+        .iter()
+        .map(|c| {
+            if CODED.contains(&c.name().as_str()) {
+                codes.text(c)
+            } else {
+                Ok(c.clone())
+            }
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(n, cols)
 }
 
 /// Rows in a batch file.
@@ -172,11 +338,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("records.parquet");
         ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .with_key_value_metadata(Some(schema.metadata()))
             .finish(&mut df)
             .unwrap();
+        let stored = read_stored(&path, None, None).unwrap();
+        assert!(stored.equals_missing(&df), "{stored}\n{df}");
+        assert_eq!(
+            stored.column("category").unwrap().dtype(),
+            &DataType::UInt32
+        );
+        assert_eq!(codes(&path).unwrap(), schema.codes());
         let back = read(&path, None, None).unwrap();
-        assert!(back.equals_missing(&df), "{back}\n{df}");
         assert_eq!(rows(&path).unwrap(), 6);
+        // Every coded column reads back as the text each record had.
+        let text = |name: &str| -> Vec<Option<String>> {
+            let c = back.column(name).unwrap().str().unwrap().clone();
+            c.iter().map(|v| v.map(str::to_string)).collect()
+        };
+        let recs = records().records;
+        let want = |f: &dyn Fn(&crate::validate::Record) -> Option<String>| -> Vec<Option<String>> {
+            recs.iter().map(f).collect()
+        };
+        assert_eq!(text("source"), want(&|r| Some(r.source.code().into())));
+        assert_eq!(
+            text("category"),
+            want(&|r| Some(categories[r.category as usize].clone()))
+        );
+        assert_eq!(
+            text("district"),
+            want(&|r| Some(districts[r.district as usize].clone()))
+        );
+        assert_eq!(text("sex"), want(&|r| r.sex.map(|s| s.code().into())));
+        assert_eq!(
+            text("age_band"),
+            want(&|r| r.age_band.map(|a| a.code().into()))
+        );
+        assert_eq!(
+            text("located_by"),
+            want(&|r| Some(r.located_by.code().into()))
+        );
         let column = |name: &str| back.column(name).unwrap().str().unwrap().clone();
         assert_eq!(column("district").get(1), Some("FAB-05"));
         assert_eq!(column("sex").get(2), None);
@@ -188,7 +388,32 @@ mod tests {
             part.column("category").unwrap().str().unwrap().get(0),
             Some("homelessness")
         );
-        let sex = per_row(back.column("sex").unwrap(), 0u8, |v| v.len() as u8).unwrap();
-        assert_eq!(sex, vec![1, 1, 0, 1, 1, 0]);
+        let codes = codes(&path).unwrap();
+        let sex = |df: &DataFrame| {
+            codes
+                .per_row(df.column("sex").unwrap(), 0u8, |v| v.as_bytes()[0])
+                .unwrap()
+        };
+        assert_eq!(sex(&stored), vec![b'K', b'M', 0, b'K', b'M', 0]);
+        // A batch written before codes (text columns, no lists) reads the same.
+        let old = dir.path().join("old.parquet");
+        let mut text_df = back.clone();
+        ParquetWriter::new(std::fs::File::create(&old).unwrap())
+            .finish(&mut text_df)
+            .unwrap();
+        assert_eq!(super::codes(&old).unwrap(), Codes::default());
+        assert!(read(&old, None, None).unwrap().equals_missing(&back));
+        assert_eq!(sex(&read_stored(&old, None, None).unwrap()), sex(&stored));
+    }
+
+    #[test]
+    fn a_code_past_its_list_is_an_error_not_a_guess() {
+        let codes = BatchSchema::new(&["KRZ-01".to_string()], &["poverty".to_string()]).codes();
+        let col = Column::new("district".into(), vec![0u32, 1]);
+        let err = codes.per_row(&col, None, |v| Some(v.len())).unwrap_err();
+        assert!(err.to_string().contains("code 1, past the end"), "{err}");
+        assert!(codes.text(&col).is_err());
+        let unlisted = Codes::default().per_row(&col, None, |v| Some(v.len()));
+        assert!(unlisted.unwrap_err().to_string().contains("no list for it"));
     }
 }

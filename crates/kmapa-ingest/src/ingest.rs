@@ -605,6 +605,7 @@ fn write_records(
                     .with_compression(ParquetCompression::Zstd(Some(
                         polars_parquet::write::ZstdLevel::try_new(1)?,
                     )))
+                    .with_key_value_metadata(Some(schema.metadata()))
                     .batched(df.schema())?,
             );
         }
@@ -619,7 +620,9 @@ fn write_records(
         }
         None => {
             let mut empty = to_frame(&Records::default())?;
-            ParquetWriter::new(file.try_clone()?).finish(&mut empty)?;
+            ParquetWriter::new(file.try_clone()?)
+                .with_key_value_metadata(Some(schema.metadata()))
+                .finish(&mut empty)?;
         }
     }
     file.sync_all()?;
