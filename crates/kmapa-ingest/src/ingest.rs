@@ -593,38 +593,16 @@ fn write_records(
     districts: &[String],
     categories: &[String],
 ) -> Result<(), IngestError> {
-    let file = File::create(path)?;
-    let mut writer: Option<polars::io::parquet::write::BatchedWriter<File>> = None;
     let schema = crate::batch::BatchSchema::new(districts, categories);
-    let to_frame = |buf: &Records| schema.frame(buf);
+    let mut writer = crate::batch::BatchWriter::new(File::create(path)?, &schema)?;
     for mut chunk in rx.iter() {
-        let df = to_frame(&chunk)?;
-        if writer.is_none() {
-            writer = Some(
-                ParquetWriter::new(file.try_clone()?)
-                    .with_compression(ParquetCompression::Zstd(Some(
-                        polars_parquet::write::ZstdLevel::try_new(1)?,
-                    )))
-                    .with_key_value_metadata(Some(schema.metadata()))
-                    .batched(df.schema())?,
-            );
-        }
-        writer.as_mut().expect("set above").write_batch(&df)?;
+        let df = schema.frame(&chunk)?;
+        writer.write(&df)?;
         drop(df);
         chunk.clear();
         let _ = spare.try_send(chunk);
     }
-    match writer {
-        Some(w) => {
-            w.finish()?;
-        }
-        None => {
-            let mut empty = to_frame(&Records::default())?;
-            ParquetWriter::new(file.try_clone()?)
-                .with_key_value_metadata(Some(schema.metadata()))
-                .finish(&mut empty)?;
-        }
-    }
+    let file = writer.finish()?;
     file.sync_all()?;
     Ok(())
 }
