@@ -143,15 +143,18 @@ pub fn row_may_hold_pesel_or_email(joined: &[u8]) -> bool {
     if memchr::memchr(b'@', joined).is_some() {
         return true;
     }
-    // 64 bytes at a time as a bit mask of digits (the compiler makes it a few vector
-    // instructions): a run of eleven is eleven set bits in a row, within a chunk or
-    // across the boundary with the digits that ended the chunk before.
+    // 64 bytes at a time as a bit mask of digits: a run of eleven is eleven set bits in
+    // a row, within a chunk or across the boundary with the digits that ended the chunk
+    // before.
     let mut carried = 0u32;
     for chunk in joined.chunks(64) {
-        let mut digits = 0u64;
-        for (i, &b) in chunk.iter().enumerate() {
-            digits |= u64::from(b.wrapping_sub(b'0') < 10) << i;
-        }
+        let digits = if chunk.len() == 64 {
+            digit_mask(chunk)
+        } else {
+            let mut padded = [0u8; 64]; // not digits
+            padded[..chunk.len()].copy_from_slice(chunk);
+            digit_mask(&padded)
+        };
         let len = chunk.len() as u32;
         let leading = digits.trailing_ones().min(len);
         if carried + leading >= 11 {
@@ -171,6 +174,25 @@ pub fn row_may_hold_pesel_or_email(joined: &[u8]) -> bool {
         };
     }
     false
+}
+
+/// Bit `i` set where byte `i` of 64 is an ASCII digit: eight bytes at a time in one
+/// word (a byte's high bit says whether it is in `0x30..=0x39`; a multiplication
+/// gathers the eight high bits), four times fewer steps than a byte at a time.
+fn digit_mask(chunk: &[u8]) -> u64 {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let mut mask = 0u64;
+    for (j, bytes) in chunk.chunks_exact(8).enumerate() {
+        let w = u64::from_le_bytes(bytes.try_into().expect("eight bytes"));
+        let low = w & LOW7; // no carry between bytes below: 0x7F + 0x50 < 0x100
+        let at_least_0 = low + 0x5050_5050_5050_5050; // high bit: low ≥ 0x30
+        let past_9 = low + 0x4646_4646_4646_4646; // high bit: low ≥ 0x3A
+        let digit = at_least_0 & !past_9 & !w & HIGH; // and the byte itself < 0x80
+        let bits = (digit >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        mask |= bits << (8 * j);
+    }
+    mask
 }
 
 /// Two or three capitalised words ("Jan Kowalski", "Anna Nowak-Wiśniewska"): the shape
@@ -314,7 +336,16 @@ mod tests {
         #[test]
         fn the_row_check_finds_every_long_digit_run(
             row in proptest::collection::vec(
-                proptest::prop_oneof![8 => b'0'..=b'9', 1 => Just(b','), 1 => Just(b'a'), 1 => Just(0xC5u8)],
+                proptest::prop_oneof![
+                    8 => b'0'..=b'9',
+                    1 => Just(b','),
+                    1 => Just(b'a'),
+                    1 => Just(0xC5u8),
+                    // Next to the digits, and a digit with the high bit set.
+                    1 => Just(b'/'),
+                    1 => Just(b':'),
+                    1 => Just(0xB5u8),
+                ],
                 0..300,
             )
         ) {
@@ -322,6 +353,22 @@ mod tests {
                 row_may_hold_pesel_or_email(&row),
                 longest_digit_run(&row) >= 11
             );
+        }
+    }
+
+    #[test]
+    fn the_digit_mask_marks_exactly_the_ascii_digits() {
+        // Every byte value at every place, among neighbours of every value.
+        for b in 0..=255u8 {
+            for place in 0..64 {
+                let mut chunk: Vec<u8> = (0..64).map(|i| (i * 37 + b as usize) as u8).collect();
+                chunk[place] = b;
+                let want = chunk
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |m, (i, c)| m | (u64::from(c.is_ascii_digit()) << i));
+                assert_eq!(digit_mask(&chunk), want, "byte {b:#x} at {place}");
+            }
         }
     }
 
