@@ -5,6 +5,7 @@
 # year). kmapa counts more (parent areas, the city, H3, sub-rows in their categories,
 # unit totals, sex and age groups, cell keys) and then protects and audits; the ratio
 # says what all of that costs over the bare group-by. Runs are interleaved.
+# Each protect is cold (no memo of earlier analyst decisions).
 # Then the snapshot is published and served with the analyst tier: time until /health
 # answers, and peak RSS after an analyst district layer and an h3_9 layer.
 # Usage: benches/counting.sh [RECORDS] [RUNS]   (installs the polars Python package if missing)
@@ -25,6 +26,9 @@ bin=$PWD/target/release/kmapa
 rm -rf "$work/gen"
 for i in $(seq "$runs"); do
   python3 benches/peers/polars_groupby.py "$work/store" | tee -a "$work/polars.txt"
+  # Every run decides the analyst tier afresh, as after new data: without the memo of
+  # the last run's joint decisions (which would make later runs mostly reuse them).
+  rm -f "$work/store/public/analyst-joint-memo.json"
   /usr/bin/time -f '%e %M' -o "$work/time" "$bin" protect --data-dir "$work/store" >"$work/protect.txt"
   read -r secs kb <"$work/time"
   grep -E "data loaded|analyst tier audited|analyst tier's data" "$work/protect.txt" | sed 's/ (\/.*//; s/^/  /'
