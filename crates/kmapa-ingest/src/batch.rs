@@ -232,11 +232,6 @@ impl BatchWriter {
 pub struct Codes(BTreeMap<String, Vec<String>>);
 
 impl Codes {
-    /// The list of a coded column.
-    pub fn list(&self, column: &str) -> Option<&[String]> {
-        self.0.get(column).map(Vec::as_slice)
-    }
-
     /// Each row's value of a coded (or, in an older batch, text) column through `f`
     /// (`none` for an empty cell); `f` sees each text of a list once.
     pub fn per_row<T: Copy>(
@@ -249,6 +244,26 @@ impl Codes {
             return Ok(col.str()?.iter().map(|v| v.map_or(none, &f)).collect());
         }
         let table: Vec<T> = self.texts(col.name())?.iter().map(|t| f(t)).collect();
+        self.through(col, &table, none)
+    }
+
+    /// A coded column as text (an older batch's text column as it is).
+    pub fn text(&self, col: &Column) -> PolarsResult<Column> {
+        if col.dtype() == &DataType::String {
+            return Ok(col.clone());
+        }
+        let table: Vec<Option<&str>> = self
+            .texts(col.name())?
+            .iter()
+            .map(|t| Some(t.as_str()))
+            .collect();
+        let texts = self.through(col, &table, None)?;
+        Ok(Column::new(col.name().clone(), texts))
+    }
+
+    /// Each row's code of a coded column looked up in `table` (one entry per text of
+    /// its list; `none` for an empty cell); a code past the list is an error.
+    fn through<T: Copy>(&self, col: &Column, table: &[T], none: T) -> PolarsResult<Vec<T>> {
         col.u32()?
             .iter()
             .map(|c| match c {
@@ -261,28 +276,8 @@ impl Codes {
             .collect()
     }
 
-    /// A coded column as text (an older batch's text column as it is).
-    pub fn text(&self, col: &Column) -> PolarsResult<Column> {
-        if col.dtype() == &DataType::String {
-            return Ok(col.clone());
-        }
-        let list = self.texts(col.name())?;
-        let texts = col
-            .u32()?
-            .iter()
-            .map(|c| match c {
-                None => Ok(None),
-                Some(c) => list
-                    .get(c as usize)
-                    .map(|t| Some(t.as_str()))
-                    .ok_or_else(|| self.out_of_list(col.name(), c)),
-            })
-            .collect::<PolarsResult<Vec<_>>>()?;
-        Ok(Column::new(col.name().clone(), texts))
-    }
-
     fn texts(&self, column: &str) -> PolarsResult<&[String]> {
-        self.list(column).ok_or_else(|| {
+        self.0.get(column).map(Vec::as_slice).ok_or_else(|| {
             polars_err!(ComputeError: "column `{column}` holds codes, but the file's metadata (`{CODES_KEY}`) has no list for it: the batch is damaged; ingest its file again")
         })
     }
