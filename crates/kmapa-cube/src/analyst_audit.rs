@@ -13,7 +13,8 @@
 //! queries that give them away until none is left: a withheld query answers every unit
 //! hidden and says it is withheld, so it tells the reader nothing about any count.
 
-use std::collections::{BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeSet;
 
 use h3o::{CellIndex, Resolution};
 use kmapa_protect::ckm::{CellKey, PTable};
@@ -335,7 +336,7 @@ impl Component {
                 }
             }
         }
-        let mut index = HashMap::new();
+        let mut index = HashMap::default();
         let mut part_of = vec![usize::MAX; n];
         let mut parts: Vec<Part> = Vec::new();
         for v in (0..n).filter(|&v| free(v)) {
@@ -496,7 +497,7 @@ impl<'a> AnalystAuditor<'a> {
         let below = self.ptable.largest_below(self.tier.threshold) as f64;
         for &(level, layer) in &LEVELS {
             for (g, &group) in self.groups.iter().enumerate() {
-                let mut keys = HashMap::new();
+                let mut keys = HashMap::default();
                 for (unit, (persons, key)) in src.atoms.counts(level, measure, year, g as u8) {
                     truth[var(unit, g)] = u64::from(persons);
                     keys.insert(unit, key);
@@ -706,7 +707,7 @@ impl<'a> AnalystAuditor<'a> {
                     }
                 }
             }
-            let mut by_district: HashMap<u16, Vec<usize>> = HashMap::new();
+            let mut by_district: HashMap<u16, Vec<usize>> = HashMap::default();
             for (i, ((district, cell), (persons, _))) in atoms.iter().enumerate() {
                 if cell.is_none() {
                     let d = &header.district_codes[*district as usize];
@@ -746,7 +747,7 @@ impl<'a> AnalystAuditor<'a> {
             counts_end: usize::MAX,
             cells: Vec::new(),
             cell_of: Vec::new(),
-            above: HashMap::new(),
+            above: HashMap::default(),
             labels,
             truth,
             lo,
@@ -874,7 +875,7 @@ impl<'a> AnalystAuditor<'a> {
             counts_end: usize::MAX,
             cells: Vec::new(),
             cell_of: Vec::new(),
-            above: HashMap::new(),
+            above: HashMap::default(),
             truth: Vec::new(),
             lo: Vec::new(),
             hi: Vec::new(),
@@ -882,7 +883,7 @@ impl<'a> AnalystAuditor<'a> {
             parts: Vec::new(),
             part_of: Vec::new(),
         };
-        let mut at: HashMap<u16, HashMap<(LayerKind, String, usize), usize>> = HashMap::new();
+        let mut at: HashMap<u16, HashMap<(LayerKind, String, usize), usize>> = HashMap::default();
         for &m in &family.measures {
             let one = self.component(m, &self.measures[m as usize], year, withheld);
             let off = c.truth.len();
@@ -906,7 +907,7 @@ impl<'a> AnalystAuditor<'a> {
         }
         c.counts_end = c.truth.len();
         // Cells: this snapshot's variables of every measure with the same label.
-        let mut cell_index: HashMap<&(LayerKind, String, usize), u32> = HashMap::new();
+        let mut cell_index: HashMap<&(LayerKind, String, usize), u32> = HashMap::default();
         c.cell_of = vec![u32::MAX; c.counts_end];
         for &m in &family.measures {
             for (label, &v) in &at[&m] {
