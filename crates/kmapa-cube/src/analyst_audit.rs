@@ -180,13 +180,13 @@ pub fn measure_families(vocabulary: &Vocabulary, measures: &[String]) -> Vec<Mea
         .collect()
 }
 
-/// What [`AnalystAuditor::protect_joint`] decided for the joint systems it has seen: per
-/// fingerprint of a source and year's system, the queries it withheld for it and the
-/// small counts it checked. The fingerprint covers everything the decision depends on
-/// (the system as the per-measure pass left it, the same with every query of it
-/// withheld, and the audit's parameters), so the same system gets the same decision
-/// without solving it again: a protection after new data for one year solves that
-/// year's systems only.
+/// What [`AnalystAuditor::protect_with_memo`] decided for the source and year systems it
+/// has seen: per fingerprint of a source and year's joint system, the queries withheld
+/// for it (by each measure's own pass and the joint one) and the small counts checked.
+/// The fingerprint covers everything the decision depends on (the system with nothing
+/// withheld, the same with every query of it withheld, and the audit's parameters), so
+/// the same system gets the same decision without solving anything again: a protection
+/// after new data for one year solves that year's systems only.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JointMemo {
     pub systems: std::collections::BTreeMap<String, JointDecision>,
@@ -199,7 +199,7 @@ pub struct JointDecision {
 }
 
 /// Changes whenever the joint protection's decisions could change for the same system.
-const JOINT_MEMO_VERSION: &str = "kmapa joint analyst protection 1";
+const JOINT_MEMO_VERSION: &str = "kmapa analyst protection per source and year 2";
 
 /// Exact public values: (layer, unit, measure, group, year).
 type PublicValues = HashMap<(LayerKind, String, String, String, u16), u64>;
@@ -1160,43 +1160,65 @@ impl<'a> AnalystAuditor<'a> {
         let work = self.work();
         let parts = crate::run_parallel(work.len(), |i| {
             let (m, code, y) = work[i];
-            let mut withheld = BTreeSet::new();
-            let mut lps = 0;
-            let mut checked = None;
-            loop {
-                let c = self.component(m, code, y, &withheld).split();
-                let (pinned, n, l) = self.pinned(&c)?;
-                checked.get_or_insert(n);
-                lps += l;
-                if pinned.is_empty() {
-                    return Ok((withheld, checked.unwrap_or(0), lps));
-                }
-                for v in pinned {
-                    let next = self
-                        .escalation(&c, v)
-                        .into_iter()
-                        .map(|(layer, g)| self.query(layer, code, y, self.groups[g]))
-                        .find(|q| !withheld.contains(q))
-                        .ok_or_else(|| AnalystAuditError::Stuck(c.label.clone()))?;
-                    withheld.insert(next);
-                }
-            }
+            self.protect_one(m, code, y)
         })
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-        let mut protection = AnalystProtection {
-            key_fingerprint,
-            audited_layers: self.offered.clone(),
-            ..Default::default()
-        };
+        Ok(self.assemble(key_fingerprint, parts))
+    }
+
+    /// The protection of one measure and year on its own: the queries withheld, the
+    /// small counts checked and the LPs solved.
+    fn protect_one(
+        &self,
+        m: u16,
+        code: &str,
+        y: u16,
+    ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
+        let mut withheld = BTreeSet::new();
+        let mut lps = 0;
+        let mut checked = None;
+        loop {
+            let c = self.component(m, code, y, &withheld).split();
+            let (pinned, n, l) = self.pinned(&c)?;
+            checked.get_or_insert(n);
+            lps += l;
+            if pinned.is_empty() {
+                return Ok((withheld, checked.unwrap_or(0), lps));
+            }
+            for v in pinned {
+                let next = self
+                    .escalation(&c, v)
+                    .into_iter()
+                    .map(|(layer, g)| self.query(layer, code, y, self.groups[g]))
+                    .find(|q| !withheld.contains(q))
+                    .ok_or_else(|| AnalystAuditError::Stuck(c.label.clone()))?;
+                withheld.insert(next);
+            }
+        }
+    }
+
+    /// The protection from each job's withheld queries, small counts checked and LPs.
+    fn assemble(
+        &self,
+        key_fingerprint: String,
+        parts: impl IntoIterator<Item = (BTreeSet<AnalystQuery>, u64, u64)>,
+    ) -> (AnalystProtection, AnalystAudit) {
+        let mut withheld = BTreeSet::new();
         let mut audit = AnalystAudit::default();
         for (w, checked, lps) in parts {
-            protection.withheld.extend(w);
+            withheld.extend(w);
             audit.small_counts_checked += checked;
             audit.lps += lps;
         }
-        protection.small_counts_checked = audit.small_counts_checked;
-        Ok((protection, audit))
+        let protection = AnalystProtection {
+            key_fingerprint,
+            audited_layers: self.offered.clone(),
+            withheld: withheld.into_iter().collect(),
+            small_counts_checked: audit.small_counts_checked,
+            ..Default::default()
+        };
+        (protection, audit)
     }
 
     /// Withholds more queries until no count is pinned with the relations between
@@ -1206,20 +1228,8 @@ impl<'a> AnalystAuditor<'a> {
     pub fn protect_joint(
         &self,
         families: &[MeasureFamily],
-        protection: AnalystProtection,
-    ) -> Result<(AnalystProtection, AnalystAudit), AnalystAuditError> {
-        self.protect_joint_memo(families, protection, &JointMemo::default())
-            .map(|(p, a, _)| (p, a))
-    }
-
-    /// [`Self::protect_joint`], taking the decisions for systems `memo` has seen from
-    /// it; also returns the memo of this protection's systems.
-    pub fn protect_joint_memo(
-        &self,
-        families: &[MeasureFamily],
         mut protection: AnalystProtection,
-        memo: &JointMemo,
-    ) -> Result<(AnalystProtection, AnalystAudit, JointMemo), AnalystAuditError> {
+    ) -> Result<(AnalystProtection, AnalystAudit), AnalystAuditError> {
         let before: BTreeSet<AnalystQuery> = protection.withheld.iter().cloned().collect();
         let work: Vec<(&MeasureFamily, u16)> = self
             .years
@@ -1228,87 +1238,157 @@ impl<'a> AnalystAuditor<'a> {
             .collect();
         let parts = crate::run_parallel(work.len(), |i| {
             let (f, y) = work[i];
-            let first = self.joint_component(f, y, &before);
-            let key = self.joint_fingerprint(f, y, &before, &first);
-            if let Some(d) = memo.systems.get(&key) {
-                let mut withheld = before.clone();
-                withheld.extend(d.withheld.iter().cloned());
-                return Ok((withheld, d.small_counts_checked, 0, key));
-            }
-            let mut withheld = before.clone();
-            let mut lps = 0;
-            let mut checked = None;
-            let mut next = Some(first);
-            loop {
-                let c = next
-                    .take()
-                    .unwrap_or_else(|| self.joint_component(f, y, &withheld))
-                    .split();
-                let (pinned, n, l) = self.pinned(&c)?;
-                checked.get_or_insert(n);
-                lps += l;
-                if pinned.is_empty() {
-                    return Ok((withheld, checked.unwrap_or(0), lps, key));
-                }
-                // Each pinned count's next query, against what was withheld before this
-                // round (two counts given away by one answer withhold it once).
-                let mut next_round = BTreeSet::new();
-                for v in pinned {
-                    // Its own measure's queries first, then those of the measures
-                    // related to it (the unit total first), whose answers may be what
-                    // gives it away.
-                    let own = c.measure[c.escalate[v]];
-                    let mut measures = vec![own];
-                    measures.extend(f.measures.iter().rev().filter(|&&m| m != own));
-                    let steps = self.escalation(&c, v);
-                    let next = measures
-                        .iter()
-                        .flat_map(|&m| {
-                            let code = &self.measures[m as usize];
-                            steps
-                                .iter()
-                                .map(move |&(layer, g)| self.query(layer, code, y, self.groups[g]))
-                        })
-                        .find(|q| !withheld.contains(q))
-                        .ok_or_else(|| AnalystAuditError::Stuck(c.label.clone()))?;
-                    next_round.insert(next);
-                }
-                withheld.extend(next_round);
-            }
+            self.joint_rounds(f, y, before.clone(), None)
         })
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-        let mut all = before.clone();
+        let mut all = before;
         let mut audit = AnalystAudit::default();
-        let mut seen = JointMemo::default();
-        for (w, checked, lps, key) in parts {
-            seen.systems.insert(
-                key,
-                JointDecision {
-                    withheld: w.difference(&before).cloned().collect(),
-                    small_counts_checked: checked,
-                },
-            );
+        for (w, checked, lps) in parts {
             all.extend(w);
             audit.small_counts_checked += checked;
             audit.lps += lps;
         }
         protection.withheld = all.into_iter().collect();
+        Ok((protection, audit))
+    }
+
+    /// The joint protection of one source and year from `withheld` on (`first`: its
+    /// system with those withheld, if built already): the queries withheld then, the
+    /// small counts checked and the LPs solved.
+    fn joint_rounds(
+        &self,
+        f: &MeasureFamily,
+        y: u16,
+        mut withheld: BTreeSet<AnalystQuery>,
+        first: Option<Component>,
+    ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
+        let mut lps = 0;
+        let mut checked = None;
+        let mut next = first;
+        loop {
+            let c = next
+                .take()
+                .unwrap_or_else(|| self.joint_component(f, y, &withheld))
+                .split();
+            let (pinned, n, l) = self.pinned(&c)?;
+            checked.get_or_insert(n);
+            lps += l;
+            if pinned.is_empty() {
+                return Ok((withheld, checked.unwrap_or(0), lps));
+            }
+            // Each pinned count's next query, against what was withheld before this
+            // round (two counts given away by one answer withhold it once).
+            let mut next_round = BTreeSet::new();
+            for v in pinned {
+                // Its own measure's queries first, then those of the measures related
+                // to it (the unit total first), whose answers may be what gives it away.
+                let own = c.measure[c.escalate[v]];
+                let mut measures = vec![own];
+                measures.extend(f.measures.iter().rev().filter(|&&m| m != own));
+                let steps = self.escalation(&c, v);
+                let next = measures
+                    .iter()
+                    .flat_map(|&m| {
+                        let code = &self.measures[m as usize];
+                        steps
+                            .iter()
+                            .map(move |&(layer, g)| self.query(layer, code, y, self.groups[g]))
+                    })
+                    .find(|q| !withheld.contains(q))
+                    .ok_or_else(|| AnalystAuditError::Stuck(c.label.clone()))?;
+                next_round.insert(next);
+            }
+            withheld.extend(next_round);
+        }
+    }
+
+    /// [`Self::protect`] and then [`Self::protect_joint`], one source and year at a
+    /// time, taking the whole decision (both passes) for a source and year from `memo`
+    /// where it has seen its system; returns the protection, what was audited and
+    /// solved here, and the memo of this protection's systems. The same queries are
+    /// withheld as by the two passes (each measure and year's pass and each source and
+    /// year's joint rounds read only its own queries); measures of no family are
+    /// protected on their own.
+    pub fn protect_with_memo(
+        &self,
+        key_fingerprint: String,
+        families: &[MeasureFamily],
+        memo: &JointMemo,
+    ) -> Result<(AnalystProtection, AnalystAudit, JointMemo), AnalystAuditError> {
+        enum Job<'j> {
+            Family(&'j MeasureFamily, u16),
+            Alone(u16, &'j str, u16),
+        }
+        let in_family: BTreeSet<u16> = families
+            .iter()
+            .flat_map(|f| f.measures.iter().copied())
+            .collect();
+        let mut jobs: Vec<Job> = self
+            .years
+            .iter()
+            .flat_map(|&y| families.iter().map(move |f| Job::Family(f, y)))
+            .collect();
+        if self.offered.is_empty() {
+            jobs.clear();
+        }
+        jobs.extend(
+            self.work()
+                .into_iter()
+                .filter(|(m, _, _)| !in_family.contains(m))
+                .map(|(m, code, y)| Job::Alone(m, code, y)),
+        );
+        let none = BTreeSet::new();
+        let parts = crate::run_parallel(jobs.len(), |i| match jobs[i] {
+            Job::Alone(m, code, y) => self.protect_one(m, code, y).map(|p| (p, None)),
+            Job::Family(f, y) => {
+                let unwithheld = self.joint_component(f, y, &none);
+                let key = self.joint_fingerprint(f, y, &unwithheld);
+                if let Some(d) = memo.systems.get(&key) {
+                    let withheld = d.withheld.iter().cloned().collect();
+                    return Ok((
+                        (withheld, d.small_counts_checked, 0),
+                        Some((key, d.clone())),
+                    ));
+                }
+                let mut before = BTreeSet::new();
+                let mut checked = 0;
+                let mut lps = 0;
+                for &m in &f.measures {
+                    let (w, n, l) = self.protect_one(m, &self.measures[m as usize], y)?;
+                    before.extend(w);
+                    checked += n;
+                    lps += l;
+                }
+                let first = before.is_empty().then_some(unwithheld);
+                let (withheld, _, l) = self.joint_rounds(f, y, before, first)?;
+                let decision = JointDecision {
+                    withheld: withheld.iter().cloned().collect(),
+                    small_counts_checked: checked,
+                };
+                Ok(((withheld, checked, lps + l), Some((key, decision))))
+            }
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let mut seen = JointMemo::default();
+        let mut decided = Vec::new();
+        for (part, memo) in parts {
+            if let Some((key, d)) = memo {
+                seen.systems.insert(key, d);
+            }
+            decided.push(part);
+        }
+        let (protection, audit) = self.assemble(key_fingerprint, decided);
         Ok((protection, audit, seen))
     }
 
     /// The fingerprint of a source and year's joint system for [`JointMemo`]: the
-    /// system with `withheld` withheld (`built`, as [`Self::joint_component`] made it)
-    /// and with every query of it withheld besides (whatever the protection withholds
-    /// lies between: each variable's bounds are one or the other), and the parameters
-    /// the decisions depend on.
-    fn joint_fingerprint(
-        &self,
-        family: &MeasureFamily,
-        year: u16,
-        withheld: &BTreeSet<AnalystQuery>,
-        built: &Component,
-    ) -> String {
+    /// system with nothing withheld (`built`, as [`Self::joint_component`] made it) and
+    /// with every query of it withheld (whatever a protection withholds lies between:
+    /// each variable's bounds are one or the other, and each measure's own system is a
+    /// block of it), and the parameters the decisions depend on.
+    fn joint_fingerprint(&self, family: &MeasureFamily, year: u16, built: &Component) -> String {
         use sha2::Digest;
         fn text(h: &mut sha2::Sha256, t: &str) {
             h.update((t.len() as u64).to_le_bytes());
@@ -1327,7 +1407,7 @@ impl<'a> AnalystAuditor<'a> {
                 self.offered,
             ),
         );
-        let mut all = withheld.clone();
+        let mut all = BTreeSet::new();
         for &m in &family.measures {
             for &layer in &self.offered {
                 for (g, &group) in self.groups.iter().enumerate() {

@@ -631,8 +631,9 @@ fn a_joint_decision_is_reused_while_its_system_is_the_same_and_made_again_when_i
     // Two years of the demo city; then late records for 2023 only (new persons where
     // people of 2023 live: a late record where nobody lived would add an atom to every
     // year's system, which a reader would see). The memo of the first protection
-    // decides 2024 again without solving; 2023 is solved again, and the outcome is the
-    // fresh protection's.
+    // decides 2024 again without solving (neither pass: each measure alone nor the
+    // joint one); 2023 is solved again, and the outcome is the fresh protection's, which
+    // is the two passes' run one after the other.
     let (vocabulary, city, policy) = demo_city();
     let generate = |seed, years, scale| {
         kmapa_synth::generate(
@@ -696,11 +697,29 @@ fn a_joint_decision_is_reused_while_its_system_is_the_same_and_made_again_when_i
         let atoms = AnalystAtoms::build(cube, &tier);
         let families = measure_families(&vocabulary, &atoms.header.measures);
         let auditor = AnalystAuditor::new(&atoms, &tier, &public);
-        let (alone, _) = auditor.protect("t".into()).unwrap();
-        auditor.protect_joint_memo(&families, alone, memo).unwrap()
+        auditor
+            .protect_with_memo("t".into(), &families, memo)
+            .unwrap()
+    };
+    // The two passes one after the other, with no memo: what the memo must reproduce.
+    let two_passes = |cube: &Cube| {
+        let public = demo_public_tier(cube, &vocabulary, &city, &policy);
+        let atoms = AnalystAtoms::build(cube, &tier);
+        let families = measure_families(&vocabulary, &atoms.header.measures);
+        let auditor = AnalystAuditor::new(&atoms, &tier, &public);
+        let (alone, audit) = auditor.protect("t".into()).unwrap();
+        let (joint, _) = auditor.protect_joint(&families, alone).unwrap();
+        (joint, audit)
     };
     let before = cube(false);
     let (first, solved, memo) = protect(&before, &JointMemo::default());
+    let (passes, passes_audit) = two_passes(&before);
+    assert_eq!(first.withheld, passes.withheld);
+    assert_eq!(first.small_counts_checked, passes.small_counts_checked);
+    assert_eq!(
+        solved.small_counts_checked,
+        passes_audit.small_counts_checked
+    );
     assert_eq!(memo.systems.len(), 4, "two sources, two years");
     assert!(solved.lps > 0);
     let (again, solved_again, memo_again) = protect(&before, &memo);
@@ -714,6 +733,7 @@ fn a_joint_decision_is_reused_while_its_system_is_the_same_and_made_again_when_i
 
     let after = cube(true);
     let (fresh, _, fresh_memo) = protect(&after, &JointMemo::default());
+    assert_eq!(fresh.withheld, two_passes(&after).0.withheld);
     let (reused, solved_reused, reused_memo) = protect(&after, &memo);
     assert_eq!(reused.withheld, fresh.withheld);
     assert_eq!(reused_memo, fresh_memo);

@@ -243,19 +243,22 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected)
         .with_earlier(earlier_analyst(dir, &earlier)?);
-    let (mut analyst, mut analyst_audit) = auditor.protect(l.key_fingerprint.clone())?;
     let joint_measures = a.joint_measures || l.policy.analyst.joint_measures;
-    if joint_measures {
-        // The same small counts, now with the relations between measures: what the
-        // per-measure pass withheld is where the joint one starts.
+    let (analyst, analyst_audit) = if joint_measures {
+        // Each measure and year on its own, then every measure of a source and year
+        // with the relations between measures, from what the first pass withheld; the
+        // decisions for a source and year whose systems did not change are taken from
+        // the memo of the last protection.
         let families = measure_families(&l.vocabulary, &atoms.header.measures);
         let memo_path = dir.join(JOINT_MEMO_FILE);
         let memo = read_joint_memo(&memo_path)?;
-        let (joint, audit, seen) = auditor.protect_joint_memo(&families, analyst, &memo)?;
-        analyst = joint;
-        analyst_audit.lps += audit.lps;
+        let (analyst, audit, seen) =
+            auditor.protect_with_memo(l.key_fingerprint.clone(), &families, &memo)?;
         write_json(&memo_path, &seen)?;
-    }
+        (analyst, audit)
+    } else {
+        auditor.protect(l.key_fingerprint.clone())?
+    };
     let analyst_took = started.elapsed();
     let withheld = analyst.withheld.len();
     let atoms_sha256 = kmapa_serve::snapshot::checksum(&std::fs::read(dir.join(ATOMS_FILE))?);
