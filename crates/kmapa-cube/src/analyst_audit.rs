@@ -275,9 +275,8 @@ fn exact_values(tier: &ProtectedTier) -> PublicValues {
 /// (district × hexagon of the finest resolution, or district alone).
 struct Component {
     label: String,
-    /// Every variable's layer, unit code (an atom: the finest hexagon layer,
-    /// `district/hexagon`; an earlier snapshot's: marked so) and group index.
-    labels: Vec<(LayerKind, String, usize)>,
+    /// What every variable stands for.
+    labels: Vec<Label>,
     /// Per variable, the variable of this snapshot whose queries are withheld for it.
     escalate: Vec<usize>,
     /// Per variable, its measure (the atoms' measure index).
@@ -301,6 +300,48 @@ struct Component {
     parts: Vec<Part>,
     /// Per variable, its part (`usize::MAX`: known exactly).
     part_of: Vec<usize>,
+}
+
+/// What a variable stands for, typed once: the layer, the place, the group, and
+/// whether it is a count of this snapshot, a count of an earlier one, the change of a
+/// count since an earlier one, or the slack of a relation between measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Label {
+    layer: LayerKind,
+    place: Place,
+    group: usize,
+    /// The earlier snapshot (its number) a count or slack is of, or since which a
+    /// change is; `None`: this snapshot.
+    snapshot: Option<u32>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Place {
+    /// A district, parent area, the city or a hexagon (at the label's layer).
+    Unit(Unit),
+    /// A district × hexagon of the finest resolution (`None`: the district's part
+    /// outside every hexagon).
+    Atom(u16, Option<u64>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Count,
+    Change,
+    Slack,
+}
+
+impl Label {
+    fn count(layer: LayerKind, place: Place, group: usize) -> Self {
+        Label {
+            layer,
+            place,
+            group,
+            snapshot: None,
+            kind: Kind::Count,
+        }
+    }
 }
 
 /// Variables linked by rows, none known exactly, and their rows with the known values
@@ -463,6 +504,30 @@ impl<'a> AnalystAuditor<'a> {
         }
     }
 
+    /// A label's unit as a reader names it (an atom: `district/hexagon`, or
+    /// `district/-`; an earlier snapshot's count, its change and a slack: marked so).
+    fn label_unit(&self, l: &Label) -> String {
+        let mut unit = match l.place {
+            Place::Unit(u) => self.unit_code(u),
+            Place::Atom(d, h) => {
+                let d = &self.atoms.header.district_codes[d as usize];
+                match h {
+                    Some(h) => format!("{d}/{h:x}"),
+                    None => format!("{d}/-"),
+                }
+            }
+        };
+        match (l.kind, l.snapshot) {
+            (Kind::Change, Some(n)) => unit.push_str(&format!(": change since snapshot {n}")),
+            (_, Some(n)) => unit.push_str(&format!(" in snapshot {n}")),
+            _ => {}
+        }
+        if l.kind == Kind::Slack {
+            unit.push_str(": slack");
+        }
+        unit
+    }
+
     fn query(&self, layer: LayerKind, measure: &str, year: u16, group: Group) -> AnalystQuery {
         AnalystQuery {
             layer,
@@ -567,7 +632,7 @@ impl<'a> AnalystAuditor<'a> {
             // and year does.
             let counted: HashMap<(u16, Option<u64>), (u32, CellKey)> =
                 src.atoms.atom_rows(measure, year, 0).collect();
-            let mut add = |truth_v: u64, a: f64, b: f64, label: (LayerKind, String)| {
+            let mut add = |truth_v: u64, a: f64, b: f64, label: (LayerKind, Place)| {
                 truth.push(truth_v);
                 lo.push(a);
                 hi.push(b);
@@ -629,15 +694,14 @@ impl<'a> AnalystAuditor<'a> {
             for (h, (persons, key, members)) in finest_hexes {
                 let unit = format!("{h:x}");
                 let (a, b) = bounds(finest_layer, &unit, persons, key);
-                let v = add(persons, a, b, (finest_layer, unit));
+                let v = add(persons, a, b, (finest_layer, Place::Unit(Unit::Hex(h))));
                 if let [only] = members[..] {
                     atom_var[only] = v;
                 } else {
                     let mut row = vec![(v, -1.0)];
                     for m in members {
                         let ((district, _), (p, _)) = &atoms[m];
-                        let d = &header.district_codes[*district as usize];
-                        let label = (finest_layer, format!("{d}/{h:x}"));
+                        let label = (finest_layer, Place::Atom(*district, Some(h)));
                         atom_var[m] = add(u64::from(*p), 0.0, CAP, label);
                         row.push((atom_var[m], 1.0));
                     }
@@ -667,7 +731,7 @@ impl<'a> AnalystAuditor<'a> {
                 for (h, (persons, key, children)) in parents {
                     let unit = format!("{h:x}");
                     let (a, b) = bounds(layer, &unit, persons, key);
-                    let v = add(persons, a, b, (layer, unit));
+                    let v = add(persons, a, b, (layer, Place::Unit(Unit::Hex(h))));
                     let mut row = vec![(v, -1.0)];
                     row.extend(children.into_iter().map(|c| (c, 1.0)));
                     rows.push(row);
@@ -700,7 +764,7 @@ impl<'a> AnalystAuditor<'a> {
                     let unit = format!("{h:x}");
                     let key = (layer, unit, code.to_string(), Group::All.code(), year);
                     if let Some(&p) = src.public.get(&key) {
-                        let v = add(p, p as f64, p as f64, (layer, key.1));
+                        let v = add(p, p as f64, p as f64, (layer, Place::Unit(Unit::Hex(h))));
                         let mut row = vec![(v, -1.0)];
                         row.extend(parts.into_iter().map(|c| (c, 1.0)));
                         rows.push(row);
@@ -710,12 +774,11 @@ impl<'a> AnalystAuditor<'a> {
             let mut by_district: HashMap<u16, Vec<usize>> = HashMap::default();
             for (i, ((district, cell), (persons, _))) in atoms.iter().enumerate() {
                 if cell.is_none() {
-                    let d = &header.district_codes[*district as usize];
                     atom_var[i] = add(
                         u64::from(*persons),
                         0.0,
                         CAP,
-                        (finest_layer, format!("{d}/-")),
+                        (finest_layer, Place::Atom(*district, None)),
                     );
                 }
                 by_district.entry(*district).or_default().push(atom_var[i]);
@@ -733,13 +796,13 @@ impl<'a> AnalystAuditor<'a> {
                 rows.push(row);
             }
         }
-        let mut labels: Vec<(LayerKind, String, usize)> = (0..n)
+        let mut labels: Vec<Label> = (0..n)
             .map(|v| {
                 let (layer, unit) = units[v / ng];
-                (layer, self.unit_code(unit), v % ng)
+                Label::count(layer, Place::Unit(unit), v % ng)
             })
             .collect();
-        labels.extend(extra.into_iter().map(|(l, u)| (l, u, 0)));
+        labels.extend(extra.into_iter().map(|(l, p)| Label::count(l, p, 0)));
         Component {
             label: format!("{code} {year}"),
             escalate: (0..labels.len()).collect(),
@@ -776,10 +839,10 @@ impl<'a> AnalystAuditor<'a> {
             support: &self.support,
         };
         let mut c = self.component_from(&now, measure, code, year, withheld);
-        let keys: HashMap<(LayerKind, String, usize), usize> = c
+        let keys: HashMap<Label, usize> = c
             .labels
             .iter()
-            .cloned()
+            .copied()
             .enumerate()
             .map(|(v, l)| (l, v))
             .collect();
@@ -820,9 +883,11 @@ impl<'a> AnalystAuditor<'a> {
             );
             let twins: Vec<Option<usize>> =
                 old.labels.iter().map(|l| keys.get(l).copied()).collect();
-            for ((layer, unit, g), twin) in old.labels.iter().cloned().zip(&twins) {
-                c.labels
-                    .push((layer, format!("{unit} in snapshot {}", e.number), g));
+            for (label, twin) in old.labels.iter().zip(&twins) {
+                c.labels.push(Label {
+                    snapshot: Some(e.number),
+                    ..*label
+                });
                 // Withholding acts on this snapshot's queries: the same unit's.
                 c.escalate.push(twin.unwrap_or(0));
                 c.measure.push(measure);
@@ -837,12 +902,11 @@ impl<'a> AnalystAuditor<'a> {
                 c.hi.push(CAP);
                 let sign = if new >= was { 1.0 } else { -1.0 };
                 c.rows.push(vec![(t, sign), (v + at, -sign), (s, -1.0)]);
-                let (layer, unit, g) = old.labels[v].clone();
-                c.labels.push((
-                    layer,
-                    format!("{unit}: change since snapshot {}", e.number),
-                    g,
-                ));
+                c.labels.push(Label {
+                    snapshot: Some(e.number),
+                    kind: Kind::Change,
+                    ..old.labels[v]
+                });
                 c.escalate.push(t);
                 c.measure.push(measure);
             }
@@ -883,14 +947,14 @@ impl<'a> AnalystAuditor<'a> {
             parts: Vec::new(),
             part_of: Vec::new(),
         };
-        let mut at: HashMap<u16, HashMap<(LayerKind, String, usize), usize>> = HashMap::default();
+        let mut at: HashMap<u16, HashMap<Label, usize>> = HashMap::default();
         for &m in &family.measures {
             let one = self.component(m, &self.measures[m as usize], year, withheld);
             let off = c.truth.len();
             let vars = at.entry(m).or_default();
             for (v, label) in one.labels.iter().enumerate() {
-                if !label.1.contains(": change since") {
-                    vars.insert(label.clone(), off + v);
+                if label.kind != Kind::Change {
+                    vars.insert(*label, off + v);
                 }
             }
             c.labels.extend(one.labels);
@@ -907,15 +971,15 @@ impl<'a> AnalystAuditor<'a> {
         }
         c.counts_end = c.truth.len();
         // Cells: this snapshot's variables of every measure with the same label.
-        let mut cell_index: HashMap<&(LayerKind, String, usize), u32> = HashMap::default();
+        let mut cell_index: HashMap<Label, u32> = HashMap::default();
         c.cell_of = vec![u32::MAX; c.counts_end];
         for &m in &family.measures {
             for (label, &v) in &at[&m] {
-                if label.1.contains(" in snapshot ") {
+                if label.snapshot.is_some() {
                     continue;
                 }
                 let next = c.cells.len() as u32;
-                let id = *cell_index.entry(label).or_insert(next);
+                let id = *cell_index.entry(*label).or_insert(next);
                 if id == next {
                     c.cells.push(Vec::new());
                 }
@@ -924,12 +988,16 @@ impl<'a> AnalystAuditor<'a> {
             }
         }
         c.above = family.above();
-        let find = |m: u16, label: &(LayerKind, String, usize)| -> Option<usize> {
+        let find = |m: u16, label: &Label| -> Option<usize> {
             let vars = at.get(&m)?;
             vars.get(label).copied().or_else(|| {
                 // An earlier snapshot where this measure's data did not change.
-                let (unit, _) = label.1.rsplit_once(" in snapshot ")?;
-                vars.get(&(label.0, unit.to_string(), label.2)).copied()
+                label.snapshot?;
+                vars.get(&Label {
+                    snapshot: None,
+                    ..*label
+                })
+                .copied()
             })
         };
         let mut relations: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -956,8 +1024,10 @@ impl<'a> AnalystAuditor<'a> {
             c.truth.push(sum - c.truth[v]);
             c.lo.push(0.0);
             c.hi.push(CAP);
-            let (layer, unit, g) = c.labels[v].clone();
-            c.labels.push((layer, format!("{unit}: slack"), g));
+            c.labels.push(Label {
+                kind: Kind::Slack,
+                ..c.labels[v]
+            });
             c.escalate.push(c.escalate[v]);
             c.measure.push(c.measure[v]);
             let mut row = vec![(v, 1.0), (slack, 1.0)];
@@ -1121,7 +1191,8 @@ impl<'a> AnalystAuditor<'a> {
 
     /// A variable's layer, unit code and group index.
     fn variable(&self, c: &Component, v: usize) -> (LayerKind, String, usize) {
-        c.labels[v].clone()
+        let l = &c.labels[v];
+        (l.layer, self.label_unit(l), l.group)
     }
 
     /// Every (measure, year) the tier answers.
@@ -1422,16 +1493,28 @@ impl<'a> AnalystAuditor<'a> {
             text(&mut h, &c.label);
             h.update((c.counts_end as u64).to_le_bytes());
             for v in 0..c.truth.len() {
-                let (layer, unit, g) = &c.labels[v];
-                h.update(match layer {
+                let l = &c.labels[v];
+                h.update(match l.layer {
                     LayerKind::City => [0, 0],
                     LayerKind::Parents => [1, 0],
                     LayerKind::Districts => [2, 0],
-                    LayerKind::H3(r) => [3, *r],
+                    LayerKind::H3(r) => [3, r],
                     LayerKind::H3Adaptive => [4, 0],
                 });
-                text(&mut h, unit);
-                h.update((*g as u64).to_le_bytes());
+                // The place by its codes (the header's indices name them).
+                let (tag, a, b) = match l.place {
+                    Place::Unit(Unit::City) => (0u8, 0u64, 0u64),
+                    Place::Unit(Unit::Parent(p)) => (1, u64::from(p), 0),
+                    Place::Unit(Unit::District(d)) => (2, u64::from(d), 0),
+                    Place::Unit(Unit::Hex(x)) => (3, x, 0),
+                    Place::Atom(d, x) => (4, u64::from(d), x.unwrap_or(u64::MAX)),
+                };
+                h.update([tag]);
+                h.update(a.to_le_bytes());
+                h.update(b.to_le_bytes());
+                h.update(l.snapshot.map_or(u64::MAX, u64::from).to_le_bytes());
+                h.update([l.kind as u8]);
+                h.update((l.group as u64).to_le_bytes());
                 h.update(c.measure[v].to_le_bytes());
                 h.update((c.escalate[v] as u64).to_le_bytes());
                 h.update(c.truth[v].to_le_bytes());
