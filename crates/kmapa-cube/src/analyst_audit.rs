@@ -201,8 +201,13 @@ pub struct JointDecision {
 /// Changes whenever the joint protection's decisions could change for the same system.
 const JOINT_MEMO_VERSION: &str = "kmapa analyst protection per source and year 2";
 
-/// Exact public values: (layer, unit, measure, group, year).
-type PublicValues = HashMap<(LayerKind, String, String, String, u16), u64>;
+/// Exact public values as a published tier names them: (layer, unit, measure, group,
+/// year).
+type NamedValues = Vec<((LayerKind, String, String, String, u16), u64)>;
+
+/// Exact public values by the audit's own identities: (layer, unit, measure index,
+/// group index, year).
+type PublicValues = HashMap<(LayerKind, Unit, u16, u8, u16), u64>;
 
 /// One snapshot's answers: its atoms, its public tier's exact values, and where people
 /// live.
@@ -218,6 +223,8 @@ pub struct Earlier {
     pub number: u32,
     pub atoms: AnalystAtoms,
     pub withheld: BTreeSet<AnalystQuery>,
+    named: NamedValues,
+    /// `named` by this snapshot's identities (set by [`AnalystAuditor::with_earlier`]).
     public: PublicValues,
     /// Where people live by its data and by this snapshot's.
     support: Vec<(u16, Option<u64>)>,
@@ -233,13 +240,14 @@ impl Earlier {
                 .as_ref()
                 .map(|a| a.withheld.iter().cloned().collect())
                 .unwrap_or_default(),
-            public: exact_values(tier),
+            named: exact_values(tier),
+            public: PublicValues::default(),
             support: Vec::new(),
         }
     }
 }
 
-fn exact_values(tier: &ProtectedTier) -> PublicValues {
+fn exact_values(tier: &ProtectedTier) -> NamedValues {
     tier.cells
         .iter()
         // Households are not part of the analyst tier's system (docs/privacy.md §5).
@@ -266,6 +274,54 @@ fn exact_values(tier: &ProtectedTier) -> PublicValues {
                 ),
                 u64::from(v),
             ))
+        })
+        .collect()
+}
+
+/// `named` by the identities of `atoms` (its districts and parent areas), `measures`
+/// and `groups`; a value of a unit, measure or group they do not know ties nothing.
+fn typed_values(
+    named: &NamedValues,
+    atoms: &AnalystAtoms,
+    measures: &[String],
+    groups: &[Group],
+) -> PublicValues {
+    let h = &atoms.header;
+    let districts: HashMap<&str, u16> = h
+        .district_codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u16))
+        .collect();
+    let parents: HashMap<&str, u16> = h
+        .parent_codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u16))
+        .collect();
+    let measure: HashMap<&str, u16> = measures
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u16))
+        .collect();
+    let group: HashMap<String, u8> = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.code(), i as u8))
+        .collect();
+    named
+        .iter()
+        .filter_map(|((layer, unit, m, g, year), v)| {
+            let u = match layer {
+                LayerKind::City => Unit::City,
+                LayerKind::Parents => Unit::Parent(*parents.get(unit.as_str())?),
+                LayerKind::Districts => Unit::District(*districts.get(unit.as_str())?),
+                LayerKind::H3(_) | LayerKind::H3Adaptive => {
+                    Unit::Hex(u64::from_str_radix(unit, 16).ok()?)
+                }
+            };
+            let key = (*layer, u, *measure.get(m.as_str())?, *group.get(g)?, *year);
+            Some((key, *v))
         })
         .collect()
 }
@@ -440,7 +496,7 @@ impl<'a> AnalystAuditor<'a> {
             .collect();
         offered.extend(resolutions.iter().map(|&r| LayerKind::H3(u8::from(r))));
         let k = public.summary.k;
-        let public = exact_values(public);
+        let public = typed_values(&exact_values(public), atoms, &measures, &groups);
         AnalystAuditor {
             atoms,
             tier,
@@ -467,6 +523,9 @@ impl<'a> AnalystAuditor<'a> {
     #[must_use]
     pub fn with_earlier(mut self, mut earlier: Vec<Earlier>) -> Self {
         for e in &mut earlier {
+            // By its own measure indices (its systems are built from its atoms); its
+            // districts and groups are this snapshot's wherever it is used.
+            e.public = typed_values(&e.named, &e.atoms, &e.atoms.header.measures, &self.groups);
             if !self.resolutions.is_empty() {
                 let mut all = e.atoms.support();
                 all.extend(self.support.iter().copied());
@@ -584,13 +643,7 @@ impl<'a> AnalystAuditor<'a> {
                             None => hi[v] = below,
                         }
                     }
-                    if let Some(&p) = src.public.get(&(
-                        l,
-                        self.unit_code(u),
-                        code.to_string(),
-                        group.code(),
-                        year,
-                    )) {
+                    if let Some(&p) = src.public.get(&(l, u, measure, g as u8, year)) {
                         (lo[v], hi[v]) = (p as f64, p as f64);
                     }
                 }
@@ -639,7 +692,7 @@ impl<'a> AnalystAuditor<'a> {
                 extra.push(label);
                 truth.len() - 1
             };
-            let bounds = |layer: LayerKind, unit: &str, persons: u64, key: CellKey| {
+            let bounds = |layer: LayerKind, h: u64, persons: u64, key: CellKey| {
                 let (mut a, mut b) = (0.0, CAP);
                 if !withheld.contains(&self.query(layer, code, year, Group::All)) {
                     let shown = Some(self.ptable.perturb(persons, key))
@@ -649,14 +702,7 @@ impl<'a> AnalystAuditor<'a> {
                         None => b = below,
                     }
                 }
-                let public = (
-                    layer,
-                    unit.to_string(),
-                    code.to_string(),
-                    Group::All.code(),
-                    year,
-                );
-                if let Some(&p) = src.public.get(&public) {
+                if let Some(&p) = src.public.get(&(layer, Unit::Hex(h), measure, 0, year)) {
                     (a, b) = (p as f64, p as f64);
                 }
                 (a, b)
@@ -692,8 +738,7 @@ impl<'a> AnalystAuditor<'a> {
             // Every level offered: (resolution, hexagons and their variables).
             let mut offered: Vec<(u8, Vec<(u64, usize)>)> = Vec::new();
             for (h, (persons, key, members)) in finest_hexes {
-                let unit = format!("{h:x}");
-                let (a, b) = bounds(finest_layer, &unit, persons, key);
+                let (a, b) = bounds(finest_layer, h, persons, key);
                 let v = add(persons, a, b, (finest_layer, Place::Unit(Unit::Hex(h))));
                 if let [only] = members[..] {
                     atom_var[only] = v;
@@ -729,8 +774,7 @@ impl<'a> AnalystAuditor<'a> {
                 }
                 level = Vec::new();
                 for (h, (persons, key, children)) in parents {
-                    let unit = format!("{h:x}");
-                    let (a, b) = bounds(layer, &unit, persons, key);
+                    let (a, b) = bounds(layer, h, persons, key);
                     let v = add(persons, a, b, (layer, Place::Unit(Unit::Hex(h))));
                     let mut row = vec![(v, -1.0)];
                     row.extend(children.into_iter().map(|c| (c, 1.0)));
@@ -761,9 +805,7 @@ impl<'a> AnalystAuditor<'a> {
                 }
                 let layer = LayerKind::H3(r);
                 for (h, parts) in sums {
-                    let unit = format!("{h:x}");
-                    let key = (layer, unit, code.to_string(), Group::All.code(), year);
-                    if let Some(&p) = src.public.get(&key) {
+                    if let Some(&p) = src.public.get(&(layer, Unit::Hex(h), measure, 0, year)) {
                         let v = add(p, p as f64, p as f64, (layer, Place::Unit(Unit::Hex(h))));
                         let mut row = vec![(v, -1.0)];
                         row.extend(parts.into_iter().map(|c| (c, 1.0)));
