@@ -1437,11 +1437,17 @@ impl<'a> AnalystAuditor<'a> {
             .iter()
             .flat_map(|f| f.measures.iter().copied())
             .collect();
+        // Largest systems first (the most measures, the latest years: the most people),
+        // so that the last to finish are small and no core waits long for another.
         let mut jobs: Vec<Job> = self
             .years
             .iter()
             .flat_map(|&y| families.iter().map(move |f| Job::Family(f, y)))
             .collect();
+        jobs.sort_by_key(|j| match j {
+            Job::Family(f, y) => std::cmp::Reverse((f.measures.len(), *y)),
+            Job::Alone(..) => std::cmp::Reverse((0, 0)),
+        });
         if self.offered.is_empty() {
             jobs.clear();
         }
