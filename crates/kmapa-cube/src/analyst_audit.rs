@@ -286,24 +286,16 @@ fn typed_values(
     measures: &[String],
     groups: &[Group],
 ) -> PublicValues {
-    let h = &atoms.header;
-    let districts: HashMap<&str, u16> = h
-        .district_codes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u16))
-        .collect();
-    let parents: HashMap<&str, u16> = h
-        .parent_codes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u16))
-        .collect();
-    let measure: HashMap<&str, u16> = measures
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i as u16))
-        .collect();
+    fn index(codes: &[String]) -> HashMap<&str, u16> {
+        codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.as_str(), i as u16))
+            .collect()
+    }
+    let districts = index(&atoms.header.district_codes);
+    let parents = index(&atoms.header.parent_codes);
+    let measure = index(measures);
     let group: HashMap<String, u8> = groups
         .iter()
         .enumerate()
