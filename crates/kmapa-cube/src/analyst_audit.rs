@@ -223,8 +223,10 @@ pub struct Earlier {
     pub number: u32,
     pub atoms: AnalystAtoms,
     pub withheld: BTreeSet<AnalystQuery>,
+    /// Its public tier's exact values as published, until
+    /// [`AnalystAuditor::with_earlier`] turns them into `public`.
     named: NamedValues,
-    /// `named` by this snapshot's identities (set by [`AnalystAuditor::with_earlier`]).
+    /// `named` by this snapshot's identities.
     public: PublicValues,
     /// Where people live by its data and by this snapshot's.
     support: Vec<(u16, Option<u64>)>,
@@ -517,7 +519,12 @@ impl<'a> AnalystAuditor<'a> {
         for e in &mut earlier {
             // By its own measure indices (its systems are built from its atoms); its
             // districts and groups are this snapshot's wherever it is used.
-            e.public = typed_values(&e.named, &e.atoms, &e.atoms.header.measures, &self.groups);
+            e.public = typed_values(
+                &std::mem::take(&mut e.named),
+                &e.atoms,
+                &e.atoms.header.measures,
+                &self.groups,
+            );
             if !self.resolutions.is_empty() {
                 let mut all = e.atoms.support();
                 all.extend(self.support.iter().copied());
@@ -1574,7 +1581,9 @@ impl<'a> AnalystAuditor<'a> {
 
     /// Queries to withhold for a pinned variable, first to last.
     fn escalation(&self, c: &Component, v: usize) -> Vec<(LayerKind, usize)> {
-        let (layer, _, g) = self.variable(c, c.escalate[v]);
+        let Label {
+            layer, group: g, ..
+        } = c.labels[c.escalate[v]];
         let ng = self.groups.len();
         let mut layers = vec![layer];
         layers.extend(self.offered.iter().copied().filter(|&l| l != layer));
