@@ -692,3 +692,18 @@ fn generated_households_never_outnumber_their_persons_and_add_up() {
     }
     assert!(checked > 300, "{checked}");
 }
+
+#[test]
+fn a_batch_that_cannot_be_read_is_named_in_the_error() {
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("records.parquet");
+    std::fs::write(&broken, b"person_id,year\nnot,parquet\n").unwrap();
+    // Read on the thread that decodes ahead of the counting: its error still comes back
+    // with the file, and nothing is counted.
+    let mut builder = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    let e = builder.add_batch(&broken).unwrap_err().to_string();
+    assert!(e.contains(&broken.display().to_string()), "{e}");
+    assert_eq!(builder.build().facts(), 0);
+}
