@@ -907,7 +907,13 @@ impl CubeBuilder<'_> {
         std::thread::scope(|scope| {
             for run in &mut runs {
                 scope.spawn(move || {
-                    run.sort_unstable();
+                    // By (year, category, person) alone: the rest of a fact follows from
+                    // the person and year, so this is the facts' own order, and cheaper.
+                    run.sort_unstable_by_key(|f| {
+                        (u64::from(f.year) << 48)
+                            | (u64::from(f.category) << 32)
+                            | u64::from(f.person)
+                    });
                     run.dedup();
                 });
             }
