@@ -554,7 +554,7 @@ impl<'a> CubeBuilder<'a> {
     /// Adds every record of these batch files, in order, with room for all of them
     /// made first: no buffer of the shards grows by doubling (and copying) on the way,
     /// which was the peak of memory on large stores.
-    pub fn add_batches<P: AsRef<Path> + Sync>(&mut self, files: &[P]) -> Result<u64, CubeError> {
+    pub fn add_batches<P: AsRef<Path>>(&mut self, files: &[P]) -> Result<u64, CubeError> {
         let mut rows = 0;
         for f in files {
             let f = f.as_ref();
@@ -564,7 +564,11 @@ impl<'a> CubeBuilder<'a> {
             })?;
         }
         self.reserve(rows);
-        self.add_files(files)
+        let mut n = 0;
+        for f in files {
+            n += self.add_batch(f.as_ref())?;
+        }
+        Ok(n)
     }
 
     /// Room for about `rows` more records, split over the shards. The ratios are those
@@ -584,206 +588,123 @@ impl<'a> CubeBuilder<'a> {
 
     /// Adds every record of a batch file written by `kmapa ingest`.
     pub fn add_batch(&mut self, records: &Path) -> Result<u64, CubeError> {
-        self.add_files(&[records])
+        let failed = |message: String| CubeError::Batch {
+            file: records.display().to_string(),
+            message,
+        };
+        let err = |e: PolarsError| failed(e.to_string());
+        let rows = kmapa_ingest::batch::rows(records).map_err(err)?;
+        // A slice of the batch at a time, only the columns counted: memory stays
+        // bounded whatever the batch's size.
+        let columns = [
+            "person_id",
+            "household_id",
+            "year",
+            "category",
+            "district",
+            "h3",
+            "sex",
+            "age_band",
+            "birth_year",
+        ];
+        let codes = kmapa_ingest::batch::codes(records).map_err(err)?;
+        let mut n = 0;
+        for offset in (0..rows.max(1)).step_by(self.slice_rows) {
+            let slice = Some((offset, self.slice_rows));
+            let df =
+                kmapa_ingest::batch::read_stored(records, Some(&columns), slice).map_err(err)?;
+            n += self.add_frame(&df, &codes).map_err(err)?;
+        }
+        Ok(n)
     }
 
-    /// Adds the records of these batch files, a slice at a time and only the columns
-    /// counted (memory stays bounded whatever a batch's size). One thread reads and
-    /// decodes the next slice while the shards count the one before.
-    fn add_files<P: AsRef<Path> + Sync>(&mut self, files: &[P]) -> Result<u64, CubeError> {
-        let (categories, districts, slice_rows) =
-            (&self.categories, &self.districts, self.slice_rows);
-        let (shards, keyer, counted_in, seq) = (
-            &mut self.shards,
-            &self.keyer,
-            &self.counted_in,
-            &mut self.seq,
-        );
-        std::thread::scope(|scope| {
-            // One slice decoded ahead: a second slice's memory, not more.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Slice, CubeError>>(0);
-            scope.spawn(move || {
-                for (file, f) in files.iter().enumerate() {
-                    let records = f.as_ref();
-                    let read = || -> PolarsResult<()> {
-                        let rows = kmapa_ingest::batch::rows(records)?;
-                        let codes = kmapa_ingest::batch::codes(records)?;
-                        for offset in (0..rows.max(1)).step_by(slice_rows) {
-                            let df = kmapa_ingest::batch::read_stored(
-                                records,
-                                Some(&Slice::COLUMNS),
-                                Some((offset, slice_rows)),
-                            )?;
-                            let slice = Slice::decode(file, df, &codes, categories, districts)?;
-                            if tx.send(Ok(slice)).is_err() {
-                                break; // the counting stopped
-                            }
-                        }
-                        Ok(())
-                    };
-                    if let Err(e) = read() {
-                        let _ = tx.send(Err(CubeError::Batch {
-                            file: records.display().to_string(),
-                            message: e.to_string(),
-                        }));
-                        return;
-                    }
-                }
-            });
-            let mut n = 0;
-            for slice in rx {
-                let slice = slice?;
-                n += count_slice(shards, keyer, counted_in, seq, &slice).map_err(|e| {
-                    CubeError::Batch {
-                        file: files[slice.file].as_ref().display().to_string(),
-                        message: e.to_string(),
-                    }
-                })?;
-            }
-            Ok(n)
-        })
-    }
-}
-
-/// One slice of a batch with its coded columns resolved, as the shards count it.
-struct Slice {
-    /// Its file, an index into the files added.
-    file: usize,
-    df: DataFrame,
-    category: Vec<Option<u16>>,
-    district: Vec<Option<u16>>,
-    sex: Vec<u8>,
-    age_band: Vec<Option<AgeBand>>,
-}
-
-impl Slice {
-    /// The columns counted.
-    const COLUMNS: [&str; 9] = [
-        "person_id",
-        "household_id",
-        "year",
-        "category",
-        "district",
-        "h3",
-        "sex",
-        "age_band",
-        "birth_year",
-    ];
-
-    /// The coded columns, once per slice for every shard.
-    fn decode(
-        file: usize,
-        df: DataFrame,
-        codes: &Codes,
-        categories: &FxHashMap<String, u16>,
-        districts: &FxHashMap<String, u16>,
-    ) -> PolarsResult<Self> {
-        let category =
-            codes.per_row(df.column("category")?, None, |v| categories.get(v).copied())?;
-        let district =
-            codes.per_row(df.column("district")?, None, |v| districts.get(v).copied())?;
+    /// Adds the records of one slice of a batch.
+    fn add_frame(&mut self, df: &DataFrame, codes: &Codes) -> PolarsResult<u64> {
+        let person = df.column("person_id")?.str()?;
+        let household = df.column("household_id")?.str()?;
+        let year = df.column("year")?.i32()?;
+        let h3 = df.column("h3")?.u64()?;
+        let birth_year = df.column("birth_year")?.i32()?;
+        // The coded columns, once per slice for every shard.
+        let category = codes.per_row(df.column("category")?, None, |v| {
+            self.categories.get(v).copied()
+        })?;
+        let district = codes.per_row(df.column("district")?, None, |v| {
+            self.districts.get(v).copied()
+        })?;
         let sex = codes.per_row(df.column("sex")?, 0, |v| sex_code(v.parse().ok()))?;
         let age_band =
             codes.per_row(df.column("age_band")?, None, |v| v.parse::<AgeBand>().ok())?;
-        Ok(Slice {
-            file,
-            df,
-            category,
-            district,
-            sex,
-            age_band,
-        })
-    }
-}
-
-/// Adds the records of one slice of a batch to the shards (`seq`: records seen before
-/// it).
-fn count_slice(
-    shards: &mut [Shard],
-    keyer: &RecordKeyer,
-    counted_in: &[Vec<u16>],
-    seq: &mut u64,
-    slice: &Slice,
-) -> PolarsResult<u64> {
-    let df = &slice.df;
-    let person = df.column("person_id")?.str()?;
-    let household = df.column("household_id")?.str()?;
-    let year = df.column("year")?.i32()?;
-    let h3 = df.column("h3")?.u64()?;
-    let birth_year = df.column("birth_year")?.i32()?;
-    let (category, district, sex, age_band) = (
-        &slice.category,
-        &slice.district,
-        &slice.sex,
-        &slice.age_band,
-    );
-    // Every shard reads every row and keeps its own persons' records.
-    let count = shards.len();
-    let base = *seq;
-    *seq += person.len() as u64;
-    let added: Vec<u64> = std::thread::scope(|scope| {
-        let workers: Vec<_> = shards
-            .iter_mut()
-            .enumerate()
-            .map(|(i, shard)| {
-                scope.spawn(move || {
-                    shard
-                        .facts
-                        .reserve(person.len() / count + person.len() / (4 * count));
-                    let rows = person
-                        .iter()
-                        .zip(household.iter())
-                        .zip(year.iter())
-                        .zip(category.iter())
-                        .zip(district.iter())
-                        .zip(h3.iter())
-                        .zip(sex.iter())
-                        .zip(age_band.iter())
-                        .zip(birth_year.iter());
-                    let mut n = 0;
-                    // The previous row's person and whether they are this shard's.
-                    let mut previous: Option<(&str, bool)> = None;
-                    for (row, ((((((((p, h), y), c), d), cell), s), a), b)) in rows.enumerate() {
-                        // An unknown category or district is not counted.
-                        let (Some(p), Some(y), Some(c), Some(d)) = (p, y, *c, *d) else {
-                            continue;
-                        };
-                        if count > 1 {
-                            let mine = match previous {
-                                Some((q, mine)) if q == p => mine,
-                                _ => shard_of(p, count) == i,
-                            };
-                            previous = Some((p, mine));
-                            if !mine {
+        let (category, district, sex, age_band) = (&category, &district, &sex, &age_band);
+        // Every shard reads every row and keeps its own persons' records.
+        let (keyer, counted_in) = (&self.keyer, &self.counted_in);
+        let count = self.shards.len();
+        let base = self.seq;
+        self.seq += person.len() as u64;
+        let added: Vec<u64> = std::thread::scope(|scope| {
+            let workers: Vec<_> = self
+                .shards
+                .iter_mut()
+                .enumerate()
+                .map(|(i, shard)| {
+                    scope.spawn(move || {
+                        shard
+                            .facts
+                            .reserve(person.len() / count + person.len() / (4 * count));
+                        let rows = person
+                            .iter()
+                            .zip(household.iter())
+                            .zip(year.iter())
+                            .zip(category.iter())
+                            .zip(district.iter())
+                            .zip(h3.iter())
+                            .zip(sex.iter())
+                            .zip(age_band.iter())
+                            .zip(birth_year.iter());
+                        let mut n = 0;
+                        // The previous row's person and whether they are this shard's.
+                        let mut previous: Option<(&str, bool)> = None;
+                        for (row, ((((((((p, h), y), c), d), cell), s), a), b)) in rows.enumerate()
+                        {
+                            // An unknown category or district is not counted.
+                            let (Some(p), Some(y), Some(c), Some(d)) = (p, y, *c, *d) else {
                                 continue;
+                            };
+                            if count > 1 {
+                                let mine = match previous {
+                                    Some((q, mine)) if q == p => mine,
+                                    _ => shard_of(p, count) == i,
+                                };
+                                previous = Some((p, mine));
+                                if !mine {
+                                    continue;
+                                }
                             }
+                            let a = a.or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
+                            let r = Resolved {
+                                seq: base + row as u64,
+                                year: y as u16,
+                                category: c,
+                                district: d,
+                                cell: cell.unwrap_or(0),
+                                sex: *s,
+                                age: age_code(a),
+                            };
+                            shard.add(keyer, counted_in, p, h, r);
+                            n += 1;
                         }
-                        let a = a.or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
-                        let r = Resolved {
-                            seq: base + row as u64,
-                            year: y as u16,
-                            category: c,
-                            district: d,
-                            cell: cell.unwrap_or(0),
-                            sex: *s,
-                            age: age_code(a),
-                        };
-                        shard.add(keyer, counted_in, p, h, r);
-                        n += 1;
-                    }
-                    n
+                        n
+                    })
                 })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().expect("a counting worker panicked"))
-            .collect()
-    });
-    Ok(added.iter().sum())
-}
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a counting worker panicked"))
+                .collect()
+        });
+        Ok(added.iter().sum())
+    }
 
-impl CubeBuilder<'_> {
     pub fn build(self) -> Cube {
         // Households numbered across shards (a household's members may be in several),
         // and each household's place in each year: its first record's.

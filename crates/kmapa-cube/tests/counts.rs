@@ -700,8 +700,7 @@ fn a_batch_that_cannot_be_read_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("records.parquet");
     std::fs::write(&broken, b"person_id,year\nnot,parquet\n").unwrap();
-    // Read on the thread that decodes ahead of the counting: its error still comes back
-    // with the file, and nothing is counted.
+    // The error names the file, and nothing of it is counted.
     let mut builder = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
     let e = builder.add_batch(&broken).unwrap_err().to_string();
     assert!(e.contains(&broken.display().to_string()), "{e}");
