@@ -1164,6 +1164,17 @@ impl<'a> AnalystAuditor<'a> {
                     None => next += 1,
                 }
             }
+            if c.counts_end != usize::MAX && self.moves && !open.is_empty() {
+                moves.effort.set(HARD_EFFORT);
+                while let Some(&v) = open.first() {
+                    let Some(found) = moves.whole_person(v) else {
+                        break; // the LP decides
+                    };
+                    let moved: rustc_hash::FxHashSet<usize> =
+                        found.into_iter().map(|(w, _)| w).collect();
+                    open.retain(|u| !moved.contains(u));
+                }
+            }
             if open.is_empty() {
                 continue;
             }
@@ -1621,14 +1632,36 @@ struct Moves<'c> {
     inside: Vec<bool>,
     /// The last search's state, cleared, for the next one (its arrays span the part).
     spare: std::cell::RefCell<Option<MoveState>>,
+    /// How hard a search tries.
+    effort: std::cell::Cell<Effort>,
 }
 
-/// Candidates tried per search, and how many changes a move may chain.
-const MOVE_BUDGET: u32 = 300;
-const MOVE_DEPTH: u32 = 24;
+/// Candidates tried per search, how many changes a move may chain, and how many
+/// measures a whole-person move of a joint system may add to the person.
+#[derive(Clone, Copy)]
+struct Effort {
+    budget: u32,
+    depth: u32,
+    mirror_rounds: usize,
+}
+
+/// A search for every small count of a part.
+const EFFORT: Effort = Effort {
+    budget: 300,
+    depth: 24,
+    mirror_rounds: 4,
+};
+/// The search again, for the counts of a joint system that one left: only while it
+/// finds a move for each (the system's LP, seconds whatever is left, is then skipped).
+/// On the 10 M-record store it clears 4 of 20 systems at ~0.04 s each; past this,
+/// ten times the budget clears 3 more for 2 s, and the demo city's systems none.
+const HARD_EFFORT: Effort = Effort {
+    budget: 3000,
+    depth: 64,
+    mirror_rounds: 16,
+};
+/// Candidates tried at each change of a search.
 const MOVE_BRANCHING: usize = 6;
-/// How many measures a whole-person move of a joint system may add to the person.
-const MIRROR_ROUNDS: usize = 4;
 
 impl<'c> Moves<'c> {
     fn new(c: &'c Component, part: &'c Part) -> Self {
@@ -1655,6 +1688,7 @@ impl<'c> Moves<'c> {
             slack_of,
             inside,
             spare: Default::default(),
+            effort: std::cell::Cell::new(EFFORT),
         }
     }
 
@@ -1673,7 +1707,7 @@ impl<'c> Moves<'c> {
         }
         let m = self.c.measure[v];
         let mut set: Vec<u16> = self.c.above.get(&m).cloned().unwrap_or_default();
-        for _ in 0..MIRROR_ROUNDS {
+        for _ in 0..self.effort.get().mirror_rounds {
             let mut grown = false;
             for delta in [1.0, -1.0] {
                 match self.find(v, delta, Some(&set)) {
@@ -1747,7 +1781,7 @@ impl<'c> Moves<'c> {
         for u in first {
             self.change(state, u, delta);
         }
-        let mut budget = MOVE_BUDGET;
+        let mut budget = self.effort.get().budget;
         // A cycle may have brought `v` back: then it was not moved.
         let ok = self.balance(state, &mut budget, 0);
         if ok && state.delta[v] != 0.0 {
@@ -1828,7 +1862,7 @@ impl<'c> Moves<'c> {
         else {
             return true;
         };
-        if depth >= MOVE_DEPTH {
+        if depth >= self.effort.get().depth {
             return false;
         }
         // Every other unknown of the row that can take the change, best first: the
