@@ -1155,7 +1155,7 @@ impl<'a> AnalystAuditor<'a> {
             let mut next = 0;
             while self.moves && next < open.len() {
                 let v = open[next];
-                match moves.whole_person(v) {
+                match moves.whole_person(v, EFFORT) {
                     Some(found) => {
                         let moved: rustc_hash::FxHashSet<usize> =
                             found.into_iter().map(|(w, _)| w).collect();
@@ -1165,9 +1165,8 @@ impl<'a> AnalystAuditor<'a> {
                 }
             }
             if c.counts_end != usize::MAX && self.moves && !open.is_empty() {
-                moves.effort.set(HARD_EFFORT);
                 while let Some(&v) = open.first() {
-                    let Some(found) = moves.whole_person(v) else {
+                    let Some(found) = moves.whole_person(v, HARD_EFFORT) else {
                         break; // the LP decides
                     };
                     let moved: rustc_hash::FxHashSet<usize> =
@@ -1632,13 +1631,11 @@ struct Moves<'c> {
     inside: Vec<bool>,
     /// The last search's state, cleared, for the next one (its arrays span the part).
     spare: std::cell::RefCell<Option<MoveState>>,
-    /// How hard a search tries.
-    effort: std::cell::Cell<Effort>,
 }
 
 /// Candidates tried per search, how many changes a move may chain, and how many
 /// measures a whole-person move of a joint system may add to the person.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Effort {
     budget: u32,
     depth: u32,
@@ -1653,8 +1650,8 @@ const EFFORT: Effort = Effort {
 };
 /// The search again, for the counts of a joint system that one left: only while it
 /// finds a move for each (the system's LP, seconds whatever is left, is then skipped).
-/// On the 10 M-record store it clears 4 of 20 systems at ~0.04 s each; past this,
-/// ten times the budget clears 3 more for 2 s, and the demo city's systems none.
+/// On a 10 M-record store it clears 4 of 20 systems at ~0.04 s each (10,000
+/// candidates: 3 more for 2 s of search); the demo city's systems, none.
 const HARD_EFFORT: Effort = Effort {
     budget: 3000,
     depth: 64,
@@ -1688,7 +1685,6 @@ impl<'c> Moves<'c> {
             slack_of,
             inside,
             spare: Default::default(),
-            effort: std::cell::Cell::new(EFFORT),
         }
     }
 
@@ -1696,9 +1692,9 @@ impl<'c> Moves<'c> {
     /// system, then of persons counted in every measure above it too, and then also in
     /// each measure found blocking the move (a sub-row equal to its category in a cell
     /// the move takes a person from, say), one more at a time.
-    fn whole_person(&self, v: usize) -> Option<Vec<(usize, f64)>> {
+    fn whole_person(&self, v: usize, effort: Effort) -> Option<Vec<(usize, f64)>> {
         for delta in [1.0, -1.0] {
-            if let Ok(found) = self.find(v, delta, None) {
+            if let Ok(found) = self.find(v, delta, None, effort) {
                 return Some(found);
             }
         }
@@ -1707,10 +1703,10 @@ impl<'c> Moves<'c> {
         }
         let m = self.c.measure[v];
         let mut set: Vec<u16> = self.c.above.get(&m).cloned().unwrap_or_default();
-        for _ in 0..self.effort.get().mirror_rounds {
+        for _ in 0..effort.mirror_rounds {
             let mut grown = false;
             for delta in [1.0, -1.0] {
-                match self.find(v, delta, Some(&set)) {
+                match self.find(v, delta, Some(&set), effort) {
                     Ok(found) => return Some(found),
                     Err(Some(b)) if b != m && !set.contains(&b) => {
                         set.push(b);
@@ -1741,6 +1737,7 @@ impl<'c> Moves<'c> {
         v: usize,
         delta: f64,
         mirror: Option<&[u16]>,
+        effort: Effort,
     ) -> Result<Vec<(usize, f64)>, Option<u16>> {
         let mut state = self.spare.take().unwrap_or_else(|| MoveState {
             delta: vec![0.0; self.c.truth.len()],
@@ -1750,6 +1747,7 @@ impl<'c> Moves<'c> {
             ..Default::default()
         });
         state.lead = self.c.measure[v];
+        state.effort = effort;
         state.mirroring = mirror.is_some();
         state.mirror = mirror.unwrap_or_default().to_vec();
         state.blocker = None;
@@ -1781,7 +1779,7 @@ impl<'c> Moves<'c> {
         for u in first {
             self.change(state, u, delta);
         }
-        let mut budget = self.effort.get().budget;
+        let mut budget = state.effort.budget;
         // A cycle may have brought `v` back: then it was not moved.
         let ok = self.balance(state, &mut budget, 0);
         if ok && state.delta[v] != 0.0 {
@@ -1862,7 +1860,7 @@ impl<'c> Moves<'c> {
         else {
             return true;
         };
-        if depth >= self.effort.get().depth {
+        if depth >= state.effort.depth {
             return false;
         }
         // Every other unknown of the row that can take the change, best first: the
@@ -1957,6 +1955,8 @@ struct MoveState {
     /// While mirroring: the first measure found blocking a move (a relation between
     /// measures only a count of it could keep).
     blocker: Option<u16>,
+    /// How hard this search tries.
+    effort: Effort,
 }
 
 /// Decides the counts of `open` in one part of a joint system with HiGHS, and returns
