@@ -1152,26 +1152,11 @@ impl<'a> AnalystAuditor<'a> {
         for (i, mut open) in by_part {
             let part = &c.parts[i];
             let moves = Moves::new(c, part);
-            let mut next = 0;
-            while self.moves && next < open.len() {
-                let v = open[next];
-                match moves.whole_person(v, EFFORT) {
-                    Some(found) => {
-                        let moved: rustc_hash::FxHashSet<usize> =
-                            found.into_iter().map(|(w, _)| w).collect();
-                        open.retain(|u| !moved.contains(u));
-                    }
-                    None => next += 1,
-                }
-            }
-            if c.counts_end != usize::MAX && self.moves && !open.is_empty() {
-                while let Some(&v) = open.first() {
-                    let Some(found) = moves.whole_person(v, HARD_EFFORT) else {
-                        break; // the LP decides
-                    };
-                    let moved: rustc_hash::FxHashSet<usize> =
-                        found.into_iter().map(|(w, _)| w).collect();
-                    open.retain(|u| !moved.contains(u));
+            if self.moves {
+                moves.clear(&mut open, EFFORT, false);
+                if c.counts_end != usize::MAX {
+                    // Only worth it if it clears every count: then the LP is skipped.
+                    moves.clear(&mut open, HARD_EFFORT, true);
                 }
             }
             if open.is_empty() {
@@ -1685,6 +1670,23 @@ impl<'c> Moves<'c> {
             slack_of,
             inside,
             spare: Default::default(),
+        }
+    }
+
+    /// Drops from `open` every count a whole-person move shifts, trying each count in
+    /// turn (`until_stuck`: only until one cannot be moved).
+    fn clear(&self, open: &mut Vec<usize>, effort: Effort, until_stuck: bool) {
+        let mut next = 0;
+        while next < open.len() {
+            match self.whole_person(open[next], effort) {
+                Some(found) => {
+                    let moved: rustc_hash::FxHashSet<usize> =
+                        found.into_iter().map(|(w, _)| w).collect();
+                    open.retain(|u| !moved.contains(u));
+                }
+                None if until_stuck => return,
+                None => next += 1,
+            }
         }
     }
 
