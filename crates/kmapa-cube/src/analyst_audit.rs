@@ -1963,7 +1963,8 @@ struct MoveState {
 
 /// Decides the counts of `open` in one part of a joint system with HiGHS, and returns
 /// those pinned and the number of LPs solved. Each round is one LP that pushes every
-/// count still open one way (up, then down, then up, …), warm-started from the last;
+/// count still open one way (up, then down, then up, …), the first started from the
+/// true counts (a basis HiGHS's crossover makes of them), each next from the last;
 /// a solution clears the counts it puts a whole person away from their true values.
 /// When two rounds in a row clear nothing, each count left is pushed up and down on
 /// its own: one that moves by less than a person both ways is pinned.
@@ -1984,6 +1985,15 @@ fn settle_with_highs(
     let mut model = problem.optimise(highs::Sense::Maximise);
     model.make_quiet();
     model.set_threads(std::num::NonZeroU32::MIN);
+    // The true counts are a solution: HiGHS's crossover makes a basis of them, and
+    // every round, the first too, optimises from there with the primal simplex (it
+    // stays feasible while only costs change). Searching for a first feasible basis
+    // instead took most of the time (docs/benchmarks.md, session 20). Should the
+    // crossover fail, the first round starts from scratch with the dual simplex.
+    let truth: Vec<f64> = part.vars.iter().map(|&v| c.truth[v] as f64).collect();
+    if kmapa_lp::start_at(&mut model, &truth).is_ok() {
+        model.set_option("simplex_strategy", 4);
+    }
     let mut costed: Vec<usize> = Vec::new();
     let mut lps = 0;
     let mut solve = |model: highs::Model,
@@ -2026,7 +2036,7 @@ fn settle_with_highs(
         sign = -sign;
         model = solved.into();
         // From a solution of the same rows only the costs change: the primal simplex
-        // takes a third of the dual's time here (the first solve wants the dual).
+        // takes a third of the dual's time here.
         model.set_option("simplex_strategy", 4);
     }
     let mut pinned = Vec::new();
