@@ -1675,19 +1675,32 @@ impl<'c> Moves<'c> {
 
     /// Drops from `open` every count a whole-person move shifts, trying each count in
     /// turn (`until_stuck`: only until one cannot be moved).
+    ///
+    /// Each count is tried once, in order, unless a move found for an earlier one
+    /// shifted it too; what is left keeps its order.
     fn clear(&self, open: &mut Vec<usize>, effort: Effort, until_stuck: bool) {
-        let mut next = 0;
-        while next < open.len() {
-            match self.whole_person(open[next], effort) {
+        let mut moved = vec![false; self.c.truth.len()];
+        let mut left = Vec::new();
+        for (i, &v) in open.iter().enumerate() {
+            if moved[v] {
+                continue;
+            }
+            match self.whole_person(v, effort) {
                 Some(found) => {
-                    let moved: rustc_hash::FxHashSet<usize> =
-                        found.into_iter().map(|(w, _)| w).collect();
-                    open.retain(|u| !moved.contains(u));
+                    for (w, _) in found {
+                        moved[w] = true;
+                    }
+                    debug_assert!(moved[v], "a move for a count shifts that count");
                 }
-                None if until_stuck => return,
-                None => next += 1,
+                None if until_stuck => {
+                    left.extend_from_slice(&open[i..]);
+                    break;
+                }
+                None => left.push(v),
             }
         }
+        left.retain(|&v| !moved[v]);
+        *open = left;
     }
 
     /// A move shifting `v` by one person either way: of its measure alone; in a joint
