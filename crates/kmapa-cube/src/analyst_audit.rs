@@ -1531,15 +1531,12 @@ impl<'a> AnalystAuditor<'a> {
             }
         }
         let everything = self.joint_component(family, year, &all);
-        // Hashed through a buffer: a hundred thousand variables of a dozen small
-        // fields each, one `update` per field, took most of the fingerprint's time.
-        let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
         for c in [built, &everything] {
             text(&mut h, &c.label);
             h.update((c.counts_end as u64).to_le_bytes());
             for v in 0..c.truth.len() {
                 let l = &c.labels[v];
-                buf.extend_from_slice(&match l.layer {
+                h.update(match l.layer {
                     LayerKind::City => [0, 0],
                     LayerKind::Parents => [1, 0],
                     LayerKind::Districts => [2, 0],
@@ -1554,35 +1551,25 @@ impl<'a> AnalystAuditor<'a> {
                     Place::Unit(Unit::Hex(x)) => (3, x, 0),
                     Place::Atom(d, x) => (4, u64::from(d), x.unwrap_or(u64::MAX)),
                 };
-                buf.extend_from_slice(&[tag]);
-                buf.extend_from_slice(&a.to_le_bytes());
-                buf.extend_from_slice(&b.to_le_bytes());
-                buf.extend_from_slice(&l.snapshot.map_or(u64::MAX, u64::from).to_le_bytes());
-                buf.extend_from_slice(&[l.kind as u8]);
-                buf.extend_from_slice(&(l.group as u64).to_le_bytes());
-                buf.extend_from_slice(&c.measure[v].to_le_bytes());
-                buf.extend_from_slice(&(c.escalate[v] as u64).to_le_bytes());
-                buf.extend_from_slice(&c.truth[v].to_le_bytes());
-                buf.extend_from_slice(&c.lo[v].to_bits().to_le_bytes());
-                buf.extend_from_slice(&c.hi[v].to_bits().to_le_bytes());
-                if buf.len() >= 1 << 15 {
-                    h.update(&buf);
-                    buf.clear();
-                }
+                h.update([tag]);
+                h.update(a.to_le_bytes());
+                h.update(b.to_le_bytes());
+                h.update(l.snapshot.map_or(u64::MAX, u64::from).to_le_bytes());
+                h.update([l.kind as u8]);
+                h.update((l.group as u64).to_le_bytes());
+                h.update(c.measure[v].to_le_bytes());
+                h.update((c.escalate[v] as u64).to_le_bytes());
+                h.update(c.truth[v].to_le_bytes());
+                h.update(c.lo[v].to_bits().to_le_bytes());
+                h.update(c.hi[v].to_bits().to_le_bytes());
             }
             for row in &c.rows {
-                buf.extend_from_slice(&(row.len() as u64).to_le_bytes());
+                h.update((row.len() as u64).to_le_bytes());
                 for &(v, w) in row {
-                    buf.extend_from_slice(&(v as u64).to_le_bytes());
-                    buf.extend_from_slice(&w.to_bits().to_le_bytes());
-                }
-                if buf.len() >= 1 << 15 {
-                    h.update(&buf);
-                    buf.clear();
+                    h.update((v as u64).to_le_bytes());
+                    h.update(w.to_bits().to_le_bytes());
                 }
             }
-            h.update(&buf);
-            buf.clear();
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
