@@ -246,17 +246,94 @@ pub struct CubeBuilder<'a> {
     seq: u64,
 }
 
+/// Identifiers numbered in the order first seen. One of up to 23 bytes (a pseudonym:
+/// 16 hexadecimal digits from `kmapa pseudonymise`) is its own key, packed in three
+/// words: no allocation per identifier, and a lookup compares in place instead of
+/// following a pointer to the text (loading is bound by these lookups' cache misses).
+#[derive(Default)]
+struct Ids {
+    packed: FxHashMap<[u64; 3], u32>,
+    boxed: FxHashMap<Box<str>, u32>,
+}
+
+impl Ids {
+    /// The identifier's number, and whether it is new.
+    fn number(&mut self, id: &str) -> (u32, bool) {
+        match pack(id) {
+            Some(key) => self.number_of(Id::Packed(key)),
+            None => self.number_of(Id::Text(id)),
+        }
+    }
+
+    fn number_of(&mut self, id: Id<'_>) -> (u32, bool) {
+        let next = self.len() as u32;
+        match id {
+            Id::Packed(key) => match self.packed.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => (*e.get(), false),
+                std::collections::hash_map::Entry::Vacant(e) => (*e.insert(next), true),
+            },
+            Id::Text(id) => match self.boxed.get(id) {
+                Some(&n) => (n, false),
+                None => {
+                    self.boxed.insert(id.into(), next);
+                    (next, true)
+                }
+            },
+        }
+    }
+
+    /// The identifiers in the order they were numbered.
+    fn in_order(&self) -> Vec<Id<'_>> {
+        let mut all: Vec<(u32, Id<'_>)> = self
+            .packed
+            .iter()
+            .map(|(&k, &n)| (n, Id::Packed(k)))
+            .chain(self.boxed.iter().map(|(k, &n)| (n, Id::Text(k))))
+            .collect();
+        all.sort_unstable_by_key(|&(n, _)| n);
+        all.into_iter().map(|(_, id)| id).collect()
+    }
+
+    fn len(&self) -> usize {
+        self.packed.len() + self.boxed.len()
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.packed.reserve(n);
+    }
+}
+
+/// An identifier of [`Ids`]: packed, or its text.
+#[derive(Clone, Copy)]
+enum Id<'a> {
+    Packed([u64; 3]),
+    Text(&'a str),
+}
+
+/// Up to 23 bytes of text in three words, its length in the last byte.
+fn pack(id: &str) -> Option<[u64; 3]> {
+    let b = id.as_bytes();
+    if b.len() > 23 {
+        return None;
+    }
+    let mut bytes = [0u8; 24];
+    bytes[..b.len()].copy_from_slice(b);
+    bytes[23] = b.len() as u8;
+    let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    Some([word(0), word(1), word(2)])
+}
+
 /// The persons of one shard, with their facts (`person` numbered within the shard).
 #[derive(Default)]
 struct Shard {
-    persons: FxHashMap<Box<str>, u32>,
+    persons: Ids,
     keys: Vec<RecordKey>,
     /// Per person, the first of their places (one per year they have records in).
     first_place: Vec<u32>,
     places: Vec<Place>,
     facts: Vec<Fact>,
     /// Household pseudonyms seen in this shard, numbered in order.
-    households: FxHashMap<Box<str>, u32>,
+    households: Ids,
     /// The last record's person and their number.
     last: Option<(String, u32)>,
 }
@@ -303,16 +380,11 @@ impl Shard {
         let person = match &self.last {
             Some((id, p)) if **id == *person_id => *p,
             _ => {
-                let p = match self.persons.get(person_id) {
-                    Some(&p) => p,
-                    None => {
-                        let next = self.keys.len() as u32;
-                        self.persons.insert(person_id.into(), next);
-                        self.keys.push(keyer.key(person_id));
-                        self.first_place.push(u32::MAX);
-                        next
-                    }
-                };
+                let (p, new) = self.persons.number(person_id);
+                if new {
+                    self.keys.push(keyer.key(person_id));
+                    self.first_place.push(u32::MAX);
+                }
                 match &mut self.last {
                     Some((id, last)) => {
                         id.clear();
@@ -348,15 +420,7 @@ impl Shard {
         if let Some(h) = household.filter(|h| !h.is_empty())
             && self.places[at as usize].household == u32::MAX
         {
-            let h = match self.households.get(h) {
-                Some(&n) => n,
-                None => {
-                    let next = self.households.len() as u32;
-                    self.households.insert(h.into(), next);
-                    next
-                }
-            };
-            self.places[at as usize].household = h;
+            self.places[at as usize].household = self.households.number(h).0;
         }
         let place = &self.places[at as usize];
         for &category in &counted_in[r.category as usize] {
@@ -708,20 +772,16 @@ impl<'a> CubeBuilder<'a> {
     pub fn build(self) -> Cube {
         // Households numbered across shards (a household's members may be in several),
         // and each household's place in each year: its first record's.
-        let mut named: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut named = Ids::default();
         let global: Vec<Vec<u32>> = self
             .shards
             .iter()
             .map(|shard| {
-                let mut local: Vec<(&str, u32)> =
-                    shard.households.iter().map(|(h, &i)| (&**h, i)).collect();
-                local.sort_unstable_by_key(|&(_, i)| i);
-                local
+                shard
+                    .households
+                    .in_order()
                     .into_iter()
-                    .map(|(h, _)| {
-                        let next = named.len() as u32;
-                        *named.entry(h).or_insert(next)
-                    })
+                    .map(|h| named.number_of(h).0)
                     .collect()
             })
             .collect();
@@ -806,8 +866,8 @@ impl<'a> CubeBuilder<'a> {
                     drop(placed);
                     shard.places = Vec::new();
                     shard.first_place = Vec::new();
-                    shard.persons = FxHashMap::default();
-                    shard.households = FxHashMap::default();
+                    shard.persons = Ids::default();
+                    shard.households = Ids::default();
                 });
             }
         });

@@ -706,3 +706,50 @@ fn a_batch_that_cannot_be_read_is_named_in_the_error() {
     assert!(e.contains(&broken.display().to_string()), "{e}");
     assert_eq!(builder.build().facts(), 0);
 }
+
+#[test]
+fn identifiers_of_any_length_are_told_apart() {
+    // Pseudonyms up to 23 bytes are kept packed, longer ones as text: identifiers
+    // around that limit, equal but for their last byte or their length, with
+    // multi-byte characters, must count as the distinct persons and households they are.
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let a = &city.layer.districts[0].code;
+    let mut ids: Vec<String> = Vec::new();
+    for len in [1, 15, 16, 22, 23, 24, 25, 40] {
+        ids.push("7".repeat(len));
+        ids.push(format!("{}8", "7".repeat(len - 1)));
+    }
+    ids.push("ż".repeat(11)); // 22 bytes
+    ids.push("ż".repeat(12)); // 24 bytes
+    ids.push(format!("{}\0", "7".repeat(15)));
+    let distinct: HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len());
+    for shards in [1, 2, 3] {
+        let mut builder =
+            CubeBuilder::new(&vocabulary, &city.layer, SECRET).with_layout(shards, 1 << 20);
+        // Every person twice (not side by side), each in the household named as they are.
+        for _ in 0..2 {
+            for id in &ids {
+                assert!(builder.add_member(id, Some(id), 2024, "poverty", a, None, None, None));
+            }
+        }
+        let cube = builder.build();
+        let poverty = vocabulary
+            .categories()
+            .iter()
+            .position(|c| c.code == "poverty")
+            .unwrap() as u16;
+        let persons: u32 = cube
+            .counts(Level::City, Some((poverty, 2024)))
+            .iter()
+            .map(|c| c.persons)
+            .sum();
+        assert_eq!(persons as usize, ids.len(), "{shards} shards");
+        assert_eq!(
+            cube.household_counts(Level::City, Measure::Category(poverty), 2024),
+            [(Unit::City, ids.len() as u32)],
+            "{shards} shards"
+        );
+    }
+}
