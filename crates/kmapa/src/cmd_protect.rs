@@ -240,6 +240,10 @@ pub fn run_protect(a: &ProtectArgs) -> anyhow::Result<()> {
     let atoms = kmapa_cube::atoms::AnalystAtoms::build(&l.cube, &l.policy.analyst);
     atoms.write(&dir.join(ATOMS_FILE))?;
     let atoms_took = started.elapsed();
+    // Every count protected from here on is in the atoms: the person-level facts (the
+    // largest part of memory on a large store) go before the analyst tier's systems
+    // are built.
+    drop(l.cube);
     let started = Instant::now();
     let auditor = AnalystAuditor::new(&atoms, &l.policy.analyst, &protected)
         .with_earlier(earlier_analyst(dir, &earlier)?);
