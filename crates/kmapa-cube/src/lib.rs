@@ -769,7 +769,13 @@ impl<'a> CubeBuilder<'a> {
         Ok(added.iter().sum())
     }
 
-    pub fn build(self) -> Cube {
+    pub fn build(mut self) -> Cube {
+        // What only adding records needed goes first, before the peak of memory below.
+        for shard in &mut self.shards {
+            shard.persons = Ids::default();
+            shard.first_place = Vec::new();
+            shard.last = None;
+        }
         // Households numbered across shards (a household's members may be in several),
         // and each household's place in each year: its first record's.
         let mut named = Ids::default();
@@ -787,6 +793,9 @@ impl<'a> CubeBuilder<'a> {
             .collect();
         let mut households = named.len() as u32;
         drop(named);
+        for shard in &mut self.shards {
+            shard.households = Ids::default();
+        }
         let mut home: FxHashMap<(u32, u16), (u64, u16, u64)> = FxHashMap::default();
         for (shard, global) in self.shards.iter().zip(&global) {
             for p in shard.places.iter().filter(|p| p.household != u32::MAX) {
@@ -865,9 +874,6 @@ impl<'a> CubeBuilder<'a> {
                     // What only loading needed goes now: the peak of memory is here.
                     drop(placed);
                     shard.places = Vec::new();
-                    shard.first_place = Vec::new();
-                    shard.persons = Ids::default();
-                    shard.households = Ids::default();
                 });
             }
         });
