@@ -723,6 +723,18 @@ fn identifiers_of_any_length_are_told_apart() {
     ids.push("ż".repeat(11)); // 22 bytes
     ids.push("ż".repeat(12)); // 24 bytes
     ids.push(format!("{}\0", "7".repeat(15)));
+    // Lowercase hexadecimal is packed as the bytes it spells (a pseudonym's 32 digits
+    // in 16 bytes): beside text that spells the same bytes, other cases, odd lengths
+    // and lengths past the limit.
+    let pseudonym = "0123456789abcdef0123456789abcdef";
+    ids.push(pseudonym.to_string());
+    ids.push(pseudonym.to_uppercase());
+    ids.push(format!("{}0", &pseudonym[..31]));
+    ids.push(pseudonym[..31].to_string());
+    ids.extend(["00", "\0", "0", "ab", "AB", "Ab"].map(String::from));
+    ids.push("ab".repeat(23)); // 46 digits, 23 bytes
+    ids.push("ab".repeat(24)); // 48 digits: text
+    ids.push(format!("{}ac", "ab".repeat(23)));
     let distinct: HashSet<&String> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len());
     for shards in [1, 2, 3] {
