@@ -184,7 +184,7 @@ pub fn measure_families(vocabulary: &Vocabulary, measures: &[String]) -> Vec<Mea
 /// has seen: per fingerprint of a source and year's joint system, the queries withheld
 /// for it (by each measure's own pass and the joint one) and the small counts checked.
 /// The fingerprint covers everything the decision depends on (the system with nothing
-/// withheld, the same with every query of it withheld, and the audit's parameters), so
+/// withheld, which of its variables public values fix, and the audit's parameters), so
 /// the same system gets the same decision without solving anything again: a protection
 /// after new data for one year solves that year's systems only.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -199,7 +199,7 @@ pub struct JointDecision {
 }
 
 /// Changes whenever the joint protection's decisions could change for the same system.
-const JOINT_MEMO_VERSION: &str = "kmapa analyst protection per source and year 2";
+const JOINT_MEMO_VERSION: &str = "kmapa analyst protection per source and year 3";
 
 /// Exact public values as a published tier names them: (layer, unit, measure, group,
 /// year).
@@ -343,6 +343,9 @@ struct Component {
     truth: Vec<u64>,
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// Per variable, whether a public value fixes it, so that its bounds are the same
+    /// whichever analyst queries are withheld (for [`AnalystAuditor::joint_fingerprint`]).
+    fixed: Vec<bool>,
     /// Each row: Σ coefficient × variable = 0.
     rows: Vec<Vec<(usize, f64)>>,
     /// The variables a reader does not know exactly, split into independent systems
@@ -617,6 +620,7 @@ impl<'a> AnalystAuditor<'a> {
         let mut truth = vec![0u64; n];
         let mut lo = vec![0.0; n];
         let mut hi = vec![CAP; n];
+        let mut fixed = vec![false; n];
         let below = self.ptable.largest_below(self.tier.threshold) as f64;
         for &(level, layer) in &LEVELS {
             for (g, &group) in self.groups.iter().enumerate() {
@@ -644,6 +648,7 @@ impl<'a> AnalystAuditor<'a> {
                     }
                     if let Some(&p) = src.public.get(&(l, u, measure, g as u8, year)) {
                         (lo[v], hi[v]) = (p as f64, p as f64);
+                        fixed[v] = true;
                     }
                 }
             }
@@ -684,10 +689,11 @@ impl<'a> AnalystAuditor<'a> {
             // and year does.
             let counted: HashMap<(u16, Option<u64>), (u32, CellKey)> =
                 src.atoms.atom_rows(measure, year, 0).collect();
-            let mut add = |truth_v: u64, a: f64, b: f64, label: (LayerKind, Place)| {
+            let mut add = |truth_v: u64, (a, b, public): (f64, f64, bool), label| {
                 truth.push(truth_v);
                 lo.push(a);
                 hi.push(b);
+                fixed.push(public);
                 extra.push(label);
                 truth.len() - 1
             };
@@ -701,10 +707,10 @@ impl<'a> AnalystAuditor<'a> {
                         None => b = below,
                     }
                 }
-                if let Some(&p) = src.public.get(&(layer, Unit::Hex(h), measure, 0, year)) {
-                    (a, b) = (p as f64, p as f64);
+                match src.public.get(&(layer, Unit::Hex(h), measure, 0, year)) {
+                    Some(&p) => (p as f64, p as f64, true),
+                    None => (a, b, false),
                 }
-                (a, b)
             };
             // Finest hexagons first: (hexagon, persons, key, atoms).
             let mut finest_hexes: std::collections::BTreeMap<u64, (u64, CellKey, Vec<usize>)> =
@@ -737,8 +743,11 @@ impl<'a> AnalystAuditor<'a> {
             // Every level offered: (resolution, hexagons and their variables).
             let mut offered: Vec<(u8, Vec<(u64, usize)>)> = Vec::new();
             for (h, (persons, key, members)) in finest_hexes {
-                let (a, b) = bounds(finest_layer, h, persons, key);
-                let v = add(persons, a, b, (finest_layer, Place::Unit(Unit::Hex(h))));
+                let v = add(
+                    persons,
+                    bounds(finest_layer, h, persons, key),
+                    (finest_layer, Place::Unit(Unit::Hex(h))),
+                );
                 if let [only] = members[..] {
                     atom_var[only] = v;
                 } else {
@@ -746,7 +755,7 @@ impl<'a> AnalystAuditor<'a> {
                     for m in members {
                         let ((district, _), (p, _)) = &atoms[m];
                         let label = (finest_layer, Place::Atom(*district, Some(h)));
-                        atom_var[m] = add(u64::from(*p), 0.0, CAP, label);
+                        atom_var[m] = add(u64::from(*p), (0.0, CAP, false), label);
                         row.push((atom_var[m], 1.0));
                     }
                     rows.push(row);
@@ -773,8 +782,11 @@ impl<'a> AnalystAuditor<'a> {
                 }
                 level = Vec::new();
                 for (h, (persons, key, children)) in parents {
-                    let (a, b) = bounds(layer, h, persons, key);
-                    let v = add(persons, a, b, (layer, Place::Unit(Unit::Hex(h))));
+                    let v = add(
+                        persons,
+                        bounds(layer, h, persons, key),
+                        (layer, Place::Unit(Unit::Hex(h))),
+                    );
                     let mut row = vec![(v, -1.0)];
                     row.extend(children.into_iter().map(|c| (c, 1.0)));
                     rows.push(row);
@@ -805,7 +817,11 @@ impl<'a> AnalystAuditor<'a> {
                 let layer = LayerKind::H3(r);
                 for (h, parts) in sums {
                     if let Some(&p) = src.public.get(&(layer, Unit::Hex(h), measure, 0, year)) {
-                        let v = add(p, p as f64, p as f64, (layer, Place::Unit(Unit::Hex(h))));
+                        let v = add(
+                            p,
+                            (p as f64, p as f64, true),
+                            (layer, Place::Unit(Unit::Hex(h))),
+                        );
                         let mut row = vec![(v, -1.0)];
                         row.extend(parts.into_iter().map(|c| (c, 1.0)));
                         rows.push(row);
@@ -817,8 +833,7 @@ impl<'a> AnalystAuditor<'a> {
                 if cell.is_none() {
                     atom_var[i] = add(
                         u64::from(*persons),
-                        0.0,
-                        CAP,
+                        (0.0, CAP, false),
                         (finest_layer, Place::Atom(*district, None)),
                     );
                 }
@@ -856,6 +871,7 @@ impl<'a> AnalystAuditor<'a> {
             truth,
             lo,
             hi,
+            fixed,
             rows,
             parts: Vec::new(),
             part_of: Vec::new(),
@@ -917,6 +933,7 @@ impl<'a> AnalystAuditor<'a> {
             c.truth.extend(&old.truth);
             c.lo.extend(&old.lo);
             c.hi.extend(&old.hi);
+            c.fixed.extend(&old.fixed);
             c.rows.extend(
                 old.rows
                     .iter()
@@ -941,6 +958,7 @@ impl<'a> AnalystAuditor<'a> {
                 c.truth.push(new.abs_diff(was));
                 c.lo.push(0.0);
                 c.hi.push(CAP);
+                c.fixed.push(false);
                 let sign = if new >= was { 1.0 } else { -1.0 };
                 c.rows.push(vec![(t, sign), (v + at, -sign), (s, -1.0)]);
                 c.labels.push(Label {
@@ -966,6 +984,18 @@ impl<'a> AnalystAuditor<'a> {
         year: u16,
         withheld: &BTreeSet<AnalystQuery>,
     ) -> Component {
+        let ones = family
+            .measures
+            .iter()
+            .map(|&m| self.component(m, &self.measures[m as usize], year, withheld))
+            .collect::<Vec<_>>();
+        self.joint_from(family, year, &ones)
+    }
+
+    /// [`Self::joint_component`] of each measure's own system (`ones`, by
+    /// [`Self::component`] with the same queries withheld, in the family's order).
+    fn joint_from(&self, family: &MeasureFamily, year: u16, ones: &[Component]) -> Component {
+        debug_assert_eq!(ones.len(), family.measures.len());
         let mut c = Component {
             label: format!(
                 "{} {year} with the relations between measures",
@@ -984,13 +1014,13 @@ impl<'a> AnalystAuditor<'a> {
             truth: Vec::new(),
             lo: Vec::new(),
             hi: Vec::new(),
+            fixed: Vec::new(),
             rows: Vec::new(),
             parts: Vec::new(),
             part_of: Vec::new(),
         };
         let mut at: HashMap<u16, HashMap<Label, usize>> = HashMap::default();
-        for &m in &family.measures {
-            let one = self.component(m, &self.measures[m as usize], year, withheld);
+        for (&m, one) in family.measures.iter().zip(ones) {
             let off = c.truth.len();
             let vars = at.entry(m).or_default();
             for (v, label) in one.labels.iter().enumerate() {
@@ -998,16 +1028,17 @@ impl<'a> AnalystAuditor<'a> {
                     vars.insert(*label, off + v);
                 }
             }
-            c.labels.extend(one.labels);
+            c.labels.extend(&one.labels);
             c.escalate.extend(one.escalate.iter().map(|&e| e + off));
-            c.measure.extend(one.measure);
-            c.truth.extend(one.truth);
-            c.lo.extend(one.lo);
-            c.hi.extend(one.hi);
+            c.measure.extend(&one.measure);
+            c.truth.extend(&one.truth);
+            c.lo.extend(&one.lo);
+            c.hi.extend(&one.hi);
+            c.fixed.extend(&one.fixed);
             c.rows.extend(
                 one.rows
-                    .into_iter()
-                    .map(|r| r.into_iter().map(|(v, w)| (v + off, w)).collect()),
+                    .iter()
+                    .map(|r| r.iter().map(|&(v, w)| (v + off, w)).collect()),
             );
         }
         c.counts_end = c.truth.len();
@@ -1065,6 +1096,7 @@ impl<'a> AnalystAuditor<'a> {
             c.truth.push(sum - c.truth[v]);
             c.lo.push(0.0);
             c.hi.push(CAP);
+            c.fixed.push(false);
             c.labels.push(Label {
                 kind: Kind::Slack,
                 ..c.labels[v]
@@ -1282,11 +1314,26 @@ impl<'a> AnalystAuditor<'a> {
         code: &str,
         y: u16,
     ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
+        self.protect_one_from(m, code, y, None)
+    }
+
+    /// [`Self::protect_one`], from its system with nothing withheld if built already
+    /// (`first`).
+    fn protect_one_from(
+        &self,
+        m: u16,
+        code: &str,
+        y: u16,
+        mut first: Option<Component>,
+    ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
         let mut withheld = BTreeSet::new();
         let mut lps = 0;
         let mut checked = None;
         loop {
-            let c = self.component(m, code, y, &withheld).split();
+            let c = first
+                .take()
+                .unwrap_or_else(|| self.component(m, code, y, &withheld))
+                .split();
             let (pinned, n, l) = self.pinned(&c)?;
             checked.get_or_insert(n);
             lps += l;
@@ -1455,8 +1502,15 @@ impl<'a> AnalystAuditor<'a> {
         let parts = crate::run_parallel(jobs.len(), |i| match jobs[i] {
             Job::Alone(m, code, y) => self.protect_one(m, code, y).map(|p| (p, None)),
             Job::Family(f, y) => {
-                let unwithheld = self.joint_component(f, y, &none);
-                let key = self.joint_fingerprint(f, y, &unwithheld);
+                // Each measure's own system with nothing withheld, built once: the
+                // joint system is made of them, and each measure's pass starts there.
+                let ones: Vec<Component> = f
+                    .measures
+                    .iter()
+                    .map(|&m| self.component(m, &self.measures[m as usize], y, &none))
+                    .collect();
+                let unwithheld = self.joint_from(f, y, &ones);
+                let key = self.joint_fingerprint(y, &unwithheld);
                 if let Some(d) = memo.systems.get(&key) {
                     let withheld = d.withheld.iter().cloned().collect();
                     return Ok((
@@ -1467,8 +1521,9 @@ impl<'a> AnalystAuditor<'a> {
                 let mut before = BTreeSet::new();
                 let mut checked = 0;
                 let mut lps = 0;
-                for &m in &f.measures {
-                    let (w, n, l) = self.protect_one(m, &self.measures[m as usize], y)?;
+                for (&m, one) in f.measures.iter().zip(ones) {
+                    let code = &self.measures[m as usize];
+                    let (w, n, l) = self.protect_one_from(m, code, y, Some(one))?;
                     before.extend(w);
                     checked += n;
                     lps += l;
@@ -1497,11 +1552,17 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// The fingerprint of a source and year's joint system for [`JointMemo`]: the
-    /// system with nothing withheld (`built`, as [`Self::joint_component`] made it) and
-    /// with every query of it withheld (whatever a protection withholds lies between:
-    /// each variable's bounds are one or the other, and each measure's own system is a
-    /// block of it), and the parameters the decisions depend on.
-    fn joint_fingerprint(&self, family: &MeasureFamily, year: u16, built: &Component) -> String {
+    /// system with nothing withheld (`built`, as [`Self::joint_component`] made it),
+    /// which of its variables a public value fixes, and the parameters the decisions
+    /// depend on. Whatever a protection withholds, each variable's bounds follow from
+    /// these: a withheld query leaves its variables between 0 and [`CAP`] unless a
+    /// public value fixes them, and a variable whose bounds depend on a query is one
+    /// this system bounds more tightly than that (a shown answer by its preimage, a
+    /// hidden one below the threshold); each measure's own system is a block of the
+    /// joint one.
+    /// (Until JOINT_MEMO_VERSION 2 this built and hashed the system with every query
+    /// withheld as well: the same information, at the cost of a second build.)
+    fn joint_fingerprint(&self, year: u16, built: &Component) -> String {
         use sha2::Digest;
         fn text(h: &mut sha2::Sha256, t: &str) {
             h.update((t.len() as u64).to_le_bytes());
@@ -1512,26 +1573,19 @@ impl<'a> AnalystAuditor<'a> {
         text(
             &mut h,
             &format!(
-                "k={} moves={} year={year} measures={:?} groups={:?} offered={:?}",
+                "k={} moves={} year={year} measures={:?} groups={:?} offered={:?} \
+                 threshold={} breakdowns={:?}",
                 self.k,
                 self.moves,
                 self.measures,
                 self.groups.iter().map(|g| g.code()).collect::<Vec<_>>(),
                 self.offered,
+                self.tier.threshold,
+                self.tier.breakdown_layers,
             ),
         );
-        let mut all = BTreeSet::new();
-        for &m in &family.measures {
-            for &layer in &self.offered {
-                for (g, &group) in self.groups.iter().enumerate() {
-                    if g == 0 || !matches!(layer, LayerKind::H3(_)) {
-                        all.insert(self.query(layer, &self.measures[m as usize], year, group));
-                    }
-                }
-            }
-        }
-        let everything = self.joint_component(family, year, &all);
-        for c in [built, &everything] {
+        {
+            let c = built;
             text(&mut h, &c.label);
             h.update((c.counts_end as u64).to_le_bytes());
             for v in 0..c.truth.len() {
@@ -1562,6 +1616,7 @@ impl<'a> AnalystAuditor<'a> {
                 h.update(c.truth[v].to_le_bytes());
                 h.update(c.lo[v].to_bits().to_le_bytes());
                 h.update(c.hi[v].to_bits().to_le_bytes());
+                h.update([u8::from(c.fixed[v])]);
             }
             for row in &c.rows {
                 h.update((row.len() as u64).to_le_bytes());
