@@ -155,12 +155,26 @@ pub(crate) struct Residual {
     /// Arc 2i: cell i grows (tail → head); arc 2i+1: it shrinks (head → tail).
     to: Vec<u32>,
     base: Vec<i64>,
+    /// The residual capacities: `base` outside [`Residual::max_flow`], which changes
+    /// only the arcs it lists in `dirty` and restores them before it returns (a search
+    /// touches a few arcs of a large table; copying every arc per search was most of
+    /// the public tier's audit).
     cap: Vec<i64>,
+    dirty: Vec<u32>,
     out: Vec<Vec<u32>>,
     /// Per cell: its arc pair, if unknown.
     arc_of: Vec<Option<u32>>,
+    /// Per node reached from the source, the arc it was reached by; per node reached
+    /// back from the sink, the arc it leads on by.
     prev: Vec<u32>,
-    seen: Vec<bool>,
+    next: Vec<u32>,
+    /// Per node, the search that last reached it from the source and back from the
+    /// sink (`stamp`).
+    seen: Vec<u32>,
+    seen_back: Vec<u32>,
+    stamp: u32,
+    queue: Vec<u32>,
+    queue_back: Vec<u32>,
 }
 
 impl Residual {
@@ -180,7 +194,13 @@ impl Residual {
             out: vec![Vec::new(); net.nodes + 1],
             arc_of: vec![None; n],
             prev: vec![0; net.nodes + 1],
-            seen: vec![false; net.nodes + 1],
+            next: vec![0; net.nodes + 1],
+            seen: vec![0; net.nodes + 1],
+            seen_back: vec![0; net.nodes + 1],
+            stamp: 0,
+            dirty: Vec::new(),
+            queue: Vec::new(),
+            queue_back: Vec::new(),
         };
         for c in 0..n {
             if !unknown(c) {
@@ -201,51 +221,137 @@ impl Residual {
     }
 
     /// The most flow from `s` to `t` without cell arc pair `skip`, up to `limit`.
+    ///
+    /// Augmenting paths are found by a breadth-first search from both ends at once,
+    /// a level of the smaller frontier at a time: it stops as soon as the two meet, or
+    /// as soon as either side has nowhere left to go (proving no path is left, often
+    /// from the side of a small subtree), where a search from `s` alone would explore
+    /// everything `s` reaches. Which paths carry the flow does not change its value.
     fn max_flow(&mut self, s: u32, t: u32, skip: u32, limit: i64) -> i64 {
-        self.cap.copy_from_slice(&self.base);
+        debug_assert!(self.dirty.is_empty() && self.cap == self.base);
         self.cap[skip as usize] = 0;
         self.cap[skip as usize + 1] = 0;
+        self.dirty.extend([skip, skip + 1]);
         let mut flow = 0i64;
         while flow < limit {
-            // Breadth-first search for a shortest augmenting path.
-            self.seen.fill(false);
-            self.seen[s as usize] = true;
-            let mut queue = VecDeque::from([s]);
-            let mut found = false;
-            'bfs: while let Some(n) = queue.pop_front() {
-                for &a in &self.out[n as usize] {
-                    let m = self.to[a as usize];
-                    if self.cap[a as usize] > 0 && !self.seen[m as usize] {
-                        self.seen[m as usize] = true;
-                        self.prev[m as usize] = a;
-                        if m == t {
-                            found = true;
-                            break 'bfs;
-                        }
-                        queue.push_back(m);
-                    }
-                }
-            }
-            if !found {
+            let Some(meet) = self.meet(s, t) else {
                 break;
-            }
+            };
+            // The path: s → meet by `prev`, meet → t by `next`.
             let mut push = limit - flow;
-            let mut n = t;
+            let mut n = meet;
             while n != s {
                 let a = self.prev[n as usize];
                 push = push.min(self.cap[a as usize]);
                 n = self.to[(a ^ 1) as usize];
             }
-            let mut n = t;
+            let mut n = meet;
+            while n != t {
+                let a = self.next[n as usize];
+                push = push.min(self.cap[a as usize]);
+                n = self.to[a as usize];
+            }
+            // Every arc of the path has room (a search follows only those).
+            assert!(push > 0, "an augmenting path without room");
+            let shift = |r: &mut Self, a: u32| {
+                r.cap[a as usize] -= push;
+                r.cap[(a ^ 1) as usize] = r.cap[(a ^ 1) as usize].saturating_add(push);
+                r.dirty.extend([a, a ^ 1]);
+            };
+            let mut n = meet;
             while n != s {
                 let a = self.prev[n as usize];
-                self.cap[a as usize] -= push;
-                self.cap[(a ^ 1) as usize] = self.cap[(a ^ 1) as usize].saturating_add(push);
+                shift(self, a);
                 n = self.to[(a ^ 1) as usize];
+            }
+            let mut n = meet;
+            while n != t {
+                let a = self.next[n as usize];
+                shift(self, a);
+                n = self.to[a as usize];
             }
             flow += push;
         }
+        for a in self.dirty.drain(..) {
+            self.cap[a as usize] = self.base[a as usize];
+        }
         flow
+    }
+
+    /// A node on an augmenting path from `s` to `t` (`s` ≠ `t`), reached from `s` by
+    /// `prev` and leading to `t` by `next`; `None` when there is no such path.
+    fn meet(&mut self, s: u32, t: u32) -> Option<u32> {
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.seen_back.fill(0);
+            self.stamp = 1;
+        }
+        let stamp = self.stamp;
+        self.seen[s as usize] = stamp;
+        self.seen_back[t as usize] = stamp;
+        let (mut forward, mut back) = (
+            std::mem::take(&mut self.queue),
+            std::mem::take(&mut self.queue_back),
+        );
+        forward.clear();
+        back.clear();
+        forward.push(s);
+        back.push(t);
+        let (mut f, mut b) = (0, 0);
+        let mut met = None;
+        'search: while f < forward.len() && b < back.len() {
+            if forward.len() - f <= back.len() - b {
+                // A level forward: arcs out of the frontier with room.
+                let end = forward.len();
+                while f < end {
+                    let n = forward[f];
+                    f += 1;
+                    for &a in &self.out[n as usize] {
+                        let m = self.to[a as usize];
+                        if self.cap[a as usize] > 0 && self.seen[m as usize] != stamp {
+                            self.seen[m as usize] = stamp;
+                            self.prev[m as usize] = a;
+                            if self.seen_back[m as usize] == stamp {
+                                met = Some(m);
+                                break 'search;
+                            }
+                            forward.push(m);
+                        }
+                    }
+                }
+            } else {
+                // A level back: arcs into the frontier with room (each arc's pair
+                // leaves the frontier node).
+                let end = back.len();
+                while b < end {
+                    let n = back[b];
+                    b += 1;
+                    for &a in &self.out[n as usize] {
+                        let m = self.to[a as usize];
+                        let into = a ^ 1;
+                        if self.cap[into as usize] > 0 && self.seen_back[m as usize] != stamp {
+                            self.seen_back[m as usize] = stamp;
+                            self.next[m as usize] = into;
+                            if self.seen[m as usize] == stamp {
+                                met = Some(m);
+                                break 'search;
+                            }
+                            back.push(m);
+                        }
+                    }
+                }
+            }
+        }
+        self.queue = forward;
+        self.queue_back = back;
+        met
+    }
+
+    /// Sets an arc's capacity outside a flow computation.
+    fn set_base(&mut self, a: usize, c: i64) {
+        self.base[a] = c;
+        self.cap[a] = c;
     }
 
     /// (how much the unknown cell can grow, how much it can shrink), each up to `limit`.
@@ -371,12 +477,12 @@ impl Residual {
             .map(|a| (a, self.base[a]))
             .collect();
         for &a in &own {
-            self.base[a as usize] = 0;
-            self.base[a as usize + 1] = 0;
+            self.set_base(a as usize, 0);
+            self.set_base(a as usize + 1, 0);
         }
         for &a in &open {
-            self.base[a as usize] = INF;
-            self.base[a as usize + 1] = INF;
+            self.set_base(a as usize, INF);
+            self.set_base(a as usize + 1, INF);
         }
         let virtual_node = (self.out.len() - 1) as u32;
         let run = |r: &mut Self, grows: bool, room: &[i64]| -> i64 {
@@ -395,7 +501,8 @@ impl Residual {
                 r.base.push(0);
                 r.out[y as usize].push(a + 1);
             }
-            r.cap.resize(r.base.len(), 0);
+            let have = r.cap.len();
+            r.cap.extend_from_slice(&r.base[have..]);
             let flow = r.max_flow(s, t, own[0], total.min(limit));
             r.to.truncate(mark);
             r.base.truncate(mark);
@@ -410,7 +517,7 @@ impl Residual {
         let grow = run(self, true, &up);
         let shrink = run(self, false, &down);
         for (a, v) in saved {
-            self.base[a] = v;
+            self.set_base(a, v);
         }
         (grow, shrink)
     }
