@@ -175,6 +175,8 @@ pub(crate) struct Residual {
     stamp: u32,
     queue: Vec<u32>,
     queue_back: Vec<u32>,
+    /// The arcs of the last augmenting path.
+    path: Vec<u32>,
 }
 
 impl Residual {
@@ -201,6 +203,7 @@ impl Residual {
             dirty: Vec::new(),
             queue: Vec::new(),
             queue_back: Vec::new(),
+            path: Vec::new(),
         };
         for c in 0..n {
             if !unknown(c) {
@@ -237,39 +240,32 @@ impl Residual {
             let Some(meet) = self.meet(s, t) else {
                 break;
             };
-            // The path: s → meet by `prev`, meet → t by `next`.
-            let mut push = limit - flow;
+            // The path's arcs: s → meet by `prev`, meet → t by `next`.
+            let mut path = std::mem::take(&mut self.path);
+            path.clear();
             let mut n = meet;
             while n != s {
                 let a = self.prev[n as usize];
-                push = push.min(self.cap[a as usize]);
+                path.push(a);
                 n = self.to[(a ^ 1) as usize];
             }
             let mut n = meet;
             while n != t {
                 let a = self.next[n as usize];
-                push = push.min(self.cap[a as usize]);
+                path.push(a);
                 n = self.to[a as usize];
             }
+            let push = path
+                .iter()
+                .fold(limit - flow, |p, &a| p.min(self.cap[a as usize]));
             // Every arc of the path has room (a search follows only those).
             assert!(push > 0, "an augmenting path without room");
-            let shift = |r: &mut Self, a: u32| {
-                r.cap[a as usize] -= push;
-                r.cap[(a ^ 1) as usize] = r.cap[(a ^ 1) as usize].saturating_add(push);
-                r.dirty.extend([a, a ^ 1]);
-            };
-            let mut n = meet;
-            while n != s {
-                let a = self.prev[n as usize];
-                shift(self, a);
-                n = self.to[(a ^ 1) as usize];
+            for &a in &path {
+                self.cap[a as usize] -= push;
+                self.cap[(a ^ 1) as usize] = self.cap[(a ^ 1) as usize].saturating_add(push);
+                self.dirty.extend([a, a ^ 1]);
             }
-            let mut n = meet;
-            while n != t {
-                let a = self.next[n as usize];
-                shift(self, a);
-                n = self.to[a as usize];
-            }
+            self.path = path;
             flow += push;
         }
         for a in self.dirty.drain(..) {
