@@ -984,12 +984,21 @@ impl<'a> AnalystAuditor<'a> {
         year: u16,
         withheld: &BTreeSet<AnalystQuery>,
     ) -> Component {
-        let ones = family
+        self.joint_from(family, year, &self.components(family, year, withheld))
+    }
+
+    /// Each measure's own system ([`Self::component`]), in the family's order.
+    fn components(
+        &self,
+        family: &MeasureFamily,
+        year: u16,
+        withheld: &BTreeSet<AnalystQuery>,
+    ) -> Vec<Component> {
+        family
             .measures
             .iter()
             .map(|&m| self.component(m, &self.measures[m as usize], year, withheld))
-            .collect::<Vec<_>>();
-        self.joint_from(family, year, &ones)
+            .collect()
     }
 
     /// [`Self::joint_component`] of each measure's own system (`ones`, by
@@ -1504,11 +1513,7 @@ impl<'a> AnalystAuditor<'a> {
             Job::Family(f, y) => {
                 // Each measure's own system with nothing withheld, built once: the
                 // joint system is made of them, and each measure's pass starts there.
-                let ones: Vec<Component> = f
-                    .measures
-                    .iter()
-                    .map(|&m| self.component(m, &self.measures[m as usize], y, &none))
-                    .collect();
+                let ones = self.components(f, y, &none);
                 let unwithheld = self.joint_from(f, y, &ones);
                 let key = self.joint_fingerprint(y, &unwithheld);
                 if let Some(d) = memo.systems.get(&key) {
@@ -1552,7 +1557,7 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// The fingerprint of a source and year's joint system for [`JointMemo`]: the
-    /// system with nothing withheld (`built`, as [`Self::joint_component`] made it),
+    /// system with nothing withheld (`c`, as [`Self::joint_component`] made it),
     /// which of its variables a public value fixes, and the parameters the decisions
     /// depend on. Whatever a protection withholds, each variable's bounds follow from
     /// these: a withheld query leaves its variables between 0 and [`CAP`] unless a
@@ -1562,7 +1567,7 @@ impl<'a> AnalystAuditor<'a> {
     /// joint one.
     /// (Until JOINT_MEMO_VERSION 2 this built and hashed the system with every query
     /// withheld as well: the same information, at the cost of a second build.)
-    fn joint_fingerprint(&self, year: u16, built: &Component) -> String {
+    fn joint_fingerprint(&self, year: u16, c: &Component) -> String {
         use sha2::Digest;
         fn text(h: &mut sha2::Sha256, t: &str) {
             h.update((t.len() as u64).to_le_bytes());
@@ -1584,46 +1589,43 @@ impl<'a> AnalystAuditor<'a> {
                 self.tier.breakdown_layers,
             ),
         );
-        {
-            let c = built;
-            text(&mut h, &c.label);
-            h.update((c.counts_end as u64).to_le_bytes());
-            for v in 0..c.truth.len() {
-                let l = &c.labels[v];
-                h.update(match l.layer {
-                    LayerKind::City => [0, 0],
-                    LayerKind::Parents => [1, 0],
-                    LayerKind::Districts => [2, 0],
-                    LayerKind::H3(r) => [3, r],
-                    LayerKind::H3Adaptive => [4, 0],
-                });
-                // The place by its codes (the header's indices name them).
-                let (tag, a, b) = match l.place {
-                    Place::Unit(Unit::City) => (0u8, 0u64, 0u64),
-                    Place::Unit(Unit::Parent(p)) => (1, u64::from(p), 0),
-                    Place::Unit(Unit::District(d)) => (2, u64::from(d), 0),
-                    Place::Unit(Unit::Hex(x)) => (3, x, 0),
-                    Place::Atom(d, x) => (4, u64::from(d), x.unwrap_or(u64::MAX)),
-                };
-                h.update([tag]);
-                h.update(a.to_le_bytes());
-                h.update(b.to_le_bytes());
-                h.update(l.snapshot.map_or(u64::MAX, u64::from).to_le_bytes());
-                h.update([l.kind as u8]);
-                h.update((l.group as u64).to_le_bytes());
-                h.update(c.measure[v].to_le_bytes());
-                h.update((c.escalate[v] as u64).to_le_bytes());
-                h.update(c.truth[v].to_le_bytes());
-                h.update(c.lo[v].to_bits().to_le_bytes());
-                h.update(c.hi[v].to_bits().to_le_bytes());
-                h.update([u8::from(c.fixed[v])]);
-            }
-            for row in &c.rows {
-                h.update((row.len() as u64).to_le_bytes());
-                for &(v, w) in row {
-                    h.update((v as u64).to_le_bytes());
-                    h.update(w.to_bits().to_le_bytes());
-                }
+        text(&mut h, &c.label);
+        h.update((c.counts_end as u64).to_le_bytes());
+        for v in 0..c.truth.len() {
+            let l = &c.labels[v];
+            h.update(match l.layer {
+                LayerKind::City => [0, 0],
+                LayerKind::Parents => [1, 0],
+                LayerKind::Districts => [2, 0],
+                LayerKind::H3(r) => [3, r],
+                LayerKind::H3Adaptive => [4, 0],
+            });
+            // The place by its codes (the header's indices name them).
+            let (tag, a, b) = match l.place {
+                Place::Unit(Unit::City) => (0u8, 0u64, 0u64),
+                Place::Unit(Unit::Parent(p)) => (1, u64::from(p), 0),
+                Place::Unit(Unit::District(d)) => (2, u64::from(d), 0),
+                Place::Unit(Unit::Hex(x)) => (3, x, 0),
+                Place::Atom(d, x) => (4, u64::from(d), x.unwrap_or(u64::MAX)),
+            };
+            h.update([tag]);
+            h.update(a.to_le_bytes());
+            h.update(b.to_le_bytes());
+            h.update(l.snapshot.map_or(u64::MAX, u64::from).to_le_bytes());
+            h.update([l.kind as u8]);
+            h.update((l.group as u64).to_le_bytes());
+            h.update(c.measure[v].to_le_bytes());
+            h.update((c.escalate[v] as u64).to_le_bytes());
+            h.update(c.truth[v].to_le_bytes());
+            h.update(c.lo[v].to_bits().to_le_bytes());
+            h.update(c.hi[v].to_bits().to_le_bytes());
+            h.update([u8::from(c.fixed[v])]);
+        }
+        for row in &c.rows {
+            h.update((row.len() as u64).to_le_bytes());
+            for &(v, w) in row {
+                h.update((v as u64).to_le_bytes());
+                h.update(w.to_bits().to_le_bytes());
             }
         }
         h.finalize().iter().map(|b| format!("{b:02x}")).collect()
