@@ -2043,14 +2043,37 @@ fn settle_with_highs(
     part: &Part,
     mut open: Vec<usize>,
 ) -> Result<(Vec<usize>, u64), AnalystAuditError> {
+    // A relation's slack is in that row alone: the row becomes a range instead
+    // (Σ others ∈ rhs − w·[lo, hi] of the slack), and the slack no column. Half of a
+    // joint system's unknowns are such slacks.
+    let mut rows_in = vec![0u32; c.truth.len()];
+    for (row, _) in &part.rows {
+        for &(v, _) in row {
+            rows_in[v] += 1;
+        }
+    }
+    let folded = |v: usize| v >= c.counts_end && rows_in[v] == 1;
     let mut problem = highs::RowProblem::default();
     let local: HashMap<usize, highs::Col> = part
         .vars
         .iter()
+        .filter(|&&v| !folded(v))
         .map(|&v| (v, problem.add_column(0.0, c.lo[v]..=c.hi[v])))
         .collect();
     for (row, rhs) in &part.rows {
-        problem.add_row(*rhs..=*rhs, row.iter().map(|&(v, w)| (local[&v], w)));
+        let (mut lo, mut hi) = (*rhs, *rhs);
+        for &(v, w) in row.iter().filter(|&&(v, _)| folded(v)) {
+            let (a, b) = (rhs - w * c.hi[v], rhs - w * c.lo[v]);
+            // Ranges of several folded slacks add up.
+            lo += a.min(b) - rhs;
+            hi += a.max(b) - rhs;
+        }
+        problem.add_row(
+            lo..=hi,
+            row.iter()
+                .filter(|&&(v, _)| !folded(v))
+                .map(|&(v, w)| (local[&v], w)),
+        );
     }
     let mut model = problem.optimise(highs::Sense::Maximise);
     model.make_quiet();
@@ -2060,7 +2083,12 @@ fn settle_with_highs(
     // stays feasible while only costs change). Searching for a first feasible basis
     // instead took most of the time (docs/benchmarks.md, session 20). Should the
     // crossover fail, the first round starts from scratch with the dual simplex.
-    let truth: Vec<f64> = part.vars.iter().map(|&v| c.truth[v] as f64).collect();
+    let truth: Vec<f64> = part
+        .vars
+        .iter()
+        .filter(|&&v| !folded(v))
+        .map(|&v| c.truth[v] as f64)
+        .collect();
     let started = kmapa_lp::start_at(&mut model, &truth);
     // The true counts satisfy every row and bound: a crossover from them that fails
     // is a bug worth seeing in the tests, though the LPs are right either way.
