@@ -1682,6 +1682,9 @@ struct Effort {
     budget: u32,
     depth: u32,
     mirror_rounds: usize,
+    /// Best first (see [`Moves::best_first`]; `budget` then counts the partial moves
+    /// expanded) instead of depth first.
+    best_first: bool,
 }
 
 /// A search for every small count of a part.
@@ -1689,15 +1692,19 @@ const EFFORT: Effort = Effort {
     budget: 300,
     depth: 24,
     mirror_rounds: 4,
+    best_first: false,
 };
-/// The search again, for the counts of a joint system that one left: only while it
-/// finds a move for each (the system's LP, seconds whatever is left, is then skipped).
-/// On a 10 M-record store it clears 4 of 20 systems at ~0.04 s each (10,000
-/// candidates: 3 more for 2 s of search); the demo city's systems, none.
+/// The search again, best first, for the counts of a joint system that one left: only
+/// while it finds a move for each (the system's LP, a crossover and simplex of tens of
+/// thousands of unknowns, is then skipped). On a 10 M-record store it clears 17 of 20
+/// systems (its depth-first predecessor, with 3,000 candidates: 4); on the demo city
+/// 1 of 20 (moves of up to 16 changes are left, for HiGHS). See docs/benchmarks.md,
+/// session 23.
 const HARD_EFFORT: Effort = Effort {
     budget: 3000,
     depth: 64,
     mirror_rounds: 16,
+    best_first: true,
 };
 /// Candidates tried at each change of a search.
 const MOVE_BRANCHING: usize = 6;
@@ -1834,6 +1841,7 @@ impl<'c> Moves<'c> {
         }
         state.changed.clear();
         state.touched.clear();
+        state.off = 0;
         self.spare.replace(Some(state));
         found
     }
@@ -1851,10 +1859,17 @@ impl<'c> Moves<'c> {
         for u in first {
             self.change(state, u, delta);
         }
-        let mut budget = state.effort.budget;
+        let ok = if state.effort.best_first {
+            self.best_first(state, v)
+        } else {
+            let mut budget = state.effort.budget;
+            self.balance(state, &mut budget, 0)
+        };
         // A cycle may have brought `v` back: then it was not moved.
-        let ok = self.balance(state, &mut budget, 0);
         if ok && state.delta[v] != 0.0 {
+            // A move is what proves a count not pinned: checked from its changes
+            // alone, not from the residuals kept along the way.
+            assert!(self.is_move(state), "{}: an unbalanced move", self.c.label);
             Ok(state
                 .changed
                 .iter()
@@ -1864,6 +1879,22 @@ impl<'c> Moves<'c> {
         } else {
             Err(state.blocker)
         }
+    }
+
+    /// Whether the changes in `state` keep every row of the part and every bound
+    /// (the rows checked are those any change touched: no other has a changed term).
+    fn is_move(&self, state: &MoveState) -> bool {
+        state.changed.iter().all(|&u| {
+            let t = self.c.truth[u] as f64 + state.delta[u];
+            t >= self.c.lo[u] - 1e-9 && t <= self.c.hi[u] + 1e-9
+        }) && state.touched.iter().all(|&r| {
+            let sum: f64 = self.part.rows[r]
+                .0
+                .iter()
+                .map(|&(u, w)| w * state.delta[u])
+                .sum();
+            sum.abs() < 1e-6
+        })
     }
 
     /// The variables changed with `u`: `u` and, when mirroring, the same cell's counts
@@ -1906,7 +1937,9 @@ impl<'c> Moves<'c> {
                 state.row_seen[r] = true;
                 state.touched.push(r);
             }
+            let before = state.residual[r].abs() > 0.5;
             state.residual[r] += w * x;
+            state.off += i64::from(state.residual[r].abs() > 0.5) - i64::from(before);
         }
         if u >= self.c.counts_end {
             return;
@@ -1965,17 +1998,8 @@ impl<'c> Moves<'c> {
                 Some((score * 2 + i32::from(w < 0.0), u, w))
             })
             .collect();
-        if candidates.is_empty() && state.mirroring && state.blocker.is_none() {
-            state.blocker = self.part.rows[r]
-                .0
-                .iter()
-                .find(|&&(u, w)| {
-                    u < self.c.counts_end
-                        && self.c.measure[u] != state.lead
-                        && !state.mirror.contains(&self.c.measure[u])
-                        && self.fits(u, -e / w, state)
-                })
-                .map(|&(u, _)| self.c.measure[u]);
+        if candidates.is_empty() {
+            self.note_blocker(state, r, e);
         }
         candidates.sort_by_key(|&(score, u, _)| (std::cmp::Reverse(score), u));
         let candidates: Vec<(usize, f64)> = candidates
@@ -2009,6 +2033,143 @@ impl<'c> Moves<'c> {
     }
 }
 
+impl Moves<'_> {
+    /// Completes the move begun in `state` (shifting `v`) best first: a partial move is
+    /// the changes made so far, ranked by how many there are plus how many rows are
+    /// still off balance (fewest first, then fewest rows off, then oldest); expanding
+    /// one tries every unknown of one of its rows off balance (the one with the fewest)
+    /// that can take the change. A depth-first search with the same candidates spends
+    /// its budget deep in its first branch (up a chain of parent areas, say) and misses
+    /// a cycle of four changes beside it; this finds the shortest moves first. On
+    /// success the move is left applied in `state`; otherwise the changes are undone
+    /// (a relation's slack may keep a shift that balances its row).
+    fn best_first(&self, state: &mut MoveState, v: usize) -> bool {
+        use std::cmp::Reverse;
+        let origin = state.changed[0];
+        let base: Vec<usize> = state.changed.clone();
+        // The partial moves: (the one it extends, the unknown changed, the change).
+        let mut tree: Vec<(u32, usize, f64)> = Vec::new();
+        let mut heap = std::collections::BinaryHeap::new();
+        heap.push(Reverse((state.off, state.off, u32::MAX)));
+        let mut path: Vec<(usize, f64)> = Vec::new();
+        let mut expanded = 0;
+        while let Some(Reverse((_, _, id))) = heap.pop() {
+            if expanded >= state.effort.budget {
+                break;
+            }
+            expanded += 1;
+            path.clear();
+            let mut at = id;
+            while at != u32::MAX {
+                let (up, u, x) = tree[at as usize];
+                path.push((u, x));
+                at = up;
+            }
+            path.reverse();
+            // Undoing a change need not restore a relation's slack exactly (it may
+            // have taken up a residual left before): the state stays consistent, but a
+            // change that fitted when it was found may no longer.
+            let Some(done) = self.apply(state, &path) else {
+                continue;
+            };
+            debug_assert_eq!(done, path.len());
+            let depth = path.len() as i64;
+            // The row off balance with the fewest unknowns, of those the changes touch.
+            let row = path
+                .iter()
+                .map(|&(u, _)| u)
+                .chain(base.iter().copied())
+                .flat_map(|u| self.rows_of[u].iter().map(|&(r, _)| r))
+                .filter(|&r| state.residual[r].abs() > 0.5)
+                .min_by_key(|&r| (self.part.rows[r].0.len(), r));
+            let mut found = false;
+            if let Some(r) = row.filter(|_| depth < i64::from(state.effort.depth)) {
+                let e = state.residual[r];
+                let mut any = false;
+                for &(u, w) in &self.part.rows[r].0 {
+                    if u == origin {
+                        continue;
+                    }
+                    let x = -e / w;
+                    let Some(group) = self.together(u, state) else {
+                        continue;
+                    };
+                    if !group.iter().all(|&g| self.fits(g, x, state)) {
+                        continue;
+                    }
+                    any = true;
+                    for &g in &group {
+                        self.change(state, g, x);
+                    }
+                    if state.off == 0 && state.delta[v] != 0.0 {
+                        found = true;
+                        break;
+                    }
+                    tree.push((id, u, x));
+                    let child = (tree.len() - 1) as u32;
+                    heap.push(Reverse((depth + 1 + state.off, state.off, child)));
+                    for &g in &group {
+                        self.change(state, g, -x);
+                    }
+                }
+                if !any {
+                    self.note_blocker(state, r, e);
+                }
+            }
+            if found {
+                return true;
+            }
+            self.undo(state, &path);
+        }
+        false
+    }
+
+    /// While mirroring, with no unknown of row `r` (off by `e`) able to take the
+    /// change: the first measure found blocking the move, if none was yet (a count of
+    /// a measure not mirrored that could take it).
+    fn note_blocker(&self, state: &mut MoveState, r: usize, e: f64) {
+        if !state.mirroring || state.blocker.is_some() {
+            return;
+        }
+        state.blocker = self.part.rows[r]
+            .0
+            .iter()
+            .find(|&&(u, w)| {
+                u < self.c.counts_end
+                    && self.c.measure[u] != state.lead
+                    && !state.mirror.contains(&self.c.measure[u])
+                    && self.fits(u, -e / w, state)
+            })
+            .map(|&(u, _)| self.c.measure[u]);
+    }
+
+    /// Makes the changes of `path`, each with the unknowns changed together with it,
+    /// while they fit: returns how many were made, or `None` (none left made) if one
+    /// does not fit.
+    fn apply(&self, state: &mut MoveState, path: &[(usize, f64)]) -> Option<usize> {
+        for (i, &(u, x)) in path.iter().enumerate() {
+            let group = self.together(u, state).unwrap_or_default();
+            if !group.iter().all(|&g| self.fits(g, x, state)) {
+                self.undo(state, &path[..i]);
+                return None;
+            }
+            for g in group {
+                self.change(state, g, x);
+            }
+        }
+        Some(path.len())
+    }
+
+    /// Undoes the changes of `path`, last first.
+    fn undo(&self, state: &mut MoveState, path: &[(usize, f64)]) {
+        for &(u, x) in path.iter().rev() {
+            for g in self.together(u, state).unwrap_or_default() {
+                self.change(state, g, -x);
+            }
+        }
+    }
+}
+
 /// A move under construction: each variable's change and each row's residual (dense,
 /// over the component and the part), with the variables changed and the rows touched
 /// in the order they were first (to clear them, and to balance the rows in order).
@@ -2029,6 +2190,8 @@ struct MoveState {
     blocker: Option<u16>,
     /// How hard this search tries.
     effort: Effort,
+    /// The rows off balance.
+    off: i64,
 }
 
 /// Decides the counts of `open` in one part of a joint system with HiGHS, and returns
@@ -2179,5 +2342,128 @@ fn outcome(
             .map_err(|_| AnalystAuditError::Solver(label.to_string(), "interrupted".into())),
         Err(microlp::Error::Infeasible) => Err(AnalystAuditError::Infeasible(label.to_string())),
         Err(e) => Err(AnalystAuditError::Solver(label.to_string(), e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A system where the count `v` (variable 0, 5 persons) can move only with the
+    /// tenth of ten unknowns beside it in one row, which an unknown with room in no
+    /// other row then balances; each of the other nine leads into a ladder of rows
+    /// with two new unknowns each, where every partial move stays one person off to
+    /// the end.
+    fn ladders(rungs: usize) -> Component {
+        let mut truth: Vec<u64> = Vec::new();
+        let mut lo: Vec<f64> = Vec::new();
+        let mut hi: Vec<f64> = Vec::new();
+        let mut var = |t: u64, free: bool| {
+            truth.push(t);
+            lo.push(if free { 0.0 } else { t as f64 });
+            hi.push(if free { 100.0 } else { t as f64 });
+            truth.len() - 1
+        };
+        let v = var(5, true);
+        let side: Vec<usize> = (0..10).map(|_| var(20, true)).collect();
+        let total = var(5 + 200, false);
+        let mut rows = vec![{
+            let mut row = vec![(v, 1.0), (total, -1.0)];
+            row.extend(side.iter().map(|&a| (a, 1.0)));
+            row
+        }];
+        for &a in &side[..9] {
+            // The unknowns of the rung above, and their true sum.
+            let (mut above, mut above_sum) = (vec![a], 20);
+            for _ in 0..rungs {
+                let (x, y) = (var(50, true), var(50, true));
+                let s = var(above_sum + 100, false);
+                let mut row: Vec<(usize, f64)> = above.iter().map(|&u| (u, 1.0)).collect();
+                row.extend([(x, 1.0), (y, 1.0), (s, -1.0)]);
+                rows.push(row);
+                (above, above_sum) = (vec![x, y], 100);
+            }
+            let s = var(100, false);
+            rows.push(vec![(above[0], 1.0), (above[1], 1.0), (s, -1.0)]);
+        }
+        let sink = var(50, true);
+        let s = var(70, false);
+        rows.push(vec![(side[9], 1.0), (sink, 1.0), (s, -1.0)]);
+        let n = truth.len();
+        Component {
+            label: "ladders".into(),
+            labels: vec![Label::count(LayerKind::City, Place::Unit(Unit::City), 0); n],
+            escalate: (0..n).collect(),
+            measure: vec![0; n],
+            counts_end: usize::MAX,
+            cells: Vec::new(),
+            cell_of: Vec::new(),
+            above: HashMap::default(),
+            truth,
+            lo,
+            hi,
+            fixed: vec![false; n],
+            rows,
+            parts: Vec::new(),
+            part_of: Vec::new(),
+        }
+        .split()
+    }
+
+    #[test]
+    fn best_first_finds_the_short_move_a_depth_first_search_misses() {
+        let c = ladders(30);
+        assert_eq!(c.parts.len(), 1);
+        let moves = Moves::new(&c, &c.parts[0]);
+        let effort = Effort {
+            budget: 300,
+            depth: 24,
+            mirror_rounds: 0,
+            best_first: false,
+        };
+        // Depth first, the first candidate's ladder takes the whole budget.
+        assert!(moves.whole_person(0, effort).is_none());
+        let found = moves
+            .whole_person(
+                0,
+                Effort {
+                    best_first: true,
+                    ..effort
+                },
+            )
+            .expect("a move of three changes");
+        // Checked here from the system itself: every row kept, every bound.
+        let mut x: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
+        for &(u, d) in &found {
+            x[u] += d;
+        }
+        for row in &c.rows {
+            let sum: f64 = row.iter().map(|&(u, w)| w * x[u]).sum();
+            assert!(sum.abs() < 1e-9, "{row:?}");
+        }
+        for (u, &xu) in x.iter().enumerate() {
+            assert!(c.lo[u] <= xu && xu <= c.hi[u], "{u}: {xu}");
+        }
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!((x[0] - 5.0).abs() >= 1.0);
+    }
+
+    #[test]
+    fn best_first_gives_up_where_no_move_exists() {
+        // Without the tenth unknown's way out, every ladder stays off to its end: the
+        // count is pinned, and no move may say otherwise.
+        let mut c = ladders(3);
+        let sink = c.truth.len() - 2;
+        c.lo[sink] = c.truth[sink] as f64;
+        c.hi[sink] = c.truth[sink] as f64;
+        let c = c.split();
+        let moves = Moves::new(&c, &c.parts[c.part_of[0]]);
+        let effort = Effort {
+            budget: 100_000,
+            depth: 64,
+            mirror_rounds: 0,
+            best_first: true,
+        };
+        assert!(moves.whole_person(0, effort).is_none());
     }
 }
