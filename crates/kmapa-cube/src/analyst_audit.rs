@@ -1195,10 +1195,8 @@ impl<'a> AnalystAuditor<'a> {
             let moves = Moves::new(c, part);
             if self.moves {
                 moves.clear(&mut open, EFFORT, false);
-                if c.counts_end != usize::MAX {
-                    // Only worth it if it clears every count: then the LP is skipped.
-                    moves.clear(&mut open, HARD_EFFORT, true);
-                }
+                // Only worth it if it clears every count: then the LPs are skipped.
+                moves.clear(&mut open, HARD_EFFORT, true);
             }
             if open.is_empty() {
                 continue;
@@ -1694,12 +1692,13 @@ const EFFORT: Effort = Effort {
     mirror_rounds: 4,
     best_first: false,
 };
-/// The search again, best first, for the counts of a joint system that one left: only
-/// while it finds a move for each (the system's LP, a crossover and simplex of tens of
-/// thousands of unknowns, is then skipped). On a 10 M-record store it clears 17 of 20
-/// systems (its depth-first predecessor, with 3,000 candidates: 4); on the demo city
-/// 1 of 20 (moves of up to 16 changes are left, for HiGHS). See docs/benchmarks.md,
-/// session 23.
+/// The search again, best first, for the counts of a part that one left: only while
+/// it finds a move for each (the part's LPs are then skipped: for a joint system a
+/// crossover and simplex of tens of thousands of unknowns). On a 10 M-record store it
+/// clears 17 of 20 joint systems (its depth-first predecessor, with 3,000 candidates:
+/// 4); on the demo city 1 of 20 (moves of 16 changes and more are left, for HiGHS),
+/// and it halves the LPs of each measure on its own. See docs/benchmarks.md, session
+/// 23.
 const HARD_EFFORT: Effort = Effort {
     budget: 3000,
     depth: 64,
