@@ -125,9 +125,10 @@ impl AnalystAtoms {
         let jobs: Vec<(usize, u16)> = (0..measures.len())
             .flat_map(|m| years.iter().map(move |&y| (m, y)))
             .collect();
+        let hexes = cube.hexes_at(res);
         let rows: Vec<Row> = crate::run_parallel(jobs.len(), |j| {
             let (m, year) = jobs[j];
-            cube.atom_keys_by_group(res, measures[m].0, year, &groups)
+            cube.atom_keys_by_group_at(&hexes, measures[m].0, year, &groups)
                 .into_iter()
                 .map(|(group, district, cell, persons, key)| Row {
                     measure: m as u16,

@@ -103,10 +103,16 @@ impl Group {
     }
 
     fn holds(self, f: &Fact) -> bool {
+        self.holds_codes(f.sex, f.age)
+    }
+
+    /// Whether a person of sex and age band `sex`, `age` (as [`Fact`] codes them) is in
+    /// this group.
+    fn holds_codes(self, sex: u8, age: u8) -> bool {
         match self {
             Group::All => true,
-            Group::Sex(s) => f.sex == sex_code(s),
-            Group::Age(a) => f.age == age_code(a),
+            Group::Sex(s) => sex == sex_code(s),
+            Group::Age(a) => age == age_code(a),
         }
     }
 }
@@ -1239,22 +1245,54 @@ impl Cube {
         year: u16,
         groups: &[Group],
     ) -> Vec<(u8, u16, Option<u64>, u32, CellKey)> {
-        // Hexagons as 0 when located by district only, so that the sort puts them first
-        // in their district, as `None` sorts before `Some`.
-        let mut acc: FxHashMap<(u8, u16, u64), (u32, CellKey)> = FxHashMap::default();
+        self.atom_keys_by_group_at(&self.hexes_at(r), measure, year, groups)
+    }
+
+    /// Each cell's hexagon at `r` (0 when located by district only, or without `r`),
+    /// by the cell's number in the facts: for [`Cube::atom_keys_by_group_at`].
+    pub fn hexes_at(&self, r: Option<Resolution>) -> Vec<u64> {
+        self.cells
+            .iter()
+            .map(|&c| {
+                r.and_then(|r| CellIndex::try_from(c).ok()?.parent(r))
+                    .map_or(0, u64::from)
+            })
+            .collect()
+    }
+
+    /// [`Cube::atom_keys_by_group`] with each cell's hexagon looked up in `hexes` (by
+    /// [`Cube::hexes_at`], made once for many calls).
+    pub fn atom_keys_by_group_at(
+        &self,
+        hexes: &[u64],
+        measure: Measure,
+        year: u16,
+        groups: &[Group],
+    ) -> Vec<(u8, u16, Option<u64>, u32, CellKey)> {
+        // Per district, hexagon, sex and age band first (one entry per person), then into
+        // the groups (a person is in several). Hexagons as 0 when located by district
+        // only, so that the sort puts them first in their district, as `None` sorts
+        // before `Some`. Cell keys add up in any order.
+        let mut places: FxHashMap<(u16, u64, u8, u8), (u32, CellKey)> = FxHashMap::default();
         self.for_each_counted(measure, year, |f| {
-            let cell = r.and_then(|r| self.hex_at(f, r)).unwrap_or(0);
-            let key = self.keys[f.person as usize];
+            let e = places
+                .entry((f.district, hexes[f.cell as usize], f.sex, f.age))
+                .or_insert((0, CellKey::default()));
+            e.0 += 1;
+            e.1 = e.1.with(self.keys[f.person as usize]);
+        });
+        let mut acc: FxHashMap<(u8, u16, u64), (u32, CellKey)> = FxHashMap::default();
+        for ((district, cell, sex, age), (persons, key)) in places {
             for (g, group) in groups.iter().enumerate() {
-                if group.holds(f) {
+                if group.holds_codes(sex, age) {
                     let e = acc
-                        .entry((g as u8, f.district, cell))
+                        .entry((g as u8, district, cell))
                         .or_insert((0, CellKey::default()));
-                    e.0 += 1;
-                    e.1 = e.1.with(key);
+                    e.0 += persons;
+                    e.1 = CellKey(e.1.0.wrapping_add(key.0));
                 }
             }
-        });
+        }
         let mut out: Vec<_> = acc
             .into_iter()
             .map(|((g, district, cell), (persons, key))| {
