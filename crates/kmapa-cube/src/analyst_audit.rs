@@ -1883,17 +1883,15 @@ impl<'c> Moves<'c> {
     /// Whether the changes in `state` keep every row of the part and every bound
     /// (the rows checked are those any change touched: no other has a changed term).
     fn is_move(&self, state: &MoveState) -> bool {
-        state.changed.iter().all(|&u| {
-            let t = self.c.truth[u] as f64 + state.delta[u];
-            t >= self.c.lo[u] - 1e-9 && t <= self.c.hi[u] + 1e-9
-        }) && state.touched.iter().all(|&r| {
-            let sum: f64 = self.part.rows[r]
-                .0
-                .iter()
-                .map(|&(u, w)| w * state.delta[u])
-                .sum();
-            sum.abs() < 1e-6
-        })
+        state.changed.iter().all(|&u| self.fits(u, 0.0, state))
+            && state.touched.iter().all(|&r| {
+                let sum: f64 = self.part.rows[r]
+                    .0
+                    .iter()
+                    .map(|&(u, w)| w * state.delta[u])
+                    .sum();
+                sum.abs() < 1e-6
+            })
     }
 
     /// The variables changed with `u`: `u` and, when mirroring, the same cell's counts
