@@ -577,8 +577,27 @@ def attack_family(job):
             if located_only:
                 continue
             return [("contradiction", f"{source} {year}: {e}")], 0, f"  {source} {year}: {e}"
-        result = fam.solve(targets)
+        # A hidden cell is settled by solutions at least the width apart that reach 0
+        # or k (neither narrow, nor exact, nor proved small); a piece or a difference
+        # by solutions at two integers that reach 0 or k (a piece) or anywhere (a
+        # difference).
+        kind = {v: "hidden" for v, _ in fam.hidden}
+        if args.pieces:
+            kind.update((v, "piece") for v, *_ in fam.pieces)
+        kind.update((d, "difference") for d, _ in diffs)
+        k, width = pub.k, pub.width
+
+        def settled(v, lo, hi):
+            apart = floor_(hi) - ceil_(lo)
+            reaches = ceil_(lo) <= 0 or floor_(hi) >= k
+            return {"hidden": apart >= width and reaches,
+                    "piece": apart >= 1 and reaches,
+                    "difference": apart >= 1}[kind[v]]
+
+        open_, seen = open_after_sweeps(fam, targets, settled)
+        result = fam.solve(open_)
         if result is not None:
+            result.update(seen)
             break
     if result is None:
         raise SystemExit(f"{source} {year}: the published values contradict the relations"
@@ -719,7 +738,7 @@ def analyst_attack(args):
         # The hexagons each layer lists (the same for every query): read once.
         probe = pub.vocabulary[0]["code"]
         for layer in hex_layers:
-            fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={probe}&year={years[0]}", token)
+            fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={probe}&year={years[0]}&skipGeometry=true", token)
             listed[layer] = sorted(f["properties"]["unit"] for f in fc["features"])
         finest_pieces = pieces_of(pub, listed[hex_layers[-1]])
     def measure_system(code, year, lb, ub, names, rows):
@@ -737,7 +756,7 @@ def analyst_attack(args):
         for layer in ("districts", "parents", "city"):
             for g in groups:
                 q = "" if g == "all" else "&" + g.replace("+", "%2B")
-                fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}{q}", token)
+                fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}{q}&skipGeometry=true", token)
                 for f in fc["features"]:
                     unit = f["properties"]["unit"]
                     lo, hi = answer_bounds(fc, f["properties"], layer, code, g, year)
@@ -765,7 +784,7 @@ def analyst_attack(args):
             # the sum of its pieces (the rest: people located by district only).
             hv = {}
             for layer in hex_layers:
-                fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}", token)
+                fc = get_json_auth(args.url, f"/analyst/layers/{layer}/items?category={code}&year={year}&skipGeometry=true", token)
                 for f in fc["features"]:
                     unit = f["properties"]["unit"]
                     lo, hi = answer_bounds(fc, f["properties"], layer, code, "all", year)
@@ -818,7 +837,7 @@ def analyst_attack(args):
         # Most unknowns are shown not to be pinned by a few solutions that move
         # them apart; only the rest get their exact minimum and maximum.
         n = len(targets)
-        targets = open_after_sweeps(fam, targets)
+        targets, _ = open_after_sweeps(fam, targets, lambda v, lo, hi: not_pinned_small(v, lo, hi, pub.k))
         res = fam.solve(targets)
         if res is None:
             raise SystemExit(f"{label}: analyst and public answers contradict the model (noise larger than {D}?)")
@@ -832,18 +851,28 @@ def analyst_attack(args):
 
     findings, checked = [], 0
     started = time.time()
-    for year in years:
-        if not args.joint_measures:
-            for cat in pub.vocabulary + [{"code": "any_ops", "years": [year]}, {"code": "any_pup", "years": [year]}]:
-                code = cat["code"]
-                if year not in cat["years"]:
-                    continue
-                lb, ub, names, rows = [], [], [], []
-                measure_system(code, year, lb, ub, names, rows)
-                found, n = solve(lb, ub, names, rows, f"{code} {year}")
+    if not args.joint_measures:
+        # Each measure and year on its own, in worker processes (each reads its
+        # answers from the server, sets up its system and solves it).
+        def one(job):
+            code, year = job
+            lb, ub, names, rows = [], [], [], []
+            measure_system(code, year, lb, ub, names, rows)
+            return solve(lb, ub, names, rows, f"{code} {year}")
+        # (The unit totals any_ops and any_pup are in the vocabulary already.)
+        jobs = list(dict.fromkeys(
+            (cat["code"], year) for year in years
+            for cat in pub.vocabulary + [{"code": "any_ops", "years": [year]}, {"code": "any_pup", "years": [year]}]
+            if year in cat["years"]))
+        global ANALYST_JOB
+        ANALYST_JOB = one
+        import multiprocessing
+        with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
+            for found, n in pool.imap(run_analyst_job, jobs, chunksize=4):
                 findings += found
                 checked += n
-            continue
+        return findings, checked, time.time() - started
+    for year in years:
         # Every measure of a source in one system, with what a reader knows of how they
         # relate in every unit (each person is placed once a year for all measures): a
         # sub-row is at most its category, a top category at most the unit total, and
@@ -874,18 +903,47 @@ def analyst_attack(args):
     return findings, checked, time.time() - started
 
 
-def open_after_sweeps(fam, targets, most=40):
-    """The targets that LP solutions pushing them up, down and at random (random
-    weights, until a few in a row clear almost nothing) do not show to be free of an
-    exact small count: only these can be pinned to one value in 1..k-1."""
+ANALYST_JOB = None
+
+
+def run_analyst_job(job):
+    return ANALYST_JOB(job)
+
+
+def floor_(x):
+    return math.floor(x + 1e-6)
+
+
+def ceil_(x):
+    return math.ceil(x - 1e-6)
+
+
+def not_pinned_small(v, lo, hi, k):
+    """Seen at two integers, or under 1, or at k or more: whatever the true minimum
+    and maximum, the unknown is no exact small count."""
+    return lo < 1 - 1e-6 or hi > k - 1 + 1e-6 or floor_(hi) > ceil_(lo)
+
+
+def open_after_sweeps(fam, targets, settled, most=40, cap=1e5):
+    """Which targets LP solutions pushing them up, down and at random (random weights,
+    until a few sweeps in a row clear almost nothing) leave open, and the smallest and
+    largest value each target took. Every solution is a point the published values
+    allow, so each target's true minimum is at most what was seen and its maximum at
+    least: `settled(v, lo_seen, hi_seen)` says when that already rules out every
+    finding for v, and only the open targets need their exact minimum and maximum.
+    Unknowns without an upper bound are held under `cap` in the sweeps (their points
+    are still allowed ones)."""
+    seen = {}
     if len(targets) < 50:
-        return targets
+        return list(targets), seen
     inf = highspy.kHighsInf
     n = len(fam.lb)
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
+    # Primal simplex: a new objective keeps the last basis feasible.
+    h.setOptionValue("simplex_strategy", 4)
     h.addVars(n, np.array(fam.lb, dtype=float),
-              np.array([inf if math.isinf(u) else u for u in fam.ub], dtype=float))
+              np.array([min(u, max(l, 0.0) + cap) for l, u in zip(fam.lb, fam.ub)], dtype=float))
     for coefs, const, sense in fam.rows:
         idx = np.array(list(coefs), dtype=np.int32)
         val = np.array(list(coefs.values()))
@@ -907,20 +965,16 @@ def open_after_sweeps(fam, targets, most=40):
         h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            return targets  # unbounded or infeasible: let the exact solve say
+            return list(targets), {}  # infeasible (within the cap): let the exact solve say
         x = h.getSolution().col_value
         for v in open_:
             lo[v], hi[v] = min(lo[v], x[v]), max(hi[v], x[v])
         before = len(open_)
-        # A target seen under 1 cannot have a minimum of 1 or more, one seen at k or
-        # more cannot have a maximum under k, and one seen at two integers is not
-        # pinned: none of them can be an exact small count.
-        k = fam.k
-        open_ = [v for v in open_
-                 if lo[v] >= 1 - 1e-6 and hi[v] <= k - 1 + 1e-6
-                 and math.floor(hi[v] + 1e-6) <= math.ceil(lo[v] - 1e-6)]
+        open_ = [v for v in open_ if not settled(v, lo[v], hi[v])]
         idle = idle + 1 if before - len(open_) < max(5, before // 20) else 0
-    return open_
+    open_set = set(open_)
+    seen = {v: (lo[v], hi[v]) for v in targets if v not in open_set and lo[v] <= hi[v]}
+    return open_, seen
 
 
 def get_json_auth(base, path, token):

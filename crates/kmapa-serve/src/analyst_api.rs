@@ -60,7 +60,8 @@ pub(crate) async fn analyst_layers(
            ("category" = String, Query, description = "Category code"),
            ("year" = u16, Query, description = "Year"),
            ("sex" = Option<String>, Query, description = "K, M or unknown"),
-           ("age" = Option<String>, Query, description = "Age band")),
+           ("age" = Option<String>, Query, description = "Age band"),
+           ("skipGeometry" = Option<bool>, Query, description = "true: every feature's geometry is null (the numbers alone, for scripts; false by default)")),
     responses((status = 200, description = "GeoJSON features with counts perturbed by the Cell Key Method"),
               (status = 401, description = "No or invalid bearer token"), (status = 403, description = "Not an analyst")),
     security(("bearer" = [])))]
@@ -81,7 +82,16 @@ pub(crate) fn analyst_answer(
     state: &AppState,
     layer: &str,
 ) -> Result<(String, &'static str), Problem> {
-    let q = query(req, &["category", "year", "sex", "age"])?;
+    let q = query(req, &["category", "year", "sex", "age", "skipGeometry"])?;
+    let skip_geometry = match q.get("skipGeometry").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(Problem::bad_request(format!(
+                "skipGeometry={other:?}: give true (no geometries) or false"
+            )));
+        }
+    };
     let a = analyst_of(state)?;
     if !a.layers().iter().any(|l| l == layer) {
         return Err(Problem::not_found(format!(
@@ -119,10 +129,12 @@ pub(crate) fn analyst_answer(
         if n > 0 {
             body.push(',');
         }
-        let geometry = state
-            .served
-            .geometry_of(kind, &c.unit)
-            .unwrap_or_else(|| "null".into());
+        let geometry = if skip_geometry {
+            None
+        } else {
+            state.served.geometry_of(kind, &c.unit)
+        }
+        .unwrap_or_else(|| "null".into());
         let (pl, en) = crate::data::status_text(c.status);
         let props = json!({
             "unit": c.unit, "category": category, "group": group, "year": year,

@@ -1323,6 +1323,30 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
         }
         assert!(!feat["geometry"].is_null());
     }
+    // Without geometries (for scripts): the same features and numbers, geometry null;
+    // a value other than true or false is a 400 naming it.
+    let bare = |uri: String| {
+        let mut r = test::TestRequest::get().uri(&uri);
+        r = r.insert_header((header::AUTHORIZATION, format!("Bearer {}", f.analyst_token)));
+        r.to_request()
+    };
+    let res = test::call_service(&app, bare(format!("{uri}&skipGeometry=true"))).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let skipped: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    let skipped = skipped["features"].as_array().unwrap();
+    assert_eq!(skipped.len(), feats.len());
+    for (s, feat) in skipped.iter().zip(feats) {
+        assert!(s["geometry"].is_null(), "{s}");
+        assert_eq!(s["id"], feat["id"]);
+        assert_eq!(s["properties"], feat["properties"]);
+    }
+    let res = test::call_service(&app, bare(format!("{uri}&skipGeometry=yes"))).await;
+    assert_eq!(res.status().as_u16(), 400);
+    let problem: Value = serde_json::from_slice(&test::read_body(res).await).unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("\"yes\""),
+        "{problem}"
+    );
     // The same units are answered whatever the counts: a rare category, a breakdown
     // group and a common category list the same districts and hexagons (being listed
     // says nothing), and "nobody" is never said.
