@@ -837,7 +837,7 @@ def analyst_attack(args):
         # Most unknowns are shown not to be pinned by a few solutions that move
         # them apart; only the rest get their exact minimum and maximum.
         n = len(targets)
-        targets, _ = open_after_sweeps(fam, targets, lambda v, lo, hi: not_pinned_small(v, lo, hi, pub.k))
+        targets, _ = open_after_sweeps(fam, targets, lambda v, lo, hi: not_pinned_small(lo, hi, pub.k))
         res = fam.solve(targets)
         if res is None:
             raise SystemExit(f"{label}: analyst and public answers contradict the model (noise larger than {D}?)")
@@ -918,7 +918,7 @@ def ceil_(x):
     return math.ceil(x - 1e-6)
 
 
-def not_pinned_small(v, lo, hi, k):
+def not_pinned_small(lo, hi, k):
     """Seen at two integers, or under 1, or at k or more: whatever the true minimum
     and maximum, the unknown is no exact small count."""
     return lo < 1 - 1e-6 or hi > k - 1 + 1e-6 or floor_(hi) > ceil_(lo)
