@@ -1326,9 +1326,10 @@ async fn analyst_layers_need_an_analyst_token_and_answer_consistently() {
     // Without geometries (for scripts): the same features and numbers, geometry null;
     // a value other than true or false is a 400 naming it.
     let bare = |uri: String| {
-        let mut r = test::TestRequest::get().uri(&uri);
-        r = r.insert_header((header::AUTHORIZATION, format!("Bearer {}", f.analyst_token)));
-        r.to_request()
+        test::TestRequest::get()
+            .uri(&uri)
+            .insert_header((header::AUTHORIZATION, format!("Bearer {}", f.analyst_token)))
+            .to_request()
     };
     let res = test::call_service(&app, bare(format!("{uri}&skipGeometry=true"))).await;
     assert_eq!(res.status().as_u16(), 200);
