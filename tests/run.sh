@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Each step says when it started and how long the run has taken so far (CI keeps a
+# Each step says when it started and how long the run has taken so far (the aim: a
 # full run under 45 minutes on 2 cores).
 step() { echo "== $* [$(date +%T), ${SECONDS} s in]"; }
 
