@@ -256,12 +256,11 @@ pub struct CubeBuilder<'a> {
 /// key, packed in three words: a pseudonym from `kmapa pseudonymise` (32 lowercase
 /// hexadecimal digits) as the 16 bytes it spells, any other text of up to 23 bytes as
 /// it is. No allocation per identifier (2.5 M on a 10 M-record store), and a lookup
-/// compares in place instead of following a pointer to the text. Measured: no speed
-/// difference this machine can tell, a lower and steadier peak of memory
-/// (docs/benchmarks.md, session 21).
+/// compares in place instead of following a pointer to the text (docs/benchmarks.md,
+/// session 21), in a table where a lookup is usually one cache line ([`PackedTable`]).
 #[derive(Default)]
 struct Ids {
-    packed: FxHashMap<[u64; 3], u32>,
+    packed: PackedTable,
     boxed: FxHashMap<Box<str>, u32>,
 }
 
@@ -277,10 +276,7 @@ impl Ids {
     fn number_of(&mut self, id: Id<'_>) -> (u32, bool) {
         let next = self.len() as u32;
         match id {
-            Id::Packed(key) => match self.packed.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => (*e.get(), false),
-                std::collections::hash_map::Entry::Vacant(e) => (*e.insert(next), true),
-            },
+            Id::Packed(key) => self.packed.number(key, next),
             Id::Text(id) => match self.boxed.get(id) {
                 Some(&n) => (n, false),
                 None => {
@@ -296,7 +292,7 @@ impl Ids {
         let mut all: Vec<(u32, Id<'_>)> = self
             .packed
             .iter()
-            .map(|(&k, &n)| (n, Id::Packed(k)))
+            .map(|(k, n)| (n, Id::Packed(k)))
             .chain(self.boxed.iter().map(|(k, &n)| (n, Id::Text(k))))
             .collect();
         all.sort_unstable_by_key(|&(n, _)| n);
@@ -309,6 +305,95 @@ impl Ids {
 
     fn reserve(&mut self, n: usize) {
         self.packed.reserve(n);
+    }
+}
+
+/// Packed identifiers and their numbers: open addressing with linear probing, a key
+/// and its number side by side in 32 bytes, so that a lookup is usually one cache line
+/// where the standard library's map reads its control bytes and then the entry, two
+/// (on a large store each is a cache miss: loading its batches took 10 % less,
+/// docs/benchmarks.md, session 25).
+#[derive(Default)]
+struct PackedTable {
+    slots: Vec<Slot>,
+    len: usize,
+}
+
+#[derive(Clone, Copy)]
+#[repr(C, align(32))]
+struct Slot {
+    key: [u64; 3],
+    /// The number, `u32::MAX` for an empty slot.
+    value: u32,
+}
+
+const EMPTY_SLOT: Slot = Slot {
+    key: [0; 3],
+    value: u32::MAX,
+};
+
+impl PackedTable {
+    /// Where a key's probe starts: each word multiplied and folded in (keys of text
+    /// differ in few bits), then mixed.
+    fn hash(key: &[u64; 3]) -> u64 {
+        let mut h = key[0].wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h = (h.rotate_left(23) ^ key[1]).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        h = (h.rotate_left(23) ^ key[2]).wrapping_mul(0x1656_67b1_9e37_79f9);
+        h ^ (h >> 29)
+    }
+
+    /// `key`'s number, or `next` (then new) if it has none yet.
+    fn number(&mut self, key: [u64; 3], next: u32) -> (u32, bool) {
+        debug_assert!(next != u32::MAX, "u32::MAX marks an empty slot");
+        if (self.len + 1) * 8 > self.slots.len() * 5 {
+            self.grow((self.len + 1) * 2);
+        }
+        let mask = self.slots.len() - 1;
+        let mut at = Self::hash(&key) as usize & mask;
+        loop {
+            let slot = &mut self.slots[at];
+            if slot.value == u32::MAX {
+                *slot = Slot { key, value: next };
+                self.len += 1;
+                return (next, true);
+            }
+            if slot.key == key {
+                return (slot.value, false);
+            }
+            at = (at + 1) & mask;
+        }
+    }
+
+    /// Room for `n` keys in all without growing (at most 5/8 of the slots are used).
+    fn reserve(&mut self, n: usize) {
+        if n * 8 > self.slots.len() * 5 {
+            self.grow(n * 8 / 5 + 1);
+        }
+    }
+
+    /// Rebuilds the table with at least `slots` slots (a power of two).
+    fn grow(&mut self, slots: usize) {
+        let size = slots.next_power_of_two().max(16);
+        let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; size]);
+        let mask = size - 1;
+        for slot in old.into_iter().filter(|s| s.value != u32::MAX) {
+            let mut at = Self::hash(&slot.key) as usize & mask;
+            while self.slots[at].value != u32::MAX {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = slot;
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn iter(&self) -> impl Iterator<Item = ([u64; 3], u32)> + '_ {
+        self.slots
+            .iter()
+            .filter(|s| s.value != u32::MAX)
+            .map(|s| (s.key, s.value))
     }
 }
 
@@ -1445,4 +1530,59 @@ pub(crate) fn run_parallel<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> 
         out[i] = Some(t);
     }
     out.into_iter().map(|t| t.expect("every job ran")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+    use std::collections::HashMap;
+
+    /// `Ids` against the standard library's map: the same numbers, in first-seen
+    /// order, through the table's growth, for pseudonyms, other short text and
+    /// identifiers too long to pack, each seen several times.
+    #[test]
+    fn identifiers_are_numbered_as_a_map_would_number_them() {
+        let mut ids = Ids::default();
+        ids.reserve(100); // then grows far past it
+        let mut reference: HashMap<String, u32> = HashMap::new();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
+        for _ in 0..200_000 {
+            let r: u64 = rng.random();
+            let id = match r % 4 {
+                0 => format!("{:032x}", u128::from(r % 50_000) * 0x9e37_79b9),
+                1 => format!("H{}", r % 30_000),
+                2 => format!("{:x}", r % 20_000),
+                _ => format!("a long identifier, not packed, number {}", r % 5_000),
+            };
+            let fresh = reference.len() as u32;
+            let want = *reference.entry(id.clone()).or_insert(fresh);
+            assert_eq!(ids.number(&id), (want, want == fresh), "{id}");
+        }
+        assert_eq!(ids.len(), reference.len());
+        let mut by_number: Vec<(u32, String)> =
+            reference.into_iter().map(|(id, n)| (n, id)).collect();
+        by_number.sort();
+        let in_order: Vec<String> = ids
+            .in_order()
+            .into_iter()
+            .map(|id| match id {
+                Id::Text(t) => t.to_string(),
+                Id::Packed(key) => {
+                    // The packed bytes back to the text they came from.
+                    let bytes: Vec<u8> = key.iter().flat_map(|w| w.to_le_bytes()).collect();
+                    let len = usize::from(bytes[23] & 0x7f);
+                    if bytes[23] & 0x80 != 0 {
+                        bytes[..len].iter().map(|b| format!("{b:02x}")).collect()
+                    } else {
+                        String::from_utf8(bytes[..len].to_vec()).expect("text")
+                    }
+                }
+            })
+            .collect();
+        assert_eq!(
+            in_order,
+            by_number.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+        );
+    }
 }
