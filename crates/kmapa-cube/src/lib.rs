@@ -1563,26 +1563,18 @@ mod tests {
         let mut by_number: Vec<(u32, String)> =
             reference.into_iter().map(|(id, n)| (n, id)).collect();
         by_number.sort();
-        let in_order: Vec<String> = ids
-            .in_order()
+        // Each identifier as `Ids` keeps it: packed where it fits, else its text.
+        let kept = |id: Id<'_>| match id {
+            Id::Packed(key) => Ok(key),
+            Id::Text(t) => Err(t.to_string()),
+        };
+        let want: Vec<Result<[u64; 3], String>> = by_number
             .into_iter()
-            .map(|id| match id {
-                Id::Text(t) => t.to_string(),
-                Id::Packed(key) => {
-                    // The packed bytes back to the text they came from.
-                    let bytes: Vec<u8> = key.iter().flat_map(|w| w.to_le_bytes()).collect();
-                    let len = usize::from(bytes[23] & 0x7f);
-                    if bytes[23] & 0x80 != 0 {
-                        bytes[..len].iter().map(|b| format!("{b:02x}")).collect()
-                    } else {
-                        String::from_utf8(bytes[..len].to_vec()).expect("text")
-                    }
-                }
-            })
+            .map(|(_, id)| pack(&id).ok_or(id))
             .collect();
         assert_eq!(
-            in_order,
-            by_number.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+            ids.in_order().into_iter().map(kept).collect::<Vec<_>>(),
+            want
         );
     }
 }
