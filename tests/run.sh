@@ -42,7 +42,8 @@ step "cargo build of every target, linted by clippy as it compiles (warnings fai
 # and again for the tests (about 10 of a full run's minutes). A later plain `cargo
 # build` recompiles only the workspace's crates.
 clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
-[ -x "$clippy_driver" ] || clippy_driver="$(command -v clippy-driver)"
+[ -x "$clippy_driver" ] || clippy_driver="$(command -v clippy-driver || true)"
+[ -n "$clippy_driver" ] || { echo "clippy-driver not found: rustup component add clippy" >&2; exit 1; }
 export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

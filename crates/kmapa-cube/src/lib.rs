@@ -345,23 +345,26 @@ impl PackedTable {
     /// `key`'s number, or `next` (then new) if it has none yet.
     fn number(&mut self, key: [u64; 3], next: u32) -> (u32, bool) {
         debug_assert!(next != u32::MAX, "u32::MAX marks an empty slot");
-        if (self.len + 1) * 8 > self.slots.len() * 5 {
-            self.grow((self.len + 1) * 2);
+        self.reserve(self.len + 1);
+        let at = self.probe(&key);
+        let slot = &mut self.slots[at];
+        if slot.value != u32::MAX {
+            return (slot.value, false);
         }
+        *slot = Slot { key, value: next };
+        self.len += 1;
+        (next, true)
+    }
+
+    /// The slot holding `key`, or the empty one where it goes (the table is never
+    /// full: at most 5/8 of its slots are used).
+    fn probe(&self, key: &[u64; 3]) -> usize {
         let mask = self.slots.len() - 1;
-        let mut at = Self::hash(&key) as usize & mask;
-        loop {
-            let slot = &mut self.slots[at];
-            if slot.value == u32::MAX {
-                *slot = Slot { key, value: next };
-                self.len += 1;
-                return (next, true);
-            }
-            if slot.key == key {
-                return (slot.value, false);
-            }
+        let mut at = Self::hash(key) as usize & mask;
+        while self.slots[at].value != u32::MAX && self.slots[at].key != *key {
             at = (at + 1) & mask;
         }
+        at
     }
 
     /// Room for `n` keys in all without growing (at most 5/8 of the slots are used).
@@ -375,12 +378,8 @@ impl PackedTable {
     fn grow(&mut self, slots: usize) {
         let size = slots.next_power_of_two().max(16);
         let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; size]);
-        let mask = size - 1;
         for slot in old.into_iter().filter(|s| s.value != u32::MAX) {
-            let mut at = Self::hash(&slot.key) as usize & mask;
-            while self.slots[at].value != u32::MAX {
-                at = (at + 1) & mask;
-            }
+            let at = self.probe(&slot.key);
             self.slots[at] = slot;
         }
     }
