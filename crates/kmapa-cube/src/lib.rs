@@ -315,27 +315,67 @@ impl Ids {
 /// docs/benchmarks.md, session 25).
 #[derive(Default)]
 struct PackedTable {
-    slots: Vec<Slot>,
+    slots: Slots,
     len: usize,
 }
 
-#[derive(Clone, Copy)]
-#[repr(C, align(32))]
-struct Slot {
-    key: [u64; 3],
-    /// The number, `u32::MAX` for an empty slot.
-    value: u32,
+/// A slot: the key's three words, then its number + 1 (0: an empty slot, so that a new
+/// table is zeroed memory).
+type Slot = [u64; 4];
+
+/// A table's slots. One of a few megabytes and more is a mapping of its own, for which
+/// the kernel is asked for transparent huge pages: a lookup lands anywhere in it, and
+/// with 4 kB pages nearly every one also missed the TLB (a walk of the page tables
+/// before the cache miss itself; docs/benchmarks.md, session 26). The rest of the
+/// process keeps 4 kB pages (`no_thp` in Cargo.toml: room reserved but never used
+/// costs nothing then).
+enum Slots {
+    Heap(Vec<Slot>),
+    Mapped(memmap2::MmapMut),
 }
 
-const EMPTY_SLOT: Slot = Slot {
-    key: [0; 3],
-    value: u32::MAX,
-};
+impl Default for Slots {
+    fn default() -> Self {
+        Slots::Heap(Vec::new())
+    }
+}
+
+/// From this size on a table is mapped with huge pages (two of them).
+const HUGE_FROM: usize = 4 << 20;
+
+impl Slots {
+    fn zeroed(n: usize) -> Slots {
+        let bytes = n * std::mem::size_of::<Slot>();
+        if bytes >= HUGE_FROM
+            && let Ok(map) = memmap2::MmapOptions::new().len(bytes).map_anon()
+        {
+            // Only advice: without huge pages the table works the same, slower.
+            #[cfg(target_os = "linux")]
+            let _ = map.advise(memmap2::Advice::HugePage);
+            return Slots::Mapped(map);
+        }
+        Slots::Heap(vec![[0; 4]; n])
+    }
+
+    fn get(&self) -> &[Slot] {
+        match self {
+            Slots::Heap(v) => v,
+            Slots::Mapped(m) => bytemuck::cast_slice(&m[..]),
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut [Slot] {
+        match self {
+            Slots::Heap(v) => v,
+            Slots::Mapped(m) => bytemuck::cast_slice_mut(&mut m[..]),
+        }
+    }
+}
 
 impl PackedTable {
     /// Where a key's probe starts: each word multiplied and folded in (keys of text
     /// differ in few bits), then mixed.
-    fn hash(key: &[u64; 3]) -> u64 {
+    fn hash(key: &[u64]) -> u64 {
         let mut h = key[0].wrapping_mul(0x9e37_79b9_7f4a_7c15);
         h = (h.rotate_left(23) ^ key[1]).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
         h = (h.rotate_left(23) ^ key[2]).wrapping_mul(0x1656_67b1_9e37_79f9);
@@ -344,24 +384,25 @@ impl PackedTable {
 
     /// `key`'s number, or `next` (then new) if it has none yet.
     fn number(&mut self, key: [u64; 3], next: u32) -> (u32, bool) {
-        debug_assert!(next != u32::MAX, "u32::MAX marks an empty slot");
+        debug_assert!(next != u32::MAX, "numbers are stored plus one");
         self.reserve(self.len + 1);
         let at = self.probe(&key);
-        let slot = &mut self.slots[at];
-        if slot.value != u32::MAX {
-            return (slot.value, false);
+        let slot = &mut self.slots.get_mut()[at];
+        if slot[3] != 0 {
+            return ((slot[3] - 1) as u32, false);
         }
-        *slot = Slot { key, value: next };
+        *slot = [key[0], key[1], key[2], next as u64 + 1];
         self.len += 1;
         (next, true)
     }
 
     /// The slot holding `key`, or the empty one where it goes (the table is never
     /// full: at most 5/8 of its slots are used).
-    fn probe(&self, key: &[u64; 3]) -> usize {
-        let mask = self.slots.len() - 1;
+    fn probe(&self, key: &[u64]) -> usize {
+        let slots = self.slots.get();
+        let mask = slots.len() - 1;
         let mut at = Self::hash(key) as usize & mask;
-        while self.slots[at].value != u32::MAX && self.slots[at].key != *key {
+        while slots[at][3] != 0 && slots[at][..3] != key[..3] {
             at = (at + 1) & mask;
         }
         at
@@ -369,7 +410,7 @@ impl PackedTable {
 
     /// Room for `n` keys in all without growing (at most 5/8 of the slots are used).
     fn reserve(&mut self, n: usize) {
-        if n * 8 > self.slots.len() * 5 {
+        if n * 8 > self.slots.get().len() * 5 {
             self.grow(n * 8 / 5 + 1);
         }
     }
@@ -377,10 +418,10 @@ impl PackedTable {
     /// Rebuilds the table with at least `slots` slots (a power of two).
     fn grow(&mut self, slots: usize) {
         let size = slots.next_power_of_two().max(16);
-        let old = std::mem::replace(&mut self.slots, vec![EMPTY_SLOT; size]);
-        for slot in old.into_iter().filter(|s| s.value != u32::MAX) {
-            let at = self.probe(&slot.key);
-            self.slots[at] = slot;
+        let old = std::mem::replace(&mut self.slots, Slots::zeroed(size));
+        for slot in old.get().iter().filter(|s| s[3] != 0) {
+            let at = self.probe(slot);
+            self.slots.get_mut()[at] = *slot;
         }
     }
 
@@ -390,9 +431,10 @@ impl PackedTable {
 
     fn iter(&self) -> impl Iterator<Item = ([u64; 3], u32)> + '_ {
         self.slots
+            .get()
             .iter()
-            .filter(|s| s.value != u32::MAX)
-            .map(|s| (s.key, s.value))
+            .filter(|s| s[3] != 0)
+            .map(|s| ([s[0], s[1], s[2]], (s[3] - 1) as u32))
     }
 }
 
@@ -1538,18 +1580,21 @@ mod tests {
     use std::collections::HashMap;
 
     /// `Ids` against the standard library's map: the same numbers, in first-seen
-    /// order, through the table's growth, for pseudonyms, other short text and
-    /// identifiers too long to pack, each seen several times.
+    /// order, through the table's growth (on the heap, then in a mapping of its own),
+    /// for pseudonyms, other short text and identifiers too long to pack, each seen
+    /// several times.
     #[test]
     fn identifiers_are_numbered_as_a_map_would_number_them() {
         let mut ids = Ids::default();
         ids.reserve(100); // then grows far past it
         let mut reference: HashMap<String, u32> = HashMap::new();
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(25);
+        // Enough pseudonyms that the table outgrows the heap for its own mapping
+        // (`HUGE_FROM`), grown again there.
         for _ in 0..200_000 {
-            let r: u64 = rng.random();
-            let id = match r % 4 {
-                0 => format!("{:032x}", u128::from(r % 50_000) * 0x9e37_79b9),
+            let (kind, r): (u8, u64) = (rng.random(), rng.random());
+            let id = match kind % 4 {
+                0 => format!("{:032x}", u128::from(r % 200_000) * 0x9e37_79b9),
                 1 => format!("H{}", r % 30_000),
                 2 => format!("{:x}", r % 20_000),
                 _ => format!("a long identifier, not packed, number {}", r % 5_000),
@@ -1559,6 +1604,11 @@ mod tests {
             assert_eq!(ids.number(&id), (want, want == fresh), "{id}");
         }
         assert_eq!(ids.len(), reference.len());
+        assert!(
+            matches!(ids.packed.slots, Slots::Mapped(_))
+                && std::mem::size_of_val(ids.packed.slots.get()) >= 2 * HUGE_FROM,
+            "the test reaches a mapped table and grows it"
+        );
         let mut by_number: Vec<(u32, String)> =
             reference.into_iter().map(|(id, n)| (n, id)).collect();
         by_number.sort();
