@@ -375,7 +375,7 @@ impl Slots {
 impl PackedTable {
     /// Where a key's probe starts: each word multiplied and folded in (keys of text
     /// differ in few bits), then mixed.
-    fn hash(key: &[u64]) -> u64 {
+    fn hash(key: &[u64; 3]) -> u64 {
         let mut h = key[0].wrapping_mul(0x9e37_79b9_7f4a_7c15);
         h = (h.rotate_left(23) ^ key[1]).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
         h = (h.rotate_left(23) ^ key[2]).wrapping_mul(0x1656_67b1_9e37_79f9);
@@ -398,11 +398,11 @@ impl PackedTable {
 
     /// The slot holding `key`, or the empty one where it goes (the table is never
     /// full: at most 5/8 of its slots are used).
-    fn probe(&self, key: &[u64]) -> usize {
+    fn probe(&self, key: &[u64; 3]) -> usize {
         let slots = self.slots.get();
         let mask = slots.len() - 1;
         let mut at = Self::hash(key) as usize & mask;
-        while slots[at][3] != 0 && slots[at][..3] != key[..3] {
+        while slots[at][3] != 0 && slots[at][..3] != key[..] {
             at = (at + 1) & mask;
         }
         at
@@ -420,7 +420,7 @@ impl PackedTable {
         let size = slots.next_power_of_two().max(16);
         let old = std::mem::replace(&mut self.slots, Slots::zeroed(size));
         for slot in old.get().iter().filter(|s| s[3] != 0) {
-            let at = self.probe(slot);
+            let at = self.probe(&[slot[0], slot[1], slot[2]]);
             self.slots.get_mut()[at] = *slot;
         }
     }
