@@ -1193,19 +1193,31 @@ impl<'a> AnalystAuditor<'a> {
         for (i, mut open) in by_part {
             let part = &c.parts[i];
             let moves = Moves::new(c, part);
+            if c.counts_end != usize::MAX {
+                // A joint system: tens of thousands of unknowns, for HiGHS in the end.
+                // Its crossover from the true counts makes a vertex that moves nine in
+                // ten of the small counts at once, among them most of those no move
+                // is found for; the searches then take nearly all of the rest, and the
+                // LPs what is left (docs/benchmarks.md, session 27).
+                let highs = HighsPart::start(c, part);
+                highs.clear_at_start(&mut open);
+                if self.moves {
+                    moves.clear(&mut open, EFFORT, false);
+                    moves.clear(&mut open, HARD_EFFORT, true);
+                }
+                if !open.is_empty() {
+                    let (stuck, solved) = highs.settle(open)?;
+                    pinned.extend(stuck);
+                    lps += solved;
+                }
+                continue;
+            }
             if self.moves {
                 moves.clear(&mut open, EFFORT, false);
                 // Only worth it if it clears every count: then the LPs are skipped.
                 moves.clear(&mut open, HARD_EFFORT, true);
             }
             if open.is_empty() {
-                continue;
-            }
-            if c.counts_end != usize::MAX {
-                // A joint system: tens of thousands of unknowns, for HiGHS.
-                let (stuck, solved) = settle_with_highs(c, part, open)?;
-                pinned.extend(stuck);
-                lps += solved;
                 continue;
             }
             let mut problem = Problem::new(OptimizationDirection::Maximize);
@@ -1693,12 +1705,11 @@ const EFFORT: Effort = Effort {
     best_first: false,
 };
 /// The search again, best first, for the counts of a part that one left: only while
-/// it finds a move for each (the part's LPs are then skipped: for a joint system a
-/// crossover and simplex of tens of thousands of unknowns). On a 10 M-record store it
-/// clears 17 of 20 joint systems (its depth-first predecessor, with 3,000 candidates:
-/// 4); on the demo city 1 of 20 (moves of 16 changes and more are left, for HiGHS),
-/// and it halves the LPs of each measure on its own. See docs/benchmarks.md, session
-/// 23.
+/// it finds a move for each (the part's LPs are then skipped). It halves the LPs of
+/// each measure on its own (docs/benchmarks.md, session 23). In a joint system it runs
+/// after HiGHS's crossover has cleared most counts (see [`HighsPart`]); the LPs are
+/// left with 2 of the 20 joint systems of a 10 M-record store and 7 of the demo
+/// city's (session 27).
 const HARD_EFFORT: Effort = Effort {
     budget: 3000,
     depth: 64,
@@ -2191,136 +2202,199 @@ struct MoveState {
     off: i64,
 }
 
-/// Decides the counts of `open` in one part of a joint system with HiGHS, and returns
-/// those pinned and the number of LPs solved. Each round is one LP that pushes every
-/// count still open one way (up, then down, then up, …), the first started from the
-/// true counts (a basis HiGHS's crossover makes of them), each next from the last;
-/// a solution clears the counts it puts a whole person away from their true values.
-/// When two rounds in a row clear nothing, each count left is pushed up and down on
-/// its own: one that moves by less than a person both ways is pinned.
-fn settle_with_highs(
-    c: &Component,
-    part: &Part,
-    mut open: Vec<usize>,
-) -> Result<(Vec<usize>, u64), AnalystAuditError> {
-    // A relation's slack is in that row alone: the row becomes a range instead
-    // (Σ others ∈ rhs − w·[lo, hi] of the slack), and the slack no column. Half of a
-    // joint system's unknowns are such slacks.
-    let mut rows_in = vec![0u32; c.truth.len()];
-    for (row, _) in &part.rows {
-        for &(v, _) in row {
-            rows_in[v] += 1;
-        }
-    }
-    let folded = |v: usize| v >= c.counts_end && rows_in[v] == 1;
-    let mut problem = highs::RowProblem::default();
-    let local: HashMap<usize, highs::Col> = part
-        .vars
-        .iter()
-        .filter(|&&v| !folded(v))
-        .map(|&v| (v, problem.add_column(0.0, c.lo[v]..=c.hi[v])))
-        .collect();
-    for (row, rhs) in &part.rows {
-        let (mut lo, mut hi) = (*rhs, *rhs);
-        for &(v, w) in row.iter().filter(|&&(v, _)| folded(v)) {
-            let (a, b) = (rhs - w * c.hi[v], rhs - w * c.lo[v]);
-            // Ranges of several folded slacks add up.
-            lo += a.min(b) - rhs;
-            hi += a.max(b) - rhs;
-        }
-        problem.add_row(
-            lo..=hi,
-            row.iter()
-                .filter(|&&(v, _)| !folded(v))
-                .map(|&(v, w)| (local[&v], w)),
-        );
-    }
-    let mut model = problem.optimise(highs::Sense::Maximise);
-    model.make_quiet();
-    model.set_threads(std::num::NonZeroU32::MIN);
-    // The true counts are a solution: HiGHS's crossover makes a basis of them, and
-    // every round, the first too, optimises from there with the primal simplex (it
-    // stays feasible while only costs change). Searching for a first feasible basis
-    // instead took most of the time (docs/benchmarks.md, session 20). Should the
-    // crossover fail, the first round starts from scratch with the dual simplex.
-    let truth: Vec<f64> = part
-        .vars
-        .iter()
-        .filter(|&&v| !folded(v))
-        .map(|&v| c.truth[v] as f64)
-        .collect();
-    let started = kmapa_lp::start_at(&mut model, &truth);
-    // The true counts satisfy every row and bound: a crossover from them that fails
-    // is a bug worth seeing in the tests, though the LPs are right either way.
-    debug_assert!(started.is_ok(), "{}: {started:?}", c.label);
-    if started.is_ok() {
-        model.set_option("simplex_strategy", 4);
-    }
-    let mut costed: Vec<usize> = Vec::new();
-    let mut lps = 0;
-    let mut solve = |model: highs::Model,
-                     costs: &[(usize, f64)],
-                     costed: &mut Vec<usize>|
-     -> Result<highs::SolvedModel, AnalystAuditError> {
-        let mut model = model;
-        for &v in costed.iter() {
-            model.change_column_cost(local[&v], 0.0);
-        }
-        costed.clear();
-        for &(v, w) in costs {
-            model.change_column_cost(local[&v], w);
-            costed.push(v);
-        }
-        lps += 1;
-        let solved = model
-            .try_solve()
-            .map_err(|e| AnalystAuditError::Solver(c.label.clone(), format!("{e:?}")))?;
-        match solved.status() {
-            highs::HighsModelStatus::Optimal => Ok(solved),
-            highs::HighsModelStatus::Infeasible => {
-                Err(AnalystAuditError::Infeasible(c.label.clone()))
+/// One part of a joint system in HiGHS, started at the true counts: the rows and
+/// bounds of the part, a relation's slack that is in no other row folded into its
+/// row's range.
+struct HighsPart<'c> {
+    c: &'c Component,
+    model: highs::Model,
+    local: HashMap<usize, highs::Col>,
+    /// The basic solution HiGHS's crossover made of the true counts, if it made one
+    /// and it satisfies every row and bound (checked here: it clears counts).
+    start: Option<Vec<f64>>,
+}
+
+impl<'c> HighsPart<'c> {
+    /// Builds the part's model and runs HiGHS's crossover from the true counts: the
+    /// first LP then starts from that basis instead of searching for a feasible one,
+    /// which took most of the time (docs/benchmarks.md, session 20).
+    fn start(c: &'c Component, part: &'c Part) -> Self {
+        // A relation's slack is in that row alone: the row becomes a range instead
+        // (Σ others ∈ rhs − w·[lo, hi] of the slack), and the slack no column. Half of a
+        // joint system's unknowns are such slacks.
+        let mut rows_in = vec![0u32; c.truth.len()];
+        for (row, _) in &part.rows {
+            for &(v, _) in row {
+                rows_in[v] += 1;
             }
-            s => Err(AnalystAuditError::Solver(c.label.clone(), format!("{s:?}"))),
         }
-    };
-    // Whether a solution puts `v` a whole person away from its true value.
-    let moved =
-        |x: &[f64], v: usize| (x[local[&v].index()] - c.truth[v] as f64).abs() >= 1.0 - 1e-6;
-    let mut sign = 1.0;
-    let mut idle = 0;
-    while !open.is_empty() && idle < 2 {
-        let costs: Vec<(usize, f64)> = open.iter().map(|&v| (v, sign)).collect();
-        let solved = solve(model, &costs, &mut costed)?;
-        let before = open.len();
-        let x = solved.get_solution();
-        open.retain(|&v| !moved(x.columns(), v));
-        idle = if open.len() == before { idle + 1 } else { 0 };
-        sign = -sign;
-        model = solved.into();
-        // From a solution of the same rows only the costs change: the primal simplex
-        // takes a third of the dual's time here.
-        model.set_option("simplex_strategy", 4);
+        let folded = |v: usize| v >= c.counts_end && rows_in[v] == 1;
+        let mut problem = highs::RowProblem::default();
+        let local: HashMap<usize, highs::Col> = part
+            .vars
+            .iter()
+            .filter(|&&v| !folded(v))
+            .map(|&v| (v, problem.add_column(0.0, c.lo[v]..=c.hi[v])))
+            .collect();
+        for (row, rhs) in &part.rows {
+            let (mut lo, mut hi) = (*rhs, *rhs);
+            for &(v, w) in row.iter().filter(|&&(v, _)| folded(v)) {
+                let (a, b) = (rhs - w * c.hi[v], rhs - w * c.lo[v]);
+                // Ranges of several folded slacks add up.
+                lo += a.min(b) - rhs;
+                hi += a.max(b) - rhs;
+            }
+            problem.add_row(
+                lo..=hi,
+                row.iter()
+                    .filter(|&&(v, _)| !folded(v))
+                    .map(|&(v, w)| (local[&v], w)),
+            );
+        }
+        let mut model = problem.optimise(highs::Sense::Maximise);
+        model.make_quiet();
+        model.set_threads(std::num::NonZeroU32::MIN);
+        let truth: Vec<f64> = part
+            .vars
+            .iter()
+            .filter(|&&v| !folded(v))
+            .map(|&v| c.truth[v] as f64)
+            .collect();
+        let started = kmapa_lp::start_at(&mut model, &truth);
+        // The true counts satisfy every row and bound: a crossover from them that
+        // fails is a bug worth seeing in the tests, though the LPs are right either
+        // way (the first then starts from scratch with the dual simplex).
+        debug_assert!(started.is_ok(), "{}: {started:?}", c.label);
+        let mut start = None;
+        if started.is_ok() {
+            model.set_option("simplex_strategy", 4);
+            let x = kmapa_lp::point(&model);
+            let mut at: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
+            for (&v, col) in &local {
+                at[v] = x[col.index()];
+            }
+            // A folded slack takes up what is left of its row, within its bounds.
+            for (row, rhs) in &part.rows {
+                let mut left = rhs - row.iter().map(|&(v, w)| w * at[v]).sum::<f64>();
+                for &(v, w) in row.iter().filter(|&&(v, _)| folded(v)) {
+                    let to = (at[v] + left / w).clamp(c.lo[v], c.hi[v]);
+                    left -= w * (to - at[v]);
+                    at[v] = to;
+                }
+            }
+            start = satisfies(c, part, &at).then_some(at);
+        }
+        HighsPart {
+            c,
+            model,
+            local,
+            start,
+        }
     }
-    let mut pinned = Vec::new();
-    while let Some(v) = open.pop() {
-        let mut free = false;
-        for sign in [1.0, -1.0] {
-            let solved = solve(model, &[(v, sign)], &mut costed)?;
+
+    /// Drops from `open` the counts the crossover's basic solution puts a whole
+    /// person away from their true values. From the true counts, with every cost zero,
+    /// the crossover pushes each unknown strictly inside its bounds to a bound or into
+    /// the basis: its vertex moves nine in ten of a joint system's small counts.
+    fn clear_at_start(&self, open: &mut Vec<usize>) {
+        if let Some(x) = &self.start {
+            open.retain(|&v| (x[v] - self.c.truth[v] as f64).abs() < 1.0 - 1e-6);
+        }
+    }
+
+    /// Decides the counts of `open` with LPs from the started basis, and returns
+    /// those pinned and the number of LPs solved. Each round is one LP that pushes
+    /// every count still open one way (up, then down, then up, …), each started from
+    /// the last; a solution clears the counts it puts a whole person away from their
+    /// true values. When two rounds in a row clear nothing, each count left is pushed
+    /// up and down on its own: one that moves by less than a person both ways is
+    /// pinned.
+    fn settle(self, mut open: Vec<usize>) -> Result<(Vec<usize>, u64), AnalystAuditError> {
+        let HighsPart {
+            c,
+            mut model,
+            local,
+            ..
+        } = self;
+        let mut costed: Vec<usize> = Vec::new();
+        let mut lps = 0;
+        let mut solve = |model: highs::Model,
+                         costs: &[(usize, f64)],
+                         costed: &mut Vec<usize>|
+         -> Result<highs::SolvedModel, AnalystAuditError> {
+            let mut model = model;
+            for &v in costed.iter() {
+                model.change_column_cost(local[&v], 0.0);
+            }
+            costed.clear();
+            for &(v, w) in costs {
+                model.change_column_cost(local[&v], w);
+                costed.push(v);
+            }
+            lps += 1;
+            let solved = model
+                .try_solve()
+                .map_err(|e| AnalystAuditError::Solver(c.label.clone(), format!("{e:?}")))?;
+            match solved.status() {
+                highs::HighsModelStatus::Optimal => Ok(solved),
+                highs::HighsModelStatus::Infeasible => {
+                    Err(AnalystAuditError::Infeasible(c.label.clone()))
+                }
+                s => Err(AnalystAuditError::Solver(c.label.clone(), format!("{s:?}"))),
+            }
+        };
+        // Whether a solution puts `v` a whole person away from its true value.
+        let moved =
+            |x: &[f64], v: usize| (x[local[&v].index()] - c.truth[v] as f64).abs() >= 1.0 - 1e-6;
+        let mut sign = 1.0;
+        let mut idle = 0;
+        while !open.is_empty() && idle < 2 {
+            let costs: Vec<(usize, f64)> = open.iter().map(|&v| (v, sign)).collect();
+            let solved = solve(model, &costs, &mut costed)?;
+            let before = open.len();
             let x = solved.get_solution();
-            free = moved(x.columns(), v);
-            if free {
-                open.retain(|&u| !moved(x.columns(), u));
-            }
+            open.retain(|&v| !moved(x.columns(), v));
+            idle = if open.len() == before { idle + 1 } else { 0 };
+            sign = -sign;
             model = solved.into();
-            if free {
-                break;
+            // From a solution of the same rows only the costs change: the primal
+            // simplex takes a third of the dual's time here.
+            model.set_option("simplex_strategy", 4);
+        }
+        let mut pinned = Vec::new();
+        while let Some(v) = open.pop() {
+            let mut free = false;
+            for sign in [1.0, -1.0] {
+                let solved = solve(model, &[(v, sign)], &mut costed)?;
+                let x = solved.get_solution();
+                free = moved(x.columns(), v);
+                if free {
+                    open.retain(|&u| !moved(x.columns(), u));
+                }
+                model = solved.into();
+                if free {
+                    break;
+                }
+            }
+            if !free {
+                pinned.push(v);
             }
         }
-        if !free {
-            pinned.push(v);
-        }
+        Ok((pinned, lps))
     }
-    Ok((pinned, lps))
+}
+
+/// Whether `x` (a value per variable of `c`) satisfies every row and bound of `part`
+/// to within HiGHS's tolerances: a point that clears counts must be a solution.
+fn satisfies(c: &Component, part: &Part, x: &[f64]) -> bool {
+    const TOLERANCE: f64 = 1e-6;
+    part.vars
+        .iter()
+        .all(|&v| x[v] >= c.lo[v] - TOLERANCE && x[v] <= c.hi[v] + TOLERANCE)
+        && part.rows.iter().all(|(row, rhs)| {
+            let sum: f64 = row.iter().map(|&(v, w)| w * x[v]).sum();
+            (sum - rhs).abs() <= TOLERANCE * (1.0 + rhs.abs())
+        })
 }
 
 /// The hexagon at `r` holding an atom's finest hexagon.
@@ -2462,5 +2536,73 @@ mod tests {
             best_first: true,
         };
         assert!(moves.whole_person(0, effort).is_none());
+    }
+
+    /// `c`'s system as a joint one: its last `slacks` variables the slacks of
+    /// relations, of which HiGHS's model folds each in one row alone into that row's
+    /// range (in [`ladders`], with 2: the sink).
+    fn joint(mut c: Component, slacks: usize) -> Component {
+        c.counts_end = c.truth.len() - slacks;
+        c
+    }
+
+    #[test]
+    fn the_crossovers_vertex_moves_a_free_count_and_never_a_pinned_one() {
+        // Free: the count can move with the tenth unknown and its sink, a slack folded
+        // into its row (its value in the vertex is made from the row's).
+        let c = joint(ladders(3), 2);
+        let part = &c.parts[c.part_of[0]];
+        let highs = HighsPart::start(&c, part);
+        let x = highs
+            .start
+            .clone()
+            .expect("a basic solution of the true counts");
+        assert!(satisfies(&c, part, &x));
+        let mut open = vec![0];
+        highs.clear_at_start(&mut open);
+        if open.is_empty() {
+            assert!((x[0] - 5.0).abs() >= 1.0 - 1e-6, "cleared at {}", x[0]);
+        }
+        assert_eq!(highs.settle(open).unwrap().0, Vec::<usize>::new());
+
+        // Pinned: without the sink's room every ladder stays off to its end, so no
+        // vertex may move the count, and the LPs find it pinned.
+        let mut c = ladders(3);
+        let sink = c.truth.len() - 2;
+        c.lo[sink] = c.truth[sink] as f64;
+        c.hi[sink] = c.truth[sink] as f64;
+        let c = joint(c.split(), 2);
+        let part = &c.parts[c.part_of[0]];
+        let highs = HighsPart::start(&c, part);
+        let x = highs
+            .start
+            .clone()
+            .expect("a basic solution of the true counts");
+        assert!(satisfies(&c, part, &x));
+        assert!((x[0] - 5.0).abs() < 1e-6, "a pinned count at {}", x[0]);
+        let mut open = vec![0];
+        highs.clear_at_start(&mut open);
+        assert_eq!(open, vec![0]);
+        assert_eq!(highs.settle(open).unwrap().0, vec![0]);
+    }
+
+    #[test]
+    fn a_point_clears_counts_only_if_it_keeps_every_row_and_bound() {
+        let c = ladders(3);
+        let part = &c.parts[c.part_of[0]];
+        let truth: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
+        assert!(satisfies(&c, part, &truth));
+        // The count a person up alone breaks its row.
+        let mut x = truth.clone();
+        x[0] += 1.0;
+        assert!(!satisfies(&c, part, &x));
+        // Balanced by a side unknown, the row holds, but that unknown's ladder row
+        // does not.
+        x[1] -= 1.0;
+        assert!(!satisfies(&c, part, &x));
+        // Below a bound.
+        let mut x = truth;
+        x[0] = -1.0;
+        assert!(!satisfies(&c, part, &x));
     }
 }

@@ -77,3 +77,26 @@ fn ensure_scheduler() {
     model.set_threads(std::num::NonZeroU32::MIN);
     let _ = model.try_solve();
 }
+
+/// The point HiGHS holds for `model` (one value per column): after [`start_at`], the
+/// basic solution its crossover made of the point given.
+pub fn point(model: &Model) -> Vec<f64> {
+    let (columns, rows) = (model.num_cols(), model.num_rows());
+    let mut x = vec![0.0; columns];
+    let mut column_duals = vec![0.0; columns];
+    let (mut row_values, mut row_duals) = (vec![0.0; rows], vec![0.0; rows]);
+    // SAFETY: `model.as_ptr()` is a live Highs instance for as long as `model` is
+    // borrowed; HiGHS writes `num_cols` values into the first two arrays and
+    // `num_rows` into the last two, the lengths they were made with.
+    #[allow(unsafe_code)]
+    unsafe {
+        highs_sys::Highs_getSolution(
+            model.as_ptr(),
+            x.as_mut_ptr(),
+            column_duals.as_mut_ptr(),
+            row_values.as_mut_ptr(),
+            row_duals.as_mut_ptr(),
+        );
+    }
+    x
+}

@@ -95,6 +95,36 @@ fn a_start_at_a_known_solution_is_a_basis_the_next_solve_uses() {
 }
 
 #[test]
+fn the_point_after_a_start_is_the_basic_solution_the_next_solve_keeps() {
+    let t = transport();
+    let (mut m, _, point) = model(&t);
+    // Before any start or solve HiGHS holds no solution: zeros.
+    assert!(kmapa_lp::point(&m).iter().all(|&x| x == 0.0));
+    kmapa_lp::start_at(&mut m, &point).expect("crossover from a feasible point");
+    let x = kmapa_lp::point(&m);
+    assert_eq!(x.len(), N * N);
+    for i in 0..N {
+        let s: f64 = (0..N).map(|j| x[i * N + j]).sum();
+        assert!((s - t.supply[i]).abs() < 1e-6, "supply {i}: {s}");
+    }
+    for j in 0..N {
+        let s: f64 = (0..N).map(|i| x[i * N + j]).sum();
+        assert!((s - t.demand[j]).abs() < 1e-6, "demand {j}: {s}");
+    }
+    assert!(x.iter().all(|&v| v >= -1e-9));
+    // A vertex, not the interior point given (every value of which is positive).
+    let positive = x.iter().filter(|&&v| v > 1e-9).count();
+    assert!(positive <= 2 * N, "{positive} positive values");
+    // With zero costs the next solve moves nothing.
+    m.set_option("simplex_strategy", 4);
+    let solved = m.solve();
+    assert_eq!(solved.simplex_iteration_count(), 0);
+    for (a, b) in solved.get_solution().columns().iter().zip(&x) {
+        assert!((a - b).abs() < 1e-9, "{a} against {b}");
+    }
+}
+
+#[test]
 fn costs_set_after_the_start_reach_the_same_optimum_as_a_fresh_solve() {
     let t = transport();
     let with_costs = |m: &mut Model, cols: &[highs::Col]| {
