@@ -14,7 +14,7 @@
 //! hidden and says it is withheld, so it tells the reader nothing about any count.
 
 use rustc_hash::FxHashMap as HashMap;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use h3o::{CellIndex, Resolution};
 use kmapa_protect::ckm::{CellKey, PTable};
@@ -1176,20 +1176,54 @@ impl<'a> AnalystAuditor<'a> {
     /// from that solution (a warm-started dual simplex), and every solution found clears
     /// the counts it moves.
     fn pinned(&self, c: &Component) -> Result<(Vec<usize>, u64, u64), AnalystAuditError> {
-        let small: Vec<usize> = (0..c.truth.len().min(c.counts_end))
-            .filter(|&v| (1..self.k).contains(&c.truth[v]))
-            .collect();
-        let checked = small.len() as u64;
-        let mut lps = 0;
-        let mut pinned = Vec::new();
-        let mut by_part: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-        for v in small {
+        self.pinned_with(c, None, Started::default())
+    }
+
+    /// The small counts of `c` (counts in 1..k−1), by part.
+    fn small_by_part(&self, c: &Component) -> (Vec<usize>, BTreeMap<usize, Vec<usize>>) {
+        let mut known = Vec::new();
+        let mut by_part: BTreeMap<usize, Vec<usize>> = Default::default();
+        for v in (0..c.truth.len().min(c.counts_end)).filter(|&v| (1..self.k).contains(&c.truth[v]))
+        {
             if c.part_of[v] == usize::MAX {
-                pinned.push(v); // known exactly
+                known.push(v); // known exactly
             } else {
                 by_part.entry(c.part_of[v]).or_default().push(v);
             }
         }
+        (known, by_part)
+    }
+
+    /// HiGHS's crossover from the true counts in each part of a joint system `c` that
+    /// holds a small count, and the vertex those make (a value per variable; the true
+    /// value outside them, or where a crossover made none).
+    fn started<'c>(&self, c: &'c Component) -> (Vec<f64>, Started<'c>) {
+        let mut vertex: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
+        let mut started = Started::default();
+        for &i in self.small_by_part(c).1.keys() {
+            let part = &c.parts[i];
+            let highs = HighsPart::start(c, part);
+            if let Some(x) = &highs.start {
+                for &v in &part.vars {
+                    vertex[v] = x[v];
+                }
+            }
+            started.insert(i, highs);
+        }
+        (vertex, started)
+    }
+
+    /// [`Self::pinned`], with `hint`, a solution of `c` if one is known (a value per
+    /// variable), and `started`, parts of a joint `c` already started in HiGHS.
+    fn pinned_with<'c>(
+        &self,
+        c: &'c Component,
+        hint: Option<&[f64]>,
+        mut started: Started<'c>,
+    ) -> Result<(Vec<usize>, u64, u64), AnalystAuditError> {
+        let (mut pinned, by_part) = self.small_by_part(c);
+        let checked = (pinned.len() + by_part.values().map(Vec::len).sum::<usize>()) as u64;
+        let mut lps = 0;
         for (i, mut open) in by_part {
             let part = &c.parts[i];
             let moves = Moves::new(c, part);
@@ -1199,7 +1233,9 @@ impl<'a> AnalystAuditor<'a> {
                 // ten of the small counts at once, among them most of those no move
                 // is found for; the searches then take nearly all of the rest, and the
                 // LPs what is left (docs/benchmarks.md, session 27).
-                let highs = HighsPart::start(c, part);
+                let highs = started
+                    .remove(&i)
+                    .unwrap_or_else(|| HighsPart::start(c, part));
                 highs.clear_at_start(&mut open);
                 if self.moves {
                     moves.clear(&mut open, EFFORT, false);
@@ -1211,6 +1247,11 @@ impl<'a> AnalystAuditor<'a> {
                     lps += solved;
                 }
                 continue;
+            }
+            // A solution known beforehand (the joint system's vertex, restricted to
+            // this measure) clears the counts it moves, once checked.
+            if let Some(x) = hint.filter(|x| satisfies(c, part, x)) {
+                open.retain(|&v| (x[v] - c.truth[v] as f64).abs() < 1.0 - 1e-6);
             }
             if self.moves {
                 moves.clear(&mut open, EFFORT, false);
@@ -1333,17 +1374,19 @@ impl<'a> AnalystAuditor<'a> {
         code: &str,
         y: u16,
     ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
-        self.protect_one_from(m, code, y, None)
+        self.protect_one_from(m, code, y, None, None)
     }
 
     /// [`Self::protect_one`], from its system with nothing withheld if built already
-    /// (`first`).
+    /// (`first`), and `hint`, a solution of that system if one is known (a value per
+    /// variable), whose moves clear counts in the first round.
     fn protect_one_from(
         &self,
         m: u16,
         code: &str,
         y: u16,
         mut first: Option<Component>,
+        mut hint: Option<&[f64]>,
     ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
         let mut withheld = BTreeSet::new();
         let mut lps = 0;
@@ -1353,7 +1396,7 @@ impl<'a> AnalystAuditor<'a> {
                 .take()
                 .unwrap_or_else(|| self.component(m, code, y, &withheld))
                 .split();
-            let (pinned, n, l) = self.pinned(&c)?;
+            let (pinned, n, l) = self.pinned_with(&c, hint.take(), Started::default())?;
             checked.get_or_insert(n);
             lps += l;
             if pinned.is_empty() {
@@ -1427,24 +1470,28 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// The joint protection of one source and year from `withheld` on (`first`: its
-    /// system with those withheld, if built already): the queries withheld then, the
-    /// small counts checked and the LPs solved.
-    fn joint_rounds(
+    /// system with those withheld, split, if built already, and its parts started in
+    /// HiGHS): the queries withheld then, the small counts checked and the LPs solved.
+    fn joint_rounds<'c>(
         &self,
         f: &MeasureFamily,
         y: u16,
         mut withheld: BTreeSet<AnalystQuery>,
-        first: Option<Component>,
+        first: Option<(&'c Component, Started<'c>)>,
     ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
         let mut lps = 0;
         let mut checked = None;
         let mut next = first;
         loop {
-            let c = next
-                .take()
-                .unwrap_or_else(|| self.joint_component(f, y, &withheld))
-                .split();
-            let (pinned, n, l) = self.pinned(&c)?;
+            let built;
+            let (c, started) = match next.take() {
+                Some(first) => first,
+                None => {
+                    built = self.joint_component(f, y, &withheld).split();
+                    (&built, Started::default())
+                }
+            };
+            let (pinned, n, l) = self.pinned_with(c, None, started)?;
             checked.get_or_insert(n);
             lps += l;
             if pinned.is_empty() {
@@ -1459,7 +1506,7 @@ impl<'a> AnalystAuditor<'a> {
                 let own = c.measure[c.escalate[v]];
                 let mut measures = vec![own];
                 measures.extend(f.measures.iter().rev().filter(|&&m| m != own));
-                let steps = self.escalation(&c, v);
+                let steps = self.escalation(c, v);
                 let next = measures
                     .iter()
                     .flat_map(|&m| {
@@ -1533,17 +1580,27 @@ impl<'a> AnalystAuditor<'a> {
                         Some((key, d.clone())),
                     ));
                 }
+                // HiGHS's crossover of the joint system first: restricted to a
+                // measure, its vertex is a solution of that measure's own system too,
+                // and clears most small counts there before any search.
+                let joint = unwithheld.split();
+                let (vertex, started) = self.started(&joint);
                 let mut before = BTreeSet::new();
                 let mut checked = 0;
                 let mut lps = 0;
+                let mut off = 0;
                 for (&m, one) in f.measures.iter().zip(ones) {
                     let code = &self.measures[m as usize];
-                    let (w, n, l) = self.protect_one_from(m, code, y, Some(one))?;
+                    let hint = &vertex[off..off + one.truth.len()];
+                    off += one.truth.len();
+                    let (w, n, l) = self.protect_one_from(m, code, y, Some(one), Some(hint))?;
                     before.extend(w);
                     checked += n;
                     lps += l;
                 }
-                let first = before.is_empty().then_some(unwithheld);
+                // The joint system as started, unless a measure's own pass withheld
+                // queries (then it is built again without their answers).
+                let first = before.is_empty().then_some((&joint, started));
                 let (withheld, _, l) = self.joint_rounds(f, y, before, first)?;
                 let decision = JointDecision {
                     withheld: withheld.iter().cloned().collect(),
@@ -2201,6 +2258,9 @@ struct MoveState {
     /// The rows off balance.
     off: i64,
 }
+
+/// Parts of a joint system already started in HiGHS, by part.
+type Started<'c> = HashMap<usize, HighsPart<'c>>;
 
 /// One part of a joint system in HiGHS, started at the true counts: the rows and
 /// bounds of the part, a relation's slack that is in no other row folded into its
