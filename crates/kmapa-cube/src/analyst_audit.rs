@@ -1171,10 +1171,14 @@ impl<'a> AnalystAuditor<'a> {
     ///
     /// A count is pinned if no solution consistent with everything the reader knows
     /// puts it a whole person away from its true value (by convexity: none puts it at
-    /// its value ± 1). Per independent part, one LP moves every small count of it as
-    /// far up as it can; each count still unmoved is then tried at its value + 1 and − 1
-    /// from that solution (a warm-started dual simplex), and every solution found clears
-    /// the counts it moves.
+    /// its value ± 1). Per independent part, a solution known beforehand clears the
+    /// counts it moves (see [`Self::pinned_with`]); in a joint system, so does the
+    /// vertex HiGHS's crossover makes of the true counts ([`HighsPart`]); then the move
+    /// searches ([`Moves`]). For each measure on its own, one LP moves every small
+    /// count still open as far up as it can; each count still unmoved is then tried at
+    /// its value + 1 and − 1 from that solution (microlp), and every solution found
+    /// clears the counts it moves; a joint system's LPs are HiGHS's
+    /// ([`HighsPart::settle`]).
     fn pinned(&self, c: &Component) -> Result<(Vec<usize>, u64, u64), AnalystAuditError> {
         self.pinned_with(c, None, Started::default())
     }
@@ -1250,7 +1254,7 @@ impl<'a> AnalystAuditor<'a> {
             }
             // A solution known beforehand (the joint system's vertex, restricted to
             // this measure) clears the counts it moves, once checked.
-            if let Some(x) = hint.filter(|x| satisfies(c, part, x)) {
+            if let Some(x) = hint.filter(|x| x.len() == c.truth.len() && satisfies(c, part, x)) {
                 open.retain(|&v| (x[v] - c.truth[v] as f64).abs() < 1.0 - 1e-6);
             }
             if self.moves {
@@ -2447,13 +2451,16 @@ impl<'c> HighsPart<'c> {
 /// Whether `x` (a value per variable of `c`) satisfies every row and bound of `part`
 /// to within HiGHS's tolerances: a point that clears counts must be a solution.
 fn satisfies(c: &Component, part: &Part, x: &[f64]) -> bool {
+    // Absolute, in persons: a pinned count is a combination of rows and bounds with
+    // small whole multipliers, so a point off by this much everywhere still cannot
+    // put it anywhere near a person away.
     const TOLERANCE: f64 = 1e-6;
     part.vars
         .iter()
         .all(|&v| x[v] >= c.lo[v] - TOLERANCE && x[v] <= c.hi[v] + TOLERANCE)
         && part.rows.iter().all(|(row, rhs)| {
             let sum: f64 = row.iter().map(|&(v, w)| w * x[v]).sum();
-            (sum - rhs).abs() <= TOLERANCE * (1.0 + rhs.abs())
+            (sum - rhs).abs() <= TOLERANCE
         })
 }
 
