@@ -2586,15 +2586,20 @@ mod tests {
         assert!((x[0] - 5.0).abs() >= 1.0);
     }
 
-    #[test]
-    fn best_first_gives_up_where_no_move_exists() {
-        // Without the tenth unknown's way out, every ladder stays off to its end: the
-        // count is pinned, and no move may say otherwise.
-        let mut c = ladders(3);
+    /// [`ladders`] without the tenth unknown's way out (its sink fixed): every ladder
+    /// stays off to its end, so the count is pinned.
+    fn closed_ladders(rungs: usize) -> Component {
+        let mut c = ladders(rungs);
         let sink = c.truth.len() - 2;
         c.lo[sink] = c.truth[sink] as f64;
         c.hi[sink] = c.truth[sink] as f64;
-        let c = c.split();
+        c.split()
+    }
+
+    #[test]
+    fn best_first_gives_up_where_no_move_exists() {
+        // The count is pinned, and no move may say otherwise.
+        let c = closed_ladders(3);
         let moves = Moves::new(&c, &c.parts[c.part_of[0]]);
         let effort = Effort {
             budget: 100_000,
@@ -2613,18 +2618,25 @@ mod tests {
         c
     }
 
+    /// `c`'s part holding variable 0 started in HiGHS, and the crossover's vertex,
+    /// checked to be a solution.
+    fn started_at_0(c: &Component) -> (HighsPart<'_>, Vec<f64>) {
+        let part = &c.parts[c.part_of[0]];
+        let highs = HighsPart::start(c, part);
+        let x = highs
+            .start
+            .clone()
+            .expect("a basic solution of the true counts");
+        assert!(satisfies(c, part, &x));
+        (highs, x)
+    }
+
     #[test]
     fn the_crossovers_vertex_moves_a_free_count_and_never_a_pinned_one() {
         // Free: the count can move with the tenth unknown and its sink, a slack folded
         // into its row (its value in the vertex is made from the row's).
         let c = joint(ladders(3), 2);
-        let part = &c.parts[c.part_of[0]];
-        let highs = HighsPart::start(&c, part);
-        let x = highs
-            .start
-            .clone()
-            .expect("a basic solution of the true counts");
-        assert!(satisfies(&c, part, &x));
+        let (highs, x) = started_at_0(&c);
         let mut open = vec![0];
         highs.clear_at_start(&mut open);
         if open.is_empty() {
@@ -2632,20 +2644,10 @@ mod tests {
         }
         assert_eq!(highs.settle(open).unwrap().0, Vec::<usize>::new());
 
-        // Pinned: without the sink's room every ladder stays off to its end, so no
-        // vertex may move the count, and the LPs find it pinned.
-        let mut c = ladders(3);
-        let sink = c.truth.len() - 2;
-        c.lo[sink] = c.truth[sink] as f64;
-        c.hi[sink] = c.truth[sink] as f64;
-        let c = joint(c.split(), 2);
-        let part = &c.parts[c.part_of[0]];
-        let highs = HighsPart::start(&c, part);
-        let x = highs
-            .start
-            .clone()
-            .expect("a basic solution of the true counts");
-        assert!(satisfies(&c, part, &x));
+        // Pinned: without the sink's room no vertex may move the count, and the LPs
+        // find it pinned.
+        let c = joint(closed_ladders(3), 2);
+        let (highs, x) = started_at_0(&c);
         assert!((x[0] - 5.0).abs() < 1e-6, "a pinned count at {}", x[0]);
         let mut open = vec![0];
         highs.clear_at_start(&mut open);

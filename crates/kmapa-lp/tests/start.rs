@@ -35,6 +35,18 @@ fn transport() -> Transport {
     }
 }
 
+/// That `x` (a value per supply × demand) ships every supply and meets every demand.
+fn assert_ships_every_supply_and_demand(t: &Transport, x: &[f64]) {
+    for i in 0..N {
+        let s: f64 = (0..N).map(|j| x[i * N + j]).sum();
+        assert!((s - t.supply[i]).abs() < 1e-6, "supply {i}: {s}");
+    }
+    for j in 0..N {
+        let s: f64 = (0..N).map(|i| x[i * N + j]).sum();
+        assert!((s - t.demand[j]).abs() < 1e-6, "demand {j}: {s}");
+    }
+}
+
 /// The model with zero costs, its columns, and its interior solution
 /// x_ij = s_i d_j / total.
 fn model(t: &Transport) -> (Model, Vec<highs::Col>, Vec<f64>) {
@@ -81,14 +93,7 @@ fn a_start_at_a_known_solution_is_a_basis_the_next_solve_uses() {
     assert_eq!(started.simplex_iteration_count(), 0);
     let x = started.get_solution();
     let x = x.columns();
-    for i in 0..N {
-        let s: f64 = (0..N).map(|j| x[i * N + j]).sum();
-        assert!((s - t.supply[i]).abs() < 1e-6, "supply {i}: {s}");
-    }
-    for j in 0..N {
-        let s: f64 = (0..N).map(|i| x[i * N + j]).sum();
-        assert!((s - t.demand[j]).abs() < 1e-6, "demand {j}: {s}");
-    }
+    assert_ships_every_supply_and_demand(&t, x);
     // A basic solution: at most as many positive values as rows.
     let positive = x.iter().filter(|&&v| v > 1e-9).count();
     assert!(positive <= 2 * N, "{positive} positive values");
@@ -103,14 +108,7 @@ fn the_point_after_a_start_is_the_basic_solution_the_next_solve_keeps() {
     kmapa_lp::start_at(&mut m, &point).expect("crossover from a feasible point");
     let x = kmapa_lp::point(&m);
     assert_eq!(x.len(), N * N);
-    for i in 0..N {
-        let s: f64 = (0..N).map(|j| x[i * N + j]).sum();
-        assert!((s - t.supply[i]).abs() < 1e-6, "supply {i}: {s}");
-    }
-    for j in 0..N {
-        let s: f64 = (0..N).map(|i| x[i * N + j]).sum();
-        assert!((s - t.demand[j]).abs() < 1e-6, "demand {j}: {s}");
-    }
+    assert_ships_every_supply_and_demand(&t, &x);
     assert!(x.iter().all(|&v| v >= -1e-9));
     // A vertex, not the interior point given (every value of which is positive).
     let positive = x.iter().filter(|&&v| v > 1e-9).count();
