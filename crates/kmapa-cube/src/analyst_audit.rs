@@ -1179,7 +1179,9 @@ impl<'a> AnalystAuditor<'a> {
     /// its value + 1 and − 1 from that solution (microlp), and every solution found
     /// clears the counts it moves; a joint system's LPs are HiGHS's
     /// ([`HighsPart::settle`]).
-    fn pinned(&self, c: &Component) -> Result<(Vec<usize>, u64, u64), AnalystAuditError> {
+    /// [`Self::protect_with_memo`] decides a joint system before each measure's own:
+    /// what the joint system moves, each measure's own system moves too.
+    fn pinned(&self, c: &Component) -> Result<Decided, AnalystAuditError> {
         self.pinned_with(c, None, Started::default())
     }
 
@@ -1199,32 +1201,25 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// HiGHS's crossover from the true counts in each part of a joint system `c` that
-    /// holds a small count, and the vertex those make (a value per variable; the true
-    /// value outside them, or where a crossover made none).
-    fn started<'c>(&self, c: &'c Component) -> (Vec<f64>, Started<'c>) {
-        let mut vertex: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
-        let mut started = Started::default();
-        for &i in self.small_by_part(c).1.keys() {
-            let part = &c.parts[i];
-            let highs = HighsPart::start(c, part);
-            if let Some(x) = &highs.start {
-                for &v in &part.vars {
-                    vertex[v] = x[v];
-                }
-            }
-            started.insert(i, highs);
-        }
-        (vertex, started)
+    /// holds a small count.
+    fn started<'c>(&self, c: &'c Component) -> Started<'c> {
+        self.small_by_part(c)
+            .1
+            .keys()
+            .map(|&i| (i, HighsPart::start(c, &c.parts[i])))
+            .collect()
     }
 
-    /// [`Self::pinned`], with `hint`, a solution of `c` if one is known (a value per
-    /// variable), and `started`, parts of a joint `c` already started in HiGHS.
+    /// [`Self::pinned`], with `suspects`, if known, the counts of `c` that may be
+    /// pinned (a flag per variable: every other count is known to move, because a
+    /// system `c` relaxes moves it), and `started`, parts of a joint `c` already
+    /// started in HiGHS.
     fn pinned_with<'c>(
         &self,
         c: &'c Component,
-        hint: Option<&[f64]>,
+        suspects: Option<&[bool]>,
         mut started: Started<'c>,
-    ) -> Result<(Vec<usize>, u64, u64), AnalystAuditError> {
+    ) -> Result<Decided, AnalystAuditError> {
         let (mut pinned, by_part) = self.small_by_part(c);
         let checked = (pinned.len() + by_part.values().map(Vec::len).sum::<usize>()) as u64;
         let mut lps = 0;
@@ -1252,10 +1247,10 @@ impl<'a> AnalystAuditor<'a> {
                 }
                 continue;
             }
-            // A solution known beforehand (the joint system's vertex, restricted to
-            // this measure) clears the counts it moves, once checked.
-            if let Some(x) = hint.filter(|x| x.len() == c.truth.len() && satisfies(c, part, x)) {
-                open.retain(|&v| (x[v] - c.truth[v] as f64).abs() < 1.0 - 1e-6);
+            // Counts a system with more rows moves (the joint one, restricted to this
+            // measure) move here too.
+            if let Some(s) = suspects.filter(|s| s.len() == c.truth.len()) {
+                open.retain(|&v| s[v]);
             }
             if self.moves {
                 moves.clear(&mut open, EFFORT, false);
@@ -1382,15 +1377,15 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// [`Self::protect_one`], from its system with nothing withheld if built already
-    /// (`first`), and `hint`, a solution of that system if one is known (a value per
-    /// variable), whose moves clear counts in the first round.
+    /// (`first`), and `suspects`, if known, the counts of that system that may be
+    /// pinned (see [`Self::pinned_with`]).
     fn protect_one_from(
         &self,
         m: u16,
         code: &str,
         y: u16,
         mut first: Option<Component>,
-        mut hint: Option<&[f64]>,
+        mut suspects: Option<&[bool]>,
     ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
         let mut withheld = BTreeSet::new();
         let mut lps = 0;
@@ -1400,7 +1395,7 @@ impl<'a> AnalystAuditor<'a> {
                 .take()
                 .unwrap_or_else(|| self.component(m, code, y, &withheld))
                 .split();
-            let (pinned, n, l) = self.pinned_with(&c, hint.take(), Started::default())?;
+            let (pinned, n, l) = self.pinned_with(&c, suspects.take(), Started::default())?;
             checked.get_or_insert(n);
             lps += l;
             if pinned.is_empty() {
@@ -1474,28 +1469,28 @@ impl<'a> AnalystAuditor<'a> {
     }
 
     /// The joint protection of one source and year from `withheld` on (`first`: its
-    /// system with those withheld, split, if built already, and its parts started in
-    /// HiGHS): the queries withheld then, the small counts checked and the LPs solved.
-    fn joint_rounds<'c>(
+    /// system with those withheld, split, and what [`Self::pinned_with`] found in it,
+    /// if decided already): the queries withheld then, the small counts checked and
+    /// the LPs solved.
+    fn joint_rounds(
         &self,
         f: &MeasureFamily,
         y: u16,
         mut withheld: BTreeSet<AnalystQuery>,
-        first: Option<(&'c Component, Started<'c>)>,
+        first: Option<(&Component, Decided)>,
     ) -> Result<(BTreeSet<AnalystQuery>, u64, u64), AnalystAuditError> {
         let mut lps = 0;
         let mut checked = None;
         let mut next = first;
         loop {
             let built;
-            let (c, started) = match next.take() {
+            let (c, (pinned, n, l)) = match next.take() {
                 Some(first) => first,
                 None => {
                     built = self.joint_component(f, y, &withheld).split();
-                    (&built, Started::default())
+                    (&built, self.pinned_with(&built, None, Started::default())?)
                 }
             };
-            let (pinned, n, l) = self.pinned_with(c, None, started)?;
             checked.get_or_insert(n);
             lps += l;
             if pinned.is_empty() {
@@ -1584,33 +1579,44 @@ impl<'a> AnalystAuditor<'a> {
                         Some((key, d.clone())),
                     ));
                 }
-                // HiGHS's crossover of the joint system first: restricted to a
-                // measure, its vertex is a solution of that measure's own system too,
-                // and clears most small counts there before any search.
+                // The joint system first: a solution of it, restricted to a measure,
+                // is one of that measure's own system too, so every count it shows to
+                // move moves there as well. Where it pins nothing (nearly always),
+                // neither does any measure's own system, and their passes withhold
+                // nothing; otherwise they decide only what it pinned.
                 let joint = unwithheld.split();
-                let (vertex, started) = self.started(&joint);
-                let mut before = BTreeSet::new();
-                let mut checked = 0;
-                let mut lps = 0;
-                let mut off = 0;
-                for (&m, one) in f.measures.iter().zip(ones) {
-                    let code = &self.measures[m as usize];
-                    let hint = &vertex[off..off + one.truth.len()];
-                    off += one.truth.len();
-                    let (w, n, l) = self.protect_one_from(m, code, y, Some(one), Some(hint))?;
-                    before.extend(w);
-                    checked += n;
+                let (pinned, checked, mut lps) =
+                    self.pinned_with(&joint, None, self.started(&joint))?;
+                let withheld = if pinned.is_empty() {
+                    BTreeSet::new()
+                } else {
+                    let mut suspects = vec![false; joint.truth.len()];
+                    for &v in &pinned {
+                        suspects[v] = true;
+                    }
+                    let mut before = BTreeSet::new();
+                    let mut off = 0;
+                    for (&m, one) in f.measures.iter().zip(ones) {
+                        let code = &self.measures[m as usize];
+                        let these = &suspects[off..off + one.truth.len()];
+                        off += one.truth.len();
+                        let (w, _, l) =
+                            self.protect_one_from(m, code, y, Some(one), Some(these))?;
+                        before.extend(w);
+                        lps += l;
+                    }
+                    // The joint system as decided, unless a measure's own pass withheld
+                    // queries (then it is built again without their answers).
+                    let first = before.is_empty().then_some((&joint, (pinned, checked, 0)));
+                    let (withheld, _, l) = self.joint_rounds(f, y, before, first)?;
                     lps += l;
-                }
-                // The joint system as started, unless a measure's own pass withheld
-                // queries (then it is built again without their answers).
-                let first = before.is_empty().then_some((&joint, started));
-                let (withheld, _, l) = self.joint_rounds(f, y, before, first)?;
+                    withheld
+                };
                 let decision = JointDecision {
                     withheld: withheld.iter().cloned().collect(),
                     small_counts_checked: checked,
                 };
-                Ok(((withheld, checked, lps + l), Some((key, decision))))
+                Ok(((withheld, checked, lps), Some((key, decision))))
             }
         })
         .into_iter()
@@ -2266,6 +2272,10 @@ struct MoveState {
 /// Parts of a joint system already started in HiGHS, by part.
 type Started<'c> = HashMap<usize, HighsPart<'c>>;
 
+/// What [`AnalystAuditor::pinned_with`] found in a system: the counts pinned, the small
+/// counts checked and the LPs solved.
+type Decided = (Vec<usize>, u64, u64);
+
 /// One part of a joint system in HiGHS, started at the true counts: the rows and
 /// bounds of the part, a relation's slack that is in no other row folded into its
 /// row's range.
@@ -2293,27 +2303,71 @@ impl<'c> HighsPart<'c> {
             }
         }
         let folded = |v: usize| v >= c.counts_end && rows_in[v] == 1;
+        // Each row's range, with its folded slacks.
+        let ranges: Vec<(f64, f64)> = part
+            .rows
+            .iter()
+            .map(|(row, rhs)| {
+                let (mut lo, mut hi) = (*rhs, *rhs);
+                for &(v, w) in row.iter().filter(|&&(v, _)| folded(v)) {
+                    let (a, b) = (rhs - w * c.hi[v], rhs - w * c.lo[v]);
+                    // Ranges of several folded slacks add up.
+                    lo += a.min(b) - rhs;
+                    hi += a.max(b) - rhs;
+                }
+                (lo, hi)
+            })
+            .collect();
+        // What HiGHS is given of the part, with the same solutions: a row of one
+        // column is a bound of it, and a row that every value within the columns'
+        // bounds keeps is left out. Two in five of a joint system's rows are such
+        // (mostly relations between measures whose bounds already order them).
+        let mut bounds: HashMap<usize, (f64, f64)> =
+            part.vars.iter().map(|&v| (v, (c.lo[v], c.hi[v]))).collect();
+        let unfolded = |row: &'c [(usize, f64)]| row.iter().filter(move |&&(v, _)| !folded(v));
+        for ((row, _), &(lo, hi)) in part.rows.iter().zip(&ranges) {
+            let mut cols = unfolded(row);
+            if let (Some(&(v, w)), None) = (cols.next(), cols.next()) {
+                let (a, b) = (lo / w, hi / w);
+                let bound = bounds.get_mut(&v).expect("a variable of the part");
+                bound.0 = bound.0.max(a.min(b));
+                bound.1 = bound.1.min(a.max(b));
+            }
+        }
+        let kept: Vec<bool> = part
+            .rows
+            .iter()
+            .zip(&ranges)
+            .map(|((row, _), &(lo, hi))| {
+                let (mut least, mut most) = (0.0, 0.0);
+                let mut n = 0;
+                for &(v, w) in unfolded(row) {
+                    let (a, b) = (w * bounds[&v].0, w * bounds[&v].1);
+                    least += a.min(b);
+                    most += a.max(b);
+                    n += 1;
+                }
+                n > 1 && !(least >= lo - 1e-9 && most <= hi + 1e-9)
+            })
+            .collect();
         let mut problem = highs::RowProblem::default();
         let local: HashMap<usize, highs::Col> = part
             .vars
             .iter()
             .filter(|&&v| !folded(v))
-            .map(|&v| (v, problem.add_column(0.0, c.lo[v]..=c.hi[v])))
+            .map(|&v| {
+                let (lo, hi) = bounds[&v];
+                (v, problem.add_column(0.0, lo..=hi))
+            })
             .collect();
-        for (row, rhs) in &part.rows {
-            let (mut lo, mut hi) = (*rhs, *rhs);
-            for &(v, w) in row.iter().filter(|&&(v, _)| folded(v)) {
-                let (a, b) = (rhs - w * c.hi[v], rhs - w * c.lo[v]);
-                // Ranges of several folded slacks add up.
-                lo += a.min(b) - rhs;
-                hi += a.max(b) - rhs;
-            }
-            problem.add_row(
-                lo..=hi,
-                row.iter()
-                    .filter(|&&(v, _)| !folded(v))
-                    .map(|&(v, w)| (local[&v], w)),
-            );
+        for (((row, _), &(lo, hi)), _) in part
+            .rows
+            .iter()
+            .zip(&ranges)
+            .zip(&kept)
+            .filter(|&(_, &k)| k)
+        {
+            problem.add_row(lo..=hi, unfolded(row).map(|&(v, w)| (local[&v], w)));
         }
         let mut model = problem.optimise(highs::Sense::Maximise);
         model.make_quiet();
@@ -2673,5 +2727,107 @@ mod tests {
         let mut x = truth;
         x[0] = -1.0;
         assert!(!satisfies(&c, part, &x));
+    }
+
+    /// A joint system of `truth` and `bounds` (a range per variable) with `rows` (each
+    /// summing to 0 at the true values), its last `slacks` variables the relations'
+    /// slacks.
+    fn system(
+        truth: &[u64],
+        bounds: &[(f64, f64)],
+        rows: &[&[(usize, f64)]],
+        slacks: usize,
+    ) -> Component {
+        let n = truth.len();
+        let c = Component {
+            label: "system".into(),
+            labels: vec![Label::count(LayerKind::City, Place::Unit(Unit::City), 0); n],
+            escalate: (0..n).collect(),
+            measure: vec![0; n],
+            counts_end: n - slacks,
+            cells: Vec::new(),
+            cell_of: Vec::new(),
+            above: HashMap::default(),
+            truth: truth.to_vec(),
+            lo: bounds.iter().map(|b| b.0).collect(),
+            hi: bounds.iter().map(|b| b.1).collect(),
+            fixed: vec![false; n],
+            rows: rows.iter().map(|r| r.to_vec()).collect(),
+            parts: Vec::new(),
+            part_of: Vec::new(),
+        };
+        for row in &c.rows {
+            let sum: f64 = row.iter().map(|&(v, w)| w * c.truth[v] as f64).sum();
+            assert_eq!(sum, 0.0, "{row:?}");
+        }
+        c.split()
+    }
+
+    #[test]
+    fn highs_is_given_only_the_rows_the_bounds_do_not_keep_and_decides_the_same() {
+        let (free, cap) = ((0.0, 100.0), (0.0, CAP));
+        // a + b = 6 (the total fixed), a ≤ b and b ≤ a: neither relation is kept by
+        // the bounds alone, and together they pin both counts at 3.
+        let c = system(
+            &[3, 3, 6, 0, 0],
+            &[free, free, (6.0, 6.0), cap, cap],
+            &[
+                &[(0, 1.0), (1, 1.0), (2, -1.0)],
+                &[(0, 1.0), (3, 1.0), (1, -1.0)],
+                &[(1, 1.0), (4, 1.0), (0, -1.0)],
+            ],
+            2,
+        );
+        let highs = HighsPart::start(&c, &c.parts[c.part_of[0]]);
+        assert_eq!(highs.model.num_rows(), 3);
+        assert!(highs.start.is_some());
+        assert_eq!(highs.settle(vec![0, 1]).unwrap().0.len(), 2);
+
+        // a + b = 16 with a hidden (1..4) and b shown (10..100): a ≤ b holds for every
+        // value within the bounds and is left out; a ≤ 2·f with f fixed at 2, a row
+        // of one unknown once its slack is folded, becomes a's bound (4, as before).
+        // a can move a person either way.
+        let bounds = [
+            (1.0, 4.0),
+            (10.0, 100.0),
+            (16.0, 16.0),
+            (2.0, 2.0),
+            cap,
+            cap,
+        ];
+        let (sum, ordered): (&[_], &[_]) = (
+            &[(0, 1.0), (1, 1.0), (2, -1.0)],
+            &[(0, 1.0), (4, 1.0), (1, -1.0)],
+        );
+        let c = system(
+            &[3, 13, 16, 2, 10, 1],
+            &bounds,
+            &[sum, ordered, &[(0, 1.0), (5, 1.0), (3, -2.0)]],
+            2,
+        );
+        let highs = HighsPart::start(&c, &c.parts[c.part_of[0]]);
+        assert_eq!(highs.model.num_rows(), 1, "only a + b = 16");
+        let x = highs
+            .start
+            .clone()
+            .expect("a basic solution of the true counts");
+        assert!(x[0] <= 4.0 + 1e-9 && x[0] >= 1.0 - 1e-9, "a at {}", x[0]);
+        assert_eq!(highs.settle(vec![0, 1]).unwrap().0, Vec::<usize>::new());
+        // 2a ≤ 3·f and a = 1.5·f instead: rows of one unknown that bound a to 3 and
+        // pin both counts, though HiGHS is given neither row.
+        let c = system(
+            &[3, 13, 16, 2, 10, 0, 0],
+            &[&bounds[..], &[(0.0, 0.0)]].concat(),
+            &[
+                sum,
+                ordered,
+                &[(0, 2.0), (5, 1.0), (3, -3.0)],
+                &[(0, 1.0), (6, -1.0), (3, -1.5)],
+            ],
+            3,
+        );
+        let highs = HighsPart::start(&c, &c.parts[c.part_of[0]]);
+        assert_eq!(highs.model.num_rows(), 1, "only a + b = 16");
+        assert_eq!(highs.settle(vec![0, 1]).unwrap().0.len(), 2);
     }
 }
