@@ -2282,7 +2282,9 @@ type Decided = (Vec<usize>, u64, u64);
 struct HighsPart<'c> {
     c: &'c Component,
     model: highs::Model,
-    local: HashMap<usize, highs::Col>,
+    /// Each variable's column (by variable of `c`; none for a folded slack or a
+    /// variable of another part).
+    local: Vec<Option<highs::Col>>,
     /// The basic solution HiGHS's crossover made of the true counts, if it made one
     /// and it satisfies every row and bound (checked here: it clears counts).
     start: Option<Vec<f64>>,
@@ -2322,14 +2324,13 @@ impl<'c> HighsPart<'c> {
         // column is a bound of it, and a row that every value within the columns'
         // bounds keeps is left out. Two in five of a joint system's rows are such
         // (mostly relations between measures whose bounds already order them).
-        let mut bounds: HashMap<usize, (f64, f64)> =
-            part.vars.iter().map(|&v| (v, (c.lo[v], c.hi[v]))).collect();
+        let mut bounds: Vec<(f64, f64)> = c.lo.iter().copied().zip(c.hi.iter().copied()).collect();
         let unfolded = |row: &'c [(usize, f64)]| row.iter().filter(move |&&(v, _)| !folded(v));
         for ((row, _), &(lo, hi)) in part.rows.iter().zip(&ranges) {
             let mut cols = unfolded(row);
             if let (Some(&(v, w)), None) = (cols.next(), cols.next()) {
                 let (a, b) = (lo / w, hi / w);
-                let bound = bounds.get_mut(&v).expect("a variable of the part");
+                let bound = &mut bounds[v];
                 bound.0 = bound.0.max(a.min(b));
                 bound.1 = bound.1.min(a.max(b));
             }
@@ -2342,7 +2343,7 @@ impl<'c> HighsPart<'c> {
                 let (mut least, mut most) = (0.0, 0.0);
                 let mut n = 0;
                 for &(v, w) in unfolded(row) {
-                    let (a, b) = (w * bounds[&v].0, w * bounds[&v].1);
+                    let (a, b) = (w * bounds[v].0, w * bounds[v].1);
                     least += a.min(b);
                     most += a.max(b);
                     n += 1;
@@ -2351,15 +2352,11 @@ impl<'c> HighsPart<'c> {
             })
             .collect();
         let mut problem = highs::RowProblem::default();
-        let local: HashMap<usize, highs::Col> = part
-            .vars
-            .iter()
-            .filter(|&&v| !folded(v))
-            .map(|&v| {
-                let (lo, hi) = bounds[&v];
-                (v, problem.add_column(0.0, lo..=hi))
-            })
-            .collect();
+        let mut local = vec![None; c.truth.len()];
+        for &v in part.vars.iter().filter(|&&v| !folded(v)) {
+            let (lo, hi) = bounds[v];
+            local[v] = Some(problem.add_column(0.0, lo..=hi));
+        }
         for (((row, _), &(lo, hi)), _) in part
             .rows
             .iter()
@@ -2367,7 +2364,7 @@ impl<'c> HighsPart<'c> {
             .zip(&kept)
             .filter(|&(_, &k)| k)
         {
-            problem.add_row(lo..=hi, unfolded(row).map(|&(v, w)| (local[&v], w)));
+            problem.add_row(lo..=hi, unfolded(row).map(|&(v, w)| (column(&local, v), w)));
         }
         let mut model = problem.optimise(highs::Sense::Maximise);
         model.make_quiet();
@@ -2388,8 +2385,10 @@ impl<'c> HighsPart<'c> {
             model.set_option("simplex_strategy", 4);
             let x = kmapa_lp::point(&model);
             let mut at: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
-            for (&v, col) in &local {
-                at[v] = x[col.index()];
+            for &v in &part.vars {
+                if let Some(col) = local[v] {
+                    at[v] = x[col.index()];
+                }
             }
             // A folded slack takes up what is left of its row, within its bounds.
             for (row, rhs) in &part.rows {
@@ -2442,11 +2441,11 @@ impl<'c> HighsPart<'c> {
          -> Result<highs::SolvedModel, AnalystAuditError> {
             let mut model = model;
             for &v in costed.iter() {
-                model.change_column_cost(local[&v], 0.0);
+                model.change_column_cost(column(&local, v), 0.0);
             }
             costed.clear();
             for &(v, w) in costs {
-                model.change_column_cost(local[&v], w);
+                model.change_column_cost(column(&local, v), w);
                 costed.push(v);
             }
             lps += 1;
@@ -2462,8 +2461,9 @@ impl<'c> HighsPart<'c> {
             }
         };
         // Whether a solution puts `v` a whole person away from its true value.
-        let moved =
-            |x: &[f64], v: usize| (x[local[&v].index()] - c.truth[v] as f64).abs() >= 1.0 - 1e-6;
+        let moved = |x: &[f64], v: usize| {
+            (x[column(&local, v).index()] - c.truth[v] as f64).abs() >= 1.0 - 1e-6
+        };
         let mut sign = 1.0;
         let mut idle = 0;
         while !open.is_empty() && idle < 2 {
@@ -2500,6 +2500,11 @@ impl<'c> HighsPart<'c> {
         }
         Ok((pinned, lps))
     }
+}
+
+/// The column of `v` in a [`HighsPart`]'s model.
+fn column(local: &[Option<highs::Col>], v: usize) -> highs::Col {
+    local[v].expect("a count of the part is a column of its model")
 }
 
 /// Whether `x` (a value per variable of `c`) satisfies every row and bound of `part`
