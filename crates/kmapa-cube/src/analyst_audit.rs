@@ -2335,6 +2335,29 @@ impl<'c> HighsPart<'c> {
                 bound.1 = bound.1.min(a.max(b));
             }
         }
+        // Bounds each row implies for its columns, from the others' bounds (twice
+        // over): a count withheld everywhere is bounded by the sums it is in, and more
+        // relations are kept by the bounds. Loosened by 1e-9 against rounding, and
+        // never past the true value, which every row keeps.
+        for _ in 0..2 {
+            for ((row, _), &(lo, hi)) in part.rows.iter().zip(&ranges) {
+                let (mut least, mut most) = (0.0, 0.0);
+                for &(v, w) in unfolded(row) {
+                    let (a, b) = (w * bounds[v].0, w * bounds[v].1);
+                    least += a.min(b);
+                    most += a.max(b);
+                }
+                for &(v, w) in unfolded(row) {
+                    let (a, b) = (w * bounds[v].0, w * bounds[v].1);
+                    // w·x_v ∈ [lo − what the others can add at most, hi − at least].
+                    let (l, h) = ((lo - (most - a.max(b))) / w, (hi - (least - a.min(b))) / w);
+                    let t = c.truth[v] as f64;
+                    let bound = &mut bounds[v];
+                    bound.0 = bound.0.max((l.min(h) - 1e-9).min(t));
+                    bound.1 = bound.1.min((l.max(h) + 1e-9).max(t));
+                }
+            }
+        }
         let kept: Vec<bool> = part
             .rows
             .iter()
@@ -2375,15 +2398,30 @@ impl<'c> HighsPart<'c> {
             .filter(|&&v| !folded(v))
             .map(|&v| c.truth[v] as f64)
             .collect();
-        let started = kmapa_lp::start_at(&mut model, &truth);
-        // The true counts satisfy every row and bound: a crossover from them that
-        // fails is a bug worth seeing in the tests, though the LPs are right either
-        // way (the first then starts from scratch with the dual simplex).
-        debug_assert!(started.is_ok(), "{}: {started:?}", c.label);
+        // Every row may be one the bounds keep: then the bounds alone are the part
+        // (a box, of which each column's lower bound is a vertex), and HiGHS's
+        // crossover, which needs a row, is not run.
+        let x = if model.num_rows() == 0 {
+            Some(
+                part.vars
+                    .iter()
+                    .filter(|&&v| !folded(v))
+                    .map(|&v| bounds[v].0)
+                    .collect(),
+            )
+        } else {
+            let started = kmapa_lp::start_at(&mut model, &truth);
+            // The true counts satisfy every row and bound: a crossover from them that
+            // fails is a bug worth seeing in the tests, though the LPs are right either
+            // way (the first then starts from scratch with the dual simplex).
+            debug_assert!(started.is_ok(), "{}: {started:?}", c.label);
+            started.ok().map(|()| {
+                model.set_option("simplex_strategy", 4);
+                kmapa_lp::point(&model)
+            })
+        };
         let mut start = None;
-        if started.is_ok() {
-            model.set_option("simplex_strategy", 4);
-            let x = kmapa_lp::point(&model);
+        if let Some(x) = x {
             let mut at: Vec<f64> = c.truth.iter().map(|&t| t as f64).collect();
             for &v in &part.vars {
                 if let Some(col) = local[v] {
@@ -2818,6 +2856,21 @@ mod tests {
             .expect("a basic solution of the true counts");
         assert!(x[0] <= 4.0 + 1e-9 && x[0] >= 1.0 - 1e-9, "a at {}", x[0]);
         assert_eq!(highs.settle(vec![0, 1]).unwrap().0, Vec::<usize>::new());
+        // a withheld (0..CAP) but a + u = 4: a ≤ 4 follows, and then a ≤ b holds for
+        // every value within the bounds.
+        let c = system(
+            &[3, 13, 16, 1, 4, 10],
+            &[cap, (10.0, 100.0), (16.0, 16.0), cap, (4.0, 4.0), cap],
+            &[
+                sum,
+                &[(0, 1.0), (3, 1.0), (4, -1.0)],
+                &[(0, 1.0), (5, 1.0), (1, -1.0)],
+            ],
+            1,
+        );
+        let highs = HighsPart::start(&c, &c.parts[c.part_of[0]]);
+        assert_eq!(highs.model.num_rows(), 2, "a + b = 16, a + u = 4");
+        assert_eq!(highs.settle(vec![0, 3]).unwrap().0, Vec::<usize>::new());
         // 2a ≤ 3·f and a = 1.5·f instead: rows of one unknown that bound a to 3 and
         // pin both counts, though HiGHS is given neither row.
         let c = system(
@@ -2832,7 +2885,10 @@ mod tests {
             3,
         );
         let highs = HighsPart::start(&c, &c.parts[c.part_of[0]]);
-        assert_eq!(highs.model.num_rows(), 1, "only a + b = 16");
+        // a + b = 16 then fixes b as well: no row is left for HiGHS, and the bounds
+        // alone decide.
+        assert_eq!(highs.model.num_rows(), 0);
+        assert!(highs.start.is_some());
         assert_eq!(highs.settle(vec![0, 1]).unwrap().0.len(), 2);
     }
 }
