@@ -2278,7 +2278,9 @@ type Decided = (Vec<usize>, u64, u64);
 
 /// One part of a joint system in HiGHS, started at the true counts: the rows and
 /// bounds of the part, a relation's slack that is in no other row folded into its
-/// row's range.
+/// row's range, the bounds the rows imply, and without the rows those bounds keep
+/// (the same solutions, in a model about half as large: docs/benchmarks.md, session
+/// 28).
 struct HighsPart<'c> {
     c: &'c Component,
     model: highs::Model,
@@ -2321,9 +2323,12 @@ impl<'c> HighsPart<'c> {
             })
             .collect();
         // What HiGHS is given of the part, with the same solutions: a row of one
-        // column is a bound of it, and a row that every value within the columns'
-        // bounds keeps is left out. Two in five of a joint system's rows are such
-        // (mostly relations between measures whose bounds already order them).
+        // column as a bound of it (exactly); then the bounds each row implies for its
+        // columns from the others' bounds (twice over: a count withheld everywhere is
+        // bounded by the sums it is in), loosened by 1e-9 against rounding and never
+        // past the true value, which every row keeps; and only the rows those bounds
+        // do not keep. Nearly half of an OPS system's rows are left out, most of them
+        // relations between measures whose bounds already order them.
         let mut bounds: Vec<(f64, f64)> = c.lo.iter().copied().zip(c.hi.iter().copied()).collect();
         let unfolded = |row: &'c [(usize, f64)]| row.iter().filter(move |&&(v, _)| !folded(v));
         for ((row, _), &(lo, hi)) in part.rows.iter().zip(&ranges) {
@@ -2335,10 +2340,6 @@ impl<'c> HighsPart<'c> {
                 bound.1 = bound.1.min(a.max(b));
             }
         }
-        // Bounds each row implies for its columns, from the others' bounds (twice
-        // over): a count withheld everywhere is bounded by the sums it is in, and more
-        // relations are kept by the bounds. Loosened by 1e-9 against rounding, and
-        // never past the true value, which every row keeps.
         for _ in 0..2 {
             for ((row, _), &(lo, hi)) in part.rows.iter().zip(&ranges) {
                 let (mut least, mut most) = (0.0, 0.0);
