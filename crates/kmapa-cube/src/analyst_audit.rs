@@ -1274,7 +1274,7 @@ impl<'a> AnalystAuditor<'a> {
                 problem.add_constraint(&expr[..], ComparisonOp::Eq, *rhs);
             }
             let clear = |s: &microlp::Solution, open: &mut Vec<usize>| {
-                open.retain(|&v| (s.var_value(local[&v]) - c.truth[v] as f64).abs() < 1.0 - 1e-6)
+                open.retain(|&v| !moved(s.var_value(local[&v]), c.truth[v]))
             };
             let first = outcome(problem.solve(), &c.label)?;
             lps += 1;
@@ -2454,7 +2454,7 @@ impl<'c> HighsPart<'c> {
     /// the basis: its vertex moves nine in ten of a joint system's small counts.
     fn clear_at_start(&self, open: &mut Vec<usize>) {
         if let Some(x) = &self.start {
-            open.retain(|&v| (x[v] - self.c.truth[v] as f64).abs() < 1.0 - 1e-6);
+            open.retain(|&v| !moved(x[v], self.c.truth[v]));
         }
     }
 
@@ -2500,9 +2500,7 @@ impl<'c> HighsPart<'c> {
             }
         };
         // Whether a solution puts `v` a whole person away from its true value.
-        let moved = |x: &[f64], v: usize| {
-            (x[column(&local, v).index()] - c.truth[v] as f64).abs() >= 1.0 - 1e-6
-        };
+        let away = |x: &[f64], v: usize| moved(x[column(&local, v).index()], c.truth[v]);
         let mut sign = 1.0;
         let mut idle = 0;
         while !open.is_empty() && idle < 2 {
@@ -2510,7 +2508,7 @@ impl<'c> HighsPart<'c> {
             let solved = solve(model, &costs, &mut costed)?;
             let before = open.len();
             let x = solved.get_solution();
-            open.retain(|&v| !moved(x.columns(), v));
+            open.retain(|&v| !away(x.columns(), v));
             idle = if open.len() == before { idle + 1 } else { 0 };
             sign = -sign;
             model = solved.into();
@@ -2524,9 +2522,9 @@ impl<'c> HighsPart<'c> {
             for sign in [1.0, -1.0] {
                 let solved = solve(model, &[(v, sign)], &mut costed)?;
                 let x = solved.get_solution();
-                free = moved(x.columns(), v);
+                free = away(x.columns(), v);
                 if free {
-                    open.retain(|&u| !moved(x.columns(), u));
+                    open.retain(|&u| !away(x.columns(), u));
                 }
                 model = solved.into();
                 if free {
@@ -2539,6 +2537,12 @@ impl<'c> HighsPart<'c> {
         }
         Ok((pinned, lps))
     }
+}
+
+/// Whether a solution's value `x` of a count puts it a whole person away from its
+/// true value `truth` (to within solver tolerances): then the count is not pinned.
+fn moved(x: f64, truth: u64) -> bool {
+    (x - truth as f64).abs() >= 1.0 - 1e-6
 }
 
 /// The column of `v` in a [`HighsPart`]'s model.
@@ -2738,7 +2742,7 @@ mod tests {
         let mut open = vec![0];
         highs.clear_at_start(&mut open);
         if open.is_empty() {
-            assert!((x[0] - 5.0).abs() >= 1.0 - 1e-6, "cleared at {}", x[0]);
+            assert!(moved(x[0], 5), "cleared at {}", x[0]);
         }
         assert_eq!(highs.settle(open).unwrap().0, Vec::<usize>::new());
 
