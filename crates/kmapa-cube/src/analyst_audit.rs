@@ -1182,7 +1182,7 @@ impl<'a> AnalystAuditor<'a> {
     /// [`Self::protect_with_memo`] decides a joint system before each measure's own:
     /// what the joint system moves, each measure's own system moves too.
     fn pinned(&self, c: &Component) -> Result<Decided, AnalystAuditError> {
-        self.pinned_with(c, None, Started::default())
+        self.pinned_with(c, None)
     }
 
     /// The small counts of `c` (counts in 1..k−1), by part.
@@ -1200,25 +1200,13 @@ impl<'a> AnalystAuditor<'a> {
         (known, by_part)
     }
 
-    /// HiGHS's crossover from the true counts in each part of a joint system `c` that
-    /// holds a small count.
-    fn started<'c>(&self, c: &'c Component) -> Started<'c> {
-        self.small_by_part(c)
-            .1
-            .keys()
-            .map(|&i| (i, HighsPart::start(c, &c.parts[i])))
-            .collect()
-    }
-
     /// [`Self::pinned`], with `suspects`, if known, the counts of `c` that may be
     /// pinned (a flag per variable: every other count is known to move, because a
-    /// system `c` relaxes moves it), and `started`, parts of a joint `c` already
-    /// started in HiGHS.
-    fn pinned_with<'c>(
+    /// system `c` relaxes moves it).
+    fn pinned_with(
         &self,
-        c: &'c Component,
+        c: &Component,
         suspects: Option<&[bool]>,
-        mut started: Started<'c>,
     ) -> Result<Decided, AnalystAuditError> {
         let (mut pinned, by_part) = self.small_by_part(c);
         let checked = (pinned.len() + by_part.values().map(Vec::len).sum::<usize>()) as u64;
@@ -1232,9 +1220,7 @@ impl<'a> AnalystAuditor<'a> {
                 // ten of the small counts at once, among them most of those no move
                 // is found for; the searches then take nearly all of the rest, and the
                 // LPs what is left (docs/benchmarks.md, session 27).
-                let highs = started
-                    .remove(&i)
-                    .unwrap_or_else(|| HighsPart::start(c, part));
+                let highs = HighsPart::start(c, part);
                 highs.clear_at_start(&mut open);
                 if self.moves {
                     moves.clear(&mut open, EFFORT, false);
@@ -1395,7 +1381,7 @@ impl<'a> AnalystAuditor<'a> {
                 .take()
                 .unwrap_or_else(|| self.component(m, code, y, &withheld))
                 .split();
-            let (pinned, n, l) = self.pinned_with(&c, suspects.take(), Started::default())?;
+            let (pinned, n, l) = self.pinned_with(&c, suspects.take())?;
             checked.get_or_insert(n);
             lps += l;
             if pinned.is_empty() {
@@ -1488,7 +1474,7 @@ impl<'a> AnalystAuditor<'a> {
                 Some(first) => first,
                 None => {
                     built = self.joint_component(f, y, &withheld).split();
-                    (&built, self.pinned_with(&built, None, Started::default())?)
+                    (&built, self.pinned_with(&built, None)?)
                 }
             };
             checked.get_or_insert(n);
@@ -1585,8 +1571,7 @@ impl<'a> AnalystAuditor<'a> {
                 // neither does any measure's own system, and their passes withhold
                 // nothing; otherwise they decide only what it pinned.
                 let joint = unwithheld.split();
-                let (pinned, checked, mut lps) =
-                    self.pinned_with(&joint, None, self.started(&joint))?;
+                let (pinned, checked, mut lps) = self.pinned_with(&joint, None)?;
                 let withheld = if pinned.is_empty() {
                     BTreeSet::new()
                 } else {
@@ -2268,9 +2253,6 @@ struct MoveState {
     /// The rows off balance.
     off: i64,
 }
-
-/// Parts of a joint system already started in HiGHS, by part.
-type Started<'c> = HashMap<usize, HighsPart<'c>>;
 
 /// What [`AnalystAuditor::pinned_with`] found in a system: the counts pinned, the small
 /// counts checked and the LPs solved.
