@@ -267,9 +267,16 @@ struct Ids {
 impl Ids {
     /// The identifier's number, and whether it is new.
     fn number(&mut self, id: &str) -> (u32, bool) {
-        match pack(id) {
-            Some(key) => self.number_of(Id::Packed(key)),
-            None => self.number_of(Id::Text(id)),
+        self.number_of(Id::of(id))
+    }
+
+    /// Reads the slot where `id` is or would go (a value to pass to
+    /// `std::hint::black_box`): ahead of [`Ids::number_of`], so that the lookups of
+    /// several identifiers wait for memory together.
+    fn touch(&self, id: Id<'_>) -> u64 {
+        match id {
+            Id::Packed(key) => self.packed.touch(&key),
+            Id::Text(_) => 0,
         }
     }
 
@@ -396,6 +403,15 @@ impl PackedTable {
         (next, true)
     }
 
+    /// The first word of the slot where `key`'s probe starts (see [`Ids::touch`]).
+    fn touch(&self, key: &[u64; 3]) -> u64 {
+        let slots = self.slots.get();
+        match slots.len() {
+            0 => 0,
+            n => slots[Self::hash(key) as usize & (n - 1)][0],
+        }
+    }
+
     /// The slot holding `key`, or the empty one where it goes (the table is never
     /// full: at most 5/8 of its slots are used).
     fn probe(&self, key: &[u64; 3]) -> usize {
@@ -445,6 +461,15 @@ enum Id<'a> {
     Text(&'a str),
 }
 
+impl<'a> Id<'a> {
+    fn of(id: &'a str) -> Self {
+        match pack(id) {
+            Some(key) => Id::Packed(key),
+            None => Id::Text(id),
+        }
+    }
+}
+
 /// An identifier in three words, if it fits: lowercase hexadecimal of up to 46 digits
 /// as the bytes it spells, else text of up to 23 bytes as it is; the last byte holds
 /// the length, with its top bit set for hexadecimal (so "00" and "\0" differ).
@@ -485,6 +510,10 @@ struct Shard {
     households: Ids,
     /// The last record's person and their number.
     last: Option<(String, u32)>,
+    /// While a batch slice's rows are added a group at a time: the number of the
+    /// person of the last group's last row (`u32::MAX` between slices: a slice's first
+    /// row always has a new person).
+    current: u32,
 }
 
 /// Where a person is counted in a year: their first record's place, sex and age band.
@@ -504,6 +533,7 @@ struct Place {
 }
 
 /// A record as the cube counts it, its codes resolved.
+#[derive(Clone, Copy)]
 struct Resolved {
     year: u16,
     category: u16,
@@ -515,7 +545,26 @@ struct Resolved {
     seq: u64,
 }
 
+/// A row of a batch slice for one shard: its person, household and codes, and whether
+/// its person differs from the shard's row before it.
+struct Row<'a> {
+    person: &'a str,
+    household: Option<&'a str>,
+    new_person: bool,
+    r: Resolved,
+}
+
+/// Rows of a shard taken together (see [`Shard::add_group`]).
+const ROW_GROUP: usize = 32;
+
 impl Shard {
+    fn new() -> Self {
+        Shard {
+            current: u32::MAX,
+            ..Default::default()
+        }
+    }
+
     fn add(
         &mut self,
         keyer: &RecordKeyer,
@@ -529,11 +578,7 @@ impl Shard {
         let person = match &self.last {
             Some((id, p)) if **id == *person_id => *p,
             _ => {
-                let (p, new) = self.persons.number(person_id);
-                if new {
-                    self.keys.push(keyer.key(person_id));
-                    self.first_place.push(u32::MAX);
-                }
+                let p = self.person(keyer, person_id);
                 match &mut self.last {
                     Some((id, last)) => {
                         id.clear();
@@ -545,31 +590,121 @@ impl Shard {
                 p
             }
         };
+        let household = household.filter(|h| !h.is_empty()).map(Id::of);
+        self.record(counted_in, person, household, r);
+    }
+
+    /// A group of (at most [`ROW_GROUP`]) rows of a batch slice that are this shard's,
+    /// in order: as [`Shard::add`] each, stage by stage. On a large store nearly every
+    /// lookup of a person, of their latest place or of a household misses the caches;
+    /// a group's lookups of one kind, with nothing else between them, are in flight
+    /// together, where a row's own work (a new person's record key, the facts) between
+    /// two rows' lookups made each wait for the last.
+    fn add_group(&mut self, keyer: &RecordKeyer, counted_in: &[Vec<u16>], group: &[Row<'_>]) {
+        debug_assert!(group.len() <= ROW_GROUP);
+        let ids: Vec<Option<Id<'_>>> = group
+            .iter()
+            .map(|row| row.new_person.then(|| Id::of(row.person)))
+            .collect();
+        let touched = ids
+            .iter()
+            .flatten()
+            .fold(0, |t, &id| t ^ self.persons.touch(id));
+        std::hint::black_box(touched);
+        let mut persons = [0u32; ROW_GROUP];
+        let mut fresh: Vec<(u32, &str)> = Vec::new();
+        let mut person = self.current;
+        for ((row, id), number) in group.iter().zip(&ids).zip(&mut persons) {
+            if let &Some(id) = id {
+                let (p, new) = self.persons.number_of(id);
+                if new {
+                    fresh.push((p, row.person));
+                    self.first_place.push(u32::MAX);
+                }
+                person = p;
+            }
+            debug_assert!(person != u32::MAX, "a slice's first row has a new person");
+            *number = person;
+        }
+        self.current = person;
+        for (p, id) in fresh {
+            debug_assert_eq!(p as usize, self.keys.len(), "persons are numbered in turn");
+            self.keys.push(keyer.key(id));
+        }
+        // Each new person's latest place, and the households, read ahead.
+        let households: Vec<Option<Id<'_>>> = group
+            .iter()
+            .map(|row| row.household.filter(|h| !h.is_empty()).map(Id::of))
+            .collect();
+        let mut touched = 0;
+        for ((id, &p), household) in ids.iter().zip(&persons).zip(&households) {
+            let head = self.first_place[p as usize];
+            if id.is_some() && head != u32::MAX {
+                touched ^= u64::from(self.places[head as usize].year);
+            }
+            if let &Some(h) = household {
+                touched ^= self.households.touch(h);
+            }
+        }
+        std::hint::black_box(touched);
+        for ((row, &p), &household) in group.iter().zip(&persons).zip(&households) {
+            self.record(counted_in, p, household, row.r);
+        }
+    }
+
+    /// The number of a person (in this shard), numbered now if new.
+    fn person(&mut self, keyer: &RecordKeyer, person_id: &str) -> u32 {
+        let (p, new) = self.persons.number(person_id);
+        if new {
+            self.keys.push(keyer.key(person_id));
+            self.first_place.push(u32::MAX);
+        }
+        p
+    }
+
+    /// Counts a record of `person`.
+    fn record(
+        &mut self,
+        counted_in: &[Vec<u16>],
+        person: u32,
+        household: Option<Id<'_>>,
+        r: Resolved,
+    ) {
         // One place per person and year, the first record's, for every category they
         // are counted in: then a sub-row never exceeds its parent, nor a category the
-        // unit total, in any unit (relations the public tier's audit relies on).
-        let mut at = self.first_place[person as usize];
-        while at != u32::MAX && self.places[at as usize].year != r.year {
+        // unit total, in any unit (relations the public tier's audit relies on). A
+        // person's places are chained latest year first: batches hold a year's records
+        // after the year before's, so a new year's place is found without reading the
+        // earlier ones.
+        let head = self.first_place[person as usize];
+        let mut before = u32::MAX;
+        let mut at = head;
+        while at != u32::MAX && self.places[at as usize].year > r.year {
+            before = at;
             at = self.places[at as usize].next;
         }
-        if at == u32::MAX {
-            at = self.places.len() as u32;
+        if at == u32::MAX || self.places[at as usize].year != r.year {
+            let new = self.places.len() as u32;
             self.places.push(Place {
                 year: r.year,
                 district: r.district,
                 sex: r.sex,
                 age: r.age,
                 cell: r.cell,
-                next: self.first_place[person as usize],
+                next: at,
                 household: u32::MAX,
                 seq: r.seq,
             });
-            self.first_place[person as usize] = at;
+            match before {
+                u32::MAX => self.first_place[person as usize] = new,
+                b => self.places[b as usize].next = new,
+            }
+            at = new;
         }
-        if let Some(h) = household.filter(|h| !h.is_empty())
+        if let Some(h) = household
             && self.places[at as usize].household == u32::MAX
         {
-            self.places[at as usize].household = self.households.number(h).0;
+            self.places[at as usize].household = self.households.number_of(h).0;
         }
         let place = &self.places[at as usize];
         for &category in &counted_in[r.category as usize] {
@@ -629,7 +764,7 @@ impl<'a> CubeBuilder<'a> {
                 .enumerate()
                 .map(|(i, d)| (d.code.clone(), i as u16))
                 .collect(),
-            shards: (0..shards).map(|_| Shard::default()).collect(),
+            shards: (0..shards).map(|_| Shard::new()).collect(),
             slice_rows: BATCH_SLICE,
             layer,
             seq: 0,
@@ -643,7 +778,7 @@ impl<'a> CubeBuilder<'a> {
             self.shards.iter().all(|s| s.keys.is_empty()),
             "set the layout before adding records"
         );
-        self.shards = (0..shards.max(1)).map(|_| Shard::default()).collect();
+        self.shards = (0..shards.max(1)).map(|_| Shard::new()).collect();
         self.slice_rows = slice_rows.max(1);
         self
     }
@@ -874,39 +1009,49 @@ impl<'a> CubeBuilder<'a> {
                             .zip(sex.iter())
                             .zip(age_band.iter())
                             .zip(birth_year.iter());
-                        let mut n = 0;
                         // The previous row's person and whether they are this shard's.
                         let mut previous: Option<(&str, bool)> = None;
+                        let mut group = Vec::with_capacity(ROW_GROUP);
+                        let mut n = 0;
                         for (row, ((((((((p, h), y), c), d), cell), s), a), b)) in rows.enumerate()
                         {
                             // An unknown category or district is not counted.
                             let (Some(p), Some(y), Some(c), Some(d)) = (p, y, *c, *d) else {
                                 continue;
                             };
-                            if count > 1 {
-                                let mine = match previous {
-                                    Some((q, mine)) if q == p => mine,
-                                    _ => shard_of(p, count) == i,
-                                };
-                                previous = Some((p, mine));
-                                if !mine {
-                                    continue;
-                                }
+                            let new_person = previous.is_none_or(|(q, _)| q != p);
+                            let mine = match previous {
+                                Some((q, mine)) if q == p => mine,
+                                _ => count == 1 || shard_of(p, count) == i,
+                            };
+                            previous = Some((p, mine));
+                            if !mine {
+                                continue;
                             }
                             let a = a.or_else(|| b.and_then(|b| AgeBand::of_age(y - b)));
-                            let r = Resolved {
-                                seq: base + row as u64,
-                                year: y as u16,
-                                category: c,
-                                district: d,
-                                cell: cell.unwrap_or(0),
-                                sex: *s,
-                                age: age_code(a),
-                            };
-                            shard.add(keyer, counted_in, p, h, r);
-                            n += 1;
+                            group.push(Row {
+                                person: p,
+                                household: h,
+                                new_person,
+                                r: Resolved {
+                                    seq: base + row as u64,
+                                    year: y as u16,
+                                    category: c,
+                                    district: d,
+                                    cell: cell.unwrap_or(0),
+                                    sex: *s,
+                                    age: age_code(a),
+                                },
+                            });
+                            if group.len() == ROW_GROUP {
+                                shard.add_group(keyer, counted_in, &group);
+                                n += group.len() as u64;
+                                group.clear();
+                            }
                         }
-                        n
+                        shard.add_group(keyer, counted_in, &group);
+                        shard.current = u32::MAX;
+                        n + group.len() as u64
                     })
                 })
                 .collect();

@@ -21,6 +21,27 @@ fn repo() -> PathBuf {
 
 const SECRET: &[u8] = b"cube-test-secret";
 
+/// A category's index in the vocabulary.
+fn category(vocabulary: &Vocabulary, code: &str) -> u16 {
+    vocabulary
+        .categories()
+        .iter()
+        .position(|c| c.code == code)
+        .unwrap() as u16
+}
+
+/// Ingests CSV files into a store under `dir` as a user would (no row rejected), and
+/// returns its batch files.
+fn ingest(vocabulary: &Vocabulary, city: &City, dir: &Path, csvs: &[PathBuf]) -> Vec<PathBuf> {
+    let mut store = Store::open_for_writing(&dir.join("store")).unwrap();
+    let ctx = IngestContext::new(vocabulary, city);
+    for csv in csvs {
+        let s = ingest_file(&mut store, csv, &ctx, &IngestOptions::default(), &|_, _| {}).unwrap();
+        assert_eq!(s.rows_rejected, 0, "{}", csv.display());
+    }
+    store.active_record_files().unwrap()
+}
+
 #[test]
 fn cube_counts_match_a_naive_recount() {
     let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
@@ -37,8 +58,7 @@ fn cube_counts_match_a_naive_recount() {
         },
     )
     .unwrap();
-    let mut store = Store::open_for_writing(&dir.path().join("store")).unwrap();
-    let ctx = IngestContext::new(&vocabulary, &city);
+    let mut csvs = Vec::new();
     for source in Source::ALL {
         let path = dir.path().join(format!("{}.csv", source.code()));
         let mut w: Box<dyn RecordSink> = Box::new(CsvRecordWriter::create(&path).unwrap());
@@ -46,18 +66,10 @@ fn cube_counts_match_a_naive_recount() {
             w.write_batch(&b).unwrap();
         }
         w.finish().unwrap();
-        let s = ingest_file(
-            &mut store,
-            &path,
-            &ctx,
-            &IngestOptions::default(),
-            &|_, _| {},
-        )
-        .unwrap();
-        assert_eq!(s.rows_rejected, 0);
+        csvs.push(path);
     }
+    let files = ingest(&vocabulary, &city, dir.path(), &csvs);
     let mut builder = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
-    let files = store.active_record_files().unwrap();
     for f in &files {
         builder.add_batch(f).unwrap();
     }
@@ -379,13 +391,7 @@ fn a_person_who_moves_within_a_year_is_counted_where_first_seen() {
     // Next year p1 is first seen in B.
     assert!(builder.add("p1", 2025, "disability", b, None, None, None));
     let cube = builder.build();
-    let ix = |code: &str| {
-        vocabulary
-            .categories()
-            .iter()
-            .position(|c| c.code == code)
-            .unwrap() as u16
-    };
+    let ix = |code: &str| category(&vocabulary, code);
     let at = |unit: u16, code: &str, year: u16| {
         cube.counts(Level::Districts, Some((ix(code), year)))
             .iter()
@@ -763,5 +769,79 @@ fn identifiers_of_any_length_are_told_apart() {
             [(Unit::City, ids.len() as u32)],
             "{shards} shards"
         );
+    }
+}
+
+#[test]
+fn a_persons_years_in_any_order_are_placed_by_each_years_first_record() {
+    // Records of a person's years out of order in a batch (a later year before an
+    // earlier one, a year between two others): each year's place is that year's first
+    // record's, read from a batch as from records added one at a time.
+    let vocabulary = Vocabulary::read(&repo().join("data/categories.csv")).unwrap();
+    let city = City::load(&repo().join("data/wroclaw"), &vocabulary).unwrap();
+    let (a, b) = (&city.layer.districts[0].code, &city.layer.districts[1].code);
+    let rows: [(&str, &str, u16, &str, &String); 10] = [
+        ("p1", "H1", 2024, "poverty", a),
+        ("p1", "H1", 2022, "poverty", b),
+        ("p2", "", 2023, "poverty", a),
+        ("p1", "", 2023, "poverty", a),
+        ("p1", "H2", 2022, "disability", a),
+        ("p1", "", 2024, "disability", b),
+        ("p2", "H2", 2021, "poverty", b),
+        ("p2", "", 2022, "poverty", a),
+        ("p2", "", 2021, "disability", a),
+        ("p3", "H2", 2021, "poverty", a),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ops.csv");
+    let mut text = String::from("source,person_id,household_id,year,category,district,synthetic\n");
+    for (p, h, y, c, d) in &rows {
+        text.push_str(&format!("OPS,{p},{h},{y},{c},{d},true\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let files = ingest(&vocabulary, &city, dir.path(), &[csv]);
+    let ix = |code: &str| category(&vocabulary, code);
+    let mut one_by_one = CubeBuilder::new(&vocabulary, &city.layer, SECRET);
+    for (p, h, y, c, d) in &rows {
+        let h = Some(*h).filter(|h| !h.is_empty());
+        assert!(one_by_one.add_member(p, h, i32::from(*y), c, d, None, None, None));
+    }
+    let one_by_one = one_by_one.build();
+    for (shards, slice) in [(1, 1 << 20), (2, 3), (3, 1 << 20)] {
+        let mut builder =
+            CubeBuilder::new(&vocabulary, &city.layer, SECRET).with_layout(shards, slice);
+        assert_eq!(builder.add_batches(&files).unwrap(), rows.len() as u64);
+        let cube = builder.build();
+        let at = |code: &str, year: u16| -> Vec<(Unit, u32)> {
+            cube.counts(Level::Districts, Some((ix(code), year)))
+                .iter()
+                .map(|c| (c.unit, c.persons))
+                .collect()
+        };
+        let (da, db) = (Unit::District(0), Unit::District(1));
+        assert_eq!(at("poverty", 2024), [(da, 1)], "{shards} shards");
+        assert_eq!(at("disability", 2024), [(da, 1)], "{shards} shards");
+        assert_eq!(at("poverty", 2023), [(da, 2)], "{shards} shards");
+        // p1 is in B in 2022 (that year's first record), p2 in A.
+        assert_eq!(at("poverty", 2022), [(da, 1), (db, 1)], "{shards} shards");
+        assert_eq!(at("disability", 2022), [(db, 1)], "{shards} shards");
+        // p2 is in H2 in B in 2021, and p3 with them (H2's first record that year).
+        assert_eq!(at("poverty", 2021), [(db, 2)], "{shards} shards");
+        assert_eq!(at("disability", 2021), [(db, 1)], "{shards} shards");
+        for level in [Level::City, Level::Parents, Level::Districts] {
+            assert_eq!(cube.counts(level, None), one_by_one.counts(level, None));
+            for year in 2021..=2024 {
+                for m in [
+                    Measure::Category(ix("poverty")),
+                    Measure::AnyOf(Source::Ops),
+                ] {
+                    assert_eq!(
+                        cube.household_counts(level, m, year),
+                        one_by_one.household_counts(level, m, year),
+                        "{shards} shards, {year}"
+                    );
+                }
+            }
+        }
     }
 }
