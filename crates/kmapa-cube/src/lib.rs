@@ -476,18 +476,23 @@ impl<'a> Id<'a> {
 fn pack(id: &str) -> Option<[u64; 3]> {
     let b = id.as_bytes();
     let mut bytes = [0u8; 24];
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let hex = b.len().is_multiple_of(2) && b.len() <= 46 && b.iter().all(|&c| digit(c).is_some());
+    let mut hex = b.len().is_multiple_of(2) && b.len() <= 46;
     if hex {
+        // Every pair decoded, and whether any digit was not one checked once: the
+        // digits of a pseudonym are as random as its hash, and a branch on each one
+        // was mispredicted half the time (docs/benchmarks.md, session 29).
+        let mut bad = 0;
         for (i, pair) in b.chunks_exact(2).enumerate() {
-            bytes[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+            let (high, low) = (nibble(pair[0]), nibble(pair[1]));
+            bad |= high | low;
+            bytes[i] = (high << 4) | (low & 15);
         }
+        hex = bad < 16;
+    }
+    if hex {
         bytes[23] = 0x80 | (b.len() / 2) as u8;
     } else if b.len() <= 23 {
+        bytes = [0; 24];
         bytes[..b.len()].copy_from_slice(b);
         bytes[23] = b.len() as u8;
     } else {
@@ -495,6 +500,18 @@ fn pack(id: &str) -> Option<[u64; 3]> {
     }
     let word = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
     Some([word(0), word(1), word(2)])
+}
+
+/// A lowercase hexadecimal digit's value, or 16 and more for any other byte (no
+/// branch taken on the byte).
+fn nibble(c: u8) -> u8 {
+    let digit = c.wrapping_sub(b'0');
+    let letter = c.wrapping_sub(b'a').wrapping_add(10);
+    match (digit < 10, (10..16).contains(&letter)) {
+        (true, _) => digit,
+        (false, true) => letter,
+        (false, false) => 16,
+    }
 }
 
 /// The persons of one shard, with their facts (`person` numbered within the shard).
@@ -590,8 +607,7 @@ impl Shard {
                 p
             }
         };
-        let household = household.filter(|h| !h.is_empty()).map(Id::of);
-        self.record(counted_in, person, household, r);
+        self.record(counted_in, person, household, None, r);
     }
 
     /// A group of (at most [`ROW_GROUP`]) rows of a batch slice that are this shard's,
@@ -631,10 +647,15 @@ impl Shard {
             debug_assert_eq!(p as usize, self.keys.len(), "persons are numbered in turn");
             self.keys.push(keyer.key(id));
         }
-        // Each new person's latest place, and the households, read ahead.
+        // Each new person's latest place and household read ahead (a household is
+        // looked up for a person's first record of a year, mostly a new person's row).
         let households: Vec<Option<Id<'_>>> = group
             .iter()
-            .map(|row| row.household.filter(|h| !h.is_empty()).map(Id::of))
+            .map(|row| {
+                row.household
+                    .filter(|h| row.new_person && !h.is_empty())
+                    .map(Id::of)
+            })
             .collect();
         let mut touched = 0;
         for ((id, &p), household) in ids.iter().zip(&persons).zip(&households) {
@@ -647,8 +668,8 @@ impl Shard {
             }
         }
         std::hint::black_box(touched);
-        for ((row, &p), &household) in group.iter().zip(&persons).zip(&households) {
-            self.record(counted_in, p, household, row.r);
+        for ((row, &p), &packed) in group.iter().zip(&persons).zip(&households) {
+            self.record(counted_in, p, row.household, packed, row.r);
         }
     }
 
@@ -662,12 +683,13 @@ impl Shard {
         p
     }
 
-    /// Counts a record of `person`.
+    /// Counts a record of `person`, of `household` (`packed`, if known).
     fn record(
         &mut self,
         counted_in: &[Vec<u16>],
         person: u32,
-        household: Option<Id<'_>>,
+        household: Option<&str>,
+        packed: Option<Id<'_>>,
         r: Resolved,
     ) {
         // One place per person and year, the first record's, for every category they
@@ -701,10 +723,11 @@ impl Shard {
             }
             at = new;
         }
-        if let Some(h) = household
+        if let Some(h) = household.filter(|h| !h.is_empty())
             && self.places[at as usize].household == u32::MAX
         {
-            self.places[at as usize].household = self.households.number_of(h).0;
+            let id = packed.unwrap_or_else(|| Id::of(h));
+            self.places[at as usize].household = self.households.number_of(id).0;
         }
         let place = &self.places[at as usize];
         for &category in &counted_in[r.category as usize] {
@@ -1728,6 +1751,29 @@ mod tests {
     /// order, through the table's growth (on the heap, then in a mapping of its own),
     /// for pseudonyms, other short text and identifiers too long to pack, each seen
     /// several times.
+    /// A pseudonym's digits are packed as the bytes they spell; any other byte at any
+    /// place (those next to the digits' ranges, upper case) makes it text.
+    #[test]
+    fn only_lowercase_hexadecimal_is_packed_as_bytes() {
+        let hex = "0123456789abcdef";
+        let packed = pack(hex).unwrap();
+        assert_eq!(packed[2] >> 56, 0x80 | 8, "hexadecimal, 8 bytes");
+        let spelled: Vec<u8> = (0..8)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        assert_eq!(packed[0].to_le_bytes(), spelled[..]);
+        for at in 0..hex.len() {
+            for other in ['/', ':', '`', 'g', 'A', 'F', 'G', '\0', 'ż'] {
+                let mut id = hex.to_string();
+                id.replace_range(at..at + 1, &other.to_string());
+                match pack(&id) {
+                    Some(key) => assert_eq!(key[2] >> 63, 0, "{id:?} is text"),
+                    None => assert!(id.len() > 23, "{id:?}"),
+                }
+            }
+        }
+    }
+
     #[test]
     fn identifiers_are_numbered_as_a_map_would_number_them() {
         let mut ids = Ids::default();
