@@ -265,11 +265,6 @@ struct Ids {
 }
 
 impl Ids {
-    /// The identifier's number, and whether it is new.
-    fn number(&mut self, id: &str) -> (u32, bool) {
-        self.number_of(Id::of(id))
-    }
-
     /// Reads the slot where `id` is or would go (a value to pass to
     /// `std::hint::black_box`): ahead of [`Ids::number_of`], so that the lookups of
     /// several identifiers wait for memory together.
@@ -280,6 +275,7 @@ impl Ids {
         }
     }
 
+    /// The identifier's number, and whether it is new.
     fn number_of(&mut self, id: Id<'_>) -> (u32, bool) {
         let next = self.len() as u32;
         match id {
@@ -618,47 +614,47 @@ impl Shard {
     /// two rows' lookups made each wait for the last.
     fn add_group(&mut self, keyer: &RecordKeyer, counted_in: &[Vec<u16>], group: &[Row<'_>]) {
         debug_assert!(group.len() <= ROW_GROUP);
-        let ids: Vec<Option<Id<'_>>> = group
-            .iter()
-            .map(|row| row.new_person.then(|| Id::of(row.person)))
-            .collect();
+        // Arrays of a group's length, not vectors: nothing allocated per group.
+        let mut ids: [Option<Id<'_>>; ROW_GROUP] = [None; ROW_GROUP];
+        let mut households: [Option<Id<'_>>; ROW_GROUP] = [None; ROW_GROUP];
+        for ((row, id), household) in group.iter().zip(&mut ids).zip(&mut households) {
+            if row.new_person {
+                *id = Some(Id::of(row.person));
+                // A household is looked up for a person's first record of a year,
+                // mostly a new person's row.
+                *household = row.household.filter(|h| !h.is_empty()).map(Id::of);
+            }
+        }
         let touched = ids
             .iter()
             .flatten()
             .fold(0, |t, &id| t ^ self.persons.touch(id));
         std::hint::black_box(touched);
         let mut persons = [0u32; ROW_GROUP];
-        let mut fresh: Vec<(u32, &str)> = Vec::new();
+        // The rows whose person is new, one bit each.
+        let mut fresh = 0u32;
         let mut person = self.current;
-        for ((row, id), number) in group.iter().zip(&ids).zip(&mut persons) {
+        for (i, (id, number)) in ids.iter().zip(&mut persons).take(group.len()).enumerate() {
             if let &Some(id) = id {
-                let (p, new) = self.persons.number_of(id);
-                if new {
-                    fresh.push((p, row.person));
-                    self.first_place.push(u32::MAX);
-                }
+                let (p, new) = self.number(id);
+                fresh |= u32::from(new) << i;
                 person = p;
             }
             debug_assert!(person != u32::MAX, "a slice's first row has a new person");
             *number = person;
         }
         self.current = person;
-        for (p, id) in fresh {
-            debug_assert_eq!(p as usize, self.keys.len(), "persons are numbered in turn");
-            self.keys.push(keyer.key(id));
-        }
-        // Each new person's latest place and household read ahead (a household is
-        // looked up for a person's first record of a year, mostly a new person's row).
-        let households: Vec<Option<Id<'_>>> = group
+        for (i, row) in group
             .iter()
-            .map(|row| {
-                row.household
-                    .filter(|h| row.new_person && !h.is_empty())
-                    .map(Id::of)
-            })
-            .collect();
+            .enumerate()
+            .filter(|&(i, _)| fresh >> i & 1 == 1)
+        {
+            debug_assert_eq!(persons[i] as usize, self.keys.len(), "numbered in turn");
+            self.keys.push(keyer.key(row.person));
+        }
+        // Each new person's latest place and household read ahead.
         let mut touched = 0;
-        for ((id, &p), household) in ids.iter().zip(&persons).zip(&households) {
+        for ((id, &p), household) in ids.iter().zip(&persons).zip(&households).take(group.len()) {
             let head = self.first_place[p as usize];
             if id.is_some() && head != u32::MAX {
                 touched ^= u64::from(self.places[head as usize].year);
@@ -675,12 +671,21 @@ impl Shard {
 
     /// The number of a person (in this shard), numbered now if new.
     fn person(&mut self, keyer: &RecordKeyer, person_id: &str) -> u32 {
-        let (p, new) = self.persons.number(person_id);
+        let (p, new) = self.number(Id::of(person_id));
         if new {
             self.keys.push(keyer.key(person_id));
-            self.first_place.push(u32::MAX);
         }
         p
+    }
+
+    /// A person's number, and whether they are new (then without places yet; their
+    /// record key is the caller's to push).
+    fn number(&mut self, id: Id<'_>) -> (u32, bool) {
+        let (p, new) = self.persons.number_of(id);
+        if new {
+            self.first_place.push(u32::MAX);
+        }
+        (p, new)
     }
 
     /// Counts a record of `person`, of `household` (`packed`, if known).
@@ -1792,7 +1797,7 @@ mod tests {
             };
             let fresh = reference.len() as u32;
             let want = *reference.entry(id.clone()).or_insert(fresh);
-            assert_eq!(ids.number(&id), (want, want == fresh), "{id}");
+            assert_eq!(ids.number_of(Id::of(&id)), (want, want == fresh), "{id}");
         }
         assert_eq!(ids.len(), reference.len());
         assert!(
